@@ -1,0 +1,149 @@
+//! `/admin/v1/audit`: read, export and verify the audit trail.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::ApiQuery;
+use crate::audit::{AuditKind, AuditRecord, VerifyReport, verify_records};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::store::AuditQuery;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 10_000;
+const VERIFY_PAGE: i64 = 2_000;
+
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFormat {
+    Json,
+    /// One record per line (`application/x-ndjson`).
+    Jsonl,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Records at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Records before this time.
+    pub until: Option<DateTime<Utc>>,
+    pub principal_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
+    pub secret_id: Option<Uuid>,
+    /// `ok` or an error code.
+    pub outcome: Option<String>,
+    pub kind: Option<AuditKind>,
+    /// e.g. `grant.revoke`, `proxy.request`.
+    pub action: Option<String>,
+    pub request_id: Option<String>,
+    /// Paging: only records older than this sequence number (take `next_before` of the
+    /// previous page).
+    pub before: Option<i64>,
+    /// Records per page, 1 to 10000 (default 100).
+    pub limit: Option<i64>,
+    /// `json` (default) or `jsonl`; `Accept: application/x-ndjson` also selects JSON lines.
+    pub format: Option<AuditFormat>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub data: Vec<AuditRecord>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, body = AuditPage, description = "JSON, or JSON lines (`application/x-ndjson`) with `format=jsonl`"),
+        (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> Result<Response, ApiError> {
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        )));
+    }
+    let jsonl = match p.format {
+        Some(AuditFormat::Jsonl) => true,
+        Some(AuditFormat::Json) => false,
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/x-ndjson") || v.contains("application/jsonl")),
+    };
+    let query = AuditQuery {
+        since: p.since,
+        until: p.until,
+        principal_id: p.principal_id,
+        grant_id: p.grant_id,
+        secret_id: p.secret_id,
+        outcome: p.outcome,
+        kind: p.kind,
+        action: p.action,
+        request_id: p.request_id,
+        before_seq: p.before,
+        limit,
+    };
+    let rows = state.store.audit_events(&query).await?;
+    let data = rows
+        .iter()
+        .map(|r| r.to_record())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::internal)?;
+    let next_before = (data.len() as i64 == limit)
+        .then(|| data.last().map(|r| r.seq))
+        .flatten();
+    if jsonl {
+        let mut body = String::new();
+        for record in &data {
+            body.push_str(&serde_json::to_string(record).map_err(ApiError::internal)?);
+            body.push('\n');
+        }
+        let mut response = body.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        );
+        if let Some(next) = next_before
+            && let Ok(v) = HeaderValue::from_str(&next.to_string())
+        {
+            response.headers_mut().insert("x-credgate-next-before", v);
+        }
+        return Ok(response);
+    }
+    Ok(Json(AuditPage { data, next_before }).into_response())
+}
+
+#[utoipa::path(get, path = "/admin/v1/audit/verify", tag = "audit",
+    description = "Walks the whole hash chain and reports the first record that does not fit.",
+    responses((status = 200, body = VerifyReport)))]
+pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, ApiError> {
+    let mut report = VerifyReport::default();
+    verify_records(&mut report, &[]);
+    loop {
+        let page = state
+            .store
+            .audit_chain(report.head_seq, VERIFY_PAGE)
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        verify_records(&mut report, &page);
+        if !report.ok {
+            break;
+        }
+    }
+    Ok(Json(report))
+}

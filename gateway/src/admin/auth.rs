@@ -1,0 +1,105 @@
+//! Admin API authentication: `Authorization: Bearer <admin token>`.
+//!
+//! Tokens credgate generated (`cg_adm_…`) are stored hashed in the database and found by
+//! their public prefix; an operator-chosen bootstrap token (CREDGATE_ADMIN_TOKEN) is held only
+//! as a hash in memory. Both are compared in constant time.
+
+use std::sync::RwLock;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::redact::SecretString;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::vault::api_key::AdminToken;
+use crate::vault::token::{self, TokenKind};
+
+/// Who made an admin call, in request extensions: `admin:<token id>` or `admin:bootstrap`.
+#[derive(Clone, Debug)]
+pub struct AdminActor(pub String);
+
+#[derive(Debug)]
+pub struct AdminAuth {
+    tokens: RwLock<Vec<AdminToken>>,
+    bootstrap_hash: Option<[u8; 32]>,
+}
+
+pub const MIN_BOOTSTRAP_TOKEN_LEN: usize = 16;
+
+impl AdminAuth {
+    pub fn new(tokens: Vec<AdminToken>, bootstrap: Option<&SecretString>) -> Self {
+        Self {
+            tokens: RwLock::new(tokens),
+            bootstrap_hash: bootstrap.map(|t| Sha256::digest(t.expose().as_bytes()).into()),
+        }
+    }
+
+    /// The actor for a presented token, or `None`.
+    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> Option<String> {
+        if let Some(prefix) = token::prefix_of(TokenKind::Admin, presented) {
+            if let Some(actor) = self.find(prefix, presented) {
+                return Some(actor);
+            }
+            // Another replica may have issued it since this one started.
+            if let Ok(tokens) = store.admin_tokens().await {
+                *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+                return self.find(prefix, presented);
+            }
+            return None;
+        }
+        let hash = self.bootstrap_hash.as_ref()?;
+        let presented_hash = Sha256::digest(presented.as_bytes());
+        bool::from(presented_hash[..].ct_eq(&hash[..])).then(|| "admin:bootstrap".to_owned())
+    }
+
+    fn find(&self, prefix: &str, presented: &str) -> Option<String> {
+        let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
+        let t = tokens.iter().find(|t| t.prefix == prefix)?;
+        (t.revoked_at.is_none() && token::verify(presented, &t.hash))
+            .then(|| format!("admin:{}", t.id))
+    }
+}
+
+/// Middleware guarding `/admin/v1`.
+pub async fn require_admin(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(presented) = presented else {
+        return ApiError::unauthenticated(
+            "missing admin token: send `Authorization: Bearer <admin token>`",
+        )
+        .into_response();
+    };
+    match state
+        .admin_auth
+        .authenticate(state.store.as_ref(), &presented)
+        .await
+    {
+        Some(actor) => {
+            req.extensions_mut().insert(AdminActor(actor));
+            next.run(req).await
+        }
+        None => {
+            tracing::warn!("admin call with an invalid token");
+            ApiError::unauthenticated("invalid admin token").into_response()
+        }
+    }
+}

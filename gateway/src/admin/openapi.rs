@@ -1,0 +1,53 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{audit, grants, keyring, keys, principals, secrets};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "credgate admin API", description = "Manage principals, API keys, secrets, grants, the audit trail and the master key ring. Every error has the shape `{\"error\": {\"code\", \"message\", \"request_id\"}}`."),
+    paths(
+        principals::create, principals::list, principals::get, principals::delete, principals::add_member, principals::remove_member,
+        keys::issue, keys::list, keys::list_for_principal, keys::get, keys::revoke,
+        secrets::create, secrets::list, secrets::get, secrets::rotate, secrets::delete,
+        grants::issue, grants::list, grants::list_for_secret, grants::get, grants::revoke,
+        audit::list, audit::verify,
+        keyring::status, keyring::rotate, keyring::rewrap,
+    ),
+    modifiers(&AdminToken),
+    security(("admin_token" = [])),
+    tags(
+        (name = "principals", description = "Users, groups, systems and agents"),
+        (name = "keys", description = "App API keys"),
+        (name = "secrets", description = "Stored credentials (write-only)"),
+        (name = "grants", description = "A secret issued to a principal"),
+        (name = "audit", description = "The hash-chained audit trail"),
+        (name = "keyring", description = "Master keys"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an admin token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,90 @@
+//! `credgate serve` settings. Every flag has an environment variable and a default; secrets
+//! (the master key, the bootstrap admin token, database passwords) are never echoed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::store::DatabaseUrl;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+#[derive(Clone, Debug, Args)]
+#[command(after_long_help = SERVE_ENV_HELP)]
+pub struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed on
+    /// stdout as `listening on <addr>`.
+    #[arg(long, env = "CREDGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the embedded SQLite database, the generated master key and the
+    /// generated admin token. Created (mode 0700) if missing.
+    #[arg(long, env = "CREDGATE_DATA_DIR", default_value = "./credgate-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://user:pass@host/db` for production and replicas, or
+    /// `sqlite:<path>`. [default: SQLite at <data-dir>/credgate.db]
+    #[arg(long, env = "CREDGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// File holding the master key ring: base64 keys of 32 bytes, one per line, the first
+    /// active. Ignored when CREDGATE_MASTER_KEY is set. [default: <data-dir>/master.key,
+    /// generated at first start]
+    #[arg(long, env = "CREDGATE_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// File holding a bootstrap admin token chosen by the operator. Ignored when
+    /// CREDGATE_ADMIN_TOKEN is set. [default: none; a token is generated at first start]
+    #[arg(long, env = "CREDGATE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, env = "CREDGATE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` syntax (e.g. `info`, `credgate=debug`).
+    #[arg(long, env = "CREDGATE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Largest admin API request body, in bytes.
+    #[arg(long, env = "CREDGATE_ADMIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub admin_max_body_bytes: usize,
+
+    /// Audit events that may wait to be written before calls are refused with
+    /// `audit_unavailable`.
+    #[arg(long, env = "CREDGATE_AUDIT_QUEUE", default_value_t = 65_536)]
+    pub audit_queue: usize,
+
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "CREDGATE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+const SERVE_ENV_HELP: &str = "\
+Secrets are read from the environment only, never from flags:
+  CREDGATE_MASTER_KEY     master key ring, base64 keys separated by commas, the first active;
+                          takes precedence over --master-key-file
+  CREDGATE_ADMIN_TOKEN    a bootstrap admin token chosen by the operator (16+ characters);
+                          takes precedence over --admin-token-file
+
+With neither a master key nor a key file, the first start generates <data-dir>/master.key
+(mode 0600). That is for local use: in production supply the key from a secrets manager.";
+
+impl ServeArgs {
+    pub fn database_url(&self) -> DatabaseUrl {
+        match &self.database_url {
+            Some(url) => DatabaseUrl::new(url.clone()),
+            None => DatabaseUrl::new(format!(
+                "sqlite:{}",
+                self.data_dir.join("credgate.db").display()
+            )),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! credgate: a credential-injection gateway.
+//!
+//! Operators store credentials once, write-only and encrypted, and issue *grants* of them to
+//! principals. Apps send requests through credgate with a grant id; credgate checks who is
+//! calling, the grant's policy and the destination, injects the credential, forwards the
+//! request and records an audit event. The `credgate` binary is a thin shell over this crate.
+
+pub mod admin;
+pub mod audit;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod inject;
+pub mod masterkey;
+pub mod redact;
+pub mod request_id;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod vault;

@@ -1,0 +1,76 @@
+//! Request ids, request logging and the final rendering of credgate's own errors.
+//!
+//! Every response carries `X-Credgate-Request-Id`. The id is minted here, never taken from
+//! the caller, so it can be trusted when it is quoted back in a support request or found in
+//! the audit trail.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::error::{ErrorCode, ErrorRender, render};
+
+pub const REQUEST_ID_HEADER: &str = "x-credgate-request-id";
+
+/// The current request's id, in request extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub async fn middleware(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    req.extensions_mut().insert(id.clone());
+    let span = tracing::info_span!("request", request_id = %id.0, method = %req.method(), path = %req.uri().path());
+    async move {
+        let started = std::time::Instant::now();
+        let mut response = next.run(req).await;
+        if let Some(error) = response.extensions_mut().remove::<ErrorRender>() {
+            finish_error(&mut response, &error, &id.0);
+        }
+        if let Ok(value) = HeaderValue::from_str(&id.0) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request done"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) {
+    match (&error.cause, error.code) {
+        (Some(cause), _) => {
+            tracing::error!(code = error.code.as_str(), cause = %cause, "request failed")
+        }
+        (None, ErrorCode::Internal) => {
+            tracing::error!(code = error.code.as_str(), "request failed")
+        }
+        (None, _) => {
+            tracing::info!(code = error.code.as_str(), message = %error.message, "request refused")
+        }
+    }
+    *response.body_mut() = Body::from(render(error.code, &error.message, request_id));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+}

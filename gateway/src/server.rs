@@ -1,0 +1,219 @@
+//! `credgate serve`: one process serving the admin API and health endpoints.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::admin::{self, auth::AdminAuth};
+use crate::audit::AuditWriter;
+use crate::bootstrap;
+use crate::config::ServeArgs;
+use crate::error::{ApiError, ErrorCode};
+use crate::masterkey::{self, KeyRingHandle};
+use crate::request_id;
+use crate::state::{AppState, Inner, Settings};
+use crate::store;
+
+/// Every route credgate serves, wrapped in request-id handling. Tests call this directly.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(admin::router(state.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready when the database answers and shutdown has not begun.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining.load(Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "draining"})),
+        )
+            .into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({"status": "ready", "database": state.store.backend()}))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "database unreachable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such route; the admin API is under /admin/v1",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this route does not accept that method",
+    )
+}
+
+/// Builds the state from `args`: key ring, database, key check, admin tokens, audit writer.
+/// Returns the state and the audit writer's task, to be awaited after the state is dropped.
+pub async fn build_state(
+    args: &ServeArgs,
+) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+    let ring = bootstrap::load_keyring(args)?;
+    let url = args.database_url();
+    if !url.is_postgres() && args.database_url.is_none() {
+        bootstrap::prepare_data_dir(&args.data_dir)?;
+    }
+    let store = store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database at {url}"))?;
+    masterkey::check_at_start(store.as_ref(), &ring)
+        .await
+        .context(
+            "refusing to start: the master key does not fit this database (nothing was changed)",
+        )?;
+
+    let operator_token = bootstrap::operator_admin_token(args)?;
+    if operator_token.is_none()
+        && let Some(token) = bootstrap::first_admin_token(store.as_ref(), &args.data_dir).await?
+    {
+        let path = args.data_dir.join(bootstrap::ADMIN_TOKEN_FILE);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "credgate: first start. An admin token was generated and saved to {} (mode 0600); the local CLI uses it.\n\
+             It is shown this once:\n\n    {}\n",
+            path.display(),
+            token.expose()
+        );
+        let _ = out.flush();
+    }
+    let admin_auth = AdminAuth::new(store.admin_tokens().await?, operator_token.as_ref());
+    let (audit, audit_task) = AuditWriter::spawn(store.clone(), args.audit_queue);
+    let state = AppState::new(Inner {
+        store,
+        keyring: KeyRingHandle::new(ring),
+        admin_auth,
+        audit,
+        settings: Settings {
+            admin_max_body_bytes: args.admin_max_body_bytes,
+        },
+        draining: AtomicBool::new(false),
+    });
+    Ok((state, audit_task))
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (state, audit_task) = build_state(&args).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {addr}");
+        let _ = out.flush();
+    }
+    tracing::info!(%addr, database = state.store.backend(), "credgate is serving");
+    resume_rewrap(&state);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let draining_state = state.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        draining_state.draining.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful = stop_rx.clone();
+    let mut deadline = stop_rx;
+    let grace = Duration::from_secs(args.shutdown_grace_seconds);
+    let server = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        () = async move {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("grace period over; closing the remaining connections"),
+    }
+    // The audit writer stops once every handle to it is gone, after writing what it holds.
+    drop(state);
+    if tokio::time::timeout(Duration::from_secs(10), audit_task)
+        .await
+        .is_err()
+    {
+        tracing::error!("the audit writer did not finish within 10 s");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A re-wrap interrupted by a stop carries on at the next start.
+fn resume_rewrap(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        match masterkey::status(state.store.as_ref(), &state.keyring).await {
+            Ok(status) if status.pending_rewrap > 0 => {
+                tracing::info!(
+                    pending = status.pending_rewrap,
+                    "resuming the re-wrap of data keys under the active master key"
+                );
+                match masterkey::rewrap(state.store.as_ref(), &state.keyring, None).await {
+                    Ok(report) => tracing::info!(
+                        rewrapped = report.rewrapped,
+                        remaining = report.remaining,
+                        "re-wrap finished"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "re-wrap failed; run `credgate keyring rewrap` to retry")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not read the key ring's state"),
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,48 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::admin::auth::AdminAuth;
+use crate::audit::AuditWriter;
+use crate::masterkey::KeyRingHandle;
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub admin_max_body_bytes: usize,
+}
+
+#[derive(Debug)]
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub keyring: KeyRingHandle,
+    pub admin_auth: AdminAuth,
+    pub audit: AuditWriter,
+    pub settings: Settings,
+    /// Set when shutdown begins, so `/readyz` turns away new traffic first.
+    pub draining: AtomicBool,
+}
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}

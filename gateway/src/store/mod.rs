@@ -1,0 +1,222 @@
+//! Persistence behind one trait, for SQLite (the embedded default) and PostgreSQL.
+//!
+//! Queries are checked at run time (no database is needed to build) and written once in the
+//! SQL both engines share, in [`sql`]; each backend adds only how it connects, migrates and
+//! locks ([`sqlite`], [`postgres`]). Every change takes the audit event that records it and
+//! appends it in the same transaction, so a change is never committed without its record.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditKind, StoredAudit};
+use crate::crypto::{KeyCheck, SealedValue};
+use crate::vault::api_key::AdminToken;
+use crate::vault::{ApiKey, Grant, GrantStatus, Principal, SecretMeta};
+
+pub use sql::SqlStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the text names what already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row the change depends on is gone (e.g. deleted concurrently).
+    #[error("{0} does not exist")]
+    Missing(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A database URL. Shown with its password masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                f.write_str(url.as_str())
+            }
+            Ok(_) => f.write_str(&self.0),
+            Err(_) => f.write_str("<unparseable database url>"),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Connects to `url` (`sqlite:…` or `postgres://…`) and applies pending migrations.
+pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    if url.is_postgres() {
+        Ok(Arc::new(postgres::connect(url).await?))
+    } else if url.expose().starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::connect(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL `{url}`: use sqlite:<path> or postgres://…"
+        )))
+    }
+}
+
+/// One sealed secret version, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedVersion {
+    pub secret_id: Uuid,
+    pub version: i64,
+    pub sealed: SealedValue,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GrantFilter {
+    pub secret_id: Option<Uuid>,
+    pub principal_id: Option<Uuid>,
+    pub status: Option<GrantStatus>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub principal_id: Option<Uuid>,
+    pub grant_id: Option<Uuid>,
+    pub secret_id: Option<Uuid>,
+    pub outcome: Option<String>,
+    pub kind: Option<AuditKind>,
+    pub action: Option<String>,
+    pub request_id: Option<String>,
+    /// Only records with a smaller sequence number (paging newest first).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+
+    // Key ring.
+    async fn key_checks(&self) -> Result<Vec<KeyCheck>>;
+    async fn insert_key_checks(&self, checks: &[KeyCheck]) -> Result<()>;
+    /// Stored data keys per master key id.
+    async fn kek_usage(&self) -> Result<Vec<(String, i64)>>;
+    async fn versions_to_rewrap(&self, active_kek: &str, limit: i64) -> Result<Vec<SealedVersion>>;
+    /// Replaces a data key's wrapping if it is still `old` (so concurrent re-wraps and
+    /// rotations cannot overwrite each other). Returns whether it was replaced.
+    async fn replace_wrapped_key(&self, old: &SealedVersion, new: &SealedValue) -> Result<bool>;
+
+    // Admin tokens.
+    async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()>;
+    async fn admin_tokens(&self) -> Result<Vec<AdminToken>>;
+
+    // Principals.
+    async fn insert_principal(&self, principal: &Principal, audit: &AuditEvent) -> Result<()>;
+    async fn principal(&self, id: Uuid) -> Result<Option<Principal>>;
+    async fn principals(&self) -> Result<Vec<Principal>>;
+    /// Deletes the principal and its memberships, and revokes its keys and grants.
+    async fn delete_principal(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Returns false if `member` already was a member.
+    async fn add_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool>;
+    async fn members(&self, group: Uuid) -> Result<Vec<Uuid>>;
+    async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>>;
+
+    // API keys.
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> Result<()>;
+    async fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>>;
+    async fn api_keys(&self, principal: Option<Uuid>) -> Result<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent)
+    -> Result<bool>;
+
+    // Secrets.
+    async fn insert_secret(
+        &self,
+        meta: &SecretMeta,
+        sealed: &SealedValue,
+        audit: &AuditEvent,
+    ) -> Result<()>;
+    /// A live (not deleted) secret.
+    async fn secret(&self, id: Uuid) -> Result<Option<SecretMeta>>;
+    async fn secrets(&self) -> Result<Vec<SecretMeta>>;
+    /// Adds version `from_version + 1` and destroys the older value, if the secret is still
+    /// live at `from_version`. Returns false otherwise.
+    async fn rotate_secret(
+        &self,
+        id: Uuid,
+        from_version: i64,
+        sealed: &SealedValue,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    async fn sealed_value(&self, id: Uuid, version: i64) -> Result<Option<SealedValue>>;
+    /// Marks the secret deleted, destroys its sealed values and revokes its grants.
+    async fn delete_secret(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
+    /// Number of active grants per secret.
+    async fn active_grant_counts(&self, now: DateTime<Utc>) -> Result<Vec<(Uuid, i64)>>;
+
+    // Grants.
+    async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()>;
+    async fn grant(&self, id: Uuid) -> Result<Option<Grant>>;
+    async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>>;
+    async fn revoke_grant(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+
+    // Audit.
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Newest first.
+    async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAudit>>;
+    /// Oldest first, from `after_seq` exclusive, for verification and export.
+    async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>>;
+}

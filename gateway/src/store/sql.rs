@@ -1,0 +1,921 @@
+//! The one implementation of [`Store`], generic over the two SQL engines.
+//!
+//! Everything here is SQL both SQLite and PostgreSQL accept: `$n` binds, `ON CONFLICT`,
+//! partial indexes, BIGINT microsecond times, TEXT ids and JSON. What differs (how a write
+//! transaction starts, how audit appends are serialised across processes) is a [`Dialect`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
+};
+use uuid::Uuid;
+
+use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError};
+use crate::audit::{AuditEvent, GENESIS, StoredAudit, link};
+use crate::crypto::{KeyCheck, SealedValue};
+use crate::vault::api_key::AdminToken;
+use crate::vault::{
+    ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta, from_micros,
+    to_micros,
+};
+
+/// What one SQL engine does differently.
+pub trait Dialect: Database {
+    const BACKEND: &'static str;
+    /// Opens a transaction that will write. SQLite takes its write lock up front
+    /// (`BEGIN IMMEDIATE`) so two writers never deadlock upgrading a read lock.
+    const BEGIN_WRITE: &'static str;
+    /// Run first in a transaction that appends to the audit chain, so appends from several
+    /// processes never fork the chain. SQLite needs none: its write lock already serialises.
+    const LOCK_AUDIT: Option<&'static str>;
+    /// Rows a statement changed (sqlx has no trait for this across engines).
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore<DB: Database> {
+    pool: Pool<DB>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+fn uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("`{text}` is not a UUID")))
+}
+
+fn opt_time(micros: Option<i64>) -> Option<DateTime<Utc>> {
+    micros.map(from_micros)
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Maps a unique-constraint failure to [`StoreError::Conflict`] naming `what`, and a
+/// foreign-key failure to [`StoreError::Missing`].
+fn classify(e: sqlx::Error, what: &str) -> StoreError {
+    match e.as_database_error() {
+        Some(d) if d.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        Some(d) if d.is_foreign_key_violation() => StoreError::Missing(what.to_owned()),
+        _ => StoreError::Database(e),
+    }
+}
+
+// The bounds below say "this engine can bind and read the handful of types credgate stores".
+// They are written out twice (here and on the `Store` impl) because Rust does not carry
+// where-clauses from one impl to another.
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    /// Appends `events` to the chain inside the caller's transaction.
+    async fn append_chain(conn: &mut DB::Connection, events: &[AuditEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Some(lock) = DB::LOCK_AUDIT {
+            sqlx::query::<DB>(lock).execute(&mut *conn).await?;
+        }
+        let tail =
+            sqlx::query::<DB>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (mut seq, mut prev) = match tail {
+            Some(row) => (
+                row.try_get::<i64, _>("seq")?,
+                row.try_get::<String, _>("hash")?,
+            ),
+            None => (0, GENESIS.to_owned()),
+        };
+        let mut qb = QueryBuilder::<DB>::new(
+            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash) ",
+        );
+        qb.push_values(events, |mut b, e| {
+            seq += 1;
+            let body = e.body();
+            let hash = link(&prev, seq, &body);
+            b.push_bind(seq)
+                .push_bind(e.id.to_string())
+                .push_bind(to_micros(e.at))
+                .push_bind(e.kind.as_str().to_owned())
+                .push_bind(e.action.clone())
+                .push_bind(e.outcome.clone())
+                .push_bind(e.principal_id.map(|v| v.to_string()))
+                .push_bind(e.grant_id.map(|v| v.to_string()))
+                .push_bind(e.secret_id.map(|v| v.to_string()))
+                .push_bind(e.request_id.clone())
+                .push_bind(body)
+                .push_bind(std::mem::replace(&mut prev, hash.clone()))
+                .push_bind(hash);
+        });
+        qb.build().execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    fn principal_row(row: &DB::Row) -> Result<Principal> {
+        let kind: String = row.try_get("kind")?;
+        Ok(Principal {
+            id: uuid(&row.try_get::<String, _>("id")?)?,
+            kind: PrincipalKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("principal kind `{kind}`")))?,
+            name: row.try_get("name")?,
+            created_at: from_micros(row.try_get("created_at")?),
+        })
+    }
+
+    fn api_key_row(row: &DB::Row) -> Result<ApiKey> {
+        Ok(ApiKey {
+            id: uuid(&row.try_get::<String, _>("id")?)?,
+            principal_id: uuid(&row.try_get::<String, _>("principal_id")?)?,
+            name: row.try_get("name")?,
+            prefix: row.try_get("prefix")?,
+            hash: row.try_get("hash")?,
+            created_at: from_micros(row.try_get("created_at")?),
+            expires_at: opt_time(row.try_get("expires_at")?),
+            revoked_at: opt_time(row.try_get("revoked_at")?),
+        })
+    }
+
+    fn secret_row(row: &DB::Row) -> Result<SecretMeta> {
+        Ok(SecretMeta {
+            id: uuid(&row.try_get::<String, _>("id")?)?,
+            name: row.try_get("name")?,
+            slug: row.try_get("slug")?,
+            secret_type: row.try_get("secret_type")?,
+            config: json::<Map<String, Value>>(
+                &row.try_get::<String, _>("config")?,
+                "secret config",
+            )?,
+            allowed_hosts: json(&row.try_get::<String, _>("allowed_hosts")?, "allowed hosts")?,
+            allow_private_destinations: row.try_get("allow_private_destinations")?,
+            allow_insecure_http: row.try_get("allow_insecure_http")?,
+            credential_fields: json(
+                &row.try_get::<String, _>("credential_fields")?,
+                "credential fields",
+            )?,
+            version: row.try_get("current_version")?,
+            created_at: from_micros(row.try_get("created_at")?),
+            updated_at: from_micros(row.try_get("updated_at")?),
+            deleted_at: opt_time(row.try_get("deleted_at")?),
+        })
+    }
+
+    fn grant_row(row: &DB::Row) -> Result<Grant> {
+        let mut policy: GrantPolicy = json(&row.try_get::<String, _>("policy")?, "grant policy")?;
+        // The column is the source of truth for expiry (it is what status filters compare).
+        policy.expires_at = from_micros(row.try_get("expires_at")?);
+        Ok(Grant {
+            grant_id: uuid(&row.try_get::<String, _>("id")?)?,
+            secret_id: uuid(&row.try_get::<String, _>("secret_id")?)?,
+            principal_id: uuid(&row.try_get::<String, _>("principal_id")?)?,
+            grant_policy: policy,
+            created_at: from_micros(row.try_get("created_at")?),
+            revoked_at: opt_time(row.try_get("revoked_at")?),
+            revoked_reason: row.try_get("revoked_reason")?,
+        })
+    }
+
+    fn audit_row(row: &DB::Row) -> Result<StoredAudit> {
+        Ok(StoredAudit {
+            seq: row.try_get("seq")?,
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            kind: row.try_get("kind")?,
+            action: row.try_get("action")?,
+            outcome: row.try_get("outcome")?,
+            principal_id: row.try_get("principal_id")?,
+            grant_id: row.try_get("grant_id")?,
+            secret_id: row.try_get("secret_id")?,
+            request_id: row.try_get("request_id")?,
+            body: row.try_get("body")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+        })
+    }
+
+    fn sealed_row(row: &DB::Row) -> Result<SealedValue> {
+        let kek_id: Option<String> = row.try_get("kek_id")?;
+        let wrapped_key: Option<Vec<u8>> = row.try_get("wrapped_key")?;
+        let ciphertext: Option<Vec<u8>> = row.try_get("ciphertext")?;
+        match (kek_id, wrapped_key, ciphertext) {
+            (Some(kek_id), Some(wrapped_key), Some(ciphertext)) => Ok(SealedValue {
+                kek_id,
+                wrapped_key,
+                ciphertext,
+            }),
+            _ => Err(StoreError::Corrupt(
+                "secret version has no sealed value".into(),
+            )),
+        }
+    }
+}
+
+// `sqlx::query` takes only `&'static str` (its guard against SQL built from input); these
+// macros let statements share a column list and stay literals.
+macro_rules! secret_columns {
+    () => {
+        "id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
+         credential_fields, current_version, created_at, updated_at, deleted_at"
+    };
+}
+macro_rules! audit_columns {
+    () => {
+        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash"
+    };
+}
+
+#[async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB> + Default,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Vec<u8>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Option<Vec<u8>>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    fn backend(&self) -> &'static str {
+        DB::BACKEND
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query::<DB>("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn key_checks(&self) -> Result<Vec<KeyCheck>> {
+        let rows = sqlx::query::<DB>("SELECT kek_id, sealed FROM key_checks ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyCheck {
+                    kek_id: r.try_get("kek_id")?,
+                    sealed: r.try_get("sealed")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_key_checks(&self, checks: &[KeyCheck]) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        for check in checks {
+            sqlx::query::<DB>("INSERT INTO key_checks (kek_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (kek_id) DO NOTHING")
+                .bind(check.kek_id.clone())
+                .bind(check.sealed.clone())
+                .bind(to_micros(crate::vault::now()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn kek_usage(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT kek_id, COUNT(*) AS n FROM secret_versions WHERE kek_id IS NOT NULL GROUP BY kek_id ORDER BY kek_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("kek_id")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn versions_to_rewrap(&self, active_kek: &str, limit: i64) -> Result<Vec<SealedVersion>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT secret_id, version, kek_id, wrapped_key, ciphertext FROM secret_versions \
+             WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY secret_id, version LIMIT $2",
+        )
+        .bind(active_kek.to_owned())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedVersion {
+                    secret_id: uuid(&r.try_get::<String, _>("secret_id")?)?,
+                    version: r.try_get("version")?,
+                    sealed: Self::sealed_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_wrapped_key(&self, old: &SealedVersion, new: &SealedValue) -> Result<bool> {
+        let done = sqlx::query::<DB>(
+            "UPDATE secret_versions SET kek_id = $1, wrapped_key = $2 \
+             WHERE secret_id = $3 AND version = $4 AND kek_id = $5 AND wrapped_key = $6",
+        )
+        .bind(new.kek_id.clone())
+        .bind(new.wrapped_key.clone())
+        .bind(old.secret_id.to_string())
+        .bind(old.version)
+        .bind(old.sealed.kek_id.clone())
+        .bind(old.sealed.wrapped_key.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query::<DB>("INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(token.id.to_string())
+            .bind(token.name.clone())
+            .bind(token.prefix.clone())
+            .bind(token.hash.clone())
+            .bind(to_micros(token.created_at))
+            .bind(token.revoked_at.map(to_micros))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(e, "an admin token with that prefix"))?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT id, name, prefix, hash, created_at, revoked_at FROM admin_tokens",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminToken {
+                    id: uuid(&r.try_get::<String, _>("id")?)?,
+                    name: r.try_get("name")?,
+                    prefix: r.try_get("prefix")?,
+                    hash: r.try_get("hash")?,
+                    created_at: from_micros(r.try_get("created_at")?),
+                    revoked_at: opt_time(r.try_get("revoked_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_principal(&self, p: &Principal, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query::<DB>(
+            "INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.kind.as_str().to_owned())
+        .bind(p.name.clone())
+        .bind(to_micros(p.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a principal with that name"))?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn principal(&self, id: Uuid) -> Result<Option<Principal>> {
+        let row =
+            sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(Self::principal_row).transpose()
+    }
+
+    async fn principals(&self) -> Result<Vec<Principal>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT id, kind, name, created_at FROM principals ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::principal_row).collect()
+    }
+
+    async fn delete_principal(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let id = id.to_string();
+        sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 OR member_id = $1")
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(
+            "UPDATE api_keys SET revoked_at = $2 WHERE principal_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.clone())
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<DB>(
+            "UPDATE grants SET revoked_at = $2, revoked_reason = 'principal_deleted' WHERE principal_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.clone())
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        let deleted = sqlx::query::<DB>("DELETE FROM principals WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&deleted) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn add_member(
+        &self,
+        group: Uuid,
+        member: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let added = sqlx::query::<DB>(
+            "INSERT INTO group_members (group_id, member_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING",
+        )
+        .bind(group.to_string())
+        .bind(member.to_string())
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "the group or the member"))?;
+        if DB::rows_affected(&added) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let removed =
+            sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+                .bind(group.to_string())
+                .bind(member.to_string())
+                .execute(&mut *tx)
+                .await?;
+        if DB::rows_affected(&removed) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn members(&self, group: Uuid) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query::<DB>("SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY created_at, member_id")
+            .bind(group.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| uuid(&r.try_get::<String, _>("member_id")?))
+            .collect()
+    }
+
+    async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT group_id FROM group_members WHERE member_id = $1 ORDER BY created_at, group_id",
+        )
+        .bind(member.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| uuid(&r.try_get::<String, _>("group_id")?))
+            .collect()
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // The principal must still exist when the key is written (no foreign key: keys
+        // outlive their principal as revoked records).
+        let exists = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
+            .bind(key.principal_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::Missing("the principal".into()));
+        }
+        sqlx::query::<DB>(
+            "INSERT INTO api_keys (id, principal_id, name, prefix, hash, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key.id.to_string())
+        .bind(key.principal_id.to_string())
+        .bind(key.name.clone())
+        .bind(key.prefix.clone())
+        .bind(key.hash.clone())
+        .bind(to_micros(key.created_at))
+        .bind(key.expires_at.map(to_micros))
+        .bind(key.revoked_at.map(to_micros))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "an API key with that prefix"))?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
+        let row = sqlx::query::<DB>("SELECT * FROM api_keys WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::api_key_row).transpose()
+    }
+
+    async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query::<DB>("SELECT * FROM api_keys WHERE prefix = $1")
+            .bind(prefix.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::api_key_row).transpose()
+    }
+
+    async fn api_keys(&self, principal: Option<Uuid>) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query::<DB>("SELECT * FROM api_keys WHERE ($1 IS NULL OR principal_id = $1) ORDER BY created_at, id")
+            .bind(principal.map(|p| p.to_string()))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::api_key_row).collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let done = sqlx::query::<DB>(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_secret(
+        &self,
+        meta: &SecretMeta,
+        sealed: &SealedValue,
+        audit: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query::<DB>(
+            "INSERT INTO secrets (id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
+             credential_fields, current_version, created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
+        )
+        .bind(meta.id.to_string())
+        .bind(meta.name.clone())
+        .bind(meta.slug.clone())
+        .bind(meta.secret_type.clone())
+        .bind(to_json(&meta.config))
+        .bind(to_json(&meta.allowed_hosts))
+        .bind(meta.allow_private_destinations)
+        .bind(meta.allow_insecure_http)
+        .bind(to_json(&meta.credential_fields))
+        .bind(meta.version)
+        .bind(to_micros(meta.created_at))
+        .bind(to_micros(meta.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a secret with that name"))?;
+        sqlx::query::<DB>(
+            "INSERT INTO secret_versions (secret_id, version, kek_id, wrapped_key, ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(meta.id.to_string())
+        .bind(meta.version)
+        .bind(sealed.kek_id.clone())
+        .bind(sealed.wrapped_key.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(to_micros(meta.created_at))
+        .execute(&mut *tx)
+        .await?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn secret(&self, id: Uuid) -> Result<Option<SecretMeta>> {
+        let sql = concat!(
+            "SELECT ",
+            secret_columns!(),
+            " FROM secrets WHERE id = $1 AND deleted_at IS NULL"
+        );
+        let row = sqlx::query::<DB>(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::secret_row).transpose()
+    }
+
+    async fn secrets(&self) -> Result<Vec<SecretMeta>> {
+        let sql = concat!(
+            "SELECT ",
+            secret_columns!(),
+            " FROM secrets WHERE deleted_at IS NULL ORDER BY created_at, id"
+        );
+        let rows = sqlx::query::<DB>(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(Self::secret_row).collect()
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: Uuid,
+        from_version: i64,
+        sealed: &SealedValue,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let id = id.to_string();
+        let moved = sqlx::query::<DB>(
+            "UPDATE secrets SET current_version = $2 + 1, updated_at = $3 WHERE id = $1 AND current_version = $2 AND deleted_at IS NULL",
+        )
+        .bind(id.clone())
+        .bind(from_version)
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&moved) == 0 {
+            return Ok(false);
+        }
+        sqlx::query::<DB>(
+            "INSERT INTO secret_versions (secret_id, version, kek_id, wrapped_key, ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(from_version + 1)
+        .bind(sealed.kek_id.clone())
+        .bind(sealed.wrapped_key.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        // The old value is destroyed, not kept: rotation exists to retire a credential.
+        sqlx::query::<DB>(
+            "UPDATE secret_versions SET kek_id = NULL, wrapped_key = NULL, ciphertext = NULL, destroyed_at = $3 \
+             WHERE secret_id = $1 AND version <= $2 AND destroyed_at IS NULL",
+        )
+        .bind(id)
+        .bind(from_version)
+        .bind(to_micros(at))
+        .execute(&mut *tx)
+        .await?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn sealed_value(&self, id: Uuid, version: i64) -> Result<Option<SealedValue>> {
+        let row = sqlx::query::<DB>(
+            "SELECT kek_id, wrapped_key, ciphertext FROM secret_versions WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::sealed_row).transpose()
+    }
+
+    async fn delete_secret(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let id = id.to_string();
+        let at = to_micros(at);
+        let done = sqlx::query::<DB>("UPDATE secrets SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id.clone())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        sqlx::query::<DB>(
+            "UPDATE secret_versions SET kek_id = NULL, wrapped_key = NULL, ciphertext = NULL, destroyed_at = $2 \
+             WHERE secret_id = $1 AND destroyed_at IS NULL",
+        )
+        .bind(id.clone())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<DB>(
+            "UPDATE grants SET revoked_at = $2, revoked_reason = 'secret_deleted' WHERE secret_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn active_grant_counts(&self, now: DateTime<Utc>) -> Result<Vec<(Uuid, i64)>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT secret_id, COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY secret_id",
+        )
+        .bind(to_micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    uuid(&r.try_get::<String, _>("secret_id")?)?,
+                    r.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        // Both ends must still exist at commit: a grant to a deleted principal or of a
+        // deleted secret would be dead on arrival.
+        let principal = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
+            .bind(grant.principal_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if principal.is_none() {
+            return Err(StoreError::Missing("the principal".into()));
+        }
+        let secret =
+            sqlx::query::<DB>("SELECT id FROM secrets WHERE id = $1 AND deleted_at IS NULL")
+                .bind(grant.secret_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if secret.is_none() {
+            return Err(StoreError::Missing("the secret".into()));
+        }
+        sqlx::query::<DB>(
+            "INSERT INTO grants (id, secret_id, principal_id, policy, expires_at, created_at, revoked_at, revoked_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL)",
+        )
+        .bind(grant.grant_id.to_string())
+        .bind(grant.secret_id.to_string())
+        .bind(grant.principal_id.to_string())
+        .bind(to_json(&grant.grant_policy))
+        .bind(to_micros(grant.grant_policy.expires_at))
+        .bind(to_micros(grant.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a grant with that id"))?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: Uuid) -> Result<Option<Grant>> {
+        let row = sqlx::query::<DB>("SELECT * FROM grants WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::grant_row).transpose()
+    }
+
+    async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>> {
+        let mut qb = QueryBuilder::<DB>::new("SELECT * FROM grants WHERE 1 = 1");
+        if let Some(secret) = filter.secret_id {
+            qb.push(" AND secret_id = ").push_bind(secret.to_string());
+        }
+        if let Some(principal) = filter.principal_id {
+            qb.push(" AND principal_id = ")
+                .push_bind(principal.to_string());
+        }
+        match filter.status {
+            None => {}
+            Some(GrantStatus::Revoked) => {
+                qb.push(" AND revoked_at IS NOT NULL");
+            }
+            Some(GrantStatus::Expired) => {
+                qb.push(" AND revoked_at IS NULL AND expires_at <= ")
+                    .push_bind(to_micros(now));
+            }
+            Some(GrantStatus::Active) => {
+                qb.push(" AND revoked_at IS NULL AND expires_at > ")
+                    .push_bind(to_micros(now));
+            }
+        }
+        qb.push(" ORDER BY created_at, id");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(Self::grant_row).collect()
+    }
+
+    async fn revoke_grant(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let done = sqlx::query::<DB>("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(to_micros(at))
+            .bind(reason.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        Self::append_chain(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE 1 = 1"
+        ));
+        if let Some(since) = q.since {
+            qb.push(" AND at >= ").push_bind(to_micros(since));
+        }
+        if let Some(until) = q.until {
+            qb.push(" AND at < ").push_bind(to_micros(until));
+        }
+        for (column, value) in [
+            ("principal_id", q.principal_id.map(|v| v.to_string())),
+            ("grant_id", q.grant_id.map(|v| v.to_string())),
+            ("secret_id", q.secret_id.map(|v| v.to_string())),
+            ("outcome", q.outcome.clone()),
+            ("kind", q.kind.map(|k| k.as_str().to_owned())),
+            ("action", q.action.clone()),
+            ("request_id", q.request_id.clone()),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(" AND {column} = ")).push_bind(value);
+            }
+        }
+        if let Some(before) = q.before_seq {
+            qb.push(" AND seq < ").push_bind(before);
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(Self::audit_row).collect()
+    }
+
+    async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
+        let sql = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        let rows = sqlx::query::<DB>(sql)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::audit_row).collect()
+    }
+}
