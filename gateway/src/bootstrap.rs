@@ -24,10 +24,7 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("cannot prepare data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    DataDir { path: PathBuf, source: std::io::Error },
     #[error("master key: {0}")]
     MasterKey(String),
     #[error("admin token: {0}")]
@@ -82,9 +79,8 @@ pub fn operator_admin_token(args: &ServeArgs) -> Result<Option<SecretString>, Bo
         Ok(value) => SecretString::new(value.trim().to_owned()),
         Err(_) => match &args.admin_token_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    BootstrapError::AdminToken(format!("cannot read {}: {e}", path.display()))
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| BootstrapError::AdminToken(format!("cannot read {}: {e}", path.display())))?;
                 SecretString::new(text.trim().to_owned())
             }
             None => return Ok(None),
@@ -100,10 +96,7 @@ pub fn operator_admin_token(args: &ServeArgs) -> Result<Option<SecretString>, Bo
 
 /// On the first start of a database without an operator-supplied token, issues an admin
 /// token, saves it (0600) where the local CLI finds it and returns it to be shown once.
-pub async fn first_admin_token(
-    store: &dyn Store,
-    data_dir: &Path,
-) -> Result<Option<SecretString>, BootstrapError> {
+pub async fn first_admin_token(store: &dyn Store, data_dir: &Path) -> Result<Option<SecretString>, BootstrapError> {
     let err = |e: &dyn std::fmt::Display| BootstrapError::AdminToken(e.to_string());
     if !store.admin_tokens().await.map_err(|e| err(&e))?.is_empty() {
         return Ok(None);
@@ -119,15 +112,11 @@ pub async fn first_admin_token(
     };
     prepare_data_dir(data_dir)?;
     let path = data_dir.join(ADMIN_TOKEN_FILE);
-    write_private(&path, issued.token.expose())
-        .map_err(|e| err(&format!("cannot write {}: {e}", path.display())))?;
+    write_private(&path, issued.token.expose()).map_err(|e| err(&format!("cannot write {}: {e}", path.display())))?;
     let mut event = AuditEvent::new(AuditKind::Admin, "admin_token.create", "ok");
     event.actor = Some("system".into());
     event.target = Some(record.id.to_string());
-    store
-        .insert_admin_token(&record, &event)
-        .await
-        .map_err(|e| err(&e))?;
+    store.insert_admin_token(&record, &event).await.map_err(|e| err(&e))?;
     Ok(Some(issued.token))
 }
 

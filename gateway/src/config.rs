@@ -81,10 +81,7 @@ impl ServeArgs {
     pub fn database_url(&self) -> DatabaseUrl {
         match &self.database_url {
             Some(url) => DatabaseUrl::new(url.clone()),
-            None => DatabaseUrl::new(format!(
-                "sqlite:{}",
-                self.data_dir.join("credgate.db").display()
-            )),
+            None => DatabaseUrl::new(format!("sqlite:{}", self.data_dir.join("credgate.db").display())),
         }
     }
 }

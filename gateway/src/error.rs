@@ -48,9 +48,7 @@ impl ErrorCode {
         match self {
             BadRequest => StatusCode::BAD_REQUEST,
             Unauthenticated => StatusCode::UNAUTHORIZED,
-            Forbidden | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => {
-                StatusCode::FORBIDDEN
-            }
+            Forbidden | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => StatusCode::FORBIDDEN,
             NotFound | GrantNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict => StatusCode::CONFLICT,
@@ -127,8 +125,7 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self {
             code: ErrorCode::Internal,
-            message: "an internal error occurred; the request id identifies it in the server log"
-                .into(),
+            message: "an internal error occurred; the request id identifies it in the server log".into(),
             cause: Some(cause.to_string()),
         }
     }
@@ -138,9 +135,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => Self::conflict(format!("{what} already exists")),
-            StoreError::Missing(what) => {
-                Self::new(ErrorCode::NotFound, format!("{what} no longer exists"))
-            }
+            StoreError::Missing(what) => Self::new(ErrorCode::NotFound, format!("{what} no longer exists")),
             other => Self::internal(other),
         }
     }
@@ -252,15 +247,13 @@ where
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
-            } else {
-                ApiError::bad_request("could not read the request body")
-            }
-        })
+    axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+        } else {
+            ApiError::bad_request("could not read the request body")
+        }
+    })
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -289,9 +282,7 @@ fn describe(e: &serde_json::Error) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix) {
             let kind = rest.split([' ', ',']).next().unwrap_or("value");
-            let expected = rest
-                .rsplit_once(", expected ")
-                .map_or("another value", |(_, exp)| exp);
+            let expected = rest.rsplit_once(", expected ").map_or("another value", |(_, exp)| exp);
             return format!("{prefix}got {kind}, expected {expected}");
         }
     }

@@ -50,10 +50,7 @@ impl KeyRingHandle {
     }
 
     fn replace(&self, ring: KeyRing) {
-        *self
-            .ring
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
+        *self.ring.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(ring);
     }
 }
 
@@ -61,12 +58,7 @@ impl KeyRingHandle {
 /// is read or written, then records checks for keys the database has not seen.
 pub async fn check_at_start(store: &dyn Store, ring: &KeyRing) -> Result<(), KeyRingError> {
     let checks = store.key_checks().await?;
-    let in_use: Vec<String> = store
-        .kek_usage()
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+    let in_use: Vec<String> = store.kek_usage().await?.into_iter().map(|(id, _)| id).collect();
     let new_checks = ring.reconcile(&checks, &in_use)?;
     if !new_checks.is_empty() {
         store.insert_key_checks(&new_checks).await?;
@@ -92,10 +84,7 @@ pub struct MasterKeyStatus {
     pub data_keys: i64,
 }
 
-pub async fn status(
-    store: &dyn Store,
-    handle: &KeyRingHandle,
-) -> Result<KeyRingStatus, KeyRingError> {
+pub async fn status(store: &dyn Store, handle: &KeyRingHandle) -> Result<KeyRingStatus, KeyRingError> {
     let ring = handle.current();
     let usage = store.kek_usage().await?;
     let active = ring.active().id().to_owned();
@@ -107,11 +96,7 @@ pub async fn status(
             data_keys: usage.iter().find(|(k, _)| k == id).map_or(0, |(_, n)| *n),
         })
         .collect();
-    let pending_rewrap = usage
-        .iter()
-        .filter(|(k, _)| *k != active)
-        .map(|(_, n)| n)
-        .sum();
+    let pending_rewrap = usage.iter().filter(|(k, _)| *k != active).map(|(_, n)| n).sum();
     let source = match ring.source() {
         KeyRingSource::Environment => "environment",
         KeyRingSource::File(_) => "file",
@@ -140,9 +125,7 @@ pub async fn rotate(store: &dyn Store, handle: &KeyRingHandle) -> Result<String,
             ));
         }
         KeyRingSource::Memory => {
-            return Err(KeyRingError::NotPossible(
-                "this key ring has no file to save to".into(),
-            ));
+            return Err(KeyRingError::NotPossible("this key ring has no file to save to".into()));
         }
     };
     let key = MasterKey::generate()?;
@@ -187,12 +170,7 @@ pub async fn rewrap(
         }
         let mut moved_any = false;
         for version in &batch {
-            let moved = rewrap_value(
-                &ring,
-                &version.secret_id.to_string(),
-                version.version,
-                &version.sealed,
-            )?;
+            let moved = rewrap_value(&ring, &version.secret_id.to_string(), version.version, &version.sealed)?;
             if store.replace_wrapped_key(version, &moved).await? {
                 report.rewrapped += 1;
                 moved_any = true;

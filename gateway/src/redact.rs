@@ -99,16 +99,10 @@ impl<'de> Deserialize<'de> for SecretString {
             fn visit_unit<E: serde::de::Error>(self) -> Result<SecretString, E> {
                 Err(E::custom("expected a string, got null"))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                _: A,
-            ) -> Result<SecretString, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<SecretString, A::Error> {
                 Err(serde::de::Error::custom("expected a string, got an array"))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                _: A,
-            ) -> Result<SecretString, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<SecretString, A::Error> {
                 Err(serde::de::Error::custom("expected a string, got an object"))
             }
         }

@@ -68,9 +68,8 @@ fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) 
         }
     }
     *response.body_mut() = Body::from(render(error.code, &error.message, request_id));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response.headers_mut().remove(header::CONTENT_LENGTH);
 }

@@ -48,8 +48,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .into_response();
     }
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready", "database": state.store.backend()}))
-            .into_response(),
+        Ok(()) => axum::Json(json!({"status": "ready", "database": state.store.backend()})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");
             (
@@ -62,24 +61,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        "no such route; the admin API is under /admin/v1",
-    )
+    ApiError::new(ErrorCode::NotFound, "no such route; the admin API is under /admin/v1")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        "this route does not accept that method",
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
 }
 
 /// Builds the state from `args`: key ring, database, key check, admin tokens, audit writer.
 /// Returns the state and the audit writer's task, to be awaited after the state is dropped.
-pub async fn build_state(
-    args: &ServeArgs,
-) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
+pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
     let ring = bootstrap::load_keyring(args)?;
     let url = args.database_url();
     if !url.is_postgres() && args.database_url.is_none() {
@@ -90,9 +81,7 @@ pub async fn build_state(
         .with_context(|| format!("cannot open the database at {url}"))?;
     masterkey::check_at_start(store.as_ref(), &ring)
         .await
-        .context(
-            "refusing to start: the master key does not fit this database (nothing was changed)",
-        )?;
+        .context("refusing to start: the master key does not fit this database (nothing was changed)")?;
 
     let operator_token = bootstrap::operator_admin_token(args)?;
     if operator_token.is_none()
@@ -163,10 +152,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // The audit writer stops once every handle to it is gone, after writing what it holds.
     drop(state);
-    if tokio::time::timeout(Duration::from_secs(10), audit_task)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
         tracing::error!("the audit writer did not finish within 10 s");
     }
     tracing::info!("stopped");

@@ -1,1 +1,12 @@
+//! End-to-end tests: a real `credgate` process on port 0, real databases (SQLite and the
+//! PostgreSQL server), real HTTP.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod admin_api;
+mod canary;
+mod cli;
+mod startup;
+mod store;

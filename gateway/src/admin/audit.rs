@@ -71,9 +71,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        )));
+        return Err(ApiError::bad_request(format!("limit must be from 1 to {MAX_LIMIT}")));
     }
     let jsonl = match p.format {
         Some(AuditFormat::Jsonl) => true,
@@ -112,10 +110,9 @@ pub async fn list(
             body.push('\n');
         }
         let mut response = body.into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-ndjson"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
         if let Some(next) = next_before
             && let Ok(v) = HeaderValue::from_str(&next.to_string())
         {
@@ -133,10 +130,7 @@ pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>,
     let mut report = VerifyReport::default();
     verify_records(&mut report, &[]);
     loop {
-        let page = state
-            .store
-            .audit_chain(report.head_seq, VERIFY_PAGE)
-            .await?;
+        let page = state.store.audit_chain(report.head_seq, VERIFY_PAGE).await?;
         if page.is_empty() {
             break;
         }

@@ -61,38 +61,24 @@ impl AdminAuth {
     fn find(&self, prefix: &str, presented: &str) -> Option<String> {
         let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
         let t = tokens.iter().find(|t| t.prefix == prefix)?;
-        (t.revoked_at.is_none() && token::verify(presented, &t.hash))
-            .then(|| format!("admin:{}", t.id))
+        (t.revoked_at.is_none() && token::verify(presented, &t.hash)).then(|| format!("admin:{}", t.id))
     }
 }
 
 /// Middleware guarding `/admin/v1`.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_admin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .map(str::to_owned);
     let Some(presented) = presented else {
-        return ApiError::unauthenticated(
-            "missing admin token: send `Authorization: Bearer <admin token>`",
-        )
-        .into_response();
+        return ApiError::unauthenticated("missing admin token: send `Authorization: Bearer <admin token>`")
+            .into_response();
     };
-    match state
-        .admin_auth
-        .authenticate(state.store.as_ref(), &presented)
-        .await
-    {
+    match state.admin_auth.authenticate(state.store.as_ref(), &presented).await {
         Some(actor) => {
             req.extensions_mut().insert(AdminActor(actor));
             next.run(req).await

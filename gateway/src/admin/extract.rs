@@ -58,9 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminCtx {
             .extensions
             .get::<AdminActor>()
             .map(|a| a.0.clone())
-            .ok_or_else(|| {
-                ApiError::internal("admin handler reached without an authenticated actor")
-            })?;
+            .ok_or_else(|| ApiError::internal("admin handler reached without an authenticated actor"))?;
         let request_id = parts
             .extensions
             .get::<RequestId>()
@@ -109,8 +107,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
             .map_err(|e| {
                 ApiError::bad_request(format!(
                     "invalid query: {}",
-                    e.body_text()
-                        .trim_start_matches("Failed to deserialize query string: ")
+                    e.body_text().trim_start_matches("Failed to deserialize query string: ")
                 ))
             })
     }

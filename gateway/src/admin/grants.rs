@@ -71,10 +71,7 @@ pub async fn issue(
         .await?
         .ok_or_else(|| ApiError::not_found("principal"))?;
     let created_at = now();
-    let grant_policy = req
-        .grant_policy
-        .resolve(created_at)
-        .map_err(ApiError::bad_request)?;
+    let grant_policy = req.grant_policy.resolve(created_at).map_err(ApiError::bad_request)?;
     let grant = Grant {
         grant_id: Uuid::new_v4(),
         secret_id,
@@ -140,10 +137,7 @@ pub async fn list_for_secret(
 
 #[utoipa::path(get, path = "/admin/v1/grants/{grant_id}", tag = "grants", params(("grant_id" = Uuid, Path)),
     responses((status = 200, body = GrantView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<GrantView>, ApiError> {
+pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<GrantView>, ApiError> {
     Ok(Json(
         state
             .store
@@ -172,10 +166,7 @@ pub async fn revoke(
     event.grant_id = Some(id);
     event.secret_id = Some(grant.secret_id);
     event.principal_id = Some(grant.principal_id);
-    state
-        .store
-        .revoke_grant(id, now(), "revoked", &event)
-        .await?;
+    state.store.revoke_grant(id, now(), "revoked", &event).await?;
     Ok(Json(
         state
             .store

@@ -65,15 +65,12 @@ pub async fn issue(
         ));
     }
     if let Some(name) = &req.name {
-        crate::vault::principal::validate_name(name)
-            .map_err(|e| ApiError::bad_request(format!("key {e}")))?;
+        crate::vault::principal::validate_name(name).map_err(|e| ApiError::bad_request(format!("key {e}")))?;
     }
     let created_at = now();
     let expires_at = match (req.expires_at, req.ttl_seconds) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "give expires_at or ttl_seconds, not both",
-            ));
+            return Err(ApiError::bad_request("give expires_at or ttl_seconds, not both"));
         }
         (Some(at), None) if at <= created_at => {
             return Err(ApiError::bad_request("expires_at must be in the future"));
@@ -113,10 +110,7 @@ pub async fn issue(
 }
 
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "keys", params(ListKeys), responses((status = 200, body = KeyList)))]
-pub async fn list(
-    State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<ListKeys>,
-) -> Result<Json<KeyList>, ApiError> {
+pub async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListKeys>) -> Result<Json<KeyList>, ApiError> {
     Ok(Json(KeyList {
         data: state.store.api_keys(q.principal_id).await?,
     }))
@@ -140,10 +134,7 @@ pub async fn list_for_principal(
 
 #[utoipa::path(get, path = "/admin/v1/keys/{id}", tag = "keys", params(("id" = Uuid, Path)),
     responses((status = 200, body = ApiKey), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<ApiKey>, ApiError> {
+pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<ApiKey>, ApiError> {
     Ok(Json(
         state
             .store

@@ -28,18 +28,12 @@ pub use openapi::ApiDoc;
 pub fn router(state: AppState) -> Router<AppState> {
     let body_limit = state.settings.admin_max_body_bytes;
     let guarded = Router::new()
-        .route(
-            "/admin/v1/principals",
-            get(principals::list).post(principals::create),
-        )
+        .route("/admin/v1/principals", get(principals::list).post(principals::create))
         .route(
             "/admin/v1/principals/{id}",
             get(principals::get).delete(principals::delete),
         )
-        .route(
-            "/admin/v1/principals/{id}/members",
-            post(principals::add_member),
-        )
+        .route("/admin/v1/principals/{id}/members", post(principals::add_member))
         .route(
             "/admin/v1/principals/{id}/members/{member_id}",
             axum::routing::delete(principals::remove_member),
@@ -50,24 +44,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/v1/keys", get(keys::list))
         .route("/admin/v1/keys/{id}", get(keys::get).delete(keys::revoke))
-        .route(
-            "/admin/v1/secrets",
-            get(secrets::list).post(secrets::create),
-        )
-        .route(
-            "/admin/v1/secrets/{id}",
-            get(secrets::get).delete(secrets::delete),
-        )
+        .route("/admin/v1/secrets", get(secrets::list).post(secrets::create))
+        .route("/admin/v1/secrets/{id}", get(secrets::get).delete(secrets::delete))
         .route("/admin/v1/secrets/{id}/rotate", post(secrets::rotate))
         .route(
             "/admin/v1/secrets/{id}/grants",
             get(grants::list_for_secret).post(grants::issue),
         )
         .route("/admin/v1/grants", get(grants::list))
-        .route(
-            "/admin/v1/grants/{grant_id}",
-            get(grants::get).delete(grants::revoke),
-        )
+        .route("/admin/v1/grants/{grant_id}", get(grants::get).delete(grants::revoke))
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/audit/verify", get(audit::verify))
         .route("/admin/v1/keyring", get(keyring::status))
@@ -87,17 +72,9 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// name, an unknown id, a bad body) are on the record too. Successful changes are recorded
 /// with the change itself, in the same transaction.
 async fn audit_failures(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let action = route
-        .as_deref()
-        .and_then(|r| extract::action_for(req.method(), r));
-    let actor = req
-        .extensions()
-        .get::<auth::AdminActor>()
-        .map(|a| a.0.clone());
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let action = route.as_deref().and_then(|r| extract::action_for(req.method(), r));
+    let actor = req.extensions().get::<auth::AdminActor>().map(|a| a.0.clone());
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let target = req.uri().path().to_owned();
     let response = next.run(req).await;

@@ -95,10 +95,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/admin/v1/principals/{id}", tag = "principals", params(("id" = Uuid, Path)),
     responses((status = 200, body = PrincipalDetail), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<PrincipalDetail>, ApiError> {
+pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<PrincipalDetail>, ApiError> {
     let principal = state
         .store
         .principal(id)
@@ -168,15 +165,8 @@ pub async fn add_member(
     let mut event = ctx.event();
     event.target = Some(group_id.to_string());
     event.principal_id = Some(req.member_id);
-    let added = state
-        .store
-        .add_member(group_id, req.member_id, now(), &event)
-        .await?;
-    let status = if added {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let added = state.store.add_member(group_id, req.member_id, now(), &event).await?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
         Json(Membership {
@@ -198,11 +188,7 @@ pub async fn remove_member(
     let mut event = ctx.event();
     event.target = Some(group_id.to_string());
     event.principal_id = Some(member_id);
-    if state
-        .store
-        .remove_member(group_id, member_id, &event)
-        .await?
-    {
+    if state.store.remove_member(group_id, member_id, &event).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("membership"))

@@ -83,10 +83,9 @@ pub async fn create(
     let secret_type = SecretType::parse(&req.secret_type).map_err(ApiError::bad_request)?;
     secret::validate_credential(&secret_type, &req.credential).map_err(ApiError::bad_request)?;
     secret::validate_config(&secret_type, &req.config).map_err(ApiError::bad_request)?;
-    let base_url =
-        secret::base_url(&req.config, req.allow_insecure_http).map_err(ApiError::bad_request)?;
-    let allowed_hosts = secret::resolve_allowed_hosts(&req.allowed_hosts, base_url.as_ref())
-        .map_err(ApiError::bad_request)?;
+    let base_url = secret::base_url(&req.config, req.allow_insecure_http).map_err(ApiError::bad_request)?;
+    let allowed_hosts =
+        secret::resolve_allowed_hosts(&req.allowed_hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
 
     let at = now();
     let meta = SecretMeta {
@@ -120,19 +119,12 @@ pub async fn create(
         .insert_secret(&meta, &sealed, &event)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Conflict(_) => ApiError::conflict(format!(
-                "a secret named like `{}` already exists",
-                meta.slug
-            )),
+            crate::store::StoreError::Conflict(_) => {
+                ApiError::conflict(format!("a secret named like `{}` already exists", meta.slug))
+            }
             other => other.into(),
         })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(SecretView {
-            meta,
-            active_grants: 0,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(SecretView { meta, active_grants: 0 })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/secrets", tag = "secrets", responses((status = 200, body = SecretList)))]
@@ -144,14 +136,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<SecretList>, Api
         .await?
         .into_iter()
         .map(|meta| {
-            let active_grants = counts
-                .iter()
-                .find(|(id, _)| *id == meta.id)
-                .map_or(0, |(_, n)| *n);
-            SecretView {
-                meta,
-                active_grants,
-            }
+            let active_grants = counts.iter().find(|(id, _)| *id == meta.id).map_or(0, |(_, n)| *n);
+            SecretView { meta, active_grants }
         })
         .collect();
     Ok(Json(SecretList { data }))
@@ -170,18 +156,12 @@ async fn view(state: &AppState, id: Uuid) -> Result<SecretView, ApiError> {
         .into_iter()
         .find(|(s, _)| *s == id)
         .map_or(0, |(_, n)| n);
-    Ok(SecretView {
-        meta,
-        active_grants,
-    })
+    Ok(SecretView { meta, active_grants })
 }
 
 #[utoipa::path(get, path = "/admin/v1/secrets/{id}", tag = "secrets", params(("id" = Uuid, Path)),
     responses((status = 200, body = SecretView), (status = 404, body = ErrorBody)))]
-pub async fn get(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<SecretView>, ApiError> {
+pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<SecretView>, ApiError> {
     Ok(Json(view(&state, id).await?))
 }
 

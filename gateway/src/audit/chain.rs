@@ -55,17 +55,11 @@ pub fn verify_records(report: &mut VerifyReport, rows: &[StoredAudit]) {
         if row.seq != report.head_seq + 1 {
             return fail(
                 report,
-                format!(
-                    "expected sequence number {}, a record is missing",
-                    report.head_seq + 1
-                ),
+                format!("expected sequence number {}, a record is missing", report.head_seq + 1),
             );
         }
         if row.prev_hash != report.head_hash {
-            return fail(
-                report,
-                "prev_hash does not match the previous record's hash".into(),
-            );
+            return fail(report, "prev_hash does not match the previous record's hash".into());
         }
         if link(&row.prev_hash, row.seq, &row.body) != row.hash {
             return fail(
@@ -89,8 +83,7 @@ pub fn verify_records(report: &mut VerifyReport, rows: &[StoredAudit]) {
                 if !consistent {
                     return fail(
                         report,
-                        "indexed columns differ from the hashed body (the record was changed)"
-                            .into(),
+                        "indexed columns differ from the hashed body (the record was changed)".into(),
                     );
                 }
             }
@@ -114,7 +107,7 @@ mod tests {
                 e.principal_id = Some(uuid::Uuid::new_v4());
                 let body = e.body();
                 let hash = link(&prev, seq, &body);
-                let row = StoredAudit {
+                StoredAudit {
                     seq,
                     id: e.id.to_string(),
                     at: to_micros(e.at),
@@ -128,8 +121,7 @@ mod tests {
                     body,
                     prev_hash: std::mem::replace(&mut prev, hash.clone()),
                     hash,
-                };
-                row
+                }
             })
             .collect()
     }

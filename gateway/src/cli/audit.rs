@@ -92,13 +92,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             if args.client.json {
                 output::json(&page["data"]);
             } else {
-                output::table(
-                    page["data"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                    COLUMNS,
-                );
+                output::table(page["data"].as_array().map(Vec::as_slice).unwrap_or_default(), COLUMNS);
             }
         }
         Cmd::Export { filters } => {
@@ -110,11 +104,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                     q.push(format!("before={b}"));
                 }
                 let page = api.get(&format!("/admin/v1/audit?{}", q.join("&"))).await?;
-                for record in page["data"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
+                for record in page["data"].as_array().map(Vec::as_slice).unwrap_or_default() {
                     println!("{}", serde_json::to_string(record).unwrap_or_default());
                 }
                 match page["next_before"].as_i64() {

@@ -52,12 +52,7 @@ impl CliError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// Address of credgate's admin API.
-    #[arg(
-        long,
-        env = "CREDGATE_ADDR",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "CREDGATE_ADDR", default_value = "http://127.0.0.1:8080", global = true)]
     pub addr: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -78,9 +73,7 @@ impl AdminClient {
             .no_proxy()
             .timeout(std::time::Duration::from_secs(120))
             .build()
-            .map_err(|e| {
-                CliError::new(exit::FAILURE, format!("cannot build an HTTP client: {e}"))
-            })?;
+            .map_err(|e| CliError::new(exit::FAILURE, format!("cannot build an HTTP client: {e}")))?;
         Ok(Self {
             http,
             base: args.addr.trim_end_matches('/').to_owned(),
@@ -103,20 +96,13 @@ impl AdminClient {
     /// A GET whose body is returned as text (JSON lines).
     pub async fn get_text(&self, path: &str) -> Result<String, CliError> {
         let response = self.send(Method::GET, path, None).await?;
-        response.text().await.map_err(|e| {
-            CliError::new(
-                exit::UNAVAILABLE,
-                format!("reading the response failed: {e}"),
-            )
-        })
+        response
+            .text()
+            .await
+            .map_err(|e| CliError::new(exit::UNAVAILABLE, format!("reading the response failed: {e}")))
     }
 
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, CliError> {
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CliError> {
         let response = self.send(method, path, body).await?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return Ok(Value::Null);
@@ -129,17 +115,9 @@ impl AdminClient {
         })
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<reqwest::Response, CliError> {
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<reqwest::Response, CliError> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method, &url)
-            .bearer_auth(self.token.expose());
+        let mut request = self.http.request(method, &url).bearer_auth(self.token.expose());
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -192,8 +170,7 @@ fn find_token() -> Result<SecretString, CliError> {
     {
         return Ok(SecretString::new(token.trim().to_owned()));
     }
-    let dir = std::env::var_os("CREDGATE_DATA_DIR")
-        .map_or_else(|| PathBuf::from("./credgate-data"), PathBuf::from);
+    let dir = std::env::var_os("CREDGATE_DATA_DIR").map_or_else(|| PathBuf::from("./credgate-data"), PathBuf::from);
     let path = dir.join(ADMIN_TOKEN_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) if !text.trim().is_empty() => Ok(SecretString::new(text.trim().to_owned())),

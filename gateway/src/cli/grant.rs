@@ -81,8 +81,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         } => {
             let mut policy = json!({});
             if let Some(ttl) = ttl {
-                policy["ttl_seconds"] =
-                    json!(parse_duration(&ttl).map_err(|e| CliError::new(exit::INVALID, e))?);
+                policy["ttl_seconds"] = json!(parse_duration(&ttl).map_err(|e| CliError::new(exit::INVALID, e))?);
             }
             if let Some(at) = expires_at {
                 policy["expires_at"] = json!(at);
@@ -94,10 +93,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 policy["allowed_path_prefixes"] = json!(path_prefixes);
             }
             let body = json!({"principal_id": principal, "grant_policy": policy});
-            show(
-                &api.post(&format!("/admin/v1/secrets/{secret}/grants"), &body)
-                    .await?,
-            );
+            show(&api.post(&format!("/admin/v1/secrets/{secret}/grants"), &body).await?);
         }
         Cmd::List {
             secret,
@@ -114,9 +110,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             if let Some(s) = status {
                 query.push(format!("status={}", query_value(&s)));
             }
-            let list = api
-                .get(&format!("/admin/v1/grants?{}", query.join("&")))
-                .await?;
+            let list = api.get(&format!("/admin/v1/grants?{}", query.join("&"))).await?;
             if args.client.json {
                 output::json(&list["data"]);
             } else {
@@ -130,9 +124,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             }
         }
         Cmd::Show { grant_id } => show(&api.get(&format!("/admin/v1/grants/{grant_id}")).await?),
-        Cmd::Revoke { grant_id } => {
-            show(&api.delete(&format!("/admin/v1/grants/{grant_id}")).await?)
-        }
+        Cmd::Revoke { grant_id } => show(&api.delete(&format!("/admin/v1/grants/{grant_id}")).await?),
     }
     Ok(())
 }

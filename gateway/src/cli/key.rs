@@ -56,18 +56,13 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         }
     };
     match args.command {
-        Cmd::Issue {
-            principal,
-            name,
-            ttl,
-        } => {
+        Cmd::Issue { principal, name, ttl } => {
             let mut body = json!({});
             if let Some(name) = name {
                 body["name"] = json!(name);
             }
             if let Some(ttl) = ttl {
-                body["ttl_seconds"] =
-                    json!(parse_duration(&ttl).map_err(|e| CliError::new(exit::INVALID, e))?);
+                body["ttl_seconds"] = json!(parse_duration(&ttl).map_err(|e| CliError::new(exit::INVALID, e))?);
             }
             let issued = api
                 .post(&format!("/admin/v1/principals/{principal}/keys"), &body)
@@ -88,13 +83,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             if args.client.json {
                 output::json(&list["data"]);
             } else {
-                output::table(
-                    list["data"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                    COLUMNS,
-                );
+                output::table(list["data"].as_array().map(Vec::as_slice).unwrap_or_default(), COLUMNS);
             }
         }
         Cmd::Show { id } => show(&api.get(&format!("/admin/v1/keys/{id}")).await?),

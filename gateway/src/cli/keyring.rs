@@ -42,11 +42,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         println!();
         output::table(
             keys,
-            &[
-                ("KEY ID", "id"),
-                ("ACTIVE", "active"),
-                ("DATA KEYS", "data_keys"),
-            ],
+            &[("KEY ID", "id"), ("ACTIVE", "active"), ("DATA KEYS", "data_keys")],
         );
     } else {
         output::object(&value);

@@ -50,10 +50,7 @@ pub enum Command {
 /// Runs an admin command; `serve` is handled by the binary (it owns logging and signals).
 pub async fn run(command: Command) -> ExitCode {
     let result = match command {
-        Command::Serve(_) => Err(CliError::new(
-            exit::FAILURE,
-            "serve is not an admin command",
-        )),
+        Command::Serve(_) => Err(CliError::new(exit::FAILURE, "serve is not an admin command")),
         Command::Principal(args) => principal::run(args).await,
         Command::Key(args) => key::run(args).await,
         Command::Secret(args) => secret::run(args).await,
@@ -87,8 +84,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => return Err(format!("`{text}`: the unit must be s, m, h or d")),
     };
-    n.checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too long"))
+    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too long"))
 }
 
 /// Percent-encodes a value for a query string.

@@ -3,10 +3,7 @@
 use serde_json::Value;
 
 pub fn json(value: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
 
 /// `field: value` lines for one object.
@@ -25,12 +22,7 @@ pub fn object(value: &Value) {
 pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|row| {
-            columns
-                .iter()
-                .map(|(_, field)| cell(&row[*field]))
-                .collect()
-        })
+        .map(|row| columns.iter().map(|(_, field)| cell(&row[*field])).collect())
         .collect();
     let widths: Vec<usize> = columns
         .iter()
@@ -70,11 +62,7 @@ pub fn cell(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) => {
             let parts: Vec<String> = items.iter().map(cell).collect();
-            if parts.is_empty() {
-                "-".into()
-            } else {
-                parts.join(", ")
-            }
+            if parts.is_empty() { "-".into() } else { parts.join(", ") }
         }
         other => other.to_string(),
     }

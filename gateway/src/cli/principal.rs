@@ -74,13 +74,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             if args.client.json {
                 output::json(&list["data"]);
             } else {
-                output::table(
-                    list["data"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                    COLUMNS,
-                );
+                output::table(list["data"].as_array().map(Vec::as_slice).unwrap_or_default(), COLUMNS);
             }
         }
         Cmd::Show { id } => show(&api.get(&format!("/admin/v1/principals/{id}")).await?),

@@ -122,13 +122,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             if args.client.json {
                 output::json(&list["data"]);
             } else {
-                output::table(
-                    list["data"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                    COLUMNS,
-                );
+                output::table(list["data"].as_array().map(Vec::as_slice).unwrap_or_default(), COLUMNS);
             }
         }
         Cmd::Show { id } => show(&api.get(&format!("/admin/v1/secrets/{id}")).await?),
@@ -159,18 +153,15 @@ fn parse_config(pairs: &[String], json_text: Option<&str>) -> Result<Map<String,
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => map,
             _ => {
-                return Err(CliError::new(
-                    exit::INVALID,
-                    "--config-json must be a JSON object",
-                ));
+                return Err(CliError::new(exit::INVALID, "--config-json must be a JSON object"));
             }
         },
         None => Map::new(),
     };
     for pair in pairs {
-        let (key, value) = pair.split_once('=').ok_or_else(|| {
-            CliError::new(exit::INVALID, format!("--config `{pair}` is not KEY=VALUE"))
-        })?;
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::new(exit::INVALID, format!("--config `{pair}` is not KEY=VALUE")))?;
         config.insert(key.to_owned(), Value::String(value.to_owned()));
     }
     Ok(config)
@@ -190,13 +181,9 @@ fn prompt_fields(secret_type: &str) -> &'static [(&'static str, bool, bool)] {
 }
 
 fn read_credential(source: &ValueSource, secret_type: &str) -> Result<Value, CliError> {
-    let io = |e: std::io::Error| {
-        CliError::new(exit::FAILURE, format!("cannot read the credential: {e}"))
-    };
+    let io = |e: std::io::Error| CliError::new(exit::FAILURE, format!("cannot read the credential: {e}"));
     let text = match (&source.from_file, source.from_stdin) {
-        (Some(path), _) if path.as_os_str() != "-" => {
-            Zeroizing::new(std::fs::read_to_string(path).map_err(io)?)
-        }
+        (Some(path), _) if path.as_os_str() != "-" => Zeroizing::new(std::fs::read_to_string(path).map_err(io)?),
         (Some(_), _) | (None, true) => read_stdin()?,
         (None, false) if std::io::stdin().is_terminal() => return prompt(secret_type),
         (None, false) => read_stdin()?,
@@ -244,10 +231,7 @@ fn prompt(secret_type: &str) -> Result<Value, CliError> {
             format!("{field}: ")
         };
         let value = if *hidden {
-            Zeroizing::new(
-                rpassword::prompt_password(&label)
-                    .map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?,
-            )
+            Zeroizing::new(rpassword::prompt_password(&label).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?)
         } else {
             eprint!("{label}");
             let _ = std::io::stderr().flush();
@@ -271,10 +255,7 @@ mod tests {
 
     #[test]
     fn credential_text() {
-        assert_eq!(
-            parse_credential("sk-123\n").unwrap(),
-            json!({"token": "sk-123"})
-        );
+        assert_eq!(parse_credential("sk-123\n").unwrap(), json!({"token": "sk-123"}));
         assert_eq!(
             parse_credential(r#"{"username":"u","password":"p"}"#).unwrap(),
             json!({"username": "u", "password": "p"})

@@ -62,13 +62,7 @@ pub fn seal(key: &SymmetricKey, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>,
     let nonce = Nonce::from(nonce_bytes);
     let ciphertext = key
         .cipher()?
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(&nonce, Payload { msg: plaintext, aad })
         .map_err(|_| CryptoError::Malformed)?;
     let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
     out.push(FORMAT_V1);
@@ -129,24 +123,15 @@ mod tests {
     fn other_aad_or_key_fails() {
         let key = SymmetricKey::generate().unwrap();
         let sealed = seal(&key, b"value", b"secret-1|1").unwrap();
-        assert_eq!(
-            open(&key, &sealed, b"secret-1|2"),
-            Err(CryptoError::Authentication)
-        );
+        assert_eq!(open(&key, &sealed, b"secret-1|2"), Err(CryptoError::Authentication));
         let other = SymmetricKey::generate().unwrap();
-        assert_eq!(
-            open(&other, &sealed, b"secret-1|1"),
-            Err(CryptoError::Authentication)
-        );
+        assert_eq!(open(&other, &sealed, b"secret-1|1"), Err(CryptoError::Authentication));
     }
 
     #[test]
     fn two_seals_of_one_value_differ() {
         let key = SymmetricKey::generate().unwrap();
-        assert_ne!(
-            seal(&key, b"same", b"").unwrap(),
-            seal(&key, b"same", b"").unwrap()
-        );
+        assert_ne!(seal(&key, b"same", b"").unwrap(), seal(&key, b"same", b"").unwrap());
     }
 
     #[test]
@@ -154,10 +139,7 @@ mod tests {
         for len in [0, 16, 31, 33, 64] {
             assert_eq!(
                 SymmetricKey::from_slice(&vec![7u8; len]).unwrap_err(),
-                CryptoError::KeyLength {
-                    expected: 32,
-                    got: len
-                }
+                CryptoError::KeyLength { expected: 32, got: len }
             );
         }
         assert!(SymmetricKey::from_slice(&[7u8; 32]).is_ok());

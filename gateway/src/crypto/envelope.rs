@@ -26,11 +26,7 @@ pub fn seal_value(
 ) -> Result<SealedValue, CryptoError> {
     let aad = location(secret_id, version);
     let data_key = SymmetricKey::generate()?;
-    let ciphertext = aead::seal(
-        &data_key,
-        plaintext.expose(),
-        &[b"value/".as_slice(), &aad].concat(),
-    )?;
+    let ciphertext = aead::seal(&data_key, plaintext.expose(), &[b"value/".as_slice(), &aad].concat())?;
     let (kek_id, wrapped_key) = ring.wrap(&data_key, &aad)?;
     Ok(SealedValue {
         kek_id,
@@ -47,11 +43,7 @@ pub fn open_value(
 ) -> Result<SecretBytes, CryptoError> {
     let aad = location(secret_id, version);
     let data_key = ring.unwrap(&sealed.kek_id, &sealed.wrapped_key, &aad)?;
-    aead::open(
-        &data_key,
-        &sealed.ciphertext,
-        &[b"value/".as_slice(), &aad].concat(),
-    )
+    aead::open(&data_key, &sealed.ciphertext, &[b"value/".as_slice(), &aad].concat())
 }
 
 /// Re-wraps the data key under the ring's active master key. The value's ciphertext is
@@ -93,14 +85,8 @@ mod tests {
     fn moved_to_another_secret_or_version_fails() {
         let ring = ring();
         let sealed = seal_value(&ring, "s1", 1, &SecretBytes::new(b"value".to_vec())).unwrap();
-        assert_eq!(
-            open_value(&ring, "s2", 1, &sealed),
-            Err(CryptoError::Authentication)
-        );
-        assert_eq!(
-            open_value(&ring, "s1", 2, &sealed),
-            Err(CryptoError::Authentication)
-        );
+        assert_eq!(open_value(&ring, "s2", 1, &sealed), Err(CryptoError::Authentication));
+        assert_eq!(open_value(&ring, "s1", 2, &sealed), Err(CryptoError::Authentication));
         // Swapping in another version's ciphertext with this version's wrapped key fails too.
         let other = seal_value(&ring, "s1", 2, &SecretBytes::new(b"value".to_vec())).unwrap();
         let mixed = SealedValue {
@@ -134,13 +120,7 @@ mod tests {
         let moved = rewrap_value(&new, "s1", 3, &sealed).unwrap();
         assert_eq!(moved.kek_id, new.active().id());
         assert_eq!(moved.ciphertext, sealed.ciphertext);
-        assert_eq!(
-            open_value(&new, "s1", 3, &moved).unwrap().expose(),
-            b"value"
-        );
-        assert_eq!(
-            open_value(&new, "s1", 3, &sealed).unwrap().expose(),
-            b"value"
-        );
+        assert_eq!(open_value(&new, "s1", 3, &moved).unwrap().expose(), b"value");
+        assert_eq!(open_value(&new, "s1", 3, &sealed).unwrap().expose(), b"value");
     }
 }

@@ -40,11 +40,10 @@ impl MasterKey {
 
     /// Parses a standard base64 encoding of 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
-            CryptoError::KeyRing(
-                "a master key must be base64 (standard alphabet) of 32 bytes".into(),
-            )
-        })?);
+        let bytes =
+            Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
+                CryptoError::KeyRing("a master key must be base64 (standard alphabet) of 32 bytes".into())
+            })?);
         Ok(Self::new(SymmetricKey::from_slice(&bytes)?))
     }
 
@@ -85,17 +84,12 @@ pub struct KeyRing {
 impl KeyRing {
     pub fn new(keys: Vec<MasterKey>, source: KeyRingSource) -> Result<Self, CryptoError> {
         if keys.is_empty() {
-            return Err(CryptoError::KeyRing(
-                "the key ring holds no master key".into(),
-            ));
+            return Err(CryptoError::KeyRing("the key ring holds no master key".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for key in &keys {
             if !seen.insert(key.id.clone()) {
-                return Err(CryptoError::KeyRing(format!(
-                    "master key `{}` appears twice",
-                    key.id
-                )));
+                return Err(CryptoError::KeyRing(format!("master key `{}` appears twice", key.id)));
             }
         }
         Ok(Self { keys, source })
@@ -115,20 +109,16 @@ impl KeyRing {
     }
 
     pub fn load_file(path: &Path) -> Result<Self, CryptoError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            CryptoError::KeyRing(format!(
-                "cannot read master key file {}: {e}",
-                path.display()
-            ))
-        })?);
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| CryptoError::KeyRing(format!("cannot read master key file {}: {e}", path.display())))?,
+        );
         Self::parse(&text, KeyRingSource::File(path.to_owned()))
     }
 
     /// Writes the ring to its file atomically with mode 0600 (temp file, fsync, rename).
     pub fn save_file(&self, path: &Path) -> Result<(), CryptoError> {
-        let io = |e: std::io::Error| {
-            CryptoError::KeyRing(format!("cannot write {}: {e}", path.display()))
-        };
+        let io = |e: std::io::Error| CryptoError::KeyRing(format!("cannot write {}: {e}", path.display()));
         let mut text = Zeroizing::new(String::from(
             "# credgate master keys, base64; the first is active, the others still open older data.\n",
         ));
@@ -148,9 +138,7 @@ impl KeyRing {
         file.sync_all().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
         Ok(())
     }
@@ -186,22 +174,13 @@ impl KeyRing {
     }
 
     /// Seals a data key under the active master key, bound to where it will be stored.
-    pub fn wrap(
-        &self,
-        data_key: &SymmetricKey,
-        aad: &[u8],
-    ) -> Result<(String, Vec<u8>), CryptoError> {
+    pub fn wrap(&self, data_key: &SymmetricKey, aad: &[u8]) -> Result<(String, Vec<u8>), CryptoError> {
         let active = self.active();
         let wrapped = aead::seal(&active.key, data_key.expose(), &wrap_aad(&active.id, aad))?;
         Ok((active.id.clone(), wrapped))
     }
 
-    pub fn unwrap(
-        &self,
-        kek_id: &str,
-        wrapped: &[u8],
-        aad: &[u8],
-    ) -> Result<SymmetricKey, CryptoError> {
+    pub fn unwrap(&self, kek_id: &str, wrapped: &[u8], aad: &[u8]) -> Result<SymmetricKey, CryptoError> {
         let key = self.get(kek_id)?;
         let plain = aead::open(&key.key, wrapped, &wrap_aad(kek_id, aad))?;
         if plain.len() != KEY_LEN {
@@ -223,11 +202,7 @@ impl KeyRing {
     /// Refuses when a ring key does not open its own check (wrong key material), when the
     /// database was set up with keys and the ring shares none of them (wrong ring), or when a
     /// data key is wrapped by a master key the ring lacks (it could never be opened).
-    pub fn reconcile(
-        &self,
-        checks: &[KeyCheck],
-        kek_ids_in_use: &[String],
-    ) -> Result<Vec<KeyCheck>, CryptoError> {
+    pub fn reconcile(&self, checks: &[KeyCheck], kek_ids_in_use: &[String]) -> Result<Vec<KeyCheck>, CryptoError> {
         let mut known = 0;
         for check in checks {
             if let Ok(key) = self.get(&check.kek_id) {
@@ -248,10 +223,7 @@ impl KeyRing {
                 self.ids().collect::<Vec<_>>()
             )));
         }
-        let missing: Vec<&String> = kek_ids_in_use
-            .iter()
-            .filter(|id| !self.contains(id))
-            .collect();
+        let missing: Vec<&String> = kek_ids_in_use.iter().filter(|id| !self.contains(id)).collect();
         if !missing.is_empty() {
             return Err(CryptoError::KeyRing(format!(
                 "secrets in this database are sealed under master key(s) {missing:?}, which the configured key ring lacks; add them back to the ring"
@@ -283,11 +255,7 @@ mod tests {
     use super::*;
 
     fn ring(keys: &[&MasterKey]) -> KeyRing {
-        KeyRing::new(
-            keys.iter().map(|k| (*k).clone()).collect(),
-            KeyRingSource::Memory,
-        )
-        .unwrap()
+        KeyRing::new(keys.iter().map(|k| (*k).clone()).collect(), KeyRingSource::Memory).unwrap()
     }
 
     #[test]
@@ -304,13 +272,9 @@ mod tests {
     fn parse_accepts_lines_commas_and_comments() {
         let k1 = STANDARD.encode([1u8; 32]);
         let k2 = STANDARD.encode([2u8; 32]);
-        let ring =
-            KeyRing::parse(&format!("# comment\n{k1}, {k2}\n\n"), KeyRingSource::Memory).unwrap();
+        let ring = KeyRing::parse(&format!("# comment\n{k1}, {k2}\n\n"), KeyRingSource::Memory).unwrap();
         assert_eq!(ring.ids().count(), 2);
-        assert_eq!(
-            ring.active().id(),
-            MasterKey::from_base64(&k1).unwrap().id()
-        );
+        assert_eq!(ring.active().id(), MasterKey::from_base64(&k1).unwrap().id());
         assert!(KeyRing::parse("", KeyRingSource::Memory).is_err());
         assert!(KeyRing::parse("bm90IGEga2V5", KeyRingSource::Memory).is_err());
         assert!(KeyRing::parse(&format!("{k1},{k1}"), KeyRingSource::Memory).is_err());
@@ -321,14 +285,9 @@ mod tests {
         let old = MasterKey::generate().unwrap();
         let dek = SymmetricKey::generate().unwrap();
         let (kek, wrapped) = ring(&[&old]).wrap(&dek, b"s|1").unwrap();
-        let rotated = ring(&[&old])
-            .with_new_active(MasterKey::generate().unwrap())
-            .unwrap();
+        let rotated = ring(&[&old]).with_new_active(MasterKey::generate().unwrap()).unwrap();
         assert_ne!(rotated.active().id(), old.id());
-        assert_eq!(
-            rotated.unwrap(&kek, &wrapped, b"s|1").unwrap().expose(),
-            dek.expose()
-        );
+        assert_eq!(rotated.unwrap(&kek, &wrapped, b"s|1").unwrap().expose(), dek.expose());
         assert!(
             rotated.unwrap(&kek, &wrapped, b"s|2").is_err(),
             "wrapped key moved to another version"
@@ -342,12 +301,7 @@ mod tests {
         let checks = ring(&[&right]).reconcile(&[], &[]).unwrap();
         assert_eq!(checks.len(), 1);
         let in_use = vec![right.id().to_owned()];
-        assert!(
-            ring(&[&right])
-                .reconcile(&checks, &in_use)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(ring(&[&right]).reconcile(&checks, &in_use).unwrap().is_empty());
         let err = ring(&[&wrong]).reconcile(&checks, &in_use).unwrap_err();
         assert!(err.to_string().contains("wrong master key"), "{err}");
         // Data sealed under a key the ring lacks is refused even if the ring knows another key.
@@ -372,17 +326,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let ring = ring(&[
-            &MasterKey::generate().unwrap(),
-            &MasterKey::generate().unwrap(),
-        ]);
+        let ring = ring(&[&MasterKey::generate().unwrap(), &MasterKey::generate().unwrap()]);
         ring.save_file(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let back = KeyRing::load_file(&path).unwrap();
-        assert_eq!(
-            back.ids().collect::<Vec<_>>(),
-            ring.ids().collect::<Vec<_>>()
-        );
+        assert_eq!(back.ids().collect::<Vec<_>>(), ring.ids().collect::<Vec<_>>());
     }
 }

@@ -149,20 +149,9 @@ pub trait Store: Send + Sync + 'static {
     async fn principal(&self, id: Uuid) -> Result<Option<Principal>>;
     async fn principals(&self) -> Result<Vec<Principal>>;
     /// Deletes the principal and its memberships, and revokes its keys and grants.
-    async fn delete_principal(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        audit: &AuditEvent,
-    ) -> Result<bool>;
+    async fn delete_principal(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
     /// Returns false if `member` already was a member.
-    async fn add_member(
-        &self,
-        group: Uuid,
-        member: Uuid,
-        at: DateTime<Utc>,
-        audit: &AuditEvent,
-    ) -> Result<bool>;
+    async fn add_member(&self, group: Uuid, member: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
     async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool>;
     async fn members(&self, group: Uuid) -> Result<Vec<Uuid>>;
     async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>>;
@@ -172,16 +161,10 @@ pub trait Store: Send + Sync + 'static {
     async fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>>;
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>>;
     async fn api_keys(&self, principal: Option<Uuid>) -> Result<Vec<ApiKey>>;
-    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent)
-    -> Result<bool>;
+    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
 
     // Secrets.
-    async fn insert_secret(
-        &self,
-        meta: &SecretMeta,
-        sealed: &SealedValue,
-        audit: &AuditEvent,
-    ) -> Result<()>;
+    async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()>;
     /// A live (not deleted) secret.
     async fn secret(&self, id: Uuid) -> Result<Option<SecretMeta>>;
     async fn secrets(&self) -> Result<Vec<SecretMeta>>;
@@ -205,13 +188,7 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()>;
     async fn grant(&self, id: Uuid) -> Result<Option<Grant>>;
     async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>>;
-    async fn revoke_grant(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        reason: &str,
-        audit: &AuditEvent,
-    ) -> Result<bool>;
+    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool>;
 
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;

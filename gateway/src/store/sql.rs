@@ -7,9 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
-};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 use uuid::Uuid;
 
 use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError};
@@ -17,8 +15,7 @@ use crate::audit::{AuditEvent, GENESIS, StoredAudit, link};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{
-    ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta, from_micros,
-    to_micros,
+    ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta, from_micros, to_micros,
 };
 
 /// What one SQL engine does differently.
@@ -101,15 +98,11 @@ where
         if let Some(lock) = DB::LOCK_AUDIT {
             sqlx::query::<DB>(lock).execute(&mut *conn).await?;
         }
-        let tail =
-            sqlx::query::<DB>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
-                .await?;
+        let tail = sqlx::query::<DB>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
         let (mut seq, mut prev) = match tail {
-            Some(row) => (
-                row.try_get::<i64, _>("seq")?,
-                row.try_get::<String, _>("hash")?,
-            ),
+            Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
             None => (0, GENESIS.to_owned()),
         };
         let mut qb = QueryBuilder::<DB>::new(
@@ -141,8 +134,7 @@ where
         let kind: String = row.try_get("kind")?;
         Ok(Principal {
             id: uuid(&row.try_get::<String, _>("id")?)?,
-            kind: PrincipalKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("principal kind `{kind}`")))?,
+            kind: PrincipalKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind `{kind}`")))?,
             name: row.try_get("name")?,
             created_at: from_micros(row.try_get("created_at")?),
         })
@@ -167,17 +159,11 @@ where
             name: row.try_get("name")?,
             slug: row.try_get("slug")?,
             secret_type: row.try_get("secret_type")?,
-            config: json::<Map<String, Value>>(
-                &row.try_get::<String, _>("config")?,
-                "secret config",
-            )?,
+            config: json::<Map<String, Value>>(&row.try_get::<String, _>("config")?, "secret config")?,
             allowed_hosts: json(&row.try_get::<String, _>("allowed_hosts")?, "allowed hosts")?,
             allow_private_destinations: row.try_get("allow_private_destinations")?,
             allow_insecure_http: row.try_get("allow_insecure_http")?,
-            credential_fields: json(
-                &row.try_get::<String, _>("credential_fields")?,
-                "credential fields",
-            )?,
+            credential_fields: json(&row.try_get::<String, _>("credential_fields")?, "credential fields")?,
             version: row.try_get("current_version")?,
             created_at: from_micros(row.try_get("created_at")?),
             updated_at: from_micros(row.try_get("updated_at")?),
@@ -228,9 +214,7 @@ where
                 wrapped_key,
                 ciphertext,
             }),
-            _ => Err(StoreError::Corrupt(
-                "secret version has no sealed value".into(),
-            )),
+            _ => Err(StoreError::Corrupt("secret version has no sealed value".into())),
         }
     }
 }
@@ -351,27 +335,27 @@ where
 
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        sqlx::query::<DB>("INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(token.id.to_string())
-            .bind(token.name.clone())
-            .bind(token.prefix.clone())
-            .bind(token.hash.clone())
-            .bind(to_micros(token.created_at))
-            .bind(token.revoked_at.map(to_micros))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(e, "an admin token with that prefix"))?;
+        sqlx::query::<DB>(
+            "INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token.id.to_string())
+        .bind(token.name.clone())
+        .bind(token.prefix.clone())
+        .bind(token.hash.clone())
+        .bind(to_micros(token.created_at))
+        .bind(token.revoked_at.map(to_micros))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "an admin token with that prefix"))?;
         Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
-        let rows = sqlx::query::<DB>(
-            "SELECT id, name, prefix, hash, created_at, revoked_at FROM admin_tokens",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query::<DB>("SELECT id, name, prefix, hash, created_at, revoked_at FROM admin_tokens")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(AdminToken {
@@ -388,58 +372,46 @@ where
 
     async fn insert_principal(&self, p: &Principal, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        sqlx::query::<DB>(
-            "INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(p.id.to_string())
-        .bind(p.kind.as_str().to_owned())
-        .bind(p.name.clone())
-        .bind(to_micros(p.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(e, "a principal with that name"))?;
+        sqlx::query::<DB>("INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(p.id.to_string())
+            .bind(p.kind.as_str().to_owned())
+            .bind(p.name.clone())
+            .bind(to_micros(p.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(e, "a principal with that name"))?;
         Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn principal(&self, id: Uuid) -> Result<Option<Principal>> {
-        let row =
-            sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(Self::principal_row).transpose()
     }
 
     async fn principals(&self) -> Result<Vec<Principal>> {
-        let rows = sqlx::query::<DB>(
-            "SELECT id, kind, name, created_at FROM principals ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Self::principal_row).collect()
     }
 
-    async fn delete_principal(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
+    async fn delete_principal(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let id = id.to_string();
         sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 OR member_id = $1")
             .bind(id.clone())
             .execute(&mut *tx)
             .await?;
-        sqlx::query::<DB>(
-            "UPDATE api_keys SET revoked_at = $2 WHERE principal_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.clone())
-        .bind(to_micros(at))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query::<DB>("UPDATE api_keys SET revoked_at = $2 WHERE principal_id = $1 AND revoked_at IS NULL")
+            .bind(id.clone())
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query::<DB>(
             "UPDATE grants SET revoked_at = $2, revoked_reason = 'principal_deleted' WHERE principal_id = $1 AND revoked_at IS NULL",
         )
@@ -459,13 +431,7 @@ where
         Ok(true)
     }
 
-    async fn add_member(
-        &self,
-        group: Uuid,
-        member: Uuid,
-        at: DateTime<Utc>,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
+    async fn add_member(&self, group: Uuid, member: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let added = sqlx::query::<DB>(
             "INSERT INTO group_members (group_id, member_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING",
@@ -486,12 +452,11 @@ where
 
     async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let removed =
-            sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
-                .bind(group.to_string())
-                .bind(member.to_string())
-                .execute(&mut *tx)
-                .await?;
+        let removed = sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+            .bind(group.to_string())
+            .bind(member.to_string())
+            .execute(&mut *tx)
+            .await?;
         if DB::rows_affected(&removed) == 0 {
             return Ok(false);
         }
@@ -501,22 +466,22 @@ where
     }
 
     async fn members(&self, group: Uuid) -> Result<Vec<Uuid>> {
-        let rows = sqlx::query::<DB>("SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY created_at, member_id")
-            .bind(group.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query::<DB>("SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY created_at, member_id")
+                .bind(group.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| uuid(&r.try_get::<String, _>("member_id")?))
             .collect()
     }
 
     async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>> {
-        let rows = sqlx::query::<DB>(
-            "SELECT group_id FROM group_members WHERE member_id = $1 ORDER BY created_at, group_id",
-        )
-        .bind(member.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query::<DB>("SELECT group_id FROM group_members WHERE member_id = $1 ORDER BY created_at, group_id")
+                .bind(member.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| uuid(&r.try_get::<String, _>("group_id")?))
             .collect()
@@ -569,27 +534,21 @@ where
     }
 
     async fn api_keys(&self, principal: Option<Uuid>) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query::<DB>("SELECT * FROM api_keys WHERE ($1 IS NULL OR principal_id = $1) ORDER BY created_at, id")
-            .bind(principal.map(|p| p.to_string()))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query::<DB>("SELECT * FROM api_keys WHERE ($1 IS NULL OR principal_id = $1) ORDER BY created_at, id")
+                .bind(principal.map(|p| p.to_string()))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(Self::api_key_row).collect()
     }
 
-    async fn revoke_api_key(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
+    async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let done = sqlx::query::<DB>(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(to_micros(at))
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query::<DB>("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await?;
         if DB::rows_affected(&done) == 0 {
             return Ok(false);
         }
@@ -598,12 +557,7 @@ where
         Ok(true)
     }
 
-    async fn insert_secret(
-        &self,
-        meta: &SecretMeta,
-        sealed: &SealedValue,
-        audit: &AuditEvent,
-    ) -> Result<()> {
+    async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>(
             "INSERT INTO secrets (id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
@@ -725,11 +679,13 @@ where
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let id = id.to_string();
         let at = to_micros(at);
-        let done = sqlx::query::<DB>("UPDATE secrets SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id.clone())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query::<DB>(
+            "UPDATE secrets SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.clone())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
         if DB::rows_affected(&done) == 0 {
             return Ok(false);
         }
@@ -761,12 +717,7 @@ where
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    uuid(&r.try_get::<String, _>("secret_id")?)?,
-                    r.try_get("n")?,
-                ))
-            })
+            .map(|r| Ok((uuid(&r.try_get::<String, _>("secret_id")?)?, r.try_get("n")?)))
             .collect()
     }
 
@@ -781,11 +732,10 @@ where
         if principal.is_none() {
             return Err(StoreError::Missing("the principal".into()));
         }
-        let secret =
-            sqlx::query::<DB>("SELECT id FROM secrets WHERE id = $1 AND deleted_at IS NULL")
-                .bind(grant.secret_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
+        let secret = sqlx::query::<DB>("SELECT id FROM secrets WHERE id = $1 AND deleted_at IS NULL")
+            .bind(grant.secret_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
         if secret.is_none() {
             return Err(StoreError::Missing("the secret".into()));
         }
@@ -821,8 +771,7 @@ where
             qb.push(" AND secret_id = ").push_bind(secret.to_string());
         }
         if let Some(principal) = filter.principal_id {
-            qb.push(" AND principal_id = ")
-                .push_bind(principal.to_string());
+            qb.push(" AND principal_id = ").push_bind(principal.to_string());
         }
         match filter.status {
             None => {}
@@ -843,20 +792,16 @@ where
         rows.iter().map(Self::grant_row).collect()
     }
 
-    async fn revoke_grant(
-        &self,
-        id: Uuid,
-        at: DateTime<Utc>,
-        reason: &str,
-        audit: &AuditEvent,
-    ) -> Result<bool> {
+    async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
-        let done = sqlx::query::<DB>("UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(to_micros(at))
-            .bind(reason.to_owned())
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query::<DB>(
+            "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(to_micros(at))
+        .bind(reason.to_owned())
+        .execute(&mut *tx)
+        .await?;
         if DB::rows_affected(&done) == 0 {
             return Ok(false);
         }
@@ -873,11 +818,7 @@ where
     }
 
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {
-        let mut qb = QueryBuilder::<DB>::new(concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit_events WHERE 1 = 1"
-        ));
+        let mut qb = QueryBuilder::<DB>::new(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE 1 = 1"));
         if let Some(since) = q.since {
             qb.push(" AND at >= ").push_bind(to_micros(since));
         }

@@ -40,9 +40,7 @@ impl GrantPolicyInput {
     pub fn resolve(self, now: DateTime<Utc>) -> Result<GrantPolicy, String> {
         let expires_at = match (self.expires_at, self.ttl_seconds) {
             (Some(_), Some(_)) => {
-                return Err(
-                    "give grant_policy.expires_at or grant_policy.ttl_seconds, not both".into(),
-                );
+                return Err("give grant_policy.expires_at or grant_policy.ttl_seconds, not both".into());
             }
             (Some(at), None) => {
                 if at <= now {
@@ -55,9 +53,7 @@ impl GrantPolicyInput {
             }
             (None, Some(ttl)) => {
                 if !(1..=MAX_TTL_SECONDS).contains(&ttl) {
-                    return Err(format!(
-                        "grant_policy.ttl_seconds must be from 1 to {MAX_TTL_SECONDS}"
-                    ));
+                    return Err(format!("grant_policy.ttl_seconds must be from 1 to {MAX_TTL_SECONDS}"));
                 }
                 now + Duration::seconds(ttl)
             }
@@ -74,14 +70,8 @@ impl GrantPolicyInput {
                 let mut out: Vec<String> = Vec::with_capacity(methods.len());
                 for m in methods {
                     let upper = m.to_ascii_uppercase();
-                    if upper.is_empty()
-                        || upper.len() > 32
-                        || !upper.bytes().all(|b| b.is_ascii_uppercase())
-                    {
-                        return Err(
-                            "grant_policy.allowed_methods holds HTTP method names like GET or POST"
-                                .into(),
-                        );
+                    if upper.is_empty() || upper.len() > 32 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+                        return Err("grant_policy.allowed_methods holds HTTP method names like GET or POST".into());
                     }
                     if !out.contains(&upper) {
                         out.push(upper);
@@ -124,15 +114,11 @@ fn validate_prefix(prefix: &str) -> Result<(), String> {
             "path prefix `{shown}` must be a plain path, without query, fragment or spaces"
         ));
     }
-    if prefix.split('/').any(|seg| {
-        seg == "."
-            || seg == ".."
-            || seg.eq_ignore_ascii_case("%2e%2e")
-            || seg.eq_ignore_ascii_case("%2e")
-    }) {
-        return Err(format!(
-            "path prefix `{shown}` must not contain `.` or `..` segments"
-        ));
+    if prefix
+        .split('/')
+        .any(|seg| seg == "." || seg == ".." || seg.eq_ignore_ascii_case("%2e%2e") || seg.eq_ignore_ascii_case("%2e"))
+    {
+        return Err(format!("path prefix `{shown}` must not contain `.` or `..` segments"));
     }
     Ok(())
 }
@@ -256,11 +242,7 @@ mod tests {
             Some(&["GET".to_owned(), "POST".to_owned()][..])
         );
         assert!(p.allows_method("GET") && !p.allows_method("DELETE"));
-        assert!(
-            p.allows_path("/v1/chat")
-                && p.allows_path("/v1/chat/completions")
-                && p.allows_path("/files/a")
-        );
+        assert!(p.allows_path("/v1/chat") && p.allows_path("/v1/chat/completions") && p.allows_path("/files/a"));
         assert!(!p.allows_path("/v1/chatty") && !p.allows_path("/v1") && !p.allows_path("/files"));
         for bad in ["v1", "/a/../b", "/a?x", "/a/%2e%2e/b"] {
             let input = GrantPolicyInput {

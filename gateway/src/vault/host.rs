@@ -28,9 +28,7 @@ impl HostPattern {
             return Err(err("must not be empty"));
         }
         if text.contains(['/', '?', '#', '@', ' ']) || text.contains("://") {
-            return Err(err(
-                "give a host name, `name:port` or `*.suffix`, not a URL",
-            ));
+            return Err(err("give a host name, `name:port` or `*.suffix`, not a URL"));
         }
         let (host_part, port) = split_port(text).map_err(|why| err(&why))?;
         if let Some(rest) = host_part.strip_prefix("*.") {
@@ -47,9 +45,7 @@ impl HostPattern {
             });
         }
         if host_part.contains('*') {
-            return Err(err(
-                "`*` is only allowed as a whole first label (`*.example.com`)",
-            ));
+            return Err(err("`*` is only allowed as a whole first label (`*.example.com`)"));
         }
         let host = if host_part.starts_with('[') {
             let inner = host_part.trim_start_matches('[').trim_end_matches(']');
@@ -146,9 +142,7 @@ fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
         return match text.find(']') {
             Some(end) if end + 1 == text.len() => Ok((text, None)),
             Some(end) => {
-                let port = text[end + 1..]
-                    .strip_prefix(':')
-                    .ok_or("expected `:port` after `]`")?;
+                let port = text[end + 1..].strip_prefix(':').ok_or("expected `:port` after `]`")?;
                 Ok((&text[..=end], Some(parse_port(port)?)))
             }
             None => Err("unclosed `[`".into()),

@@ -53,11 +53,7 @@ pub fn issue(kind: TokenKind) -> Result<IssuedToken, CryptoError> {
         URL_SAFE_NO_PAD.encode(secret)
     ));
     let hash = hash(&token);
-    Ok(IssuedToken {
-        token,
-        prefix,
-        hash,
-    })
+    Ok(IssuedToken { token, prefix, hash })
 }
 
 pub fn hash(token: &SecretString) -> Vec<u8> {
@@ -71,9 +67,7 @@ pub fn prefix_of(kind: TokenKind, presented: &str) -> Option<&str> {
         .strip_prefix(kind.tag())?
         .strip_prefix('_')?;
     let (prefix, secret) = rest.split_once('_')?;
-    (prefix.len() == PREFIX_LEN
-        && prefix.bytes().all(|b| ALPHABET.contains(&b))
-        && secret.len() == 43)
+    (prefix.len() == PREFIX_LEN && prefix.bytes().all(|b| ALPHABET.contains(&b)) && secret.len() == 43)
         .then_some(prefix)
 }
 
@@ -109,13 +103,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_have_no_prefix() {
-        for bad in [
-            "",
-            "cg_app_",
-            "cg_app_abc_def",
-            "Bearer x",
-            "cg_app_abcdefghijkm_short",
-        ] {
+        for bad in ["", "cg_app_", "cg_app_abc_def", "Bearer x", "cg_app_abcdefghijkm_short"] {
             assert_eq!(prefix_of(TokenKind::App, bad), None, "{bad}");
         }
     }

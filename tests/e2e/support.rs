@@ -1,0 +1,312 @@
+//! The harness: a real `credgate` process on port 0, its logs, an admin client, and fresh
+//! PostgreSQL schemas.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_credgate");
+
+pub fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// How to start a gateway. `data_dir` defaults to a fresh temporary directory.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    pub log: Option<String>,
+}
+
+pub struct Gateway {
+    child: Option<Child>,
+    pub base: String,
+    pub admin_token: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<Arc<tempfile::TempDir>>,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+    pub http: reqwest::Client,
+}
+
+/// A start that did not reach "listening on": exit status and output.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub status: Option<std::process::ExitStatus>,
+    pub output: String,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await.expect("gateway starts")
+    }
+
+    pub async fn start_with(opts: Options) -> Result<Self, StartFailure> {
+        init();
+        let (tmp, data_dir) = match &opts.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+                let dir = tmp.path().join("data");
+                (Some(tmp), dir)
+            }
+        };
+        let logs_dir = tempfile::tempdir().expect("logs dir").keep();
+        let stdout_path = logs_dir.join("stdout.log");
+        let stderr_path = logs_dir.join("stderr.log");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(&opts.args)
+            .env_remove("CREDGATE_MASTER_KEY")
+            .env_remove("CREDGATE_ADMIN_TOKEN")
+            .env_remove("CREDGATE_DATABASE_URL")
+            .env("CREDGATE_LOG", opts.log.as_deref().unwrap_or("info"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&stderr_path).expect("stderr file")));
+        if let Some(url) = &opts.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn credgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let tee_path = stdout_path.clone();
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(&tee_path).expect("stdout file");
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+                let _ = file.flush();
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let addr = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(addr) => break addr.parse::<SocketAddr>().expect("address"),
+                Err(_) => {
+                    if let Some(status) = child.try_wait().expect("try_wait") {
+                        std::thread::sleep(Duration::from_millis(100));
+                        let output = read(&stdout_path) + &read(&stderr_path);
+                        return Err(StartFailure { status: Some(status), output });
+                    }
+                }
+            }
+        };
+        let admin_token = opts
+            .env
+            .iter()
+            .find(|(k, _)| k == "CREDGATE_ADMIN_TOKEN")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::fs::read_to_string(data_dir.join("admin-token")).ok().map(|t| t.trim().to_owned()))
+            .unwrap_or_default();
+        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        Ok(Self {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            admin_token,
+            data_dir,
+            _tmp: tmp,
+            stdout_path,
+            stderr_path,
+            http,
+        })
+    }
+
+    /// Everything the process printed so far.
+    pub fn logs(&self) -> String {
+        read(&self.stdout_path) + &read(&self.stderr_path)
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// An admin call; the body is JSON or nothing.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.admin(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.admin(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.admin(Method::DELETE, path, None).await
+    }
+
+    /// Runs the CLI against this gateway with `stdin` fed in.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliRun {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("CREDGATE_ADDR", &self.base)
+            .env("CREDGATE_DATA_DIR", &self.data_dir)
+            .env_remove("CREDGATE_ADMIN_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn cli");
+        {
+            let mut input = child.stdin.take().expect("stdin");
+            if let Some(text) = stdin {
+                input.write_all(text.as_bytes()).expect("write stdin");
+            }
+        }
+        let out = child.wait_with_output().expect("cli output");
+        CliRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    pub async fn create_principal(&self, kind: &str, name: &str) -> String {
+        let r = self.post("/admin/v1/principals", serde_json::json!({"kind": kind, "name": name})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_secret(&self, body: Value) -> String {
+        let r = self.post("/admin/v1/secrets", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn issue_grant(&self, secret: &str, principal: &str, policy: Value) -> String {
+        let r = self
+            .post(&format!("/admin/v1/secrets/{secret}/grants"), serde_json::json!({"principal_id": principal, "grant_policy": policy}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["grant_id"].as_str().expect("grant id").to_owned()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self { status, headers, text, json }
+    }
+
+    /// Asserts credgate's error shape, code and header, and returns the message.
+    pub fn assert_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status.as_u16(), status, "status for {code}: {}", self.text);
+        assert_eq!(self.json["error"]["code"], code, "{}", self.text);
+        assert_eq!(self.headers.get("x-credgate-error").and_then(|v| v.to_str().ok()), Some(code));
+        let request_id = self.json["error"]["request_id"].as_str().expect("request_id in body");
+        assert_eq!(self.headers.get("x-credgate-request-id").and_then(|v| v.to_str().ok()), Some(request_id));
+        let message = self.json["error"]["message"].as_str().expect("message").to_owned();
+        assert!(!message.is_empty());
+        message
+    }
+}
+
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The PostgreSQL server the suites run against.
+pub fn postgres_base_url() -> String {
+    std::env::var("CREDGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Whether the operator asked, explicitly, to leave PostgreSQL out. Never silent: it prints.
+pub fn postgres_skipped() -> bool {
+    let skip = std::env::var("CREDGATE_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+    if skip {
+        eprintln!("SKIPPED: PostgreSQL suite disabled by CREDGATE_TEST_SKIP_POSTGRES=1");
+    }
+    skip
+}
+
+/// A URL for a fresh, empty schema on the test PostgreSQL server.
+pub async fn fresh_postgres_url() -> String {
+    init();
+    let base = postgres_base_url();
+    let schema = format!("cg_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for this test and is not reachable at {base}: {e}. Start it, or point \
+                 CREDGATE_TEST_POSTGRES_URL at one (CREDGATE_TEST_SKIP_POSTGRES=1 skips these tests explicitly)"
+            )
+        });
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.expect("create schema");
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
