@@ -57,6 +57,34 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_ADMIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub admin_max_body_bytes: usize,
 
+    /// Largest data-plane request body, in bytes; larger ones are refused with 413.
+    #[arg(long, env = "CREDGATE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// Seconds to wait for a TCP (and TLS) connection to an upstream.
+    #[arg(long, env = "CREDGATE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub upstream_connect_timeout: u64,
+
+    /// Seconds from sending a request upstream to its response headers arriving.
+    #[arg(long, env = "CREDGATE_UPSTREAM_FIRST_BYTE_TIMEOUT", default_value_t = 300)]
+    pub upstream_first_byte_timeout: u64,
+
+    /// Seconds an upstream response body may pause between two reads.
+    #[arg(long, env = "CREDGATE_UPSTREAM_IDLE_TIMEOUT", default_value_t = 300)]
+    pub upstream_idle_timeout: u64,
+
+    /// PEM file of extra CA certificates trusted for upstreams, besides the system roots.
+    #[arg(long, env = "CREDGATE_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+
+    /// PEM certificate chain: serve TLS on --listen (with --tls-key).
+    #[arg(long, env = "CREDGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CREDGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Audit events that may wait to be written before calls are refused with
     /// `audit_unavailable`.
     #[arg(long, env = "CREDGATE_AUDIT_QUEUE", default_value_t = 65_536)]

@@ -8,12 +8,16 @@
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod inject;
+pub mod listener;
 pub mod masterkey;
+pub mod metrics;
+pub mod proxy;
 pub mod redact;
 pub mod request_id;
 pub mod server;

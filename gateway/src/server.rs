@@ -18,16 +18,19 @@ use crate::bootstrap;
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode};
 use crate::masterkey::{self, KeyRingHandle};
-use crate::request_id;
+use crate::proxy::client::{Upstream, UpstreamOptions};
 use crate::state::{AppState, Inner, Settings};
 use crate::store;
+use crate::{listener, proxy, request_id};
 
 /// Every route credgate serves, wrapped in request-id handling. Tests call this directly.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .merge(admin::router(state.clone()))
+        .merge(proxy::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -60,8 +63,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(&state.audit);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
 async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such route; the admin API is under /admin/v1")
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such route: the data plane is under /v1, the admin API under /admin/v1",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -100,13 +118,23 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
     }
     let admin_auth = AdminAuth::new(store.admin_tokens().await?, operator_token.as_ref());
     let (audit, audit_task) = AuditWriter::spawn(store.clone(), args.audit_queue);
+    let upstream = Upstream::build(&UpstreamOptions {
+        connect_timeout: Duration::from_secs(args.upstream_connect_timeout),
+        first_byte_timeout: Duration::from_secs(args.upstream_first_byte_timeout),
+        idle_timeout: Duration::from_secs(args.upstream_idle_timeout),
+        ca_file: args.upstream_ca_file.clone(),
+    })?;
     let state = AppState::new(Inner {
         store,
         keyring: KeyRingHandle::new(ring),
         admin_auth,
         audit,
+        cache: crate::cache::HotCache::new(),
+        upstream,
+        metrics: crate::metrics::Metrics::new(),
         settings: Settings {
             admin_max_body_bytes: args.admin_max_body_bytes,
+            max_body_bytes: args.max_body_bytes,
         },
         draining: AtomicBool::new(false),
     });
@@ -127,6 +155,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, database = state.store.backend(), "credgate is serving");
     resume_rewrap(&state);
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(listener::tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let draining_state = state.clone();
     tokio::spawn(async move {
@@ -135,16 +167,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
-    let mut graceful = stop_rx.clone();
-    let mut deadline = stop_rx;
+    let mut deadline = stop_rx.clone();
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
-        })
-        .into_future();
     tokio::select! {
-        result = server => result.context("server failed")?,
+        () = listener::serve(listener, app(state.clone()), tls, stop_rx) => {}
         () = async move {
             let _ = deadline.wait_for(|stop| *stop).await;
             tokio::time::sleep(grace).await;

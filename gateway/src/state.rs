@@ -5,12 +5,17 @@ use std::sync::atomic::AtomicBool;
 
 use crate::admin::auth::AdminAuth;
 use crate::audit::AuditWriter;
+use crate::cache::HotCache;
 use crate::masterkey::KeyRingHandle;
+use crate::metrics::Metrics;
+use crate::proxy::client::Upstream;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub admin_max_body_bytes: usize,
+    /// Largest data-plane request body.
+    pub max_body_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -19,6 +24,9 @@ pub struct Inner {
     pub keyring: KeyRingHandle,
     pub admin_auth: AdminAuth,
     pub audit: AuditWriter,
+    pub cache: HotCache,
+    pub upstream: Upstream,
+    pub metrics: Metrics,
     pub settings: Settings,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: AtomicBool,

@@ -19,25 +19,58 @@ async fn principals_members_and_keys() {
     assert_eq!(agents.json["data"][0]["name"], "bot");
     assert_eq!(agents.json["data"].as_array().unwrap().len(), 1);
 
-    let added = gw.post(&format!("/admin/v1/principals/{team}/members"), json!({"member_id": alice})).await;
+    let added = gw
+        .post(
+            &format!("/admin/v1/principals/{team}/members"),
+            json!({"member_id": alice}),
+        )
+        .await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
     assert_eq!(added.json["added"], true);
-    let again = gw.post(&format!("/admin/v1/principals/{team}/members"), json!({"member_id": alice})).await;
-    assert_eq!((again.status, again.json["added"].clone()), (StatusCode::OK, json!(false)));
+    let again = gw
+        .post(
+            &format!("/admin/v1/principals/{team}/members"),
+            json!({"member_id": alice}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json["added"].clone()),
+        (StatusCode::OK, json!(false))
+    );
     let shown = gw.get(&format!("/admin/v1/principals/{team}")).await;
     assert_eq!(shown.json["members"], json!([alice]));
-    assert_eq!(gw.get(&format!("/admin/v1/principals/{alice}")).await.json["groups"], json!([team]));
+    assert_eq!(
+        gw.get(&format!("/admin/v1/principals/{alice}")).await.json["groups"],
+        json!([team])
+    );
 
     // Membership rules.
-    gw.post(&format!("/admin/v1/principals/{alice}/members"), json!({"member_id": bot})).await.assert_error(400, "bad_request");
+    gw.post(
+        &format!("/admin/v1/principals/{alice}/members"),
+        json!({"member_id": bot}),
+    )
+    .await
+    .assert_error(400, "bad_request");
     let team2 = gw.create_principal("group", "team2").await;
-    gw.post(&format!("/admin/v1/principals/{team}/members"), json!({"member_id": team2})).await.assert_error(400, "bad_request");
+    gw.post(
+        &format!("/admin/v1/principals/{team}/members"),
+        json!({"member_id": team2}),
+    )
+    .await
+    .assert_error(400, "bad_request");
     let removed = gw.delete(&format!("/admin/v1/principals/{team}/members/{alice}")).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
-    gw.delete(&format!("/admin/v1/principals/{team}/members/{alice}")).await.assert_error(404, "not_found");
+    gw.delete(&format!("/admin/v1/principals/{team}/members/{alice}"))
+        .await
+        .assert_error(404, "not_found");
 
     // Keys: shown once, listed as metadata, revocable; not for groups.
-    let issued = gw.post(&format!("/admin/v1/principals/{bot}/keys"), json!({"name": "ci", "ttl_seconds": 3600})).await;
+    let issued = gw
+        .post(
+            &format!("/admin/v1/principals/{bot}/keys"),
+            json!({"name": "ci", "ttl_seconds": 3600}),
+        )
+        .await;
     assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text);
     let key = issued.json["key"].as_str().unwrap();
     let prefix = issued.json["prefix"].as_str().unwrap();
@@ -49,19 +82,43 @@ async fn principals_members_and_keys() {
     assert!(!listed.text.contains(key), "a listed key never shows its value");
     assert!(listed.json["data"][0].get("hash").is_none());
     assert!(!gw.get(&format!("/admin/v1/keys/{key_id}")).await.text.contains(key));
-    assert_eq!(gw.get(&format!("/admin/v1/keys?principal_id={bot}")).await.json["data"].as_array().unwrap().len(), 1);
-    let no_body = gw.admin(Method::POST, &format!("/admin/v1/principals/{alice}/keys"), None).await;
-    assert_eq!(no_body.status, StatusCode::CREATED, "a key needs no parameters: {}", no_body.text);
-    gw.post(&format!("/admin/v1/principals/{team}/keys"), json!({})).await.assert_error(400, "bad_request");
+    assert_eq!(
+        gw.get(&format!("/admin/v1/keys?principal_id={bot}")).await.json["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let no_body = gw
+        .admin(Method::POST, &format!("/admin/v1/principals/{alice}/keys"), None)
+        .await;
+    assert_eq!(
+        no_body.status,
+        StatusCode::CREATED,
+        "a key needs no parameters: {}",
+        no_body.text
+    );
+    gw.post(&format!("/admin/v1/principals/{team}/keys"), json!({}))
+        .await
+        .assert_error(400, "bad_request");
     let revoked = gw.delete(&format!("/admin/v1/keys/{key_id}")).await;
     assert_eq!(revoked.status, StatusCode::OK);
     assert!(revoked.json["revoked_at"].is_string());
-    assert_eq!(gw.delete(&format!("/admin/v1/keys/{key_id}")).await.status, StatusCode::OK, "revoking twice is harmless");
+    assert_eq!(
+        gw.delete(&format!("/admin/v1/keys/{key_id}")).await.status,
+        StatusCode::OK,
+        "revoking twice is harmless"
+    );
 
     // Deleting a principal revokes its keys.
     let alice_key = no_body.json["id"].as_str().unwrap();
-    assert_eq!(gw.delete(&format!("/admin/v1/principals/{alice}")).await.status, StatusCode::NO_CONTENT);
-    gw.get(&format!("/admin/v1/principals/{alice}")).await.assert_error(404, "not_found");
+    assert_eq!(
+        gw.delete(&format!("/admin/v1/principals/{alice}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    gw.get(&format!("/admin/v1/principals/{alice}"))
+        .await
+        .assert_error(404, "not_found");
     assert!(gw.get(&format!("/admin/v1/keys/{alice_key}")).await.json["revoked_at"].is_string());
 }
 
@@ -103,30 +160,87 @@ async fn secrets_and_grants() {
     assert_eq!(grant.json["status"], "active");
     assert_eq!(grant.json["grant_policy"]["allowed_methods"], json!(["GET", "POST"]));
     let grant_id = grant.json["grant_id"].as_str().unwrap();
-    assert_eq!(gw.get(&format!("/admin/v1/secrets/{id}")).await.json["active_grants"], 1);
-    assert_eq!(gw.get(&format!("/admin/v1/secrets/{id}/grants")).await.json["data"][0]["grant_id"], grant_id);
-    assert_eq!(gw.get(&format!("/admin/v1/grants?principal_id={bot}&status=active")).await.json["data"].as_array().unwrap().len(), 1);
-    assert_eq!(gw.get("/admin/v1/grants?status=revoked").await.json["data"].as_array().unwrap().len(), 0);
-    assert_eq!(gw.get(&format!("/admin/v1/grants/{grant_id}")).await.json["secret_id"], id);
+    assert_eq!(
+        gw.get(&format!("/admin/v1/secrets/{id}")).await.json["active_grants"],
+        1
+    );
+    assert_eq!(
+        gw.get(&format!("/admin/v1/secrets/{id}/grants")).await.json["data"][0]["grant_id"],
+        grant_id
+    );
+    assert_eq!(
+        gw.get(&format!("/admin/v1/grants?principal_id={bot}&status=active"))
+            .await
+            .json["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        gw.get("/admin/v1/grants?status=revoked").await.json["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        gw.get(&format!("/admin/v1/grants/{grant_id}")).await.json["secret_id"],
+        id
+    );
 
     // Rotation: new version, same ids, grant untouched.
-    let rotated = gw.post(&format!("/admin/v1/secrets/{id}/rotate"), json!({"credential": {"token": "sk_live_y"}})).await;
+    let rotated = gw
+        .post(
+            &format!("/admin/v1/secrets/{id}/rotate"),
+            json!({"credential": {"token": "sk_live_y"}}),
+        )
+        .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
-    assert_eq!((rotated.json["id"].as_str(), rotated.json["version"].as_i64()), (Some(id), Some(2)));
-    assert_eq!(gw.get(&format!("/admin/v1/grants/{grant_id}")).await.json["status"], "active");
-    gw.post(&format!("/admin/v1/secrets/{id}/rotate"), json!({"credential": {"password": "x"}})).await.assert_error(400, "bad_request");
+    assert_eq!(
+        (rotated.json["id"].as_str(), rotated.json["version"].as_i64()),
+        (Some(id), Some(2))
+    );
+    assert_eq!(
+        gw.get(&format!("/admin/v1/grants/{grant_id}")).await.json["status"],
+        "active"
+    );
+    gw.post(
+        &format!("/admin/v1/secrets/{id}/rotate"),
+        json!({"credential": {"password": "x"}}),
+    )
+    .await
+    .assert_error(400, "bad_request");
 
     let revoked = gw.delete(&format!("/admin/v1/grants/{grant_id}")).await;
-    assert_eq!((revoked.status, revoked.json["status"].clone()), (StatusCode::OK, json!("revoked")));
+    assert_eq!(
+        (revoked.status, revoked.json["status"].clone()),
+        (StatusCode::OK, json!("revoked"))
+    );
     assert_eq!(revoked.json["revoked_reason"], "revoked");
 
     let g2 = gw.issue_grant(id, &bot, json!({})).await;
-    assert_eq!(gw.delete(&format!("/admin/v1/secrets/{id}")).await.status, StatusCode::NO_CONTENT);
-    gw.get(&format!("/admin/v1/secrets/{id}")).await.assert_error(404, "not_found");
+    assert_eq!(
+        gw.delete(&format!("/admin/v1/secrets/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    gw.get(&format!("/admin/v1/secrets/{id}"))
+        .await
+        .assert_error(404, "not_found");
     let g2 = gw.get(&format!("/admin/v1/grants/{g2}")).await;
-    assert_eq!((g2.json["status"].as_str(), g2.json["revoked_reason"].as_str()), (Some("revoked"), Some("secret_deleted")));
-    gw.post(&format!("/admin/v1/secrets/{id}/grants"), json!({"principal_id": bot})).await.assert_error(404, "not_found");
-    assert!(gw.get("/admin/v1/secrets").await.json["data"].as_array().unwrap().is_empty());
+    assert_eq!(
+        (g2.json["status"].as_str(), g2.json["revoked_reason"].as_str()),
+        (Some("revoked"), Some("secret_deleted"))
+    );
+    gw.post(&format!("/admin/v1/secrets/{id}/grants"), json!({"principal_id": bot}))
+        .await
+        .assert_error(404, "not_found");
+    assert!(
+        gw.get("/admin/v1/secrets").await.json["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -134,31 +248,78 @@ async fn validation_errors_have_the_documented_shape() {
     let gw = Gateway::start().await;
     let bot = gw.create_principal("agent", "bot").await;
     // Unknown and misspelt fields are refused, not ignored.
-    let m = gw.post("/admin/v1/principals", json!({"kind": "user", "name": "x", "nmae": "y"})).await.assert_error(400, "bad_request");
+    let m = gw
+        .post(
+            "/admin/v1/principals",
+            json!({"kind": "user", "name": "x", "nmae": "y"}),
+        )
+        .await
+        .assert_error(400, "bad_request");
     assert!(m.contains("nmae"), "{m}");
-    gw.post("/admin/v1/principals", json!({"kind": "robot", "name": "x"})).await.assert_error(400, "bad_request");
-    gw.post("/admin/v1/principals", json!({"kind": "user"})).await.assert_error(400, "bad_request");
-    gw.post("/admin/v1/principals", json!({"kind": "user", "name": ""})).await.assert_error(400, "bad_request");
-    gw.post("/admin/v1/principals", json!({"kind": "user", "name": 5})).await.assert_error(400, "bad_request");
-    gw.post("/admin/v1/principals", json!({"kind": "user", "name": "bot"})).await.assert_error(409, "conflict");
+    gw.post("/admin/v1/principals", json!({"kind": "robot", "name": "x"}))
+        .await
+        .assert_error(400, "bad_request");
+    gw.post("/admin/v1/principals", json!({"kind": "user"}))
+        .await
+        .assert_error(400, "bad_request");
+    gw.post("/admin/v1/principals", json!({"kind": "user", "name": ""}))
+        .await
+        .assert_error(400, "bad_request");
+    gw.post("/admin/v1/principals", json!({"kind": "user", "name": 5}))
+        .await
+        .assert_error(400, "bad_request");
+    gw.post("/admin/v1/principals", json!({"kind": "user", "name": "bot"}))
+        .await
+        .assert_error(409, "conflict");
 
     let secret = |body: serde_json::Value| async { gw.post("/admin/v1/secrets", body).await };
     for (body, needle) in [
-        (json!({"name": "a", "type": "bearer", "credential": {"token": "t"}}), "allowed_hosts"),
-        (json!({"name": "a", "type": "bearer", "credential": {"tokn": "t"}, "allowed_hosts": ["x.com"]}), "tokn"),
-        (json!({"name": "a", "type": "beerer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}), "unknown secret type"),
-        (json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["https://x.com"]}), "not a URL"),
-        (json!({"name": "a", "type": "api_key", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}), "header"),
-        (json!({"name": "a", "type": "api_key", "credential": {"token": "t"}, "config": {"header": "content-length"}, "allowed_hosts": ["x.com"]}), "content-length"),
-        (json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "config": {"base_url": "http://x.com"}}), "allow_insecure_http"),
-        (json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"], "allow_privat": true}), "allow_privat"),
-        (json!({"name": "!!", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}), "letter"),
+        (
+            json!({"name": "a", "type": "bearer", "credential": {"token": "t"}}),
+            "allowed_hosts",
+        ),
+        (
+            json!({"name": "a", "type": "bearer", "credential": {"tokn": "t"}, "allowed_hosts": ["x.com"]}),
+            "tokn",
+        ),
+        (
+            json!({"name": "a", "type": "beerer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}),
+            "unknown secret type",
+        ),
+        (
+            json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["https://x.com"]}),
+            "not a URL",
+        ),
+        (
+            json!({"name": "a", "type": "api_key", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}),
+            "header",
+        ),
+        (
+            json!({"name": "a", "type": "api_key", "credential": {"token": "t"}, "config": {"header": "content-length"}, "allowed_hosts": ["x.com"]}),
+            "content-length",
+        ),
+        (
+            json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "config": {"base_url": "http://x.com"}}),
+            "allow_insecure_http",
+        ),
+        (
+            json!({"name": "a", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"], "allow_privat": true}),
+            "allow_privat",
+        ),
+        (
+            json!({"name": "!!", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}),
+            "letter",
+        ),
     ] {
         let m = secret(body.clone()).await.assert_error(400, "bad_request");
         assert!(m.contains(needle), "{body}: {m}");
     }
 
-    let sid = gw.create_secret(json!({"name": "ok", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]})).await;
+    let sid = gw
+        .create_secret(
+            json!({"name": "ok", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}),
+        )
+        .await;
     for policy in [
         json!({"ttl_seconds": 0}),
         json!({"ttl_seconds": "soon"}),
@@ -169,47 +330,114 @@ async fn validation_errors_have_the_documented_shape() {
         json!({"allowed_path_prefixes": ["/a/../b"]}),
         json!({"ttl": 10}),
     ] {
-        gw.post(&format!("/admin/v1/secrets/{sid}/grants"), json!({"principal_id": bot, "grant_policy": policy})).await.assert_error(400, "bad_request");
+        gw.post(
+            &format!("/admin/v1/secrets/{sid}/grants"),
+            json!({"principal_id": bot, "grant_policy": policy}),
+        )
+        .await
+        .assert_error(400, "bad_request");
     }
     let ghost = uuid::Uuid::new_v4();
-    gw.post(&format!("/admin/v1/secrets/{sid}/grants"), json!({"principal_id": ghost})).await.assert_error(404, "not_found");
+    gw.post(
+        &format!("/admin/v1/secrets/{sid}/grants"),
+        json!({"principal_id": ghost}),
+    )
+    .await
+    .assert_error(404, "not_found");
 
     // Unknown ids, malformed ids, unknown routes, wrong methods.
-    for path in ["/admin/v1/principals/", "/admin/v1/secrets/", "/admin/v1/grants/", "/admin/v1/keys/"] {
+    for path in [
+        "/admin/v1/principals/",
+        "/admin/v1/secrets/",
+        "/admin/v1/grants/",
+        "/admin/v1/keys/",
+    ] {
         gw.get(&format!("{path}{ghost}")).await.assert_error(404, "not_found");
-        gw.get(&format!("{path}not-a-uuid")).await.assert_error(404, "not_found");
+        gw.get(&format!("{path}not-a-uuid"))
+            .await
+            .assert_error(404, "not_found");
     }
     gw.get("/admin/v1/nothing-here").await.assert_error(404, "not_found");
-    gw.admin(Method::PUT, "/admin/v1/principals", None).await.assert_error(405, "method_not_allowed");
-    gw.get("/admin/v1/grants?status=sleeping").await.assert_error(400, "bad_request");
-    gw.get("/admin/v1/grants?colour=red").await.assert_error(400, "bad_request");
+    gw.admin(Method::PUT, "/admin/v1/principals", None)
+        .await
+        .assert_error(405, "method_not_allowed");
+    gw.get("/admin/v1/grants?status=sleeping")
+        .await
+        .assert_error(400, "bad_request");
+    gw.get("/admin/v1/grants?colour=red")
+        .await
+        .assert_error(400, "bad_request");
 
     // Body problems: not JSON, wrong media type, too large.
     let raw = |ct: &'static str, body: &'static str| {
-        gw.http.post(format!("{}/admin/v1/principals", gw.base)).bearer_auth(&gw.admin_token).header("content-type", ct).body(body).send()
+        gw.http
+            .post(format!("{}/admin/v1/principals", gw.base))
+            .bearer_auth(&gw.admin_token)
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
-    crate::support::Reply::from(raw("application/json", "{not json").await.unwrap()).await.assert_error(400, "bad_request");
-    crate::support::Reply::from(raw("text/plain", "{}").await.unwrap()).await.assert_error(415, "unsupported_media_type");
+    crate::support::Reply::from(raw("application/json", "{not json").await.unwrap())
+        .await
+        .assert_error(400, "bad_request");
+    crate::support::Reply::from(raw("text/plain", "{}").await.unwrap())
+        .await
+        .assert_error(415, "unsupported_media_type");
     let big = json!({"kind": "user", "name": "x".repeat(2 * 1024 * 1024)});
-    gw.post("/admin/v1/principals", big).await.assert_error(413, "payload_too_large");
+    gw.post("/admin/v1/principals", big)
+        .await
+        .assert_error(413, "payload_too_large");
 }
 
 #[tokio::test]
 async fn admin_token_is_required_and_checked() {
     let gw = Gateway::start().await;
-    let no_token = crate::support::Reply::from(gw.http.get(format!("{}/admin/v1/principals", gw.base)).send().await.unwrap()).await;
+    let no_token = crate::support::Reply::from(
+        gw.http
+            .get(format!("{}/admin/v1/principals", gw.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     no_token.assert_error(401, "unauthenticated");
-    for bad in ["nope", "cg_adm_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", &format!("{}x", gw.admin_token)] {
-        let r = crate::support::Reply::from(gw.http.get(format!("{}/admin/v1/secrets", gw.base)).bearer_auth(bad).send().await.unwrap()).await;
+    for bad in [
+        "nope",
+        "cg_adm_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        &format!("{}x", gw.admin_token),
+    ] {
+        let r = crate::support::Reply::from(
+            gw.http
+                .get(format!("{}/admin/v1/secrets", gw.base))
+                .bearer_auth(bad)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         r.assert_error(401, "unauthenticated");
     }
     let wrong_kind = crate::support::Reply::from(
-        gw.http.post(format!("{}/admin/v1/principals", gw.base)).basic_auth("admin", Some(&gw.admin_token)).json(&json!({})).send().await.unwrap(),
+        gw.http
+            .post(format!("{}/admin/v1/principals", gw.base))
+            .basic_auth("admin", Some(&gw.admin_token))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     wrong_kind.assert_error(401, "unauthenticated");
     // Health and the API description need no token.
-    assert_eq!(gw.http.get(format!("{}/healthz", gw.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        gw.http
+            .get(format!("{}/healthz", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let ready = gw.http.get(format!("{}/readyz", gw.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert!(ready.headers().contains_key("x-credgate-request-id"));
@@ -218,11 +446,23 @@ async fn admin_token_is_required_and_checked() {
 #[tokio::test]
 async fn operator_supplied_admin_token() {
     let token = "an-operator-chosen-admin-token";
-    let gw = Gateway::start_with(Options { env: vec![("CREDGATE_ADMIN_TOKEN".into(), token.into())], ..Default::default() }).await.unwrap();
-    assert!(!gw.data_dir.join("admin-token").exists(), "no token is generated when the operator supplies one");
+    let gw = Gateway::start_with(Options {
+        env: vec![("CREDGATE_ADMIN_TOKEN".into(), token.into())],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        !gw.data_dir.join("admin-token").exists(),
+        "no token is generated when the operator supplies one"
+    );
     assert!(!gw.logs().contains("shown this once"));
     assert_eq!(gw.get("/admin/v1/principals").await.status, StatusCode::OK);
-    let short = Gateway::start_with(Options { env: vec![("CREDGATE_ADMIN_TOKEN".into(), "short".into())], ..Default::default() }).await;
+    let short = Gateway::start_with(Options {
+        env: vec![("CREDGATE_ADMIN_TOKEN".into(), "short".into())],
+        ..Default::default()
+    })
+    .await;
     assert!(short.is_err_and(|f| f.output.contains("at least 16")));
 }
 
@@ -230,8 +470,12 @@ async fn operator_supplied_admin_token() {
 async fn audit_records_changes_and_failed_attempts() {
     let gw = Gateway::start().await;
     let bot = gw.create_principal("agent", "bot").await;
-    gw.post("/admin/v1/principals", json!({"kind": "agent", "name": "bot"})).await.assert_error(409, "conflict");
-    let sid = gw.create_secret(json!({"name": "s", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]})).await;
+    gw.post("/admin/v1/principals", json!({"kind": "agent", "name": "bot"}))
+        .await
+        .assert_error(409, "conflict");
+    let sid = gw
+        .create_secret(json!({"name": "s", "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]}))
+        .await;
     let gid = gw.issue_grant(&sid, &bot, json!({"ttl_seconds": 60})).await;
     gw.delete(&format!("/admin/v1/grants/{gid}")).await;
 
@@ -239,7 +483,12 @@ async fn audit_records_changes_and_failed_attempts() {
     let mut all = serde_json::Value::Null;
     for _ in 0..50 {
         all = gw.get("/admin/v1/audit?limit=100").await.json;
-        if all["data"].as_array().unwrap().iter().any(|r| r["outcome"] == "conflict") {
+        if all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["outcome"] == "conflict")
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -248,12 +497,31 @@ async fn audit_records_changes_and_failed_attempts() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["action"].as_str().unwrap().to_owned(), r["outcome"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    for expected in [("principal.create", "ok"), ("principal.create", "conflict"), ("secret.create", "ok"), ("grant.issue", "ok"), ("grant.revoke", "ok")] {
-        assert!(actions.contains(&(expected.0.into(), expected.1.into())), "{expected:?} missing from {actions:?}");
+    for expected in [
+        ("principal.create", "ok"),
+        ("principal.create", "conflict"),
+        ("secret.create", "ok"),
+        ("grant.issue", "ok"),
+        ("grant.revoke", "ok"),
+    ] {
+        assert!(
+            actions.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} missing from {actions:?}"
+        );
     }
-    let revoke = all["data"].as_array().unwrap().iter().find(|r| r["action"] == "grant.revoke").unwrap();
+    let revoke = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "grant.revoke")
+        .unwrap();
     assert_eq!(revoke["grant_id"], gid.as_str());
     assert!(revoke["actor"].as_str().unwrap().starts_with("admin:"));
     assert!(revoke["request_id"].is_string() && revoke["hash"].is_string() && revoke["seq"].is_i64());
@@ -273,7 +541,9 @@ async fn audit_records_changes_and_failed_attempts() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
     gw.get("/admin/v1/audit?limit=0").await.assert_error(400, "bad_request");
-    gw.get("/admin/v1/audit?since=yesterday").await.assert_error(400, "bad_request");
+    gw.get("/admin/v1/audit?since=yesterday")
+        .await
+        .assert_error(400, "bad_request");
 
     let verify = gw.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);
@@ -283,7 +553,14 @@ async fn audit_records_changes_and_failed_attempts() {
 #[tokio::test]
 async fn openapi_document_describes_every_route() {
     let gw = Gateway::start().await;
-    let doc = crate::support::Reply::from(gw.http.get(format!("{}/admin/v1/openapi.json", gw.base)).send().await.unwrap()).await;
+    let doc = crate::support::Reply::from(
+        gw.http
+            .get(format!("{}/admin/v1/openapi.json", gw.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(doc.status, StatusCode::OK);
     let paths = doc.json["paths"].as_object().unwrap();
     for path in [
@@ -318,12 +595,28 @@ async fn the_same_api_runs_on_postgres() {
         return;
     }
     let url = fresh_postgres_url().await;
-    let gw = Gateway::start_with(Options { database_url: Some(url.clone()), ..Default::default() }).await.unwrap();
+    let gw = Gateway::start_with(Options {
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let bot = gw.create_principal("agent", "bot").await;
     let sid = gw.create_secret(json!({"name": "s", "type": "basic", "credential": {"username": "u", "password": "p"}, "allowed_hosts": ["x.com"]})).await;
     let gid = gw.issue_grant(&sid, &bot, json!({})).await;
-    assert_eq!(gw.get(&format!("/admin/v1/grants/{gid}")).await.json["status"], "active");
-    let ready = gw.http.get(format!("{}/readyz", gw.base)).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(
+        gw.get(&format!("/admin/v1/grants/{gid}")).await.json["status"],
+        "active"
+    );
+    let ready = gw
+        .http
+        .get(format!("{}/readyz", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
     assert_eq!(ready["database"], "postgres");
     assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true);
 }

@@ -14,7 +14,12 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test]
 async fn the_canary_never_leaves_the_vault() {
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
-    let gw = Gateway::start_with(Options { log: Some("debug".into()), ..Default::default() }).await.unwrap();
+    let gw = Gateway::start_with(Options {
+        log: Some("debug".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut seen: Vec<String> = Vec::new();
     let mut record = |r: &Reply| seen.push(format!("{:?}\n{}", r.headers, r.text));
 
@@ -29,14 +34,30 @@ async fn the_canary_never_leaves_the_vault() {
         .await;
     record(&created);
     let sid = created.json["id"].as_str().unwrap().to_owned();
-    let api_key = gw.post("/admin/v1/secrets", json!({"name": "canary2", "type": "api_key", "credential": {"token": canary},
-        "config": {"query_param": "key"}, "allowed_hosts": ["x.example.com"]})).await;
+    let api_key = gw
+        .post(
+            "/admin/v1/secrets",
+            json!({"name": "canary2", "type": "api_key", "credential": {"token": canary},
+        "config": {"query_param": "key"}, "allowed_hosts": ["x.example.com"]}),
+        )
+        .await;
     record(&api_key);
-    let grant = gw.post(&format!("/admin/v1/secrets/{sid}/grants"), json!({"principal_id": bot})).await;
+    let grant = gw
+        .post(&format!("/admin/v1/secrets/{sid}/grants"), json!({"principal_id": bot}))
+        .await;
     record(&grant);
     let gid = grant.json["grant_id"].as_str().unwrap().to_owned();
-    record(&gw.post(&format!("/admin/v1/principals/{team}/members"), json!({"member_id": bot})).await);
-    record(&gw.post(&format!("/admin/v1/principals/{bot}/keys"), json!({"name": "k"})).await);
+    record(
+        &gw.post(
+            &format!("/admin/v1/principals/{team}/members"),
+            json!({"member_id": bot}),
+        )
+        .await,
+    );
+    record(
+        &gw.post(&format!("/admin/v1/principals/{bot}/keys"), json!({"name": "k"}))
+            .await,
+    );
 
     // Every read.
     for path in [
@@ -72,34 +93,101 @@ async fn the_canary_never_leaves_the_vault() {
         assert!(r.status.is_client_error(), "{}", r.text);
         record(&r);
     }
-    record(&gw.post(&format!("/admin/v1/secrets/{sid}/rotate"), json!({"credential": {"pasword": canary}})).await);
-    record(&gw.post(&format!("/admin/v1/secrets/{sid}/rotate"), json!({"credential": canary})).await);
-    let big = json!({"name": "x", "type": "bearer", "credential": {"token": format!("{canary}{}", "x".repeat(2 << 20))}});
+    record(
+        &gw.post(
+            &format!("/admin/v1/secrets/{sid}/rotate"),
+            json!({"credential": {"pasword": canary}}),
+        )
+        .await,
+    );
+    record(
+        &gw.post(
+            &format!("/admin/v1/secrets/{sid}/rotate"),
+            json!({"credential": canary}),
+        )
+        .await,
+    );
+    let big =
+        json!({"name": "x", "type": "bearer", "credential": {"token": format!("{canary}{}", "x".repeat(2 << 20))}});
     // On its own connection: the server closes a connection whose body it refused to read.
     let lone = reqwest::Client::builder().no_proxy().build().unwrap();
-    let r = lone.post(format!("{}/admin/v1/secrets", gw.base)).bearer_auth(&gw.admin_token).json(&big).send().await.unwrap();
+    let r = lone
+        .post(format!("{}/admin/v1/secrets", gw.base))
+        .bearer_auth(&gw.admin_token)
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
     let r = Reply::from(r).await;
     r.assert_error(413, "payload_too_large");
     record(&r);
-    let raw = gw.http.post(format!("{}/admin/v1/secrets", gw.base)).bearer_auth(&gw.admin_token).body(format!("{{\"x\": \"{canary}\"")).header("content-type", "text/plain");
+    let raw = gw
+        .http
+        .post(format!("{}/admin/v1/secrets", gw.base))
+        .bearer_auth(&gw.admin_token)
+        .body(format!("{{\"x\": \"{canary}\""))
+        .header("content-type", "text/plain");
     record(&Reply::from(raw.send().await.unwrap()).await);
-    let raw = gw.http.post(format!("{}/admin/v1/secrets", gw.base)).bearer_auth(&gw.admin_token).body(format!("{{\"x\": \"{canary}\"")).header("content-type", "application/json");
+    let raw = gw
+        .http
+        .post(format!("{}/admin/v1/secrets", gw.base))
+        .bearer_auth(&gw.admin_token)
+        .body(format!("{{\"x\": \"{canary}\""))
+        .header("content-type", "application/json");
     record(&Reply::from(raw.send().await.unwrap()).await);
-    let unauth = gw.http.post(format!("{}/admin/v1/secrets", gw.base)).json(&json!({"credential": {"token": canary}}));
+    let unauth = gw
+        .http
+        .post(format!("{}/admin/v1/secrets", gw.base))
+        .json(&json!({"credential": {"token": canary}}));
     record(&Reply::from(unauth.send().await.unwrap()).await);
 
     // Rotation to a second canary value, then the CLI over everything.
-    let rotated = gw.post(&format!("/admin/v1/secrets/{sid}/rotate"), json!({"credential": {"username": "user", "password": format!("{canary}-v2")}})).await;
+    let rotated = gw
+        .post(
+            &format!("/admin/v1/secrets/{sid}/rotate"),
+            json!({"credential": {"username": "user", "password": format!("{canary}-v2")}}),
+        )
+        .await;
     record(&rotated);
     let mut cli_output = String::new();
     for (args, stdin) in [
-        (vec!["secret", "create", "--name", "from-cli", "--type", "bearer", "--allowed-host", "a.example.com"], Some(canary.clone())),
+        (
+            vec![
+                "secret",
+                "create",
+                "--name",
+                "from-cli",
+                "--type",
+                "bearer",
+                "--allowed-host",
+                "a.example.com",
+            ],
+            Some(canary.clone()),
+        ),
         (vec!["secret", "list"], None),
         (vec!["secret", "list", "--json"], None),
         (vec!["secret", "show", &sid], None),
-        (vec!["secret", "rotate", &sid], Some(format!("{{\"username\": \"u\", \"password\": \"{canary}-v3\"}}"))),
-        (vec!["secret", "create", "--name", "bad", "--type", "bearer"], Some(canary.clone())),
-        (vec!["secret", "create", "--name", "bad", "--type", "basic", "--allowed-host", "a.com"], Some(format!("{{\"password\": {canary}"))),
+        (
+            vec!["secret", "rotate", &sid],
+            Some(format!("{{\"username\": \"u\", \"password\": \"{canary}-v3\"}}")),
+        ),
+        (
+            vec!["secret", "create", "--name", "bad", "--type", "bearer"],
+            Some(canary.clone()),
+        ),
+        (
+            vec![
+                "secret",
+                "create",
+                "--name",
+                "bad",
+                "--type",
+                "basic",
+                "--allowed-host",
+                "a.com",
+            ],
+            Some(format!("{{\"password\": {canary}")),
+        ),
         (vec!["grant", "list"], None),
         (vec!["grant", "show", &gid], None),
         (vec!["principal", "list"], None),
@@ -115,7 +203,10 @@ async fn the_canary_never_leaves_the_vault() {
         cli_output.push_str(&run.stderr);
     }
     record(&gw.admin(Method::DELETE, &format!("/admin/v1/grants/{gid}"), None).await);
-    record(&gw.admin(Method::DELETE, &format!("/admin/v1/secrets/{sid}"), None).await);
+    record(
+        &gw.admin(Method::DELETE, &format!("/admin/v1/secrets/{sid}"), None)
+            .await,
+    );
 
     for (i, text) in seen.iter().enumerate() {
         assert!(!text.contains(&canary), "response {i} holds the canary: {text}");

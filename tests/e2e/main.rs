@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+mod upstream;
 
 mod admin_api;
 mod canary;
 mod cli;
+mod proxy;
 mod startup;
 mod store;

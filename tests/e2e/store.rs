@@ -68,7 +68,12 @@ fn ev(action: &str) -> AuditEvent {
 }
 
 fn principal(kind: PrincipalKind, name: &str) -> Principal {
-    Principal { id: Uuid::new_v4(), kind, name: name.into(), created_at: now() }
+    Principal {
+        id: Uuid::new_v4(),
+        kind,
+        name: name.into(),
+        created_at: now(),
+    }
 }
 
 fn ring() -> KeyRing {
@@ -96,7 +101,13 @@ fn secret_meta(name: &str) -> SecretMeta {
 
 async fn add_secret(store: &dyn Store, ring: &KeyRing, name: &str, value: &str) -> SecretMeta {
     let meta = secret_meta(name);
-    let sealed = seal_value(ring, &meta.id.to_string(), 1, &SecretBytes::new(value.as_bytes().to_vec())).unwrap();
+    let sealed = seal_value(
+        ring,
+        &meta.id.to_string(),
+        1,
+        &SecretBytes::new(value.as_bytes().to_vec()),
+    )
+    .unwrap();
     store.insert_secret(&meta, &sealed, &ev("secret.create")).await.unwrap();
     meta
 }
@@ -106,7 +117,12 @@ fn grant(secret: Uuid, principal: Uuid, ttl: i64) -> Grant {
         grant_id: Uuid::new_v4(),
         secret_id: secret,
         principal_id: principal,
-        grant_policy: GrantPolicyInput { ttl_seconds: Some(ttl), ..Default::default() }.resolve(now()).unwrap(),
+        grant_policy: GrantPolicyInput {
+            ttl_seconds: Some(ttl),
+            ..Default::default()
+        }
+        .resolve(now())
+        .unwrap(),
         created_at: now(),
         revoked_at: None,
         revoked_reason: None,
@@ -149,14 +165,23 @@ async fn principals_and_membership(store: Arc<dyn Store>) {
     assert_eq!(store.principals().await.unwrap(), vec![alice.clone(), team.clone()]);
 
     let dup = principal(PrincipalKind::Agent, "alice");
-    assert!(matches!(store.insert_principal(&dup, &ev("principal.create")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_principal(&dup, &ev("principal.create")).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     assert!(store.add_member(team.id, alice.id, now(), &ev("m.add")).await.unwrap());
-    assert!(!store.add_member(team.id, alice.id, now(), &ev("m.add")).await.unwrap(), "second add changes nothing");
+    assert!(
+        !store.add_member(team.id, alice.id, now(), &ev("m.add")).await.unwrap(),
+        "second add changes nothing"
+    );
     assert_eq!(store.members(team.id).await.unwrap(), vec![alice.id]);
     assert_eq!(store.groups_of(alice.id).await.unwrap(), vec![team.id]);
     let ghost = Uuid::new_v4();
-    assert!(matches!(store.add_member(team.id, ghost, now(), &ev("m.add")).await, Err(StoreError::Missing(_))));
+    assert!(matches!(
+        store.add_member(team.id, ghost, now(), &ev("m.add")).await,
+        Err(StoreError::Missing(_))
+    ));
     assert!(store.remove_member(team.id, alice.id, &ev("m.remove")).await.unwrap());
     assert!(!store.remove_member(team.id, alice.id, &ev("m.remove")).await.unwrap());
     assert!(store.members(team.id).await.unwrap().is_empty());
@@ -176,8 +201,18 @@ async fn deleting_a_principal_revokes_its_keys_and_grants(store: Arc<dyn Store>)
     let g = grant(secret.id, bot.id, 3600);
     store.insert_grant(&g, &ev("grant.issue")).await.unwrap();
 
-    assert!(store.delete_principal(bot.id, now(), &ev("principal.delete")).await.unwrap());
-    assert!(!store.delete_principal(bot.id, now(), &ev("principal.delete")).await.unwrap());
+    assert!(
+        store
+            .delete_principal(bot.id, now(), &ev("principal.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_principal(bot.id, now(), &ev("principal.delete"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.principal(bot.id).await.unwrap(), None);
     assert!(store.api_key(key.id).await.unwrap().unwrap().revoked_at.is_some());
     let g = store.grant(g.grant_id).await.unwrap().unwrap();
@@ -185,8 +220,16 @@ async fn deleting_a_principal_revokes_its_keys_and_grants(store: Arc<dyn Store>)
     assert_eq!(g.revoked_reason.as_deref(), Some("principal_deleted"));
     assert!(store.members(team.id).await.unwrap().is_empty());
     // No new keys or grants for a principal that is gone.
-    assert!(matches!(store.insert_api_key(&api_key(bot.id), &ev("key.issue")).await, Err(StoreError::Missing(_))));
-    assert!(matches!(store.insert_grant(&grant(secret.id, bot.id, 60), &ev("grant.issue")).await, Err(StoreError::Missing(_))));
+    assert!(matches!(
+        store.insert_api_key(&api_key(bot.id), &ev("key.issue")).await,
+        Err(StoreError::Missing(_))
+    ));
+    assert!(matches!(
+        store
+            .insert_grant(&grant(secret.id, bot.id, 60), &ev("grant.issue"))
+            .await,
+        Err(StoreError::Missing(_))
+    ));
 }
 
 async fn api_keys(store: Arc<dyn Store>) {
@@ -209,21 +252,45 @@ async fn secrets_rotate_and_delete(store: Arc<dyn Store>) {
     let meta = add_secret(store.as_ref(), &ring, "OpenAI prod", "value-1").await;
     assert_eq!(store.secret(meta.id).await.unwrap(), Some(meta.clone()));
     let sealed1 = store.sealed_value(meta.id, 1).await.unwrap().unwrap();
-    assert_eq!(open_value(&ring, &meta.id.to_string(), 1, &sealed1).unwrap().expose(), b"value-1");
+    assert_eq!(
+        open_value(&ring, &meta.id.to_string(), 1, &sealed1).unwrap().expose(),
+        b"value-1"
+    );
 
     // Same slug while the first is live: conflict.
     let same_slug = secret_meta("openai  PROD");
     let sealed = seal_value(&ring, &same_slug.id.to_string(), 1, &SecretBytes::new(b"x".to_vec())).unwrap();
-    assert!(matches!(store.insert_secret(&same_slug, &sealed, &ev("secret.create")).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.insert_secret(&same_slug, &sealed, &ev("secret.create")).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     let sealed2 = seal_value(&ring, &meta.id.to_string(), 2, &SecretBytes::new(b"value-2".to_vec())).unwrap();
-    assert!(store.rotate_secret(meta.id, 1, &sealed2, now(), &ev("secret.rotate")).await.unwrap());
-    assert!(!store.rotate_secret(meta.id, 1, &sealed2, now(), &ev("secret.rotate")).await.unwrap(), "stale version");
+    assert!(
+        store
+            .rotate_secret(meta.id, 1, &sealed2, now(), &ev("secret.rotate"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_secret(meta.id, 1, &sealed2, now(), &ev("secret.rotate"))
+            .await
+            .unwrap(),
+        "stale version"
+    );
     let current = store.secret(meta.id).await.unwrap().unwrap();
     assert_eq!(current.version, 2);
-    assert_eq!(store.sealed_value(meta.id, 1).await.unwrap(), None, "the old value is destroyed");
+    assert_eq!(
+        store.sealed_value(meta.id, 1).await.unwrap(),
+        None,
+        "the old value is destroyed"
+    );
     let sealed = store.sealed_value(meta.id, 2).await.unwrap().unwrap();
-    assert_eq!(open_value(&ring, &meta.id.to_string(), 2, &sealed).unwrap().expose(), b"value-2");
+    assert_eq!(
+        open_value(&ring, &meta.id.to_string(), 2, &sealed).unwrap().expose(),
+        b"value-2"
+    );
 
     let bot = principal(PrincipalKind::Agent, "bot");
     store.insert_principal(&bot, &ev("principal.create")).await.unwrap();
@@ -239,12 +306,27 @@ async fn secrets_rotate_and_delete(store: Arc<dyn Store>) {
     let g = store.grant(g.grant_id).await.unwrap().unwrap();
     assert_eq!(g.revoked_reason.as_deref(), Some("secret_deleted"));
     // The name is free again once the secret is deleted.
-    store.insert_secret(&same_slug, &sealed_for(&ring, &same_slug), &ev("secret.create")).await.unwrap();
-    assert!(store.insert_grant(&grant(meta.id, bot.id, 60), &ev("grant.issue")).await.is_err(), "no grants of a deleted secret");
+    store
+        .insert_secret(&same_slug, &sealed_for(&ring, &same_slug), &ev("secret.create"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_grant(&grant(meta.id, bot.id, 60), &ev("grant.issue"))
+            .await
+            .is_err(),
+        "no grants of a deleted secret"
+    );
 }
 
 fn sealed_for(ring: &KeyRing, meta: &SecretMeta) -> credgate::crypto::SealedValue {
-    seal_value(ring, &meta.id.to_string(), meta.version, &SecretBytes::new(b"x".to_vec())).unwrap()
+    seal_value(
+        ring,
+        &meta.id.to_string(),
+        meta.version,
+        &SecretBytes::new(b"x".to_vec()),
+    )
+    .unwrap()
 }
 
 async fn grants_by_status(store: Arc<dyn Store>) {
@@ -259,16 +341,39 @@ async fn grants_by_status(store: Arc<dyn Store>) {
     for g in [&active, &short, &revoked] {
         store.insert_grant(g, &ev("grant.issue")).await.unwrap();
     }
-    assert!(store.revoke_grant(revoked.grant_id, now(), "revoked", &ev("grant.revoke")).await.unwrap());
+    assert!(
+        store
+            .revoke_grant(revoked.grant_id, now(), "revoked", &ev("grant.revoke"))
+            .await
+            .unwrap()
+    );
     let later = now() + Duration::seconds(2);
     let ids = |gs: Vec<Grant>| gs.into_iter().map(|g| g.grant_id).collect::<Vec<_>>();
-    let by = |status| GrantFilter { status: Some(status), ..Default::default() };
-    assert_eq!(ids(store.grants(&by(GrantStatus::Active), later).await.unwrap()), vec![active.grant_id]);
-    assert_eq!(ids(store.grants(&by(GrantStatus::Expired), later).await.unwrap()), vec![short.grant_id]);
-    assert_eq!(ids(store.grants(&by(GrantStatus::Revoked), later).await.unwrap()), vec![revoked.grant_id]);
-    let of_secret = GrantFilter { secret_id: Some(secret.id), ..Default::default() };
+    let by = |status| GrantFilter {
+        status: Some(status),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.grants(&by(GrantStatus::Active), later).await.unwrap()),
+        vec![active.grant_id]
+    );
+    assert_eq!(
+        ids(store.grants(&by(GrantStatus::Expired), later).await.unwrap()),
+        vec![short.grant_id]
+    );
+    assert_eq!(
+        ids(store.grants(&by(GrantStatus::Revoked), later).await.unwrap()),
+        vec![revoked.grant_id]
+    );
+    let of_secret = GrantFilter {
+        secret_id: Some(secret.id),
+        ..Default::default()
+    };
     assert_eq!(store.grants(&of_secret, later).await.unwrap().len(), 2);
-    let of_nobody = GrantFilter { principal_id: Some(Uuid::new_v4()), ..Default::default() };
+    let of_nobody = GrantFilter {
+        principal_id: Some(Uuid::new_v4()),
+        ..Default::default()
+    };
     assert!(store.grants(&of_nobody, later).await.unwrap().is_empty());
     assert_eq!(store.grant(active.grant_id).await.unwrap(), Some(active));
 }
@@ -280,14 +385,44 @@ async fn every_change_is_audited_in_one_chain(store: Arc<dyn Store>) {
     e.request_id = Some("req-1".into());
     store.insert_principal(&p, &e).await.unwrap();
     store.append_audit(&[ev("a.one"), ev("a.two")]).await.unwrap();
-    let newest = store.audit_events(&AuditQuery { limit: 10, ..Default::default() }).await.unwrap();
-    assert_eq!(newest.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["a.two", "a.one", "principal.create"]);
-    let by_principal = store.audit_events(&AuditQuery { principal_id: Some(p.id), limit: 10, ..Default::default() }).await.unwrap();
+    let newest = store
+        .audit_events(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["a.two", "a.one", "principal.create"]
+    );
+    let by_principal = store
+        .audit_events(&AuditQuery {
+            principal_id: Some(p.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(by_principal.len(), 1);
     assert_eq!(by_principal[0].to_record().unwrap().event, e);
-    let by_request = store.audit_events(&AuditQuery { request_id: Some("req-1".into()), limit: 10, ..Default::default() }).await.unwrap();
+    let by_request = store
+        .audit_events(&AuditQuery {
+            request_id: Some("req-1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(by_request.len(), 1);
-    let paged = store.audit_events(&AuditQuery { before_seq: Some(3), limit: 1, ..Default::default() }).await.unwrap();
+    let paged = store
+        .audit_events(&AuditQuery {
+            before_seq: Some(3),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(paged[0].seq, 2);
     let report = verify(store.as_ref()).await;
     assert!(report.ok, "{report:?}");
@@ -300,7 +435,10 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..10 {
-                store.append_audit(&[ev(&format!("t{t}.{i}")), ev(&format!("t{t}.{i}b"))]).await.unwrap();
+                store
+                    .append_audit(&[ev(&format!("t{t}.{i}")), ev(&format!("t{t}.{i}b"))])
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -317,8 +455,19 @@ async fn failed_changes_leave_no_record(store: Arc<dyn Store>) {
     store.insert_principal(&p, &ev("principal.create")).await.unwrap();
     let again = principal(PrincipalKind::User, "dup");
     assert!(store.insert_principal(&again, &ev("principal.create")).await.is_err());
-    assert!(!store.revoke_grant(Uuid::new_v4(), now(), "revoked", &ev("grant.revoke")).await.unwrap());
-    let all = store.audit_events(&AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+    assert!(
+        !store
+            .revoke_grant(Uuid::new_v4(), now(), "revoked", &ev("grant.revoke"))
+            .await
+            .unwrap()
+    );
+    let all = store
+        .audit_events(&AuditQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1, "only the change that happened is recorded");
 }
 
@@ -338,7 +487,10 @@ async fn rewrap_is_resumable(store: Arc<dyn Store>) {
     assert_eq!((first.rewrapped, first.remaining), (4, 6));
     for (i, s) in secrets.iter().enumerate() {
         let sealed = store.sealed_value(s.id, 1).await.unwrap().unwrap();
-        assert_eq!(open_value(&rotated, &s.id.to_string(), 1, &sealed).unwrap().expose(), format!("value-{i}").as_bytes());
+        assert_eq!(
+            open_value(&rotated, &s.id.to_string(), 1, &sealed).unwrap().expose(),
+            format!("value-{i}").as_bytes()
+        );
     }
     let usage = store.kek_usage().await.unwrap();
     assert_eq!(usage.iter().map(|(_, n)| n).sum::<i64>(), 10);
@@ -346,15 +498,28 @@ async fn rewrap_is_resumable(store: Arc<dyn Store>) {
     // Resumed: finishes the rest and nothing more.
     let second = rewrap(store.as_ref(), &handle, None).await.unwrap();
     assert_eq!((second.rewrapped, second.remaining), (6, 0));
-    assert_eq!(store.kek_usage().await.unwrap(), vec![(rotated.active().id().to_owned(), 10)]);
+    assert_eq!(
+        store.kek_usage().await.unwrap(),
+        vec![(rotated.active().id().to_owned(), 10)]
+    );
 
     // The old key can now leave the ring; a ring without the new key is refused.
-    let only_new = KeyRing::new(vec![MasterKey::from_base64(&rotated_key_b64(&rotated)).unwrap()], KeyRingSource::Memory).unwrap();
+    let only_new = KeyRing::new(
+        vec![MasterKey::from_base64(&rotated_key_b64(&rotated)).unwrap()],
+        KeyRingSource::Memory,
+    )
+    .unwrap();
     check_at_start(store.as_ref(), &only_new).await.unwrap();
-    assert!(check_at_start(store.as_ref(), &old).await.is_err(), "data is sealed under a key the old ring lacks");
+    assert!(
+        check_at_start(store.as_ref(), &old).await.is_err(),
+        "data is sealed under a key the old ring lacks"
+    );
     for (i, s) in secrets.iter().enumerate() {
         let sealed = store.sealed_value(s.id, 1).await.unwrap().unwrap();
-        assert_eq!(open_value(&only_new, &s.id.to_string(), 1, &sealed).unwrap().expose(), format!("value-{i}").as_bytes());
+        assert_eq!(
+            open_value(&only_new, &s.id.to_string(), 1, &sealed).unwrap().expose(),
+            format!("value-{i}").as_bytes()
+        );
     }
 }
 
@@ -363,13 +528,25 @@ fn rotated_key_b64(ring: &KeyRing) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k");
     ring.save_file(&path).unwrap();
-    std::fs::read_to_string(&path).unwrap().lines().find(|l| !l.starts_with('#')).unwrap().to_owned()
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned()
 }
 
 async fn admin_tokens(store: Arc<dyn Store>) {
     assert!(store.admin_tokens().await.unwrap().is_empty());
     let issued = credgate::vault::token::issue(credgate::vault::token::TokenKind::Admin).unwrap();
-    let t = AdminToken { id: Uuid::new_v4(), name: "first".into(), prefix: issued.prefix, hash: issued.hash, created_at: now(), revoked_at: None };
+    let t = AdminToken {
+        id: Uuid::new_v4(),
+        name: "first".into(),
+        prefix: issued.prefix,
+        hash: issued.hash,
+        created_at: now(),
+        revoked_at: None,
+    };
     store.insert_admin_token(&t, &ev("admin_token.create")).await.unwrap();
     assert_eq!(store.admin_tokens().await.unwrap(), vec![t]);
 }

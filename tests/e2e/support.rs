@@ -42,6 +42,19 @@ pub struct Gateway {
     pub http: reqwest::Client,
 }
 
+/// Sends raw bytes and returns the raw response: for requests a normal client would rewrite
+/// (dot segments, odd framing).
+pub fn raw_http(base: &str, request: &str) -> String {
+    use std::io::Read;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = stream.read_to_string(&mut out);
+    out
+}
+
 /// A start that did not reach "listening on": exit status and output.
 #[derive(Debug)]
 pub struct StartFailure {
@@ -109,7 +122,10 @@ impl Gateway {
                     if let Some(status) = child.try_wait().expect("try_wait") {
                         std::thread::sleep(Duration::from_millis(100));
                         let output = read(&stdout_path) + &read(&stderr_path);
-                        return Err(StartFailure { status: Some(status), output });
+                        return Err(StartFailure {
+                            status: Some(status),
+                            output,
+                        });
                     }
                 }
             }
@@ -119,9 +135,18 @@ impl Gateway {
             .iter()
             .find(|(k, _)| k == "CREDGATE_ADMIN_TOKEN")
             .map(|(_, v)| v.clone())
-            .or_else(|| std::fs::read_to_string(data_dir.join("admin-token")).ok().map(|t| t.trim().to_owned()))
+            .or_else(|| {
+                std::fs::read_to_string(data_dir.join("admin-token"))
+                    .ok()
+                    .map(|t| t.trim().to_owned())
+            })
             .unwrap_or_default();
-        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        // Never follows redirects: a test must see exactly what credgate answered.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
         Ok(Self {
             child: Some(child),
             base: format!("http://{addr}"),
@@ -137,6 +162,10 @@ impl Gateway {
     /// Everything the process printed so far.
     pub fn logs(&self) -> String {
         read(&self.stdout_path) + &read(&self.stderr_path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
     }
 
     /// SIGTERM, then waits for the exit.
@@ -163,7 +192,10 @@ impl Gateway {
 
     /// An admin call; the body is JSON or nothing.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.admin_token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -208,9 +240,63 @@ impl Gateway {
     }
 
     pub async fn create_principal(&self, kind: &str, name: &str) -> String {
-        let r = self.post("/admin/v1/principals", serde_json::json!({"kind": kind, "name": name})).await;
+        let r = self
+            .post("/admin/v1/principals", serde_json::json!({"kind": kind, "name": name}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn issue_key(&self, principal: &str) -> (String, String) {
+        let r = self
+            .post(&format!("/admin/v1/principals/{principal}/keys"), serde_json::json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.json["id"].as_str().expect("id").to_owned(),
+            r.json["key"].as_str().expect("key").to_owned(),
+        )
+    }
+
+    /// An explicit-mode call: `/v1/proxy` with the grant and target headers.
+    pub fn proxy(&self, method: Method, key: Option<&str>, grant: &str, target: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1/proxy", self.base))
+            .header("x-credgate-grant", grant)
+            .header("x-credgate-target", target);
+        if let Some(key) = key {
+            req = req.header("proxy-authorization", format!("Bearer {key}"));
+        }
+        req
+    }
+
+    /// A base-URL-mode call: `/v1/grants/<grant>/<path>`.
+    pub fn via_grant(&self, method: Method, grant: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(
+            method,
+            format!("{}/v1/grants/{grant}/{}", self.base, path.trim_start_matches('/')),
+        )
+    }
+
+    /// The audit records of one request id, oldest first.
+    pub async fn audit_of(&self, request_id: &str) -> Vec<Value> {
+        self.audit_n(request_id, 1).await
+    }
+
+    /// Waits until at least `n` audit records of the request id are written.
+    pub async fn audit_n(&self, request_id: &str, n: usize) -> Vec<Value> {
+        let mut records = Vec::new();
+        for _ in 0..100 {
+            let r = self.get(&format!("/admin/v1/audit?request_id={request_id}")).await;
+            records = r.json["data"].as_array().cloned().unwrap_or_default();
+            if records.len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        records.reverse();
+        records
     }
 
     pub async fn create_secret(&self, body: Value) -> String {
@@ -221,7 +307,10 @@ impl Gateway {
 
     pub async fn issue_grant(&self, secret: &str, principal: &str, policy: Value) -> String {
         let r = self
-            .post(&format!("/admin/v1/secrets/{secret}/grants"), serde_json::json!({"principal_id": principal, "grant_policy": policy}))
+            .post(
+                &format!("/admin/v1/secrets/{secret}/grants"),
+                serde_json::json!({"principal_id": principal, "grant_policy": policy}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         r.json["grant_id"].as_str().expect("grant id").to_owned()
@@ -247,16 +336,27 @@ impl Reply {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, text, json }
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
     }
 
     /// Asserts credgate's error shape, code and header, and returns the message.
     pub fn assert_error(&self, status: u16, code: &str) -> String {
         assert_eq!(self.status.as_u16(), status, "status for {code}: {}", self.text);
         assert_eq!(self.json["error"]["code"], code, "{}", self.text);
-        assert_eq!(self.headers.get("x-credgate-error").and_then(|v| v.to_str().ok()), Some(code));
+        assert_eq!(
+            self.headers.get("x-credgate-error").and_then(|v| v.to_str().ok()),
+            Some(code)
+        );
         let request_id = self.json["error"]["request_id"].as_str().expect("request_id in body");
-        assert_eq!(self.headers.get("x-credgate-request-id").and_then(|v| v.to_str().ok()), Some(request_id));
+        assert_eq!(
+            self.headers.get("x-credgate-request-id").and_then(|v| v.to_str().ok()),
+            Some(request_id)
+        );
         let message = self.json["error"]["message"].as_str().expect("message").to_owned();
         assert!(!message.is_empty());
         message
@@ -305,7 +405,10 @@ pub async fn fresh_postgres_url() -> String {
             )
         });
     let create = format!("CREATE SCHEMA {schema}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.expect("create schema");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&pool)
+        .await
+        .expect("create schema");
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")

@@ -100,6 +100,7 @@ pub async fn issue(
     event.key_id = Some(meta.id);
     event.principal_id = Some(principal_id);
     state.store.insert_api_key(&meta, &event).await?;
+    state.cache.invalidate_key(&meta.prefix);
     Ok((
         StatusCode::CREATED,
         Json(IssuedKey {
@@ -162,6 +163,7 @@ pub async fn revoke(
     event.key_id = Some(id);
     event.principal_id = Some(key.principal_id);
     state.store.revoke_api_key(id, now(), &event).await?;
+    state.cache.invalidate_key(&key.prefix);
     Ok(Json(
         state
             .store

@@ -125,6 +125,8 @@ pub async fn delete(
     event.target = Some(id.to_string());
     event.principal_id = Some(id);
     if state.store.delete_principal(id, now(), &event).await? {
+        // Its keys, grants and memberships all changed.
+        state.cache.invalidate_all();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("principal"))
@@ -166,6 +168,7 @@ pub async fn add_member(
     event.target = Some(group_id.to_string());
     event.principal_id = Some(req.member_id);
     let added = state.store.add_member(group_id, req.member_id, now(), &event).await?;
+    state.cache.invalidate_memberships(req.member_id);
     let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
@@ -189,6 +192,7 @@ pub async fn remove_member(
     event.target = Some(group_id.to_string());
     event.principal_id = Some(member_id);
     if state.store.remove_member(group_id, member_id, &event).await? {
+        state.cache.invalidate_memberships(member_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("membership"))

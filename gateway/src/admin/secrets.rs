@@ -195,11 +195,13 @@ pub async fn rotate(
     event.target = Some(id.to_string());
     event.secret_id = Some(id);
     event.secret_version = Some(version);
-    if !state
+    let rotated = state
         .store
         .rotate_secret(id, meta.version, &sealed, now(), &event)
-        .await?
-    {
+        .await?;
+    // The next call through any grant of this secret uses the new value.
+    state.cache.invalidate_secret(id);
+    if !rotated {
         return match state.store.secret(id).await? {
             None => Err(ApiError::not_found("secret")),
             Some(_) => Err(ApiError::new(
@@ -223,6 +225,8 @@ pub async fn delete(
     event.target = Some(id.to_string());
     event.secret_id = Some(id);
     if state.store.delete_secret(id, now(), &event).await? {
+        // The secret and every grant of it changed.
+        state.cache.invalidate_all();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("secret"))

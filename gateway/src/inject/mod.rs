@@ -1,4 +1,247 @@
-//! Credential injection: turning a request and a credential into the request the upstream
-//! sees.
+//! Credential injection: from a request and a credential, the edits that put the credential
+//! on the request.
+//!
+//! Every injector, native or WebAssembly, implements [`Injector`] and returns [`Edits`]; the
+//! data plane applies them through [`apply`], which checks each edit by the rules in
+//! [`validate`] the same way whoever produced it. An injector never sees the body (SigV4 gets
+//! the body's hash) and cannot change the method, scheme, host or path.
 
+mod api_key;
+mod basic;
+mod bearer;
+pub mod sigv4;
 pub mod validate;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::redact::{Credential, SecretString};
+use validate::{EditError, MAX_EDITS, MAX_TOTAL_BYTES};
+
+pub use api_key::ApiKeyInjector;
+pub use basic::BasicInjector;
+pub use bearer::BearerInjector;
+pub use sigv4::SigV4Injector;
+
+/// What an injector may look at.
+#[derive(Debug)]
+pub struct InjectRequest<'a> {
+    pub method: &'a Method,
+    pub url: &'a Url,
+    /// The headers that will be forwarded (the caller's, already filtered).
+    pub headers: &'a HeaderMap,
+    /// The body's SHA-256, when the injector asked for it ([`BodyNeed::Sha256`]).
+    pub payload: Payload,
+}
+
+/// How the body is described to an injector that signs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// Not needed by this injector.
+    NotNeeded,
+    /// Lower-case hex SHA-256 of the whole body.
+    Sha256(String),
+    /// The body streams unsigned (`UNSIGNED-PAYLOAD` or a streaming-unsigned variant named by
+    /// the caller's `x-amz-content-sha256`).
+    Unsigned(String),
+}
+
+/// What an injector needs of the body before it can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyNeed {
+    Nothing,
+    /// The body's SHA-256 (the data plane buffers bounded bodies to compute it), unless the
+    /// request already says its payload is unsigned.
+    Sha256 {
+        may_stream_unsigned: bool,
+    },
+}
+
+/// Changes to make to the request. Values are credential material.
+#[derive(Debug, Default)]
+pub struct Edits {
+    pub set_headers: Vec<(String, SecretString)>,
+    pub remove_headers: Vec<String>,
+    pub set_query: Vec<(String, SecretString)>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InjectError {
+    /// The secret's config or credential cannot be used (said without quoting a value).
+    #[error("{0}")]
+    Config(String),
+    /// The injector produced something the rules refuse.
+    #[error("{0}")]
+    Edit(#[from] EditError),
+    /// The injector failed (a Wasm trap, a timeout, a bad result).
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait Injector: Send + Sync + std::fmt::Debug {
+    /// The provider id recorded in the audit trail (`bearer`, `aws_sigv4`, `openai`, …).
+    fn id(&self) -> &str;
+    fn version(&self) -> &str;
+    fn body_need(&self, _config: &Map<String, Value>, _url: &Url) -> BodyNeed {
+        BodyNeed::Nothing
+    }
+    /// Headers that carry this provider's credential, which the caller's request must not
+    /// keep (so exactly one credential reaches the upstream), besides the ones it sets.
+    fn credential_headers(&self, _config: &Map<String, Value>) -> Vec<String> {
+        Vec::new()
+    }
+    /// Query parameters that carry the credential, likewise removed from the caller's URL.
+    fn credential_params(&self, _config: &Map<String, Value>) -> Vec<String> {
+        Vec::new()
+    }
+    fn inject(
+        &self,
+        request: &InjectRequest<'_>,
+        credential: &Credential,
+        config: &Map<String, Value>,
+    ) -> Result<Edits, InjectError>;
+}
+
+/// The native injector for a native secret type.
+pub fn native(secret_type: &str) -> Option<Arc<dyn Injector>> {
+    Some(match secret_type {
+        "bearer" => Arc::new(BearerInjector),
+        "api_key" => Arc::new(ApiKeyInjector),
+        "basic" => Arc::new(BasicInjector),
+        "aws_sigv4" => Arc::new(SigV4Injector),
+        _ => return None,
+    })
+}
+
+/// Checks every edit and applies it: removes, then sets (replacing any value the caller
+/// sent), then query parameters. Returns the names of injected query parameters, which the
+/// audit trail redacts.
+pub fn apply(edits: Edits, headers: &mut HeaderMap, url: &mut Url) -> Result<Vec<String>, EditError> {
+    if edits.set_headers.len() + edits.remove_headers.len() + edits.set_query.len() > MAX_EDITS {
+        return Err(EditError::TooMany);
+    }
+    let mut total = 0usize;
+    let mut checked: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(edits.set_headers.len());
+    for (name, value) in &edits.set_headers {
+        validate::check_header_name(name)?;
+        validate::check_header_value(name, value.expose().as_bytes())?;
+        total += name.len() + value.expose().len();
+        let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::BadName(name.clone()))?;
+        let mut header_value = HeaderValue::from_bytes(value.expose().as_bytes())
+            .map_err(|_| EditError::ControlCharacter(name.clone()))?;
+        // Keeps the value out of any debug output of the header map.
+        header_value.set_sensitive(true);
+        checked.push((header_name, header_value));
+    }
+    let mut removals = Vec::with_capacity(edits.remove_headers.len());
+    for name in &edits.remove_headers {
+        validate::check_header_name(name)?;
+        removals.push(HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::BadName(name.clone()))?);
+    }
+    for (name, value) in &edits.set_query {
+        validate::check_param_name(name)?;
+        validate::check_param_value(name, value.expose().as_bytes())?;
+        total += name.len() + value.expose().len();
+    }
+    if total > MAX_TOTAL_BYTES {
+        return Err(EditError::TooLarge);
+    }
+    for name in removals {
+        headers.remove(name);
+    }
+    for (name, value) in checked {
+        headers.insert(name, value);
+    }
+    let mut injected_params = Vec::new();
+    if !edits.set_query.is_empty() {
+        let names: Vec<&str> = edits.set_query.iter().map(|(n, _)| n.as_str()).collect();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !names.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut pairs = url.query_pairs_mut();
+        pairs.clear();
+        for (k, v) in &kept {
+            pairs.append_pair(k, v);
+        }
+        for (name, value) in &edits.set_query {
+            pairs.append_pair(name, value.expose());
+            injected_params.push(name.clone());
+        }
+    }
+    Ok(injected_params)
+}
+
+/// Expands a format such as `Token {token}` with the credential's `token`.
+pub(crate) fn format_token(format: &str, credential: &Credential) -> Result<SecretString, InjectError> {
+    let token = field(credential, "token")?;
+    Ok(SecretString::new(format.replacen("{token}", token.expose(), 1)))
+}
+
+pub(crate) fn field<'a>(credential: &'a Credential, name: &str) -> Result<&'a SecretString, InjectError> {
+    credential
+        .get(name)
+        .ok_or_else(|| InjectError::Config(format!("the credential has no `{name}` field")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edits(headers: &[(&str, &str)]) -> Edits {
+        Edits {
+            set_headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).into(), SecretString::from(*v)))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn set_replaces_and_validates() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer app-supplied"));
+        let mut url = Url::parse("https://a.example.com/x?q=1").unwrap();
+        apply(edits(&[("Authorization", "Bearer real")]), &mut headers, &mut url).unwrap();
+        assert_eq!(headers.get_all("authorization").iter().count(), 1);
+        assert_eq!(headers["authorization"], "Bearer real");
+        assert!(format!("{headers:?}").contains("Sensitive"));
+        assert_eq!(
+            apply(edits(&[("host", "x")]), &mut headers, &mut url),
+            Err(EditError::ForbiddenName("host".into()))
+        );
+        assert!(matches!(
+            apply(edits(&[("x-a", "a\r\nb")]), &mut headers, &mut url),
+            Err(EditError::ControlCharacter(_))
+        ));
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("x-{i}"), "v".to_owned())).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert_eq!(apply(edits(&many), &mut headers, &mut url), Err(EditError::TooMany));
+        let big = "v".repeat(12_000);
+        assert_eq!(
+            apply(
+                edits(&[("x-a", &big), ("x-b", &big), ("x-c", &big)]),
+                &mut headers,
+                &mut url
+            ),
+            Err(EditError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn query_params_replace_the_callers() {
+        let mut headers = HeaderMap::new();
+        let mut url = Url::parse("https://a.example.com/x?key=app&q=1").unwrap();
+        let e = Edits {
+            set_query: vec![("key".into(), SecretString::from("real key"))],
+            ..Default::default()
+        };
+        assert_eq!(apply(e, &mut headers, &mut url).unwrap(), vec!["key".to_owned()]);
+        assert_eq!(url.query(), Some("q=1&key=real+key"));
+    }
+}

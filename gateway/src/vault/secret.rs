@@ -30,7 +30,12 @@ impl SecretType {
             "basic" => Self::Basic,
             "aws_sigv4" => Self::AwsSigv4,
             // The value is not repeated: a credential pasted into the wrong field would be.
-            _ => return Err(format!("unknown secret type; expected one of {}", NATIVE_TYPES.join(", "))),
+            _ => {
+                return Err(format!(
+                    "unknown secret type; expected one of {}",
+                    NATIVE_TYPES.join(", ")
+                ));
+            }
         })
     }
 

@@ -1,0 +1,171 @@
+//! Prometheus metrics, served at `/metrics`. Labels are codes and provider ids only: never a
+//! value, a host or a path (which could carry one).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::audit::AuditWriter;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// `ok` or the error code.
+    pub outcome: String,
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs to ~54 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 21))
+}
+
+fn injection_histogram() -> Histogram {
+    // 1 µs to ~16 ms.
+    Histogram::new(exponential_buckets(0.000_001, 2.0, 15))
+}
+
+type Histograms = Family<ProviderLabels, Histogram, fn() -> Histogram>;
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    call_duration: Histograms,
+    upstream_duration: Histograms,
+    injection_duration: Histograms,
+    audit_queue: Gauge,
+    audit_written: Counter,
+    audit_failures: Counter,
+    provider_failures: Family<ProviderLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("credgate");
+        let calls = Family::<CallLabels, Counter>::default();
+        let call_duration: Histograms = Family::new_with_constructor(latency_histogram);
+        let upstream_duration: Histograms = Family::new_with_constructor(latency_histogram);
+        let injection_duration: Histograms = Family::new_with_constructor(injection_histogram);
+        let audit_queue = Gauge::default();
+        let audit_written = Counter::default();
+        let audit_failures = Counter::default();
+        let provider_failures = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "calls",
+            "Data-plane calls by outcome (ok or error code) and provider",
+            calls.clone(),
+        );
+        registry.register(
+            "call_duration_seconds",
+            "Whole data-plane call, to the response headers",
+            call_duration.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Upstream part of a call, to its response headers",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "injection_duration_seconds",
+            "Time to decrypt and inject a credential",
+            injection_duration.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit events waiting to be written",
+            audit_queue.clone(),
+        );
+        registry.register("audit_events_written", "Audit events written", audit_written.clone());
+        registry.register(
+            "audit_failures",
+            "Audit events that could not be queued or written",
+            audit_failures.clone(),
+        );
+        registry.register(
+            "provider_failures",
+            "Injections that failed inside a provider",
+            provider_failures.clone(),
+        );
+        Self {
+            registry,
+            calls,
+            call_duration,
+            upstream_duration,
+            injection_duration,
+            audit_queue,
+            audit_written,
+            audit_failures,
+            provider_failures,
+        }
+    }
+
+    pub fn call(&self, outcome: &str, provider: &str, duration: Duration) {
+        let provider = provider.to_owned();
+        self.calls
+            .get_or_create(&CallLabels {
+                outcome: outcome.to_owned(),
+                provider: provider.clone(),
+            })
+            .inc();
+        self.call_duration
+            .get_or_create(&ProviderLabels { provider })
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn upstream(&self, provider: &str, duration: Duration) {
+        self.upstream_duration
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn injection(&self, provider: &str, duration: Duration) {
+        self.injection_duration
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+            })
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn provider_failure(&self, provider: &str) {
+        self.provider_failures
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the audit writer's figures read now.
+    pub fn render(&self, audit: &AuditWriter) -> String {
+        let stats = audit.stats();
+        self.audit_queue.set(stats.queued.load(Ordering::Relaxed) as i64);
+        let written = stats.written.load(Ordering::Relaxed);
+        let failed = stats.failed.load(Ordering::Relaxed);
+        // Counters only go up: top them up to the writer's totals.
+        self.audit_written
+            .inc_by(written.saturating_sub(self.audit_written.get()));
+        self.audit_failures
+            .inc_by(failed.saturating_sub(self.audit_failures.get()));
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

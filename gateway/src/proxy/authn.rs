@@ -1,0 +1,201 @@
+//! Who is calling: the app key.
+//!
+//! The key comes in `Proxy-Authorization: Bearer <app key>`. In base-URL mode, where an
+//! unmodified vendor SDK only knows how to send its own API key, credgate also finds the app
+//! key wherever such an SDK puts one: an `Authorization` bearer, a Basic pair, the
+//! `Credential=` of an AWS signature, a custom header such as `x-api-key`, or a query
+//! parameter. Wherever an app key is found it is removed, so it never reaches the upstream.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderName, header};
+use url::Url;
+
+use crate::vault::token::{self, TokenKind};
+
+/// Finds app keys in `text`: every `cg_app_…` run, and the user and password of a Basic value.
+fn keys_in(text: &str, found: &mut Vec<String>) {
+    let mut rest = text;
+    while let Some(i) = rest.find("cg_app_") {
+        let candidate: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        // The secret part may itself hold `_`; trim to the token's exact shape.
+        if let Some(key) = exact_key(&candidate) {
+            found.push(key);
+        }
+        rest = &rest[i + 7..];
+    }
+    if let Some(encoded) = text.strip_prefix("Basic ").or_else(|| text.strip_prefix("basic "))
+        && let Ok(decoded) = STANDARD.decode(encoded.trim())
+        && let Ok(pair) = String::from_utf8(decoded)
+    {
+        let (user, password) = pair.split_once(':').unwrap_or((&pair, ""));
+        for part in [user, password] {
+            if let Some(key) = exact_key(part) {
+                found.push(key);
+            }
+        }
+    }
+}
+
+fn exact_key(candidate: &str) -> Option<String> {
+    // `cg_app_` + 12-character prefix + `_` + 43-character secret.
+    let len = "cg_app_".len() + 12 + 1 + 43;
+    let key = candidate.get(..len)?;
+    token::looks_like(TokenKind::App, key).then(|| key.to_owned())
+}
+
+/// The outcome of looking for the app key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    None,
+    One(String),
+    /// Different keys in different places: refused rather than guessed.
+    Conflicting,
+}
+
+/// Looks for the app key and removes every header and query parameter holding one.
+/// `Proxy-Authorization` always counts; other places only when `sdk_slots` is set.
+pub fn take_app_key(headers: &mut HeaderMap, url: Option<&mut Url>, sdk_slots: bool) -> Found {
+    let mut from_proxy = Vec::new();
+    if let Some(value) = headers.get(header::PROXY_AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let value = value.trim();
+        let bearer = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .unwrap_or(value);
+        if let Some(key) = exact_key(bearer.trim()) {
+            from_proxy.push(key);
+        }
+    }
+    headers.remove(header::PROXY_AUTHORIZATION);
+
+    let mut elsewhere = Vec::new();
+    let mut holding: Vec<HeaderName> = Vec::new();
+    for (name, value) in headers.iter() {
+        let Ok(text) = value.to_str() else { continue };
+        let before = elsewhere.len();
+        keys_in(text, &mut elsewhere);
+        if elsewhere.len() > before {
+            holding.push(name.clone());
+        }
+    }
+    for name in holding {
+        headers.remove(name);
+    }
+    if let Some(url) = url {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut kept = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let before = elsewhere.len();
+            keys_in(&v, &mut elsewhere);
+            if elsewhere.len() == before {
+                kept.push((k, v));
+            }
+        }
+        if kept.len() != url.query_pairs().count() {
+            if kept.is_empty() {
+                url.set_query(None);
+            } else {
+                url.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
+    }
+
+    // Keys found elsewhere count in base-URL mode, and, in either mode, conflict with a
+    // different key in Proxy-Authorization.
+    let mut candidates = from_proxy;
+    if sdk_slots || !candidates.is_empty() {
+        candidates.extend(elsewhere);
+    }
+    candidates.sort();
+    candidates.dedup();
+    match candidates.len() {
+        0 => Found::None,
+        1 => candidates.pop().map_or(Found::None, Found::One),
+        _ => Found::Conflicting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn key() -> String {
+        token::issue(TokenKind::App).unwrap().token.expose().to_owned()
+    }
+
+    #[test]
+    fn proxy_authorization() {
+        let k = key();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "proxy-authorization",
+            HeaderValue::from_str(&format!("Bearer {k}")).unwrap(),
+        );
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer upstream-token-from-app"),
+        );
+        assert_eq!(take_app_key(&mut h, None, false), Found::One(k));
+        assert!(h.get("proxy-authorization").is_none());
+        assert!(h.get("authorization").is_some(), "an unrelated header is left alone");
+    }
+
+    #[test]
+    fn sdk_slots_in_base_url_mode() {
+        let k = key();
+        let basic = format!("Basic {}", STANDARD.encode(format!("AC123:{k}")));
+        let aws = format!(
+            "AWS4-HMAC-SHA256 Credential={k}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc"
+        );
+        for (name, value) in [
+            ("authorization", format!("Bearer {k}")),
+            ("x-api-key", k.clone()),
+            ("authorization", basic),
+            ("authorization", aws),
+            ("authorization", format!("Token token={k}")),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap());
+            assert_eq!(
+                take_app_key(&mut h, None, true),
+                Found::One(k.clone()),
+                "{name}: {value}"
+            );
+            assert!(h.is_empty(), "the slot is cleared");
+        }
+        let mut url = Url::parse(&format!("https://x/v1?key={k}&q=1")).unwrap();
+        assert_eq!(
+            take_app_key(&mut HeaderMap::new(), Some(&mut url), true),
+            Found::One(k.clone())
+        );
+        assert_eq!(url.query(), Some("q=1"));
+    }
+
+    #[test]
+    fn explicit_mode_only_trusts_proxy_authorization_but_scrubs_everything() {
+        let k = key();
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_str(&k).unwrap());
+        assert_eq!(take_app_key(&mut h, None, false), Found::None);
+        assert!(h.is_empty(), "an app key never goes upstream");
+    }
+
+    #[test]
+    fn two_different_keys_conflict() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", key())).unwrap(),
+        );
+        h.insert("x-api-key", HeaderValue::from_str(&key()).unwrap());
+        assert_eq!(take_app_key(&mut h, None, true), Found::Conflicting);
+    }
+}

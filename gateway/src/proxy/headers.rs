@@ -1,0 +1,109 @@
+//! Which headers cross credgate, each way.
+
+use http::{HeaderMap, HeaderName, header};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe one connection, not the
+/// message: never forwarded in either direction.
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+];
+
+fn is_hop_by_hop(name: &HeaderName, listed_in_connection: &[String]) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(name)
+        || n == "keep-alive"
+        || n == "proxy-connection"
+        || n.starts_with("proxy-")
+        || listed_in_connection.iter().any(|c| c == n)
+}
+
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The caller's headers that may go upstream: no hop-by-hop, no `Proxy-*`, none of
+/// credgate's own `X-Credgate-*`, no `Host` (set from the target URL), no `Expect` (between
+/// the caller and credgate), no `Content-Length` (the body carries its own length).
+pub fn to_upstream(incoming: &HeaderMap) -> HeaderMap {
+    let listed = connection_tokens(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len());
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if is_hop_by_hop(name, &listed)
+            || n.starts_with("x-credgate-")
+            || name == header::HOST
+            || name == header::EXPECT
+            || name == header::CONTENT_LENGTH
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// The upstream's headers that go back to the caller: all but hop-by-hop ones and any
+/// `X-Credgate-*` an upstream might send to pass itself off as credgate.
+pub fn to_caller(upstream: &HeaderMap) -> HeaderMap {
+    let listed = connection_tokens(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (name, value) in upstream {
+        if is_hop_by_hop(name, &listed) || name.as_str().starts_with("x-credgate-") {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_what_is_not_end_to_end() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-custom-hop"),
+            ("x-custom-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-authorization", "Bearer app"),
+            ("x-credgate-grant", "g"),
+            ("x-credgate-target", "t"),
+            ("host", "credgate"),
+            ("expect", "100-continue"),
+            ("transfer-encoding", "chunked"),
+            ("content-length", "5"),
+            ("content-type", "application/json"),
+            ("x-request-id", "abc"),
+        ] {
+            h.append(k, HeaderValue::from_static(v));
+        }
+        let out = to_upstream(&h);
+        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "x-request-id"]);
+        let mut up = HeaderMap::new();
+        up.append("x-credgate-error", HeaderValue::from_static("fake"));
+        up.append("content-length", HeaderValue::from_static("2"));
+        up.append("transfer-encoding", HeaderValue::from_static("chunked"));
+        let back = to_caller(&up);
+        assert_eq!(
+            back.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["content-length"]
+        );
+    }
+}

@@ -1,0 +1,573 @@
+//! The data plane: an app's request goes in with a grant id and leaves with the credential,
+//! to the right host only.
+//!
+//! Phases, in this order, every refusal before any decryption:
+//! authenticate the app key → resolve the grant → authorise the principal → check the policy
+//! (revoked, expired, method, path) → check the destination → bound the body → decrypt →
+//! inject → validate → audit (durably, before the credential leaves) → forward → stream back →
+//! audit the result.
+
+mod authn;
+mod body;
+pub mod client;
+pub mod destination;
+mod headers;
+mod target;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::Bytes;
+use http::{HeaderMap, header};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use url::Url;
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::cache::LiveSecret;
+use crate::crypto::open_value;
+use crate::error::{ApiError, ErrorCode};
+use crate::inject::{self, BodyNeed, InjectRequest, Injector, Payload};
+use crate::redact::Credential;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+use crate::vault::{ApiKey, Grant, GrantStatus, now};
+
+use authn::Found;
+use body::{LimitedBody, StreamEnd, TrackedBody};
+
+/// Bodies up to this size are hashed for S3 signatures; larger ones stream as
+/// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
+const S3_HASH_LIMIT: u64 = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/proxy", any(explicit))
+        .route("/v1/grants/{grant_id}", any(base_url_root))
+        .route("/v1/grants/{grant_id}/", any(base_url_root))
+        .route("/v1/grants/{grant_id}/{*path}", any(base_url))
+}
+
+enum Mode {
+    /// `/v1/proxy` with `X-Credgate-Grant` and `X-Credgate-Target`.
+    Explicit,
+    /// `/v1/grants/<grant_id>/<path>`: the secret's base URL + path + query.
+    BaseUrl { grant: String, path: String },
+}
+
+async fn explicit(State(state): State<AppState>, req: Request) -> Response {
+    handle(state, req, Mode::Explicit).await
+}
+
+async fn base_url_root(State(state): State<AppState>, Path(grant): Path<String>, req: Request) -> Response {
+    handle(
+        state,
+        req,
+        Mode::BaseUrl {
+            grant,
+            path: String::new(),
+        },
+    )
+    .await
+}
+
+async fn base_url(
+    State(state): State<AppState>,
+    Path((grant, path)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    handle(state, req, Mode::BaseUrl { grant, path }).await
+}
+
+/// A refusal or failure, and whether the credential had already been sent.
+struct Failure {
+    error: ApiError,
+    forwarded: bool,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            forwarded: false,
+        }
+    }
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Failure {
+    ApiError::new(code, message).into()
+}
+
+async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut event = AuditEvent::new(AuditKind::Proxy, "proxy.request", "allowed");
+    event.request_id = Some(request_id);
+    event.method = Some(req.method().as_str().to_owned());
+    let mut provider = String::from("none");
+    match run(&state, req, mode, &mut event, &mut provider, started).await {
+        Ok(response) => response,
+        Err(Failure { error, forwarded }) => {
+            let elapsed = started.elapsed();
+            event.action = if forwarded { "proxy.response" } else { "proxy.request" }.into();
+            event.id = Uuid::now_v7();
+            event.at = now();
+            event.outcome = error.code.as_str().into();
+            event.status = Some(error.code.status().as_u16());
+            event.message = Some(error.message.clone());
+            event.latency_ms = Some(elapsed.as_secs_f64() * 1e3);
+            state.metrics.call(error.code.as_str(), &provider, elapsed);
+            state.audit.record_detached(event);
+            error.into_response()
+        }
+    }
+}
+
+async fn run(
+    state: &AppState,
+    req: Request,
+    mode: Mode,
+    event: &mut AuditEvent,
+    provider: &mut String,
+    started: Instant,
+) -> Result<Response, Failure> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let mut headers = headers::to_upstream(&parts.headers);
+    // Proxy-Authorization is hop-by-hop, so `to_upstream` dropped it; look for it where it came.
+    if let Some(value) = parts.headers.get(header::PROXY_AUTHORIZATION) {
+        headers.insert(header::PROXY_AUTHORIZATION, value.clone());
+    }
+
+    // The grant id (before the key, but only to know where to look for the key: nothing is
+    // looked up until the key is checked).
+    let (grant_text, sdk_slots) = match &mode {
+        Mode::Explicit => {
+            let grant = parts
+                .headers
+                .get(target::GRANT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .map(str::to_owned)
+                .unwrap_or_default();
+            (grant, false)
+        }
+        Mode::BaseUrl { grant, .. } => (grant.clone(), true),
+    };
+
+    // The target, provisionally: in base-URL mode the query may hold the app key, which must
+    // be found and removed with the rest.
+    let mut base_query: Option<Url> = match &mode {
+        Mode::BaseUrl { .. } => parts
+            .uri
+            .query()
+            .and_then(|q| Url::parse(&format!("http://q/?{q}")).ok()),
+        Mode::Explicit => None,
+    };
+
+    // 1. Authenticate.
+    let key = match authn::take_app_key(&mut headers, base_query.as_mut(), sdk_slots) {
+        Found::One(key) => key,
+        Found::None => {
+            return Err(refuse(
+                ErrorCode::Unauthenticated,
+                "missing app key: send `Proxy-Authorization: Bearer <app key>`",
+            ));
+        }
+        Found::Conflicting => {
+            return Err(refuse(
+                ErrorCode::Unauthenticated,
+                "the request carries two different app keys",
+            ));
+        }
+    };
+    let api_key = authenticate(state, &key).await?;
+    event.key_id = Some(api_key.id);
+    event.principal_id = Some(api_key.principal_id);
+    event.actor = Some(format!("principal:{}", api_key.principal_id));
+
+    // 2. Resolve the grant.
+    if grant_text.is_empty() {
+        return Err(refuse(
+            ErrorCode::BadRequest,
+            "missing X-Credgate-Grant: the grant id to use",
+        ));
+    }
+    let grant_id = Uuid::parse_str(&grant_text)
+        .map_err(|_| refuse(ErrorCode::GrantNotFound, "no grant with that id (grant ids are UUIDs)"))?;
+    event.grant_id = Some(grant_id);
+    let grant = state
+        .cache
+        .grant(state.store.as_ref(), grant_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| refuse(ErrorCode::GrantNotFound, "no grant with that id"))?;
+    event.secret_id = Some(grant.secret_id);
+
+    // 3. Authorise the principal.
+    authorise(state, &api_key, &grant).await?;
+
+    // 4. Policy: lifetime now, method and path once the target is known.
+    match grant.status(now()) {
+        GrantStatus::Revoked => return Err(refuse(ErrorCode::GrantRevoked, "this grant has been revoked")),
+        GrantStatus::Expired => return Err(refuse(ErrorCode::GrantExpired, "this grant has expired")),
+        GrantStatus::Active => {}
+    }
+    if !grant.grant_policy.allows_method(method.as_str()) {
+        return Err(refuse(
+            ErrorCode::PolicyViolation,
+            format!("this grant does not allow {method}"),
+        ));
+    }
+    let secret = state
+        .cache
+        .secret(state.store.as_ref(), grant.secret_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| refuse(ErrorCode::GrantRevoked, "this grant's secret has been deleted"))?;
+    event.secret_version = Some(secret.meta.version);
+    let injector = injector_for(&secret)?;
+    *provider = injector.id().to_owned();
+    event.provider = Some(injector.id().to_owned());
+    event.provider_version = Some(injector.version().to_owned());
+
+    let mut url = match &mode {
+        Mode::Explicit => target::explicit(&parts.headers)?,
+        Mode::BaseUrl { path, .. } => {
+            let base = crate::vault::secret::base_url(&secret.meta.config, true)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| {
+                    refuse(
+                        ErrorCode::BadRequest,
+                        "this grant's secret has no base_url; use /v1/proxy with X-Credgate-Target",
+                    )
+                })?;
+            target::base_url(&base, path, base_query.as_ref().and_then(Url::query))?
+        }
+    };
+    event.host = url.host_str().map(str::to_owned);
+    event.path = Some(url.path().to_owned());
+    if !grant.grant_policy.allows_path(url.path()) {
+        return Err(refuse(
+            ErrorCode::PolicyViolation,
+            format!("this grant does not allow the path `{}`", url.path()),
+        ));
+    }
+
+    // 5. Destination.
+    destination::check(&url, &secret.meta, &state.upstream.resolver).await?;
+
+    // 6. Body bound, before anything is decrypted.
+    let limit = state.settings.max_body_bytes;
+    let content_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(refuse(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        ));
+    }
+
+    // The caller's own copies of the credential's headers and parameters go, so exactly one
+    // credential reaches the upstream.
+    for name in injector.credential_headers(&secret.meta.config) {
+        headers.remove(name.as_str());
+    }
+    let params = injector.credential_params(&secret.meta.config);
+    if !params.is_empty() && url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !params.iter().any(|p| p == k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+
+    // 7. The body as the injector needs it: streamed, or (to be signed) read and hashed.
+    let seen = Arc::new(AtomicU64::new(0));
+    let (payload, outbound_body) = prepare_body(
+        injector.as_ref(),
+        &secret,
+        &url,
+        &headers,
+        body,
+        content_length,
+        limit,
+        &seen,
+    )
+    .await?;
+    if let Payload::Sha256(_) | Payload::Unsigned(_) = &payload {
+        headers.remove("x-amz-content-sha256");
+    }
+
+    // 8. Decrypt and inject.
+    let injection_started = Instant::now();
+    let credential = decrypt(state, &secret)?;
+    let edits = injector
+        .inject(
+            &InjectRequest {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                payload,
+            },
+            &credential,
+            &secret.meta.config,
+        )
+        .map_err(|e| {
+            state.metrics.provider_failure(injector.id());
+            tracing::warn!(provider = injector.id(), error = %e, "injection failed");
+            refuse(
+                ErrorCode::ProviderError,
+                format!("the credential could not be injected: {e}"),
+            )
+        })?;
+    drop(credential);
+    let injected_params = inject::apply(edits, &mut headers, &mut url)
+        .map_err(|e| refuse(ErrorCode::ProviderError, format!("the injection was refused: {e}")))?;
+    state.metrics.injection(injector.id(), injection_started.elapsed());
+    event.path = Some(redacted_path(&url, &injected_params));
+
+    // 9. Audit, durably, before the credential leaves.
+    state.audit.record(event.clone()).await.map_err(|_| {
+        refuse(
+            ErrorCode::AuditUnavailable,
+            "the audit trail cannot be written, so the call was not made",
+        )
+    })?;
+
+    // 10. Forward.
+    let client = state.upstream.client(secret.meta.allow_private_destinations);
+    let upstream_started = Instant::now();
+    let send = client
+        .request(method.clone(), url)
+        .headers(headers)
+        .body(outbound_body)
+        .send();
+    let response = match tokio::time::timeout(state.upstream.first_byte_timeout, send).await {
+        Err(_) => {
+            return Err(forwarded(
+                ErrorCode::UpstreamTimeout,
+                "the upstream did not answer in time",
+            ));
+        }
+        Ok(Err(e)) => return Err(forwarded_error(&e)),
+        Ok(Ok(response)) => response,
+    };
+    state.metrics.upstream(injector.id(), upstream_started.elapsed());
+
+    // 11. Stream back, and record the result when the stream ends.
+    let status = response.status();
+    let response: http::Response<reqwest::Body> = response.into();
+    let (up_parts, up_body) = response.into_parts();
+    let mut result = event.clone();
+    result.action = "proxy.response".into();
+    result.status = Some(status.as_u16());
+    result.upstream_latency_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
+    let audit = state.audit.clone();
+    let metrics = state.clone();
+    let provider_id = injector.id().to_owned();
+    let tracked = TrackedBody::new(up_body, move |bytes_out, end| {
+        result.id = Uuid::now_v7();
+        result.at = now();
+        result.outcome = match end {
+            StreamEnd::Complete => "ok",
+            StreamEnd::UpstreamError => "upstream_error",
+            StreamEnd::Abandoned => "abandoned",
+        }
+        .into();
+        result.bytes_in = Some(seen.load(std::sync::atomic::Ordering::Relaxed));
+        result.bytes_out = Some(bytes_out);
+        result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        metrics.metrics.call(&result.outcome, &provider_id, started.elapsed());
+        audit.record_detached(result);
+    });
+    let mut out = Response::new(axum::body::Body::new(tracked));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers::to_caller(&up_parts.headers);
+    Ok(out)
+}
+
+fn forwarded(code: ErrorCode, message: &str) -> Failure {
+    Failure {
+        error: ApiError::new(code, message),
+        forwarded: true,
+    }
+}
+
+/// Classifies a failed upstream call by where it failed.
+fn forwarded_error(e: &reqwest::Error) -> Failure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(too_large) = s.downcast_ref::<body::TooLarge>() {
+            return forwarded(ErrorCode::PayloadTooLarge, &too_large.to_string());
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        return forwarded(ErrorCode::UpstreamTimeout, "the upstream did not answer in time");
+    }
+    let detail = if e.is_connect() {
+        "cannot connect to the upstream"
+    } else {
+        "the upstream call failed"
+    };
+    tracing::info!(error = %error_chain(e), "upstream call failed");
+    forwarded(ErrorCode::UpstreamUnreachable, detail)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn authenticate(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Failure> {
+    let unauthenticated = || refuse(ErrorCode::Unauthenticated, "invalid app key");
+    let prefix =
+        crate::vault::token::prefix_of(crate::vault::token::TokenKind::App, key).ok_or_else(unauthenticated)?;
+    let record = state
+        .cache
+        .api_key(state.store.as_ref(), prefix)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(unauthenticated)?;
+    if !crate::vault::token::verify(key, &record.hash) {
+        return Err(unauthenticated());
+    }
+    if !record.is_usable(now()) {
+        return Err(refuse(
+            ErrorCode::Unauthenticated,
+            "this app key has been revoked or has expired",
+        ));
+    }
+    Ok(record)
+}
+
+/// The key's principal holds the grant, or is a member of the group that does.
+async fn authorise(state: &AppState, key: &ApiKey, grant: &Grant) -> Result<(), Failure> {
+    if key.principal_id == grant.principal_id {
+        return Ok(());
+    }
+    let groups = state
+        .cache
+        .groups_of(state.store.as_ref(), key.principal_id)
+        .await
+        .map_err(ApiError::from)?;
+    if groups.contains(&grant.principal_id) {
+        return Ok(());
+    }
+    Err(refuse(ErrorCode::Forbidden, "this grant belongs to another principal"))
+}
+
+fn injector_for(secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
+    inject::native(&secret.meta.secret_type).ok_or_else(|| {
+        refuse(
+            ErrorCode::ProviderError,
+            format!("no provider is loaded for type `{}`", secret.meta.secret_type),
+        )
+    })
+}
+
+fn decrypt(state: &AppState, secret: &LiveSecret) -> Result<Credential, Failure> {
+    let ring = state.keyring.current();
+    let plaintext = open_value(&ring, &secret.meta.id.to_string(), secret.meta.version, &secret.sealed)
+        .map_err(|e| ApiError::internal(format!("cannot open secret {}: {e}", secret.meta.id)))?;
+    Credential::from_plaintext(&plaintext)
+        .map_err(|_| ApiError::internal(format!("secret {} holds an unreadable value", secret.meta.id)).into())
+}
+
+/// Reads and hashes the body when the injector signs it, else streams it through bounded.
+#[allow(clippy::too_many_arguments)]
+async fn prepare_body(
+    injector: &dyn Injector,
+    secret: &LiveSecret,
+    url: &Url,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    content_length: Option<u64>,
+    limit: u64,
+    seen: &Arc<AtomicU64>,
+) -> Result<(Payload, reqwest::Body), Failure> {
+    let stream = |body| reqwest::Body::wrap(LimitedBody::new(body, limit, seen.clone()));
+    let BodyNeed::Sha256 { may_stream_unsigned } = injector.body_need(&secret.meta.config, url) else {
+        return Ok((Payload::NotNeeded, stream(body)));
+    };
+    // An AWS SDK says how it sends the payload; credgate signs that declaration.
+    if let Some(declared) = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+        match declared {
+            "UNSIGNED-PAYLOAD" | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {
+                return Ok((Payload::Unsigned(declared.to_owned()), stream(body)));
+            }
+            hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Ok((Payload::Sha256(hash.to_ascii_lowercase()), stream(body)));
+            }
+            other if other.starts_with("STREAMING-") => {
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "signed streaming uploads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) cannot be re-signed; configure the SDK for unsigned payloads",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if may_stream_unsigned && content_length.is_none_or(|n| n > S3_HASH_LIMIT) {
+        return Ok((Payload::Unsigned("UNSIGNED-PAYLOAD".into()), stream(body)));
+    }
+    let bytes: Bytes = http_body_util::Limited::new(body, limit as usize)
+        .collect()
+        .await
+        .map_err(|_| {
+            refuse(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })?
+        .to_bytes();
+    seen.store(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let hash = hex::encode(Sha256::digest(&bytes));
+    Ok((Payload::Sha256(hash), reqwest::Body::from(bytes)))
+}
+
+/// The path and query for the audit trail, with injected parameters' values replaced.
+fn redacted_path(url: &Url, injected: &[String]) -> String {
+    let Some(query) = url.query() else {
+        return url.path().to_owned();
+    };
+    if injected.is_empty() {
+        return format!("{}?{query}", url.path());
+    }
+    let pairs: Vec<String> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            if injected.iter().any(|i| i == k.as_ref()) {
+                format!("{k}=[REDACTED]")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    format!("{}?{}", url.path(), pairs.join("&"))
+}

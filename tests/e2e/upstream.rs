@@ -1,0 +1,273 @@
+//! Real upstream servers on loopback for the data-plane tests: an echo server (plain or TLS
+//! with a test CA) that records every request it receives, with routes for streaming,
+//! slowness, redirects and status codes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::{Notify, watch};
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("<binary>").to_owned())
+    }
+
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers.get_all(name).iter().count()
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Vec<Seen>>,
+    /// Released by the test to let `/sse-gated` send the rest of its events.
+    gate: Notify,
+}
+
+pub struct Upstream {
+    /// `http://127.0.0.1:<port>` or `https://localhost:<port>`.
+    pub url: String,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A test certificate authority and a server certificate for `localhost` and `127.0.0.1`.
+pub struct TestCa {
+    pub ca_file: PathBuf,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "credgate test CA");
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        let cert_file = dir.path().join("server.pem");
+        let key_file = dir.path().join("server.key");
+        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+        std::fs::write(&cert_file, leaf.pem()).unwrap();
+        std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+        Self {
+            ca_file,
+            cert_file,
+            key_file,
+            _dir: dir,
+        }
+    }
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        Self::serve(None).await
+    }
+
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        crate::support::init();
+        let acceptor = credgate::listener::tls_acceptor(&ca.cert_file, &ca.key_file).unwrap();
+        Self::serve(Some(acceptor)).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{}", addr.port()),
+            None => format!("http://127.0.0.1:{}", addr.port()),
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(credgate::listener::serve(listener, app, tls, stop_rx));
+        Self { url, shared, stop }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.shared.seen.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen().pop().expect("the upstream received a request")
+    }
+
+    /// Lets a waiting `/sse-gated` stream continue.
+    pub fn open_gate(&self) {
+        self.shared.gate.notify_one();
+    }
+
+    /// `host:port` as an allowed-hosts entry.
+    pub fn host_port(&self) -> String {
+        let authority = self.url.split("://").nth(1).unwrap();
+        authority.to_owned()
+    }
+}
+
+fn query_param(query: &Option<String>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().map(str::to_owned);
+    // `/drain` reads its body as it arrives without keeping it (for very large uploads).
+    let body = if path == "/drain" {
+        let mut body = body;
+        let mut n = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            n += frame.data_ref().map_or(0, Bytes::len);
+        }
+        n.to_string().into_bytes()
+    } else {
+        body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default()
+    };
+    let seen = Seen {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        headers: parts.headers.clone(),
+        body,
+    };
+    shared.seen.lock().unwrap().push(seen.clone());
+
+    let n = |name: &str, default: u64| {
+        query_param(&query, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    match path.as_str() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(n("ms", 2000))).await;
+            echo(&seen)
+        }
+        "/redirect" => {
+            let to = query_param(&query, "to").unwrap_or_default();
+            (StatusCode::FOUND, [(header::LOCATION, to)], "redirecting").into_response()
+        }
+        "/bytes" => {
+            let total = n("n", 1024);
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            let stream = futures_util::stream::unfold(total, move |left| {
+                let chunk = chunk.clone();
+                async move {
+                    if left == 0 {
+                        return None;
+                    }
+                    let take = left.min(chunk.len() as u64);
+                    Some((Ok::<_, std::io::Error>(chunk.slice(..take as usize)), left - take))
+                }
+            });
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, total)
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }
+        "/sse-gated" => {
+            // One event now, the rest only after the test saw the first one arrive: a gateway
+            // that buffered the stream would never deliver the first.
+            let shared = shared.clone();
+            let stream = async_stream(shared);
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .header(header::CACHE_CONTROL, "no-cache")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }
+        p if p.starts_with("/status/") => {
+            let code = p.trim_start_matches("/status/").parse().unwrap_or(500);
+            (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"upstream":"error"}"#,
+            )
+                .into_response()
+        }
+        _ => echo(&seen),
+    }
+}
+
+fn async_stream(shared: Arc<Shared>) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(0u32, move |i| {
+        let shared = shared.clone();
+        async move {
+            match i {
+                0 => Some((Ok(Bytes::from_static(b"data: first\n\n")), 1)),
+                1 => {
+                    shared.gate.notified().await;
+                    Some((Ok(Bytes::from_static(b"data: second\n\n")), 2))
+                }
+                2 => Some((Ok(Bytes::from_static(b"data: [DONE]\n\n")), 3)),
+                _ => None,
+            }
+        }
+    })
+}
+
+fn echo(seen: &Seen) -> Response {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in &seen.headers {
+        let entry = headers
+            .entry(name.as_str().to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(values) = entry {
+            values.push(Value::String(value.to_str().unwrap_or("<binary>").to_owned()));
+        }
+    }
+    let body = json!({
+        "method": seen.method,
+        "path": seen.path,
+        "query": seen.query,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&seen.body),
+        "body_base64": base64::engine::general_purpose::STANDARD.encode(&seen.body),
+        "body_sha256": hex::encode(Sha256::digest(&seen.body)),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
