@@ -54,6 +54,14 @@ impl KeyRingHandle {
     }
 }
 
+/// Checks the ring against the database without writing anything.
+pub async fn verify(store: &dyn Store, ring: &KeyRing) -> Result<(), KeyRingError> {
+    let checks = store.key_checks().await?;
+    let in_use: Vec<String> = store.kek_usage().await?.into_iter().map(|(id, _)| id).collect();
+    ring.reconcile(&checks, &in_use)?;
+    Ok(())
+}
+
 /// Refuses a ring that does not fit the database (see [`KeyRing::reconcile`]) before anything
 /// is read or written, then records checks for keys the database has not seen.
 pub async fn check_at_start(store: &dyn Store, ring: &KeyRing) -> Result<(), KeyRingError> {

@@ -94,9 +94,25 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
     if !url.is_postgres() && args.database_url.is_none() {
         bootstrap::prepare_data_dir(&args.data_dir)?;
     }
-    let store = store::connect(&url)
+    // The key is checked on a read-only connection, before the schema is migrated, so a
+    // wrong key changes nothing.
+    if let Some(reader) = store::open_read_only(&url)
+        .await
+        .with_context(|| format!("cannot open the database at {url}"))?
+        && reader.is_initialised().await?
+    {
+        masterkey::verify(reader.as_ref(), &ring)
+            .await
+            .context("refusing to start: the master key does not fit this database (nothing was changed)")?;
+        reader.close().await;
+    }
+    let store = store::open(&url)
         .await
         .with_context(|| format!("cannot open the database at {url}"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the database at {url}"))?;
     masterkey::check_at_start(store.as_ref(), &ring)
         .await
         .context("refusing to start: the master key does not fit this database (nothing was changed)")?;
@@ -177,10 +193,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } => tracing::warn!("grace period over; closing the remaining connections"),
     }
     // The audit writer stops once every handle to it is gone, after writing what it holds.
+    let store = state.store.clone();
     drop(state);
     if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
         tracing::error!("the audit writer did not finish within 10 s");
     }
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

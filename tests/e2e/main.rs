@@ -10,5 +10,6 @@ mod admin_api;
 mod canary;
 mod cli;
 mod proxy;
+mod sigv4;
 mod startup;
 mod store;

@@ -841,3 +841,179 @@ async fn calls_are_audited_and_counted() {
     assert!(!metrics.contains("real-upstream-token"));
     assert_eq!(f.gw.get("/admin/v1/audit/verify").await.json["ok"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_no_audit_record_of_an_answered_call() {
+    let f = Fixture::new().await;
+    let (_, grant) = f.bearer_grant().await;
+    let target = format!("{}/ok", f.up.url);
+    let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let req = f.gw.proxy(Method::GET, Some(&f.key), &grant, &target);
+        let answered = answered.clone();
+        workers.push(tokio::spawn(async move {
+            // Bounded: at most 400 calls per worker; the kill ends it sooner.
+            for _ in 0..400 {
+                let Some(attempt) = req.try_clone() else { break };
+                match attempt.send().await {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        let id = r.headers()["x-credgate-request-id"].to_str().unwrap().to_owned();
+                        if r.bytes().await.is_ok() {
+                            answered.lock().unwrap().push(id);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    // Kill while calls are in flight.
+    while answered.lock().unwrap().len() < 200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut gw = f.gw;
+    let data_dir = gw.data_dir.clone();
+    gw.kill();
+    for w in workers {
+        let _ = w.await;
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= 200);
+
+    let restarted = Gateway::start_with(Options {
+        data_dir: Some(data_dir),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut recorded = std::collections::HashSet::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let page = match before {
+            Some(b) => {
+                restarted
+                    .get(&format!("/admin/v1/audit?action=proxy.request&limit=1000&before={b}"))
+                    .await
+            }
+            None => restarted.get("/admin/v1/audit?action=proxy.request&limit=1000").await,
+        };
+        for record in page.json["data"].as_array().unwrap() {
+            recorded.insert(record["request_id"].as_str().unwrap().to_owned());
+        }
+        match page.json["next_before"].as_i64() {
+            Some(b) => before = Some(b),
+            None => break,
+        }
+    }
+    let missing: Vec<&String> = answered.iter().filter(|id| !recorded.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered calls have no audit record",
+        missing.len(),
+        answered.len()
+    );
+    let verify = restarted.get("/admin/v1/audit/verify").await;
+    assert_eq!(verify.json["ok"], true, "{}", verify.text);
+    drop(gw);
+}
+
+#[tokio::test]
+async fn the_canary_never_leaves_through_the_data_plane() {
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let f = Fixture::with(Options {
+        log: Some("debug".into()),
+        args: vec!["--upstream-first-byte-timeout".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut responses: Vec<String> = Vec::new();
+    let mut keep = |r: &Reply| responses.push(format!("{:?}\n{}", r.headers, r.text));
+
+    let bearer = f.secret("c1", "bearer", json!({"token": canary}), json!({})).await;
+    let query = f
+        .secret("c2", "api_key", json!({"token": canary}), json!({"query_param": "key"}))
+        .await;
+    let crlf = f
+        .secret(
+            "c3",
+            "bearer",
+            json!({"token": format!("{canary}\r\nX-Evil: 1")}),
+            json!({}),
+        )
+        .await;
+    let basic = f
+        .secret("c4", "basic", json!({"username": "u", "password": canary}), json!({}))
+        .await;
+    let unreachable = f
+        .secret(
+            "c5",
+            "api_key",
+            json!({"token": canary}),
+            json!({"query_param": "key", "base_url": format!("http://{down}")}),
+        )
+        .await;
+    let other = f.gw.create_principal("agent", "intruder").await;
+    let (_, other_key) = f.gw.issue_key(&other).await;
+    for secret in [&bearer, &query, &crlf, &basic, &unreachable] {
+        let grant = f
+            .grant(secret, json!({"allowed_path_prefixes": ["/status", "/slow"]}))
+            .await;
+        let base = if secret == &unreachable {
+            format!("http://{down}")
+        } else {
+            f.up.url.clone()
+        };
+        for (key, path) in [
+            (f.key.as_str(), "/status/200?x=1"),
+            (f.key.as_str(), "/status/500"),
+            (f.key.as_str(), "/slow?ms=2000"),
+            (f.key.as_str(), "/forbidden-path"),
+            (other_key.as_str(), "/status/200"),
+        ] {
+            keep(&send(f.gw.proxy(Method::GET, Some(key), &grant, &format!("{base}{path}"))).await);
+        }
+        keep(&send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await);
+    }
+    // Every upstream answer here is the upstream's fixed text, never an echo of the headers.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let audit = f.gw.get("/admin/v1/audit?limit=10000").await;
+    keep(&audit);
+    assert!(audit.text.contains("key=[REDACTED]"));
+    let metrics =
+        f.gw.http
+            .get(format!("{}/metrics", f.gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    for (i, text) in responses.iter().enumerate() {
+        assert!(!text.contains(&canary), "response {i} holds the canary: {text}");
+    }
+    assert!(!metrics.contains(&canary));
+    let logs = f.gw.logs();
+    assert!(logs.contains("DEBUG"));
+    assert!(!logs.contains(&canary), "the logs hold the canary");
+    for entry in std::fs::read_dir(&f.gw.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "{} holds the canary",
+            path.display()
+        );
+    }
+    // The upstream did receive it, in the right places: that is the point.
+    assert!(
+        f.up.seen()
+            .iter()
+            .any(|s| s.header("authorization").as_deref() == Some(&format!("Bearer {canary}")))
+    );
+}

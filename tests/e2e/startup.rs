@@ -13,7 +13,11 @@ fn digest_dir(dir: &Path) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
+        // SQLite's `-shm` file is its shared-memory WAL index, rebuilt whenever the database
+        // is opened, and an empty `-wal` is what opening leaves: neither holds data.
+        .filter(|p| {
+            p.is_file() && !p.to_string_lossy().ends_with("-shm") && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)
+        })
         .map(|p| {
             (
                 p.file_name().unwrap().to_string_lossy().into_owned(),

@@ -11,8 +11,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings, UriPathNormalizationMode,
-    sign,
+    PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -49,6 +49,8 @@ pub struct SigningOptions {
     pub double_encode: bool,
     /// Send `x-amz-content-sha256` (S3 requires it).
     pub payload_header: bool,
+    /// Sign `x-amz-security-token` (almost every service); some add it after signing.
+    pub sign_session_token: bool,
 }
 
 impl SigningOptions {
@@ -61,6 +63,7 @@ impl SigningOptions {
             normalize_path: !s3,
             double_encode: !s3,
             payload_header: s3,
+            sign_session_token: true,
         }
     }
 }
@@ -79,7 +82,10 @@ pub fn detect(host: &str) -> Option<(String, String)> {
     let labels: Vec<&str> = rest.split('.').collect();
     let is_region = |l: &str| {
         let parts: Vec<&str> = l.split('-').collect();
-        parts.len() >= 3 && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit())) && parts[0].len() == 2
+        parts.len() >= 3
+            && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            && parts[0].len() == 2
+            && parts[0].chars().all(|c| c.is_ascii_lowercase())
     };
     if let Some(i) = labels.iter().position(|l| is_region(l)) {
         let service = if i == 0 { return None } else { labels[i - 1] };
@@ -195,6 +201,11 @@ pub fn sign_request(
         PayloadChecksumKind::XAmzSha256
     } else {
         PayloadChecksumKind::NoHeader
+    };
+    settings.session_token_mode = if options.sign_session_token {
+        SessionTokenMode::Include
+    } else {
+        SessionTokenMode::Exclude
     };
     // `expect: 100-continue` is between the SDK and credgate; it is not forwarded.
     if let Some(excluded) = settings.excluded_headers.as_mut() {

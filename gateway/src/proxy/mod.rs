@@ -368,7 +368,7 @@ async fn run(
                 "the upstream did not answer in time",
             ));
         }
-        Ok(Err(e)) => return Err(forwarded_error(&e)),
+        Ok(Err(e)) => return Err(forwarded_error(e)),
         Ok(Ok(response)) => response,
     };
     state.metrics.upstream(injector.id(), upstream_started.elapsed());
@@ -413,8 +413,10 @@ fn forwarded(code: ErrorCode, message: &str) -> Failure {
 }
 
 /// Classifies a failed upstream call by where it failed.
-fn forwarded_error(e: &reqwest::Error) -> Failure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+fn forwarded_error(e: reqwest::Error) -> Failure {
+    // The URL may carry an injected query parameter: it never goes into a log line.
+    let e = e.without_url();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         if let Some(too_large) = s.downcast_ref::<body::TooLarge>() {
             return forwarded(ErrorCode::PayloadTooLarge, &too_large.to_string());
@@ -429,7 +431,7 @@ fn forwarded_error(e: &reqwest::Error) -> Failure {
     } else {
         "the upstream call failed"
     };
-    tracing::info!(error = %error_chain(e), "upstream call failed");
+    tracing::info!(error = %error_chain(&e), "upstream call failed");
     forwarded(ErrorCode::UpstreamUnreachable, detail)
 }
 

@@ -82,6 +82,24 @@ impl fmt::Debug for DatabaseUrl {
 
 /// Connects to `url` (`sqlite:…` or `postgres://…`) and applies pending migrations.
 pub async fn connect(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    let store = open(url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Opens `url` for reading only, or `None` if there is no database yet. PostgreSQL files are
+/// never changed by reads, so there it is an ordinary connection.
+pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<Arc<dyn Store>>> {
+    if url.is_postgres() {
+        return Ok(Some(Arc::new(postgres::connect(url).await?)));
+    }
+    Ok(sqlite::open_read_only(url)
+        .await?
+        .map(|s| Arc::new(s) as Arc<dyn Store>))
+}
+
+/// Connects to `url` without touching the schema.
+pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
     if url.is_postgres() {
         Ok(Arc::new(postgres::connect(url).await?))
     } else if url.expose().starts_with("sqlite:") {
@@ -129,6 +147,13 @@ pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
+    /// Closes every connection (and lets SQLite checkpoint its WAL).
+    async fn close(&self);
+    /// Whether the schema was ever created (a fresh database answers false).
+    async fn is_initialised(&self) -> Result<bool>;
+    /// Applies pending migrations. Separate from connecting so a wrong master key is refused
+    /// before the schema is touched.
+    async fn migrate(&self) -> Result<()>;
 
     // Key ring.
     async fn key_checks(&self) -> Result<Vec<KeyCheck>>;

@@ -19,6 +19,10 @@ impl Dialect for Postgres {
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }
+
+    async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
+        migrate(pool).await
+    }
 }
 
 pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Postgres>> {
@@ -30,7 +34,11 @@ pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Postgres>> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    // The migrator takes its own advisory lock, so replicas starting together migrate once.
-    sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(SqlStore::new(pool))
+}
+
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
+    // The migrator takes its own advisory lock, so replicas starting together migrate once.
+    sqlx::migrate!("migrations/postgres").run(pool).await?;
+    Ok(())
 }

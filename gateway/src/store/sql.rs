@@ -29,6 +29,8 @@ pub trait Dialect: Database {
     const LOCK_AUDIT: Option<&'static str>;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
+    /// Applies pending migrations.
+    fn migrate(pool: &Pool<Self>) -> impl std::future::Future<Output = Result<()>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +253,26 @@ where
 {
     fn backend(&self) -> &'static str {
         DB::BACKEND
+    }
+
+    async fn is_initialised(&self) -> Result<bool> {
+        // The migrator's own table: present once the schema was ever created.
+        match sqlx::query::<DB>("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await
+        {
+            Ok(row) => Ok(row.try_get::<i64, _>("n")? > 0),
+            Err(sqlx::Error::Database(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        DB::migrate(&self.pool).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn ping(&self) -> Result<()> {

@@ -17,6 +17,10 @@ impl Dialect for Sqlite {
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
+
+    async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
+        migrate(pool).await
+    }
 }
 
 pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Sqlite>> {
@@ -35,6 +39,28 @@ pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Sqlite>> {
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
     Ok(SqlStore::new(pool))
+}
+
+/// Opens an existing database read-only, so looking cannot change it (a read-write
+/// connection may checkpoint the WAL into the main file when it closes). `None` when there
+/// is no database file yet.
+pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<SqlStore<Sqlite>>> {
+    let options = SqliteConnectOptions::from_str(url.expose())
+        .map_err(|e| StoreError::Config(format!("invalid SQLite URL `{url}`: {e}")))?
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(10));
+    if !options.get_filename().exists() {
+        return Ok(None);
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    Ok(Some(SqlStore::new(pool)))
+}
+
+pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
+    sqlx::migrate!("migrations/sqlite").run(pool).await?;
+    Ok(())
 }
