@@ -180,22 +180,7 @@ fn s3s_fs_binary() -> PathBuf {
     if let Ok(path) = std::env::var("CREDGATE_TEST_S3S_FS") {
         return PathBuf::from(path);
     }
-    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/credgate/tools/bin/s3s-fs");
-    if cached.exists() {
-        return cached;
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("s3s-fs"))
-            .find(|p| p.exists())
-    });
-    on_path.unwrap_or_else(|| {
-        panic!(
-            "s3s-fs (the S3-compatible server these tests sign against) is not installed. Install it with \
-             `cargo install s3s-fs --version 0.14.1 --features binary --locked --root ~/.cache/credgate/tools` \
-             (.ci/run does), or point CREDGATE_TEST_S3S_FS at it"
-        )
-    })
+    crate::support::tool_from_crates_io("s3s-fs", "0.14.1", &["--features", "binary"])
 }
 
 impl S3 {

@@ -374,6 +374,42 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// A test peer built from crates.io into `~/.cache/credgate/tools` on first use (`.ci/run`
+/// builds it ahead), shared by every test and every run. Building is serialised by a lock file.
+pub fn tool_from_crates_io(name: &str, version: &str, extra: &[&str]) -> PathBuf {
+    let root = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".cache/credgate/tools");
+    let binary = root.join("bin").join(name);
+    if binary.exists() {
+        return binary;
+    }
+    std::fs::create_dir_all(&root).expect("tools dir");
+    let lock = root.join(format!("{name}.lock"));
+    // Whoever creates the lock file builds; the others wait for the binary.
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+        Ok(_) => {
+            eprintln!("building test peer {name} {version} from crates.io (once; cached in {})", root.display());
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["install", name, "--version", version, "--locked", "--root"])
+                .arg(&root)
+                .args(extra)
+                .env("CARGO_TARGET_DIR", root.join("target"))
+                .status();
+            let _ = std::fs::remove_file(&lock);
+            assert!(status.is_ok_and(|s| s.success()), "cargo install {name} {version} failed");
+        }
+        Err(_) => {
+            for _ in 0..1800 {
+                if binary.exists() || !lock.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    assert!(binary.exists(), "{name} is not available at {}", binary.display());
+    binary
+}
+
 /// The PostgreSQL server the suites run against.
 pub fn postgres_base_url() -> String {
     std::env::var("CREDGATE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
