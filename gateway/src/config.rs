@@ -85,6 +85,19 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Directory of provider plugins (`*.wasm` components) loaded at start, besides the
+    /// bundled ones. A plugin with a bundled id replaces the bundled one.
+    #[arg(long, env = "CREDGATE_PLUGINS_DIR")]
+    pub plugins_dir: Option<PathBuf>,
+
+    /// Longest a provider plugin may run for one call, in milliseconds.
+    #[arg(long, env = "CREDGATE_PLUGIN_DEADLINE_MS", default_value_t = 100)]
+    pub plugin_deadline_ms: u64,
+
+    /// Linear memory a provider plugin instance may use, in MiB.
+    #[arg(long, env = "CREDGATE_PLUGIN_MEMORY_MIB", default_value_t = 16)]
+    pub plugin_memory_mib: usize,
+
     /// Audit events that may wait to be written before calls are refused with
     /// `audit_unavailable`.
     #[arg(long, env = "CREDGATE_AUDIT_QUEUE", default_value_t = 65_536)]

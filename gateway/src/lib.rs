@@ -17,6 +17,7 @@ pub mod inject;
 pub mod listener;
 pub mod masterkey;
 pub mod metrics;
+pub mod plugin;
 pub mod proxy;
 pub mod redact;
 pub mod request_id;

@@ -1,6 +1,7 @@
 //! `credgate serve`: one process serving the admin API and health endpoints.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -140,12 +141,25 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         idle_timeout: Duration::from_secs(args.upstream_idle_timeout),
         ca_file: args.upstream_ca_file.clone(),
     })?;
+    let engine = crate::plugin::PluginEngine::new(crate::plugin::Limits {
+        deadline: Duration::from_millis(args.plugin_deadline_ms),
+        memory_bytes: args.plugin_memory_mib << 20,
+        ..Default::default()
+    })?;
+    let providers = Arc::new(crate::plugin::Registry::new(engine));
+    if let Some(dir) = &args.plugins_dir {
+        providers
+            .load_dir(dir)
+            .await
+            .with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
+    }
     let state = AppState::new(Inner {
         store,
         keyring: KeyRingHandle::new(ring),
         admin_auth,
         audit,
         cache: crate::cache::HotCache::new(),
+        providers,
         upstream,
         metrics: crate::metrics::Metrics::new(),
         settings: Settings {

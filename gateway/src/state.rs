@@ -8,6 +8,7 @@ use crate::audit::AuditWriter;
 use crate::cache::HotCache;
 use crate::masterkey::KeyRingHandle;
 use crate::metrics::Metrics;
+use crate::plugin::Registry;
 use crate::proxy::client::Upstream;
 use crate::store::Store;
 
@@ -25,6 +26,7 @@ pub struct Inner {
     pub admin_auth: AdminAuth,
     pub audit: AuditWriter,
     pub cache: HotCache,
+    pub providers: Arc<Registry>,
     pub upstream: Upstream,
     pub metrics: Metrics,
     pub settings: Settings,

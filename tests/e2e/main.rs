@@ -9,6 +9,7 @@ mod upstream;
 mod admin_api;
 mod canary;
 mod cli;
+mod plugins;
 mod proxy;
 mod sigv4;
 mod startup;

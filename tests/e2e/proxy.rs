@@ -1022,7 +1022,11 @@ async fn the_canary_never_leaves_through_the_data_plane() {
 async fn a_caller_that_disconnects_cancels_the_upstream_call() {
     let f = Fixture::new().await;
     let (_, grant) = f.bearer_grant().await;
-    let response = f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/sse-gated", f.up.url)).send().await.unwrap();
+    let response =
+        f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/sse-gated", f.up.url))
+            .send()
+            .await
+            .unwrap();
     let id = response.headers()["x-credgate-request-id"].to_str().unwrap().to_owned();
     let mut stream = response.bytes_stream();
     use futures_util::StreamExt;
@@ -1042,33 +1046,78 @@ async fn no_call_is_made_when_the_audit_trail_cannot_be_written() {
         return;
     }
     let url = crate::support::fresh_postgres_url().await;
-    let f = Fixture::with(Options { database_url: Some(url.clone()), ..Default::default() }).await;
+    let f = Fixture::with(Options {
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
     let (_, grant) = f.bearer_grant().await;
     let target = format!("{}/x", f.up.url);
-    assert_eq!(send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target))
+            .await
+            .status,
+        StatusCode::OK
+    );
     // Every further audit write fails, as it would on a full disk or a revoked privilege.
-    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
-    sqlx::raw_sql("ALTER TABLE audit_events ADD CONSTRAINT audit_refused CHECK (false) NOT VALID").execute(&pool).await.unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("ALTER TABLE audit_events ADD CONSTRAINT audit_refused CHECK (false) NOT VALID")
+        .execute(&pool)
+        .await
+        .unwrap();
     let before = f.up.count();
     let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await;
     r.assert_error(503, "audit_unavailable");
     assert_eq!(f.up.count(), before, "the credential never left");
-    sqlx::raw_sql("ALTER TABLE audit_events DROP CONSTRAINT audit_refused").execute(&pool).await.unwrap();
-    assert_eq!(send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await.status, StatusCode::OK, "it recovers by itself");
-    let metrics = f.gw.http.get(format!("{}/metrics", f.gw.base)).send().await.unwrap().text().await.unwrap();
+    sqlx::raw_sql("ALTER TABLE audit_events DROP CONSTRAINT audit_refused")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target))
+            .await
+            .status,
+        StatusCode::OK,
+        "it recovers by itself"
+    );
+    let metrics =
+        f.gw.http
+            .get(format!("{}/metrics", f.gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
     assert!(!metrics.contains("credgate_audit_failures_total 0"), "{metrics}");
 }
 
 #[tokio::test]
 async fn json_logs_carry_the_request_id() {
-    let f = Fixture::with(Options { args: vec!["--log-format".into(), "json".into()], log: Some("debug".into()), ..Default::default() }).await;
+    let f = Fixture::with(Options {
+        args: vec!["--log-format".into(), "json".into()],
+        log: Some("debug".into()),
+        ..Default::default()
+    })
+    .await;
     let (_, grant) = f.bearer_grant().await;
     let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, "http://127.0.0.2:1/x")).await;
     r.assert_error(403, "blocked_destination");
     let id = request_id(&r);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let lines: Vec<Value> = f.gw.logs().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+    let lines: Vec<Value> =
+        f.gw.logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
     assert!(lines.len() > 3, "log lines are JSON objects");
-    let refusal = lines.iter().find(|l| l["code"] == "blocked_destination").expect("the refusal is logged");
+    let refusal = lines
+        .iter()
+        .find(|l| l["code"] == "blocked_destination")
+        .expect("the refusal is logged");
     assert_eq!(refusal["span"]["request_id"], id.as_str());
 }

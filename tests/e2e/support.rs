@@ -387,7 +387,10 @@ pub fn tool_from_crates_io(name: &str, version: &str, extra: &[&str]) -> PathBuf
     // Whoever creates the lock file builds; the others wait for the binary.
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
         Ok(_) => {
-            eprintln!("building test peer {name} {version} from crates.io (once; cached in {})", root.display());
+            eprintln!(
+                "building test peer {name} {version} from crates.io (once; cached in {})",
+                root.display()
+            );
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["install", name, "--version", version, "--locked", "--root"])
                 .arg(&root)
@@ -395,7 +398,10 @@ pub fn tool_from_crates_io(name: &str, version: &str, extra: &[&str]) -> PathBuf
                 .env("CARGO_TARGET_DIR", root.join("target"))
                 .status();
             let _ = std::fs::remove_file(&lock);
-            assert!(status.is_ok_and(|s| s.success()), "cargo install {name} {version} failed");
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "cargo install {name} {version} failed"
+            );
         }
         Err(_) => {
             for _ in 0..1800 {

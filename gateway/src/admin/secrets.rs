@@ -9,6 +9,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use crate::plugin::validate::{check_credential, check_secret, config_pairs, credential_pairs};
+use crate::plugin::{LoadedPlugin, PluginError};
+
 use super::extract::{AdminCtx, ApiPath};
 use crate::crypto::seal_value;
 use crate::error::{ApiError, ApiJson, ErrorBody, ErrorCode};
@@ -80,20 +85,18 @@ pub async fn create(
         )));
     }
     let slug = secret::slugify(&req.name).map_err(ApiError::bad_request)?;
-    let secret_type = SecretType::parse(&req.secret_type).map_err(ApiError::bad_request)?;
-    secret::validate_credential(&secret_type, &req.credential).map_err(ApiError::bad_request)?;
-    secret::validate_config(&secret_type, &req.config).map_err(ApiError::bad_request)?;
-    let base_url = secret::base_url(&req.config, req.allow_insecure_http).map_err(ApiError::bad_request)?;
-    let allowed_hosts =
-        secret::resolve_allowed_hosts(&req.allowed_hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
+    let kind = Kind::of(&state, &req.secret_type).await?;
+    let (config, allowed_hosts) = kind
+        .shape(&req.credential, req.config, &req.allowed_hosts, req.allow_insecure_http)
+        .await?;
 
     let at = now();
     let meta = SecretMeta {
         id: Uuid::new_v4(),
         name: req.name,
         slug,
-        secret_type: secret_type.as_str().to_owned(),
-        config: req.config,
+        secret_type: kind.id().to_owned(),
+        config,
         allowed_hosts,
         allow_private_destinations: req.allow_private_destinations,
         allow_insecure_http: req.allow_insecure_http,
@@ -181,8 +184,8 @@ pub async fn rotate(
         .secret(id)
         .await?
         .ok_or_else(|| ApiError::not_found("secret"))?;
-    let secret_type = SecretType::parse(&meta.secret_type).map_err(ApiError::internal)?;
-    secret::validate_credential(&secret_type, &req.credential).map_err(ApiError::bad_request)?;
+    let kind = Kind::of(&state, &meta.secret_type).await?;
+    kind.check_rotation(&req.credential, &meta.config).await?;
     let version = meta.version + 1;
     let sealed = seal_value(
         &state.keyring.current(),
@@ -230,5 +233,110 @@ pub async fn delete(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("secret"))
+    }
+}
+
+/// What a secret's `type` names: a native injector or a provider plugin.
+enum Kind {
+    Native(SecretType),
+    Template(Arc<LoadedPlugin>),
+}
+
+impl Kind {
+    async fn of(state: &AppState, type_text: &str) -> Result<Self, ApiError> {
+        if let Ok(native) = SecretType::parse(type_text) {
+            return Ok(Self::Native(native));
+        }
+        match state.providers.get(type_text).await {
+            Some(Ok(plugin)) => Ok(Self::Template(plugin)),
+            Some(Err(e)) => Err(ApiError::new(
+                ErrorCode::ProviderError,
+                format!("the provider for this type cannot be loaded: {e}"),
+            )),
+            // The value is not repeated: a credential pasted into the wrong field would be.
+            None => Err(ApiError::bad_request(
+                "unknown secret type; expected bearer, api_key, basic, aws_sigv4 or a provider id (GET /admin/v1/providers lists them)",
+            )),
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Self::Native(t) => t.as_str(),
+            Self::Template(p) => &p.description.id,
+        }
+    }
+
+    /// Applies the type's rules to a new secret: its config (defaults filled, base URL
+    /// completed) and its allowed hosts.
+    async fn shape(
+        &self,
+        credential: &Credential,
+        config: Map<String, Value>,
+        allowed_hosts: &[String],
+        allow_insecure_http: bool,
+    ) -> Result<(Map<String, Value>, Vec<String>), ApiError> {
+        match self {
+            Self::Native(t) => {
+                secret::validate_credential(t, credential).map_err(ApiError::bad_request)?;
+                secret::validate_config(t, &config).map_err(ApiError::bad_request)?;
+                let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
+                let hosts =
+                    secret::resolve_allowed_hosts(allowed_hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
+                Ok((config, hosts))
+            }
+            Self::Template(plugin) => {
+                let chose_base_url = config.contains_key("base_url");
+                let checked = check_secret(&plugin.description, credential, &config).map_err(ApiError::bad_request)?;
+                let mut config = checked.config;
+                if let Some(url) = checked.base_url {
+                    config.insert("base_url".into(), Value::String(url));
+                }
+                plugin_validate(plugin, credential, &config).await?;
+                let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
+                // Hosts: the operator's; else, when the operator chose the base URL, its host
+                // (as for native types); else the template's defaults.
+                let hosts = if !allowed_hosts.is_empty() {
+                    allowed_hosts.to_vec()
+                } else if chose_base_url {
+                    Vec::new()
+                } else {
+                    checked.default_hosts
+                };
+                let hosts = secret::resolve_allowed_hosts(&hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
+                Ok((config, hosts))
+            }
+        }
+    }
+
+    async fn check_rotation(&self, credential: &Credential, config: &Map<String, Value>) -> Result<(), ApiError> {
+        match self {
+            Self::Native(t) => secret::validate_credential(t, credential).map_err(ApiError::bad_request),
+            Self::Template(plugin) => {
+                check_credential(&plugin.description, credential).map_err(ApiError::bad_request)?;
+                plugin_validate(plugin, credential, config).await
+            }
+        }
+    }
+}
+
+/// The plugin's own checks. Its refusal is the operator's to fix.
+async fn plugin_validate(
+    plugin: &Arc<LoadedPlugin>,
+    credential: &Credential,
+    config: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let mut pairs = credential_pairs(credential);
+    let result = plugin.validate(&pairs, &config_pairs(config)).await;
+    for pair in &mut pairs {
+        zeroize::Zeroize::zeroize(&mut pair.value);
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(PluginError::Refused(message)) => Err(ApiError::bad_request(message)),
+        Err(e) => Err(ApiError::new(
+            ErrorCode::ProviderError,
+            format!("the provider failed while checking the secret: {e}"),
+        )),
     }
 }

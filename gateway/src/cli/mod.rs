@@ -7,6 +7,7 @@ mod key;
 mod keyring;
 mod output;
 mod principal;
+mod provider;
 mod secret;
 
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ pub enum Command {
     Audit(audit::Args),
     /// Master keys.
     Keyring(keyring::Args),
+    /// Provider plugins.
+    Provider(provider::Args),
 }
 
 /// Runs an admin command; `serve` is handled by the binary (it owns logging and signals).
@@ -57,6 +60,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Grant(args) => grant::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Keyring(args) => keyring::run(args).await,
+        Command::Provider(args) => provider::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

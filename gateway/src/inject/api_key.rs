@@ -13,6 +13,7 @@ fn get<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     config.get(key).and_then(Value::as_str)
 }
 
+#[async_trait::async_trait]
 impl Injector for ApiKeyInjector {
     fn id(&self) -> &str {
         "api_key"
@@ -34,7 +35,7 @@ impl Injector for ApiKeyInjector {
             .unwrap_or_default()
     }
 
-    fn inject(
+    async fn inject(
         &self,
         _: &InjectRequest<'_>,
         credential: &Credential,

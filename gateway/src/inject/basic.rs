@@ -20,6 +20,7 @@ pub fn basic_value(username: &str, password: &str) -> SecretString {
     SecretString::new(format!("Basic {}", STANDARD.encode(joined.as_bytes())))
 }
 
+#[async_trait::async_trait]
 impl Injector for BasicInjector {
     fn id(&self) -> &str {
         "basic"
@@ -33,7 +34,7 @@ impl Injector for BasicInjector {
         vec!["authorization".into()]
     }
 
-    fn inject(
+    async fn inject(
         &self,
         _: &InjectRequest<'_>,
         credential: &Credential,

@@ -8,6 +8,7 @@ use crate::redact::Credential;
 #[derive(Debug, Default)]
 pub struct BearerInjector;
 
+#[async_trait::async_trait]
 impl Injector for BearerInjector {
     fn id(&self) -> &str {
         "bearer"
@@ -21,7 +22,7 @@ impl Injector for BearerInjector {
         vec!["authorization".into()]
     }
 
-    fn inject(
+    async fn inject(
         &self,
         _: &InjectRequest<'_>,
         credential: &Credential,

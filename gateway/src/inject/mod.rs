@@ -11,6 +11,7 @@ mod basic;
 mod bearer;
 pub mod sigv4;
 pub mod validate;
+mod wasm;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use api_key::ApiKeyInjector;
 pub use basic::BasicInjector;
 pub use bearer::BearerInjector;
 pub use sigv4::SigV4Injector;
+pub use wasm::WasmInjector;
 
 /// What an injector may look at.
 #[derive(Debug)]
@@ -81,6 +83,7 @@ pub enum InjectError {
     Failed(String),
 }
 
+#[async_trait::async_trait]
 pub trait Injector: Send + Sync + std::fmt::Debug {
     /// The provider id recorded in the audit trail (`bearer`, `aws_sigv4`, `openai`, …).
     fn id(&self) -> &str;
@@ -97,7 +100,7 @@ pub trait Injector: Send + Sync + std::fmt::Debug {
     fn credential_params(&self, _config: &Map<String, Value>) -> Vec<String> {
         Vec::new()
     }
-    fn inject(
+    async fn inject(
         &self,
         request: &InjectRequest<'_>,
         credential: &Credential,

@@ -123,6 +123,7 @@ pub fn region_and_service(config: &Map<String, Value>, url: &Url) -> Result<(Str
     }
 }
 
+#[async_trait::async_trait]
 impl Injector for SigV4Injector {
     fn id(&self) -> &str {
         "aws_sigv4"
@@ -151,7 +152,7 @@ impl Injector for SigV4Injector {
         PRESIGN_PARAMS.iter().map(|p| (*p).to_owned()).collect()
     }
 
-    fn inject(
+    async fn inject(
         &self,
         request: &InjectRequest<'_>,
         credential: &Credential,

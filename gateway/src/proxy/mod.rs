@@ -236,7 +236,7 @@ async fn run(
         .map_err(ApiError::from)?
         .ok_or_else(|| refuse(ErrorCode::GrantRevoked, "this grant's secret has been deleted"))?;
     event.secret_version = Some(secret.meta.version);
-    let injector = injector_for(&secret)?;
+    let injector = injector_for(state, &secret).await?;
     *provider = injector.id().to_owned();
     event.provider = Some(injector.id().to_owned());
     event.provider_version = Some(injector.version().to_owned());
@@ -331,6 +331,7 @@ async fn run(
             &credential,
             &secret.meta.config,
         )
+        .await
         .map_err(|e| {
             state.metrics.provider_failure(injector.id());
             tracing::warn!(provider = injector.id(), error = %e, "injection failed");
@@ -484,13 +485,21 @@ async fn authorise(state: &AppState, key: &ApiKey, grant: &Grant) -> Result<(), 
     Err(refuse(ErrorCode::Forbidden, "this grant belongs to another principal"))
 }
 
-fn injector_for(secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
-    inject::native(&secret.meta.secret_type).ok_or_else(|| {
-        refuse(
+async fn injector_for(state: &AppState, secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
+    if let Some(native) = inject::native(&secret.meta.secret_type) {
+        return Ok(native);
+    }
+    match state.providers.get(&secret.meta.secret_type).await {
+        Some(Ok(plugin)) => Ok(Arc::new(inject::WasmInjector { plugin })),
+        Some(Err(e)) => Err(refuse(
+            ErrorCode::ProviderError,
+            format!("provider `{}` cannot be loaded: {e}", secret.meta.secret_type),
+        )),
+        None => Err(refuse(
             ErrorCode::ProviderError,
             format!("no provider is loaded for type `{}`", secret.meta.secret_type),
-        )
-    })
+        )),
+    }
 }
 
 fn decrypt(state: &AppState, secret: &LiveSecret) -> Result<Credential, Failure> {

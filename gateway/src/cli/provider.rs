@@ -1,0 +1,188 @@
+//! `credgate provider …`: `check` validates a component against the contract offline and shows
+//! the request it would produce.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use http::{HeaderMap, Method};
+use serde_json::{Map, Value, json};
+
+use super::output;
+use super::{CliError, exit};
+use crate::inject::{self, InjectRequest, Injector, Payload, WasmInjector};
+use crate::plugin::validate::{check_secret, config_pairs, credential_pairs};
+use crate::plugin::{Limits, LoadedPlugin, PluginEngine, PluginError};
+use crate::redact::{Credential, SecretString};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Validate a component against the contract and, given sample values, print the request
+    /// it would produce. No network, no gateway needed.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// A sample credential field, `name=value` (repeatable). Use a test value: it is printed.
+        #[arg(long = "credential", value_name = "NAME=VALUE")]
+        credential: Vec<String>,
+        /// A config value, `name=value` (repeatable); JSON values are parsed.
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        config: Vec<String>,
+        /// The URL of the sample request [default: the template's base URL].
+        #[arg(long)]
+        url: Option<String>,
+        /// The method of the sample request.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, CliError> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| CliError::new(exit::INVALID, format!("--{what} `{item}` is not NAME=VALUE")))
+        })
+        .collect()
+}
+
+pub async fn run(args: Args) -> Result<(), CliError> {
+    let Cmd::Check {
+        file,
+        credential,
+        config,
+        url,
+        method,
+        json,
+    } = args.command;
+    let bytes = std::fs::read(&file)
+        .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", file.display())))?;
+    let engine = PluginEngine::new(Limits::default()).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?;
+    let plugin = LoadedPlugin::load(&engine, bytes)
+        .await
+        .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", file.display())))?;
+    let description = serde_json::to_value(&plugin.description).unwrap_or_default();
+    let mut report = json!({"file": file.display().to_string(), "digest": plugin.digest, "size": plugin.size, "description": description});
+
+    let credential_items = pairs(&credential, "credential")?;
+    let mut sample = Credential::new();
+    for (name, value) in credential_items {
+        sample.insert(name, SecretString::new(value));
+    }
+    let mut config_map = Map::new();
+    for (name, value) in pairs(&config, "config")? {
+        let parsed = serde_json::from_str::<Value>(&value)
+            .ok()
+            .filter(|v| !v.is_string() && !v.is_number())
+            .unwrap_or(Value::String(value));
+        config_map.insert(name, parsed);
+    }
+
+    if !sample.is_empty() {
+        let checked =
+            check_secret(&plugin.description, &sample, &config_map).map_err(|e| CliError::new(exit::INVALID, e))?;
+        let mut config_map = checked.config;
+        if let Some(base) = &checked.base_url {
+            config_map.insert("base_url".into(), Value::String(base.clone()));
+        }
+        match plugin
+            .validate(&credential_pairs(&sample), &config_pairs(&config_map))
+            .await
+        {
+            Ok(()) => {}
+            Err(PluginError::Refused(m)) => {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!("the plugin refuses this secret: {m}"),
+                ));
+            }
+            Err(e) => return Err(CliError::new(exit::INVALID, e.to_string())),
+        }
+        let target = url
+            .or(checked.base_url.clone())
+            .ok_or_else(|| CliError::new(exit::INVALID, "give --url: this provider has no base URL"))?;
+        let mut url = url::Url::parse(&target).map_err(|e| CliError::new(exit::INVALID, format!("--url: {e}")))?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| CliError::new(exit::INVALID, "--method is not a method"))?;
+        let mut headers = HeaderMap::new();
+        let injector = WasmInjector {
+            plugin: std::sync::Arc::new(plugin),
+        };
+        let edits = injector
+            .inject(
+                &InjectRequest {
+                    method: &method,
+                    url: &url,
+                    headers: &headers,
+                    payload: Payload::NotNeeded,
+                },
+                &sample,
+                &config_map,
+            )
+            .await
+            .map_err(|e| CliError::new(exit::INVALID, e.to_string()))?;
+        inject::apply(edits, &mut headers, &mut url)
+            .map_err(|e| CliError::new(exit::INVALID, format!("the edits are refused: {e}")))?;
+        let header_lines: Vec<String> = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("<binary>")))
+            .collect();
+        report["request"] = json!({"method": method.as_str(), "url": url.as_str(), "headers": header_lines});
+        report["base_url"] = json!(checked.base_url);
+        report["default_hosts"] = json!(checked.default_hosts);
+    }
+
+    if json {
+        output::json(&report);
+        return Ok(());
+    }
+    println!("{}: implements credgate:provider@0.1.0", file.display());
+    output::object(&json!({
+        "id": report["description"]["id"],
+        "name": report["description"]["display_name"],
+        "version": report["description"]["version"],
+        "digest": report["digest"],
+        "base_url": report["description"]["base_url"],
+        "default_hosts": report["description"]["default_hosts"],
+        "docs": report["description"]["docs_url"],
+    }));
+    for (title, key) in [
+        ("credential fields", "credential_fields"),
+        ("config fields", "config_fields"),
+    ] {
+        let rows = report["description"][key].as_array().cloned().unwrap_or_default();
+        println!("\n{title}:");
+        output::table(
+            &rows,
+            &[
+                ("NAME", "name"),
+                ("LABEL", "label"),
+                ("REQUIRED", "required"),
+                ("KIND", "kind"),
+                ("ALLOWED", "allowed_values"),
+                ("DEFAULT", "default_value"),
+            ],
+        );
+    }
+    if let Some(request) = report.get("request") {
+        println!(
+            "\nthe request it would produce:\n\n{} {}",
+            request["method"].as_str().unwrap_or(""),
+            request["url"].as_str().unwrap_or("")
+        );
+        for line in request["headers"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            println!("{}", line.as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! One compiled, checked plugin, ready to run: compiled once, pre-instantiated, and given a
+//! fresh store and instance for every call, so nothing carries from one caller's request to
+//! the next.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use wasmtime::Store;
+use wasmtime::component::Component;
+
+use super::bindings::{self, Pair, ProviderPre};
+use super::engine::PluginEngine;
+use super::sandbox::Sandbox;
+
+/// After this many failures in a row a plugin is reported as failing repeatedly.
+const REPEATED_FAILURES: u64 = 3;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PluginError {
+    /// Not a component, or not one that compiles here.
+    #[error("the component cannot be compiled: {0}")]
+    Compile(String),
+    /// It does not fit the contract: missing exports, imports the host does not offer, a
+    /// description that does not hold together.
+    #[error("the component does not implement credgate:provider@0.1.0: {0}")]
+    Contract(String),
+    #[error("the plugin ran past its deadline")]
+    Timeout,
+    #[error("the plugin ran out of memory")]
+    OutOfMemory,
+    #[error("the plugin exhausted its stack")]
+    StackOverflow,
+    #[error("the plugin trapped: {0}")]
+    Trap(String),
+    /// The plugin refused, with its own typed error.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Field of a description, host side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldSpec {
+    pub name: String,
+    pub label: String,
+    pub help: String,
+    pub required: bool,
+    /// `text`, `url`, `host`, `label` or `json`.
+    pub kind: String,
+    pub allowed_values: Vec<String>,
+    pub default_value: Option<String>,
+}
+
+/// A provider's description, host side, as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ProviderDescription {
+    pub id: String,
+    pub display_name: String,
+    pub version: String,
+    pub credential_fields: Vec<FieldSpec>,
+    pub open_credential_fields: bool,
+    pub config_fields: Vec<FieldSpec>,
+    pub base_url: String,
+    pub default_hosts: Vec<String>,
+    pub docs_url: String,
+}
+
+fn kind_name(kind: bindings::ValueKind) -> &'static str {
+    match kind {
+        bindings::ValueKind::Text => "text",
+        bindings::ValueKind::Url => "url",
+        bindings::ValueKind::Host => "host",
+        bindings::ValueKind::Label => "label",
+        bindings::ValueKind::Json => "json",
+    }
+}
+
+fn field(f: bindings::Field) -> FieldSpec {
+    FieldSpec {
+        name: f.name,
+        label: f.label,
+        help: f.help,
+        required: f.required,
+        kind: kind_name(f.kind).into(),
+        allowed_values: f.allowed_values,
+        default_value: f.default_value,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+}
+
+fn valid_field_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl ProviderDescription {
+    fn from_wit(d: bindings::Description) -> Result<Self, PluginError> {
+        let bad = |why: String| PluginError::Contract(format!("its description is invalid: {why}"));
+        if !valid_id(&d.id) {
+            return Err(bad("the id must be lower-case letters, digits and `-`".into()));
+        }
+        if ["bearer", "api_key", "basic", "aws_sigv4"].contains(&d.id.as_str()) {
+            return Err(bad(format!("the id `{}` is a native type", d.id)));
+        }
+        if d.display_name.trim().is_empty()
+            || d.display_name.len() > 100
+            || d.version.trim().is_empty()
+            || d.version.len() > 64
+        {
+            return Err(bad("display name and version must be non-empty and short".into()));
+        }
+        let description = Self {
+            id: d.id,
+            display_name: d.display_name,
+            version: d.version,
+            credential_fields: d.credential_fields.into_iter().map(field).collect(),
+            open_credential_fields: d.open_credential_fields,
+            config_fields: d.config_fields.into_iter().map(field).collect(),
+            base_url: d.base_url,
+            default_hosts: d.default_hosts,
+            docs_url: d.docs_url,
+        };
+        for f in description.credential_fields.iter().chain(&description.config_fields) {
+            if !valid_field_name(&f.name) {
+                return Err(bad(format!(
+                    "field name `{}` is not a valid name",
+                    f.name.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+        if description.config_fields.iter().any(|f| f.name == "base_url") {
+            return Err(bad(
+                "`base_url` is a config key every secret has; a template cannot declare it".into(),
+            ));
+        }
+        for template in std::iter::once(&description.base_url).chain(&description.default_hosts) {
+            for name in super::template::placeholders(template).map_err(bad)? {
+                if !description.config_fields.iter().any(|f| f.name == name) {
+                    return Err(bad(format!(
+                        "`{template}` uses `{{{name}}}`, which is not a config field"
+                    )));
+                }
+            }
+        }
+        Ok(description)
+    }
+
+    pub fn credential_field(&self, name: &str) -> Option<&FieldSpec> {
+        self.credential_fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// A plugin ready to run.
+pub struct LoadedPlugin {
+    engine: Arc<PluginEngine>,
+    pre: ProviderPre<Sandbox>,
+    pub description: ProviderDescription,
+    /// SHA-256 of the component's bytes, hex.
+    pub digest: String,
+    pub size: usize,
+    consecutive_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.description.id)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+type Credentials<'a> = &'a [Pair];
+
+impl LoadedPlugin {
+    /// Compiles `bytes` (on a blocking thread: it takes tens of milliseconds), links it against
+    /// the host (refusing imports the host does not offer) and reads its description under
+    /// the sandbox limits. Nothing is registered here; an error leaves everything as it was.
+    pub async fn load(engine: &Arc<PluginEngine>, bytes: Vec<u8>) -> Result<Self, PluginError> {
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let size = bytes.len();
+        let compiling = engine.clone();
+        let pre = tokio::task::spawn_blocking(move || {
+            let component =
+                Component::new(&compiling.engine, &bytes).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+            let instance_pre = compiling
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::Contract(format!("{e:#}")))?;
+            ProviderPre::new(instance_pre).map_err(|e| PluginError::Contract(format!("{e:#}")))
+        })
+        .await
+        .map_err(|e| PluginError::Compile(format!("compilation panicked: {e}")))??;
+        let mut plugin = Self {
+            engine: engine.clone(),
+            pre,
+            description: ProviderDescription {
+                id: String::new(),
+                display_name: String::new(),
+                version: String::new(),
+                credential_fields: Vec::new(),
+                open_credential_fields: false,
+                config_fields: Vec::new(),
+                base_url: String::new(),
+                default_hosts: Vec::new(),
+                docs_url: String::new(),
+            },
+            digest,
+            size,
+            consecutive_failures: AtomicU64::new(0),
+        };
+        let mut store = plugin.store();
+        let described = async {
+            let provider = plugin.pre.instantiate_async(&mut store).await?;
+            provider.call_describe(&mut store).await
+        }
+        .await;
+        let described = plugin.settle(described, &store)?;
+        plugin.description = ProviderDescription::from_wit(described)?;
+        Ok(plugin)
+    }
+
+    /// A fresh store for one call: its own instance, the memory cap and the deadline.
+    fn store(&self) -> Store<Sandbox> {
+        let mut store = Store::new(&self.engine.engine, Sandbox::new(self.engine.limits.memory_bytes));
+        store.limiter(|sandbox| sandbox);
+        store.set_epoch_deadline(self.engine.deadline_ticks());
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Classifies a failed call, counts failures in a row, and reports a plugin that keeps
+    /// failing.
+    fn settle<R>(&self, result: wasmtime::Result<R>, store: &Store<Sandbox>) -> Result<R, PluginError> {
+        match result {
+            Ok(value) => {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                Ok(value)
+            }
+            Err(e) => {
+                let error = classify(&e, store.data().hit_memory_limit);
+                let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                let id = if self.description.id.is_empty() {
+                    "<loading>"
+                } else {
+                    &self.description.id
+                };
+                if failures >= REPEATED_FAILURES {
+                    tracing::error!(plugin = id, failures, error = %error, "plugin fails repeatedly");
+                } else {
+                    tracing::warn!(plugin = id, error = %error, "plugin call failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    pub async fn validate(&self, credential: Credentials<'_>, config: &[Pair]) -> Result<(), PluginError> {
+        let mut store = self.store();
+        let result = async {
+            let provider = self.pre.instantiate_async(&mut store).await?;
+            provider.call_validate(&mut store, credential, config).await
+        }
+        .await;
+        self.settle(result, &store)?.map_err(|e| refusal(e, credential))
+    }
+
+    pub async fn inject(
+        &self,
+        request: &bindings::Request,
+        credential: Credentials<'_>,
+        config: &[Pair],
+    ) -> Result<bindings::Edits, PluginError> {
+        let mut store = self.store();
+        let result = async {
+            let provider = self.pre.instantiate_async(&mut store).await?;
+            provider.call_inject(&mut store, request, credential, config).await
+        }
+        .await;
+        self.settle(result, &store)?.map_err(|e| refusal(e, credential))
+    }
+
+    pub fn consecutive_failures(&self) -> u64 {
+        self.consecutive_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The plugin's own error, with any credential value it might quote cut out: a plugin cannot
+/// leak a value through its error message.
+fn refusal(error: bindings::Error, credential: Credentials<'_>) -> PluginError {
+    let (kind, message) = match error {
+        bindings::Error::InvalidConfig(m) => ("invalid config", m),
+        bindings::Error::InvalidCredential(m) => ("invalid credential", m),
+        bindings::Error::Unsupported(m) => ("unsupported", m),
+    };
+    let mut message: String = message.chars().take(500).filter(|c| !c.is_control()).collect();
+    for pair in credential {
+        if pair.value.len() >= 4 && message.contains(&pair.value) {
+            message = "(the plugin's message quoted a credential value and was withheld)".into();
+        }
+    }
+    PluginError::Refused(format!("{kind}: {message}"))
+}
+
+fn classify(e: &wasmtime::Error, hit_memory_limit: bool) -> PluginError {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => PluginError::Timeout,
+        Some(wasmtime::Trap::StackOverflow) => PluginError::StackOverflow,
+        _ if hit_memory_limit => PluginError::OutOfMemory,
+        Some(trap) => PluginError::Trap(trap.to_string()),
+        None => PluginError::Trap(format!("{e}")),
+    }
+}

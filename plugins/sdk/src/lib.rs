@@ -1,0 +1,125 @@
+//! Write credgate provider plugins in Rust.
+//!
+//! A provider plugin tells credgate how to put a stored credential on an outgoing request.
+//! Implement [`Provider`] for a type and export it with [`provider!`]; build with
+//! `cargo build --release --target wasm32-wasip2` and check the result with
+//! `credgate provider check target/wasm32-wasip2/release/<name>.wasm`.
+//!
+//! ```no_run
+//! use credgate_plugin_sdk::prelude::*;
+//!
+//! struct Acme;
+//!
+//! impl Provider for Acme {
+//!     fn describe() -> Description {
+//!         Description::new("acme", "Acme API", env!("CARGO_PKG_VERSION"))
+//!             .base_url("https://api.acme.example")
+//!             .host("api.acme.example")
+//!             .docs("https://docs.acme.example/auth")
+//!             .credential(Field::secret("token", "API key"))
+//!     }
+//!
+//!     fn inject(_request: &Request, credential: &Credential, _config: &Config) -> Result<Edits, Error> {
+//!         Ok(Edits::new().set_header("authorization", format!("Bearer {}", credential.get("token")?)))
+//!     }
+//! }
+//!
+//! provider!(Acme);
+//! ```
+//!
+//! The plugin runs sandboxed: a fresh instance for every call (a global set in one call is
+//! gone in the next), a deadline, a memory cap, and no files, environment, network or clock.
+//! It never sees the body. Whatever it returns is checked by credgate before it is applied.
+
+mod format;
+mod types;
+
+pub use format::{FormatError, Placeholder, expand, parse};
+pub use types::{Config, Credential, Description, Edits, Error, Field, Request, ValueKind};
+
+/// The generated bindings of the `credgate:provider` WIT contract. [`provider!`] uses them;
+/// plugins rarely need to.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated: one argument per record field
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "provider",
+        pub_export_macro: true,
+        default_bindings_module: "credgate_plugin_sdk::bindings",
+    });
+}
+
+/// Everything a plugin usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Config, Credential, Description, Edits, Error, Field, Provider, Request, ValueKind, basic, provider,
+    };
+}
+
+/// A provider: describe it, optionally validate a secret, inject a credential.
+pub trait Provider {
+    /// What the provider is. Called once when credgate loads the plugin.
+    fn describe() -> Description;
+
+    /// Checks a secret when it is created or rotated, beyond what the description already lets
+    /// credgate check (required fields, allowed values, value kinds). Config defaults are
+    /// filled in. The default accepts everything.
+    fn validate(_credential: &Credential, _config: &Config) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// The edits that put the credential on `request`.
+    fn inject(request: &Request, credential: &Credential, config: &Config) -> Result<Edits, Error>;
+}
+
+/// `Basic base64(username:password)`, the value of a Basic `Authorization` header.
+pub fn basic(username: &str, password: &str) -> String {
+    let mut joined = String::with_capacity(username.len() + password.len() + 1);
+    joined.push_str(username);
+    joined.push(':');
+    joined.push_str(password);
+    format!("Basic {}", format::base64(joined.as_bytes()))
+}
+
+/// Exports a [`Provider`] as the component's implementation of the contract.
+#[macro_export]
+macro_rules! provider {
+    ($provider:ty) => {
+        #[doc(hidden)]
+        pub struct CredgateExport;
+
+        impl $crate::bindings::Guest for CredgateExport {
+            fn describe() -> $crate::bindings::credgate::provider::types::Description {
+                <$provider as $crate::Provider>::describe().into_wit()
+            }
+
+            fn validate(
+                credential: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::std::result::Result<(), $crate::bindings::credgate::provider::types::Error> {
+                let credential = $crate::Credential::from_wit(credential);
+                let config = $crate::Config::from_wit(config);
+                <$provider as $crate::Provider>::validate(&credential, &config).map_err($crate::Error::into_wit)
+            }
+
+            fn inject(
+                request: $crate::bindings::credgate::provider::types::Request,
+                credential: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::std::result::Result<
+                $crate::bindings::credgate::provider::types::Edits,
+                $crate::bindings::credgate::provider::types::Error,
+            > {
+                let request = $crate::Request::from_wit(request);
+                let credential = $crate::Credential::from_wit(credential);
+                let config = $crate::Config::from_wit(config);
+                <$provider as $crate::Provider>::inject(&request, &credential, &config)
+                    .map($crate::Edits::into_wit)
+                    .map_err($crate::Error::into_wit)
+            }
+        }
+
+        $crate::bindings::export!(CredgateExport with_types_in $crate::bindings);
+    };
+}
