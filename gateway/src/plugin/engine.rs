@@ -59,6 +59,8 @@ fn config(limits: &Limits, pooling: bool) -> Config {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(limits.stack_bytes);
+    // The fiber a call runs on needs room for the Wasm stack plus the host's own frames.
+    config.async_stack_size(limits.stack_bytes + (256 << 10));
     config.cranelift_opt_level(OptLevel::Speed);
     // A small reservation per memory: plugin memories are capped far below 4 GiB, so there is
     // no need to reserve 4 GiB of address space for each pooled slot.
@@ -77,6 +79,13 @@ fn config(limits: &Limits, pooling: bool) -> Config {
         pool.max_core_instances_per_component(8);
         pool.max_memories_per_component(2);
         pool.max_tables_per_component(4);
+        // Reset a slot by writing zeros over what a call touched rather than handing pages
+        // back to the kernel: the next call then does not fault them in again. Plugins touch
+        // little, so this keeps instantiation in the microseconds.
+        pool.linear_memory_keep_resident(1 << 20);
+        pool.table_keep_resident(64 << 10);
+        pool.async_stack_keep_resident(64 << 10);
+        pool.decommit_batch_size(32);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

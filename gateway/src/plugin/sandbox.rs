@@ -12,7 +12,9 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, 
 
 /// The per-call store data.
 pub struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on first use: plugins made with the SDK import no WASI at all, and then never
+    /// pay for a context.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     limits: StoreLimits,
     /// Set when the guest asked for more memory than its cap, to tell an out-of-memory trap
@@ -52,15 +54,8 @@ impl HostMonotonicClock for FrozenMonotonicClock {
 
 impl Sandbox {
     pub fn new(memory_bytes: usize) -> Self {
-        let wasi = WasiCtxBuilder::new()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .wall_clock(FrozenWallClock)
-            .monotonic_clock(FrozenMonotonicClock)
-            .build();
         Self {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_bytes)
@@ -73,10 +68,20 @@ impl Sandbox {
     }
 }
 
+fn capability_less_wasi() -> WasiCtx {
+    WasiCtxBuilder::new()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FrozenWallClock)
+        .monotonic_clock(FrozenMonotonicClock)
+        .build()
+}
+
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(capability_less_wasi),
             table: &mut self.table,
         }
     }

@@ -9,6 +9,8 @@
 //! There is no slicing or padding, so no format can reveal part of a secret. Every format is
 //! checked, and every placeholder must name a credential field, when the secret is created.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 use credgate_plugin_sdk::{Placeholder, expand, parse};
 use serde_json::Value;

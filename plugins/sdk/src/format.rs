@@ -4,7 +4,11 @@
 //! schemes. There is deliberately no slicing, padding or width: a format must never be able to
 //! reveal part of a secret. `{{` and `}}` write literal braces.
 
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 /// One placeholder of a format.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,11 +27,23 @@
 //! provider!(Acme);
 //! ```
 //!
+//! Plugins are `#![no_std]` by default: the SDK supplies a bump allocator (an instance lives
+//! for one call, so nothing needs freeing) and a panic handler, and the component then imports
+//! nothing at all, which makes a fresh instance per call cost a few microseconds. A plugin
+//! that needs the standard library enables the SDK's `std` feature instead.
+//!
 //! The plugin runs sandboxed: a fresh instance for every call (a global set in one call is
 //! gone in the next), a deadline, a memory cap, and no files, environment, network or clock.
 //! It never sees the body. Whatever it returns is checked by credgate before it is applied.
 
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+
+#[doc(hidden)]
+pub extern crate alloc;
+
 mod format;
+#[cfg(all(target_arch = "wasm32", not(feature = "std"), not(test)))]
+mod runtime;
 mod types;
 
 pub use format::{FormatError, Placeholder, expand, parse};
@@ -50,11 +62,17 @@ pub mod bindings {
     });
 }
 
-/// Everything a plugin usually needs, in one `use`.
+/// Everything a plugin usually needs, in one `use`: the SDK's types and, for `#![no_std]`
+/// plugins, `format!`, `String`, `Vec` and `ToString` from `alloc`.
 pub mod prelude {
     pub use crate::{
         Config, Credential, Description, Edits, Error, Field, Provider, Request, ValueKind, basic, provider,
     };
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
 }
 
 /// A provider: describe it, optionally validate a secret, inject a credential.
@@ -74,12 +92,12 @@ pub trait Provider {
 }
 
 /// `Basic base64(username:password)`, the value of a Basic `Authorization` header.
-pub fn basic(username: &str, password: &str) -> String {
-    let mut joined = String::with_capacity(username.len() + password.len() + 1);
+pub fn basic(username: &str, password: &str) -> alloc::string::String {
+    let mut joined = alloc::string::String::with_capacity(username.len() + password.len() + 1);
     joined.push_str(username);
     joined.push(':');
     joined.push_str(password);
-    format!("Basic {}", format::base64(joined.as_bytes()))
+    alloc::format!("Basic {}", format::base64(joined.as_bytes()))
 }
 
 /// Exports a [`Provider`] as the component's implementation of the contract.
@@ -95,9 +113,9 @@ macro_rules! provider {
             }
 
             fn validate(
-                credential: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
-                config: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
-            ) -> ::std::result::Result<(), $crate::bindings::credgate::provider::types::Error> {
+                credential: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::core::result::Result<(), $crate::bindings::credgate::provider::types::Error> {
                 let credential = $crate::Credential::from_wit(credential);
                 let config = $crate::Config::from_wit(config);
                 <$provider as $crate::Provider>::validate(&credential, &config).map_err($crate::Error::into_wit)
@@ -105,9 +123,9 @@ macro_rules! provider {
 
             fn inject(
                 request: $crate::bindings::credgate::provider::types::Request,
-                credential: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
-                config: ::std::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
-            ) -> ::std::result::Result<
+                credential: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::core::result::Result<
                 $crate::bindings::credgate::provider::types::Edits,
                 $crate::bindings::credgate::provider::types::Error,
             > {

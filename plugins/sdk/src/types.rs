@@ -1,6 +1,10 @@
 //! Friendly Rust types over the contract's WIT types.
 
-use std::fmt;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
 
 use crate::bindings::credgate::provider::types as wit;
 

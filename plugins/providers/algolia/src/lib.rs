@@ -1,5 +1,7 @@
 //! Algolia: `X-Algolia-Application-Id: {APP_ID}` and `X-Algolia-API-Key: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Algolia;

@@ -1,5 +1,7 @@
 //! Amplitude: Basic authentication with the API key as user and the secret key as password.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Amplitude;

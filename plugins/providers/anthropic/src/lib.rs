@@ -1,5 +1,7 @@
 //! Anthropic: `x-api-key: {token}` and `anthropic-version: {version}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Anthropic;

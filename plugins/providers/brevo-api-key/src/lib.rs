@@ -1,5 +1,7 @@
 //! Brevo: `api-key: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct BrevoApiKey;

@@ -1,5 +1,7 @@
 //! CallRail: `Authorization: Token token={token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Callrail;

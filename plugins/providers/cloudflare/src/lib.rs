@@ -1,5 +1,7 @@
 //! Cloudflare: `Authorization: Bearer {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Cloudflare;

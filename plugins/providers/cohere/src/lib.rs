@@ -1,5 +1,7 @@
 //! Cohere: `Authorization: Bearer {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Cohere;

@@ -1,5 +1,7 @@
 //! Confluence: Basic authentication with the account email and an API token and `Content-Type: application/json`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct ConfluenceBasic;

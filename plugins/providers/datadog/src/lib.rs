@@ -1,5 +1,7 @@
 //! Datadog: `DD-API-KEY: {token}` and, when given, `DD-APPLICATION-KEY: {applicationKey}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Datadog;

@@ -1,5 +1,7 @@
 //! Deepgram: `Authorization: Token {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Deepgram;

@@ -1,5 +1,7 @@
 //! Dynatrace: `Authorization: Api-Token {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Dynatrace;

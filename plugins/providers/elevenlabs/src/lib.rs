@@ -1,5 +1,7 @@
 //! ElevenLabs: `xi-api-key: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Elevenlabs;

@@ -1,5 +1,7 @@
 //! Freshdesk: Basic authentication with the API key as user and an empty password.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Freshdesk;

@@ -1,5 +1,7 @@
 //! GitHub: `Authorization: Bearer {token}`, `X-GitHub-Api-Version: {version}` and `Accept: application/vnd.github+json`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct GithubPat;

@@ -1,5 +1,7 @@
 //! GitLab: `PRIVATE-TOKEN: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct GitlabPat;

@@ -1,5 +1,7 @@
 //! Google Maps Platform: the query parameter `key={token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct GoogleMaps;

@@ -1,5 +1,7 @@
 //! Jira: Basic authentication with the account email and an API token.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct JiraBasic;

@@ -1,5 +1,7 @@
 //! Klaviyo: `Authorization: Klaviyo-API-Key {token}` and `revision: {revision}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Klaviyo;

@@ -1,5 +1,7 @@
 //! Linear: `Authorization: {token}` (the raw key).
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Linear;

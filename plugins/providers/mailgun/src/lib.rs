@@ -1,5 +1,7 @@
 //! Mailgun: Basic authentication with user `api` and the API key as password.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Mailgun;

@@ -1,5 +1,7 @@
 //! Mapbox: the query parameter `access_token={token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Mapbox;

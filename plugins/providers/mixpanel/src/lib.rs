@@ -1,5 +1,7 @@
 //! Mixpanel: Basic authentication with a service account's username and secret.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Mixpanel;

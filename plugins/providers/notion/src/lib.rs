@@ -1,5 +1,7 @@
 //! Notion: `Authorization: Bearer {token}` and `Notion-Version: {version}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Notion;

@@ -1,5 +1,7 @@
 //! Okta: `Authorization: SSWS {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct OktaApiKey;

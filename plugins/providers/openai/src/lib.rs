@@ -1,5 +1,7 @@
 //! OpenAI: `Authorization: Bearer {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Openai;

@@ -1,5 +1,7 @@
 //! People Data Labs: the query parameter `api_key={token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Peopledatalabs;

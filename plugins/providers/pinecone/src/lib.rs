@@ -1,5 +1,7 @@
 //! Pinecone: `Api-Key: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Pinecone;

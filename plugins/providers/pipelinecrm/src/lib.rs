@@ -1,5 +1,7 @@
 //! Pipeline CRM: the query parameters `api_key={token}` and `app_key={appKey}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Pipelinecrm;

@@ -1,5 +1,7 @@
 //! Postmark: `X-Postmark-Server-Token: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Postmark;

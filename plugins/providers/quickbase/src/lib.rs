@@ -1,5 +1,7 @@
 //! Quickbase: `Authorization: QB-USER-TOKEN {token}` and `QB-Realm-Hostname: {domain}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Quickbase;

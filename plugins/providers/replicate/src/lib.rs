@@ -1,5 +1,7 @@
 //! Replicate: `Authorization: Bearer {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Replicate;

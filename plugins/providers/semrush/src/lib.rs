@@ -1,5 +1,7 @@
 //! Semrush: the query parameter `key={token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Semrush;

@@ -1,5 +1,7 @@
 //! Shippo: `Authorization: ShippoToken {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Shippo;

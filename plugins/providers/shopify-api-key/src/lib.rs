@@ -1,5 +1,7 @@
 //! Shopify: `X-Shopify-Access-Token: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct ShopifyApiKey;

@@ -1,5 +1,7 @@
 //! Supabase: `Authorization: Bearer {token}` and `apikey: {token}`.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Supabase;

@@ -1,5 +1,7 @@
 //! Twilio: Basic authentication with the Account SID as user and the auth token as password.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct Twilio;

@@ -1,5 +1,7 @@
 //! Zendesk: Basic authentication as `{username}/token` with the API token as password.
 
+#![no_std]
+
 use credgate_plugin_sdk::prelude::*;
 
 struct ZendeskApiKey;
