@@ -82,7 +82,7 @@ fn config(limits: &Limits, pooling: bool) -> Config {
         // Reset a slot by writing zeros over what a call touched rather than handing pages
         // back to the kernel: the next call then does not fault them in again. Plugins touch
         // little, so this keeps instantiation in the microseconds.
-        pool.linear_memory_keep_resident(1 << 20);
+        pool.linear_memory_keep_resident(256 << 10);
         pool.table_keep_resident(64 << 10);
         pool.async_stack_keep_resident(64 << 10);
         pool.decommit_batch_size(32);
