@@ -1,8 +1,8 @@
-//! Builds the provider plugins (and the hostile test components) for `wasm32-wasip2` with a
+//! Builds the provider plugins (and the test components) for `wasm32-wasip2` with a
 //! cargo of their own and a target directory of their own, then writes `bundled.rs`, which
 //! embeds the bundled components in the binary.
 //!
-//! Cargo reruns this only when `wit/`, `plugins/` or the hostile fixtures change, so a plain
+//! Cargo reruns this only when `wit/`, `plugins/` or the test components change, so a plain
 //! build of the gateway stays quick when no plugin changed.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("workspace root").to_owned();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
-    for path in ["wit", "plugins", "tests/fixtures/hostile"] {
+    for path in ["wit", "plugins", "tests/fixtures/components"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: keep the components beside it,
@@ -23,7 +23,7 @@ fn main() {
 
     ensure_target();
     let providers = build(&root.join("plugins"), &wasm_target);
-    let hostile = build(&root.join("tests/fixtures/hostile"), &wasm_target);
+    let fixtures = build(&root.join("tests/fixtures/components"), &wasm_target);
 
     let mut bundled = String::from(
         "/// Components embedded in the binary: (crate name, bytes).\npub const BUNDLED: &[(&str, &[u8])] = &[\n",
@@ -36,14 +36,14 @@ fn main() {
     }
     bundled.push_str("];\n");
     std::fs::write(out_dir.join("bundled.rs"), bundled).expect("write bundled.rs");
-    let mut fixtures = String::from(
-        "/// Test components that misbehave on purpose: (crate name, path).\npub const HOSTILE: &[(&str, &str)] = &[\n",
+    let mut list = String::from(
+        "/// Test components (hostile ones, versioned ones): (crate name, path).\npub const FIXTURES: &[(&str, &str)] = &[\n",
     );
-    for (name, path) in &hostile {
-        fixtures.push_str(&format!("    ({name:?}, {:?}),\n", path.display().to_string()));
+    for (name, path) in &fixtures {
+        list.push_str(&format!("    ({name:?}, {:?}),\n", path.display().to_string()));
     }
-    fixtures.push_str("];\n");
-    std::fs::write(out_dir.join("hostile.rs"), fixtures).expect("write hostile.rs");
+    list.push_str("];\n");
+    std::fs::write(out_dir.join("fixtures.rs"), list).expect("write fixtures.rs");
 }
 
 /// Makes sure the Rust standard library for the Wasm target is installed.

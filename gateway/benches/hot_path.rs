@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p credgate --bench hot_path`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::SystemTime;
 

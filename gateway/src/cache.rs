@@ -132,13 +132,10 @@ impl HotCache {
 
     pub async fn secret(&self, store: &dyn Store, id: Uuid) -> Result<Option<Arc<LiveSecret>>> {
         self.load(&self.secrets, id, async {
-            let Some(meta) = store.secret(id).await? else {
-                return Ok(None);
-            };
-            let Some(sealed) = store.sealed_value(id, meta.version).await? else {
-                return Ok(None);
-            };
-            Ok(Some(LiveSecret { meta, sealed }))
+            Ok(store
+                .live_secret(id)
+                .await?
+                .map(|(meta, sealed)| LiveSecret { meta, sealed }))
         })
         .await
     }

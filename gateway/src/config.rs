@@ -85,10 +85,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Directory of provider plugins (`*.wasm` components) loaded at start, besides the
-    /// bundled ones. A plugin with a bundled id replaces the bundled one.
+    /// Watched directory of provider plugins (`*.wasm` components): files added, replaced or
+    /// removed there are loaded, replaced or unloaded within a second. A plugin with a bundled
+    /// id overrides the bundled one; an uploaded one overrides both.
     #[arg(long, env = "CREDGATE_PLUGINS_DIR")]
     pub plugins_dir: Option<PathBuf>,
+
+    /// Seconds between full resyncs of in-memory state with the database: the safety net
+    /// behind change notifications between replicas (PostgreSQL).
+    #[arg(long, env = "CREDGATE_RESYNC_SECONDS", default_value_t = 10)]
+    pub resync_seconds: u64,
 
     /// Longest a provider plugin may run for one call, in milliseconds.
     #[arg(long, env = "CREDGATE_PLUGIN_DEADLINE_MS", default_value_t = 100)]

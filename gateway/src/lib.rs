@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod cache;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod crypto;

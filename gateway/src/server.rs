@@ -52,7 +52,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .into_response();
     }
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ready", "database": state.store.backend()})).into_response(),
+        Ok(()) => axum::Json(json!({"status": "ready", "database": state.store.backend(), "replica": state.replica}))
+            .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unreachable");
             (
@@ -147,11 +148,19 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         ..Default::default()
     })?;
     let providers = Arc::new(crate::plugin::Registry::new(engine));
+    // Uploaded components live in the database: load them before serving, so every replica
+    // starts with the same set.
+    providers
+        .sync_from_store(store.as_ref(), None)
+        .await
+        .context("cannot load the uploaded providers")?;
     if let Some(dir) = &args.plugins_dir {
-        providers
-            .load_dir(dir)
+        let mut watcher = crate::plugin::watch::Watcher::new(dir.clone(), providers.clone(), audit.clone());
+        watcher
+            .scan()
             .await
             .with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
+        tokio::spawn(watcher.run());
     }
     let state = AppState::new(Inner {
         store,
@@ -166,8 +175,10 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             admin_max_body_bytes: args.admin_max_body_bytes,
             max_body_bytes: args.max_body_bytes,
         },
+        replica: uuid::Uuid::new_v4(),
         draining: AtomicBool::new(false),
     });
+    crate::changes::spawn(state.clone(), Duration::from_secs(args.resync_seconds.max(1)));
     Ok((state, audit_task))
 }
 

@@ -30,6 +30,8 @@ pub struct Inner {
     pub upstream: Upstream,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// This process's id among the replicas sharing the database.
+    pub replica: uuid::Uuid,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: AtomicBool,
 }

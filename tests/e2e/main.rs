@@ -11,6 +11,7 @@ mod canary;
 mod cli;
 mod plugins;
 mod proxy;
+mod registry;
 mod sigv4;
 mod startup;
 mod store;

@@ -9,8 +9,17 @@ use serde_json::{Value, json};
 use crate::proxy::Fixture;
 use crate::support::{Options, Reply};
 
-mod hostile {
-    include!(concat!(env!("OUT_DIR"), "/hostile.rs"));
+pub mod fixtures {
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+
+    /// The path of a test component by crate name.
+    pub fn path(name: &str) -> &'static str {
+        FIXTURES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no fixture {name}"))
+    }
 }
 
 async fn send(req: reqwest::RequestBuilder) -> Reply {
@@ -673,7 +682,7 @@ async fn custom_injects_what_the_operator_configures() {
 /// A gateway with every hostile component in its plugins directory.
 async fn hostile_fixture() -> (Fixture, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    for (name, path) in hostile::HOSTILE {
+    for (name, path) in fixtures::FIXTURES.iter().filter(|(n, _)| n.starts_with("hostile-")) {
         std::fs::copy(path, dir.path().join(format!("{name}.wasm"))).unwrap();
     }
     let f = Fixture::with(Options {
@@ -861,7 +870,7 @@ async fn provider_check_validates_and_shows_the_request() {
     ]);
     assert_eq!(code, 6, "{out}");
     assert!(out.contains("subdomain"));
-    let import = hostile::HOSTILE.iter().find(|(n, _)| *n == "hostile-import").unwrap().1;
+    let import = fixtures::path("hostile-import");
     let (code, out) = run(&["provider", "check", import]);
     assert_eq!(code, 6);
     assert!(out.contains("evil:plugin/network"), "{out}");

@@ -87,7 +87,7 @@ pub async fn issue(
     event.secret_id = Some(secret_id);
     event.principal_id = Some(req.principal_id);
     state.store.insert_grant(&grant, &event).await?;
-    state.cache.invalidate_grant(grant.grant_id);
+    crate::changes::publish(&state, crate::changes::Change::Grant { id: grant.grant_id }).await;
     Ok((StatusCode::CREATED, Json(grant.into())))
 }
 
@@ -168,7 +168,7 @@ pub async fn revoke(
     event.secret_id = Some(grant.secret_id);
     event.principal_id = Some(grant.principal_id);
     state.store.revoke_grant(id, now(), "revoked", &event).await?;
-    state.cache.invalidate_grant(id);
+    crate::changes::publish(&state, crate::changes::Change::Grant { id }).await;
     Ok(Json(
         state
             .store

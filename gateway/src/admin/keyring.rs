@@ -40,7 +40,7 @@ pub async fn rotate(State(state): State<AppState>, ctx: AdminCtx) -> Result<Json
     event.target = Some(active_key_id.clone());
     record(&state, event).await?;
     let rewrap = masterkey::rewrap(state.store.as_ref(), &state.keyring, None).await?;
-    state.cache.invalidate_all();
+    crate::changes::publish(&state, crate::changes::Change::All).await;
     Ok(Json(RotateReport { active_key_id, rewrap }))
 }
 
@@ -49,7 +49,7 @@ pub async fn rotate(State(state): State<AppState>, ctx: AdminCtx) -> Result<Json
     responses((status = 200, body = RewrapReport)))]
 pub async fn rewrap(State(state): State<AppState>, ctx: AdminCtx) -> Result<Json<RewrapReport>, ApiError> {
     let report = masterkey::rewrap(state.store.as_ref(), &state.keyring, None).await?;
-    state.cache.invalidate_all();
+    crate::changes::publish(&state, crate::changes::Change::All).await;
     let mut event = ctx.event();
     event.target = Some(state.keyring.current().active().id().to_owned());
     event.message = Some(format!(

@@ -100,7 +100,13 @@ pub async fn issue(
     event.key_id = Some(meta.id);
     event.principal_id = Some(principal_id);
     state.store.insert_api_key(&meta, &event).await?;
-    state.cache.invalidate_key(&meta.prefix);
+    crate::changes::publish(
+        &state,
+        crate::changes::Change::Key {
+            prefix: meta.prefix.clone(),
+        },
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(IssuedKey {
@@ -163,7 +169,13 @@ pub async fn revoke(
     event.key_id = Some(id);
     event.principal_id = Some(key.principal_id);
     state.store.revoke_api_key(id, now(), &event).await?;
-    state.cache.invalidate_key(&key.prefix);
+    crate::changes::publish(
+        &state,
+        crate::changes::Change::Key {
+            prefix: key.prefix.clone(),
+        },
+    )
+    .await;
     Ok(Json(
         state
             .store

@@ -10,6 +10,7 @@ mod keyring;
 mod keys;
 mod openapi;
 mod principals;
+mod providers;
 mod secrets;
 
 use axum::Router;
@@ -55,6 +56,18 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/grants/{grant_id}", get(grants::get).delete(grants::revoke))
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/audit/verify", get(audit::verify))
+        .route(
+            "/admin/v1/providers",
+            get(providers::list)
+                .post(providers::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(providers::MAX_COMPONENT_BYTES)),
+        )
+        .route(
+            "/admin/v1/providers/{id}",
+            get(providers::show).delete(providers::remove),
+        )
+        .route("/admin/v1/providers/{id}/disable", post(providers::disable))
+        .route("/admin/v1/providers/{id}/enable", post(providers::enable))
         .route("/admin/v1/keyring", get(keyring::status))
         .route("/admin/v1/keyring/rotate", post(keyring::rotate))
         .route("/admin/v1/keyring/rewrap", post(keyring::rewrap))

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, grants, keyring, keys, principals, secrets};
+use super::{audit, grants, keyring, keys, principals, providers, secrets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{audit, grants, keyring, keys, principals, secrets};
         keys::issue, keys::list, keys::list_for_principal, keys::get, keys::revoke,
         secrets::create, secrets::list, secrets::get, secrets::rotate, secrets::delete,
         grants::issue, grants::list, grants::list_for_secret, grants::get, grants::revoke,
+        providers::list, providers::show, providers::upload, providers::remove, providers::disable, providers::enable,
         audit::list, audit::verify,
         keyring::status, keyring::rotate, keyring::rewrap,
     ),
@@ -24,6 +25,7 @@ use super::{audit, grants, keyring, keys, principals, secrets};
         (name = "keys", description = "App API keys"),
         (name = "secrets", description = "Stored credentials (write-only)"),
         (name = "grants", description = "A secret issued to a principal"),
+        (name = "providers", description = "Provider plugins: bundled, from the plugins directory, uploaded"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "keyring", description = "Master keys"),
     )

@@ -126,7 +126,7 @@ pub async fn delete(
     event.principal_id = Some(id);
     if state.store.delete_principal(id, now(), &event).await? {
         // Its keys, grants and memberships all changed.
-        state.cache.invalidate_all();
+        crate::changes::publish(&state, crate::changes::Change::All).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("principal"))
@@ -168,7 +168,13 @@ pub async fn add_member(
     event.target = Some(group_id.to_string());
     event.principal_id = Some(req.member_id);
     let added = state.store.add_member(group_id, req.member_id, now(), &event).await?;
-    state.cache.invalidate_memberships(req.member_id);
+    crate::changes::publish(
+        &state,
+        crate::changes::Change::Memberships {
+            principal: req.member_id,
+        },
+    )
+    .await;
     let status = if added { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
@@ -192,7 +198,7 @@ pub async fn remove_member(
     event.target = Some(group_id.to_string());
     event.principal_id = Some(member_id);
     if state.store.remove_member(group_id, member_id, &event).await? {
-        state.cache.invalidate_memberships(member_id);
+        crate::changes::publish(&state, crate::changes::Change::Memberships { principal: member_id }).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("membership"))

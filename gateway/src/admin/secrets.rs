@@ -203,7 +203,7 @@ pub async fn rotate(
         .rotate_secret(id, meta.version, &sealed, now(), &event)
         .await?;
     // The next call through any grant of this secret uses the new value.
-    state.cache.invalidate_secret(id);
+    crate::changes::publish(&state, crate::changes::Change::Secret { id }).await;
     if !rotated {
         return match state.store.secret(id).await? {
             None => Err(ApiError::not_found("secret")),
@@ -228,8 +228,9 @@ pub async fn delete(
     event.target = Some(id.to_string());
     event.secret_id = Some(id);
     if state.store.delete_secret(id, now(), &event).await? {
-        // The secret and every grant of it changed.
-        state.cache.invalidate_all();
+        // Its grants were revoked too, but a grant is only usable through its secret, which is
+        // gone: dropping the secret from every replica's memory is enough.
+        crate::changes::publish(&state, crate::changes::Change::Secret { id }).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("secret"))
@@ -247,8 +248,11 @@ impl Kind {
         if let Ok(native) = SecretType::parse(type_text) {
             return Ok(Self::Native(native));
         }
-        match state.providers.get(type_text).await {
+        match state.providers.get_or_fetch(type_text, state.store.as_ref()).await {
             Some(Ok(plugin)) => Ok(Self::Template(plugin)),
+            Some(Err(PluginError::Disabled)) => {
+                Err(ApiError::bad_request("this provider is disabled; enable it first"))
+            }
             Some(Err(e)) => Err(ApiError::new(
                 ErrorCode::ProviderError,
                 format!("the provider for this type cannot be loaded: {e}"),

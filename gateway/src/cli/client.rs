@@ -93,6 +93,30 @@ impl AdminClient {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// A POST of raw bytes (a component upload).
+    pub async fn post_bytes(&self, path: &str, bytes: Vec<u8>, content_type: &str) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .header("content-type", content_type)
+            .body(bytes);
+        let response = request.send().await.map_err(|e| {
+            CliError::new(
+                exit::UNAVAILABLE,
+                format!("cannot reach credgate at {}: {}", self.base, short(&e)),
+            )
+        })?;
+        let response = Self::check(response).await?;
+        response.json().await.map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                format!("credgate answered with something that is not JSON: {e}"),
+            )
+        })
+    }
+
     /// A GET whose body is returned as text (JSON lines).
     pub async fn get_text(&self, path: &str) -> Result<String, CliError> {
         let response = self.send(Method::GET, path, None).await?;
@@ -127,6 +151,11 @@ impl AdminClient {
                 format!("cannot reach credgate at {}: {}", self.base, short(&e)),
             )
         })?;
+        Self::check(response).await
+    }
+
+    /// Turns an error answer into a [`CliError`] with the documented exit code.
+    async fn check(response: reqwest::Response) -> Result<reqwest::Response, CliError> {
         if response.status().is_success() {
             return Ok(response);
         }

@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 use serde_json::{Map, Value, json};
 
 use super::output;
-use super::{CliError, exit};
+use super::{AdminClient, CliError, ClientArgs, exit};
 use crate::inject::{self, InjectRequest, Injector, Payload, WasmInjector};
 use crate::plugin::validate::{check_secret, config_pairs, credential_pairs};
 use crate::plugin::{Limits, LoadedPlugin, PluginEngine, PluginError};
@@ -16,12 +16,36 @@ use crate::redact::{Credential, SecretString};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    client: ClientArgs,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// List the providers the gateway serves: bundled, from the plugins directory, uploaded.
+    List,
+    /// Show one provider: source, version, digest, fields.
+    Show { id: String },
+    /// Upload a component; it replaces an uploaded one with the same id.
+    Add { file: PathBuf },
+    /// Remove an uploaded component.
+    Remove {
+        id: String,
+        /// Even though secrets use it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop serving a provider (any source).
+    Disable {
+        id: String,
+        /// Even though secrets use it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Serve a disabled provider again.
+    Enable { id: String },
     /// Validate a component against the contract and, given sample values, print the request
     /// it would produce. No network, no gateway needed.
     Check {
@@ -56,15 +80,97 @@ fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, CliError
         .collect()
 }
 
+const COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("NAME", "display_name"),
+    ("VERSION", "version"),
+    ("SOURCE", "source"),
+    ("DISABLED", "disabled"),
+    ("DIGEST", "digest"),
+];
+
 pub async fn run(args: Args) -> Result<(), CliError> {
-    let Cmd::Check {
-        file,
-        credential,
-        config,
-        url,
-        method,
-        json,
-    } = args.command;
+    let show = |v: &Value| {
+        if args.client.json {
+            output::json(v)
+        } else {
+            output::object(v)
+        }
+    };
+    let force = |force: bool| if force { "?force=true" } else { "" };
+    match args.command {
+        Cmd::Check {
+            file,
+            credential,
+            config,
+            url,
+            method,
+            json,
+        } => check(file, credential, config, url, method, json).await,
+        Cmd::List => {
+            let list = AdminClient::new(&args.client)?.get("/admin/v1/providers").await?;
+            if args.client.json {
+                output::json(&list["data"]);
+            } else {
+                output::table(list["data"].as_array().map(Vec::as_slice).unwrap_or_default(), COLUMNS);
+            }
+            Ok(())
+        }
+        Cmd::Show { id } => {
+            show(
+                &AdminClient::new(&args.client)?
+                    .get(&format!("/admin/v1/providers/{}", super::query_value(&id)))
+                    .await?,
+            );
+            Ok(())
+        }
+        Cmd::Add { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", file.display())))?;
+            let detail = AdminClient::new(&args.client)?
+                .post_bytes("/admin/v1/providers", bytes, "application/wasm")
+                .await?;
+            if args.client.json {
+                output::json(&detail);
+            } else {
+                let mut summary = detail.clone();
+                if let Some(map) = summary.as_object_mut() {
+                    map.remove("description");
+                }
+                output::object(&summary);
+            }
+            Ok(())
+        }
+        Cmd::Remove { id, force: f } => {
+            AdminClient::new(&args.client)?
+                .delete(&format!("/admin/v1/providers/{}{}", super::query_value(&id), force(f)))
+                .await?;
+            if !args.client.json {
+                println!("removed the uploaded provider {id}");
+            }
+            Ok(())
+        }
+        Cmd::Disable { id, force: f } => {
+            let path = format!("/admin/v1/providers/{}/disable{}", super::query_value(&id), force(f));
+            show(&AdminClient::new(&args.client)?.post(&path, &json!({})).await?);
+            Ok(())
+        }
+        Cmd::Enable { id } => {
+            let path = format!("/admin/v1/providers/{}/enable", super::query_value(&id));
+            show(&AdminClient::new(&args.client)?.post(&path, &json!({})).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn check(
+    file: PathBuf,
+    credential: Vec<String>,
+    config: Vec<String>,
+    url: Option<String>,
+    method: String,
+    json: bool,
+) -> Result<(), CliError> {
     let bytes = std::fs::read(&file)
         .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", file.display())))?;
     let engine = PluginEngine::new(Limits::default()).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?;

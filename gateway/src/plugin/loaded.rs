@@ -35,6 +35,9 @@ pub enum PluginError {
     StackOverflow,
     #[error("the plugin trapped: {0}")]
     Trap(String),
+    /// The operator switched this provider off.
+    #[error("the provider is disabled")]
+    Disabled,
     /// The plugin refused, with its own typed error.
     #[error("{0}")]
     Refused(String),

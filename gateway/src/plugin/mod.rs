@@ -8,10 +8,11 @@ mod registry;
 mod sandbox;
 pub mod template;
 pub mod validate;
+pub mod watch;
 
 pub use engine::{Limits, PluginEngine};
 pub use loaded::{FieldSpec, LoadedPlugin, PluginError, ProviderDescription};
-pub use registry::Registry;
+pub use registry::{ProviderInfo, Registry, Source};
 
 /// The provider components built from `plugins/` and embedded in the binary.
 pub mod bundled {

@@ -489,7 +489,11 @@ async fn injector_for(state: &AppState, secret: &LiveSecret) -> Result<Arc<dyn I
     if let Some(native) = inject::native(&secret.meta.secret_type) {
         return Ok(native);
     }
-    match state.providers.get(&secret.meta.secret_type).await {
+    match state
+        .providers
+        .get_or_fetch(&secret.meta.secret_type, state.store.as_ref())
+        .await
+    {
         Some(Ok(plugin)) => Ok(Arc::new(inject::WasmInjector { plugin })),
         Some(Err(e)) => Err(refuse(
             ErrorCode::ProviderError,

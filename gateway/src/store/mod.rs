@@ -142,6 +142,24 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// An uploaded provider component, without its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedProvider {
+    pub id: String,
+    pub version: String,
+    pub digest: String,
+    pub size: i64,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+/// Notifications from other replicas.
+#[async_trait]
+pub trait Subscription: Send {
+    /// The next payload; `Ok(None)` when the connection dropped (and was re-established), so
+    /// notifications may have been missed.
+    async fn recv(&mut self) -> Result<Option<String>>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -192,6 +210,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()>;
     /// A live (not deleted) secret.
     async fn secret(&self, id: Uuid) -> Result<Option<SecretMeta>>;
+    /// A live secret and its current sealed value, read together so a rotation in between
+    /// cannot pair new metadata with a destroyed value.
+    async fn live_secret(&self, id: Uuid) -> Result<Option<(SecretMeta, SealedValue)>>;
     async fn secrets(&self) -> Result<Vec<SecretMeta>>;
     /// Adds version `from_version + 1` and destroys the older value, if the secret is still
     /// live at `from_version`. Returns false otherwise.
@@ -214,6 +235,32 @@ pub trait Store: Send + Sync + 'static {
     async fn grant(&self, id: Uuid) -> Result<Option<Grant>>;
     async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>>;
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool>;
+
+    // Provider registry.
+    async fn uploaded_providers(&self) -> Result<Vec<UploadedProvider>>;
+    async fn uploaded_component(&self, id: &str) -> Result<Option<(UploadedProvider, Vec<u8>)>>;
+    /// Inserts or replaces an uploaded component.
+    async fn put_uploaded_provider(&self, meta: &UploadedProvider, component: &[u8], audit: &AuditEvent) -> Result<()>;
+    async fn delete_uploaded_provider(&self, id: &str, audit: &AuditEvent) -> Result<bool>;
+    async fn disabled_providers(&self) -> Result<Vec<String>>;
+    /// Returns whether anything changed.
+    async fn set_provider_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Live secrets of a type.
+    async fn secrets_of_type(&self, secret_type: &str) -> Result<i64>;
+
+    // Change propagation between replicas.
+    /// Tells every other replica about a change (PostgreSQL `NOTIFY`); nothing on SQLite, which
+    /// has one process.
+    async fn notify(&self, payload: &str) -> Result<()>;
+    /// A stream of other replicas' notifications, or `None` where there are no others.
+    /// `name` labels the connection (PostgreSQL `application_name`).
+    async fn subscribe(&self, name: &str) -> Result<Option<Box<dyn Subscription>>>;
 
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;

@@ -4,10 +4,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::sql::{Dialect, SqlStore};
-use super::{DatabaseUrl, Result, StoreError};
+use super::{DatabaseUrl, Result, StoreError, Subscription};
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
@@ -22,6 +22,37 @@ impl Dialect for Postgres {
 
     async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
         migrate(pool).await
+    }
+
+    async fn notify(pool: &sqlx::PgPool, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload.to_owned())
+            .execute(pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn subscribe(pool: &sqlx::PgPool, name: &str) -> Result<Option<Box<dyn Subscription>>> {
+        // Its own connection, named so an operator can find it in pg_stat_activity.
+        let options = pool.connect_options().as_ref().clone().application_name(name);
+        let mut listener = PgListener::connect_with(&sqlx::PgPool::connect_lazy_with(options)).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(Some(Box::new(Listener(listener))))
+    }
+}
+
+/// The one channel replicas tell each other about changes on.
+const CHANNEL: &str = "credgate_changes";
+
+struct Listener(PgListener);
+
+#[async_trait::async_trait]
+impl Subscription for Listener {
+    async fn recv(&mut self) -> Result<Option<String>> {
+        // `try_recv` reports a dropped connection as `None` (and reconnects on the next call)
+        // instead of hiding it: notifications sent meanwhile are lost, so the caller resyncs.
+        Ok(self.0.try_recv().await?.map(|n| n.payload().to_owned()))
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
 use uuid::Uuid;
 
-use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError};
+use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError, Subscription, UploadedProvider};
 use crate::audit::{AuditEvent, GENESIS, StoredAudit, link};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
@@ -31,6 +31,13 @@ pub trait Dialect: Database {
     fn rows_affected(result: &Self::QueryResult) -> u64;
     /// Applies pending migrations.
     fn migrate(pool: &Pool<Self>) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Tells the other processes on this database about a change.
+    fn notify(pool: &Pool<Self>, payload: &str) -> impl std::future::Future<Output = Result<()>> + Send;
+    /// Listens for other processes' notifications.
+    fn subscribe(
+        pool: &Pool<Self>,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Box<dyn Subscription>>>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +210,16 @@ where
             body: row.try_get("body")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
+        })
+    }
+
+    fn uploaded_row(row: &DB::Row) -> Result<UploadedProvider> {
+        Ok(UploadedProvider {
+            id: row.try_get("id")?,
+            version: row.try_get("version")?,
+            digest: row.try_get("digest")?,
+            size: row.try_get("size")?,
+            uploaded_at: from_micros(row.try_get("uploaded_at")?),
         })
     }
 
@@ -686,6 +703,23 @@ where
         Ok(true)
     }
 
+    async fn live_secret(&self, id: Uuid) -> Result<Option<(SecretMeta, SealedValue)>> {
+        let sql = concat!(
+            "SELECT s.id, s.name, s.slug, s.secret_type, s.config, s.allowed_hosts, s.allow_private_destinations, ",
+            "s.allow_insecure_http, s.credential_fields, s.current_version, s.created_at, s.updated_at, s.deleted_at, ",
+            "v.kek_id, v.wrapped_key, v.ciphertext FROM secrets s JOIN secret_versions v ",
+            "ON v.secret_id = s.id AND v.version = s.current_version ",
+            "WHERE s.id = $1 AND s.deleted_at IS NULL AND v.destroyed_at IS NULL"
+        );
+        let row = sqlx::query::<DB>(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|r| Ok((Self::secret_row(r)?, Self::sealed_row(r)?)))
+            .transpose()
+    }
+
     async fn sealed_value(&self, id: Uuid, version: i64) -> Result<Option<SealedValue>> {
         let row = sqlx::query::<DB>(
             "SELECT kek_id, wrapped_key, ciphertext FROM secret_versions WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL",
@@ -837,6 +871,113 @@ where
         Self::append_chain(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn uploaded_providers(&self) -> Result<Vec<UploadedProvider>> {
+        let rows =
+            sqlx::query::<DB>("SELECT id, version, digest, size, uploaded_at FROM uploaded_providers ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(Self::uploaded_row).collect()
+    }
+
+    async fn uploaded_component(&self, id: &str) -> Result<Option<(UploadedProvider, Vec<u8>)>> {
+        let row = sqlx::query::<DB>(
+            "SELECT id, version, digest, size, uploaded_at, component FROM uploaded_providers WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(|r| Ok((Self::uploaded_row(r)?, r.try_get("component")?)))
+            .transpose()
+    }
+
+    async fn put_uploaded_provider(&self, meta: &UploadedProvider, component: &[u8], audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query::<DB>(
+            "INSERT INTO uploaded_providers (id, version, digest, component, size, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, digest = excluded.digest, component = excluded.component, \
+             size = excluded.size, uploaded_at = excluded.uploaded_at",
+        )
+        .bind(meta.id.clone())
+        .bind(meta.version.clone())
+        .bind(meta.digest.clone())
+        .bind(component.to_vec())
+        .bind(meta.size)
+        .bind(to_micros(meta.uploaded_at))
+        .execute(&mut *tx)
+        .await?;
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_uploaded_provider(&self, id: &str, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let done = sqlx::query::<DB>("DELETE FROM uploaded_providers WHERE id = $1")
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn disabled_providers(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query::<DB>("SELECT id FROM disabled_providers ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    async fn set_provider_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let done = if disabled {
+            sqlx::query::<DB>(
+                "INSERT INTO disabled_providers (id, disabled_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id.to_owned())
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query::<DB>("DELETE FROM disabled_providers WHERE id = $1")
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?
+        };
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn secrets_of_type(&self, secret_type: &str) -> Result<i64> {
+        let row = sqlx::query::<DB>("SELECT COUNT(*) AS n FROM secrets WHERE secret_type = $1 AND deleted_at IS NULL")
+            .bind(secret_type.to_owned())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn notify(&self, payload: &str) -> Result<()> {
+        DB::notify(&self.pool, payload).await
+    }
+
+    async fn subscribe(&self, name: &str) -> Result<Option<Box<dyn Subscription>>> {
+        DB::subscribe(&self.pool, name).await
     }
 
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {

@@ -21,6 +21,14 @@ impl Dialect for Sqlite {
     async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
         migrate(pool).await
     }
+
+    async fn notify(_: &sqlx::SqlitePool, _: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn subscribe(_: &sqlx::SqlitePool, _: &str) -> Result<Option<Box<dyn super::Subscription>>> {
+        Ok(None)
+    }
 }
 
 pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Sqlite>> {
