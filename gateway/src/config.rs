@@ -109,6 +109,24 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_AUDIT_QUEUE", default_value_t = 65_536)]
     pub audit_queue: usize,
 
+    /// SQLite: flush every commit to disk before it returns (synchronous=FULL), so the audit
+    /// record written before each call survives a power cut too. Off, a commit survives a
+    /// crash or kill of credgate and reaches the disk at the next checkpoint. PostgreSQL
+    /// follows the server's `synchronous_commit` either way.
+    #[arg(long, env = "CREDGATE_FSYNC_COMMITS")]
+    pub fsync_commits: bool,
+
+    /// Data-plane calls in flight at most (a streaming response counts until it ends). Past it
+    /// a call is refused at once with `overloaded` (503, `Retry-After: 1`), so overload costs
+    /// the callers a fast error instead of queues, memory and timeouts for everyone.
+    #[arg(long, env = "CREDGATE_MAX_IN_FLIGHT", default_value_t = 4096)]
+    pub max_in_flight: usize,
+
+    /// Serve the operator portal (`/portal/`) from this directory instead of the copy embedded
+    /// in the binary: for customising it. Only the portal's own file names are read from it.
+    #[arg(long, env = "CREDGATE_PORTAL_DIR")]
+    pub portal_dir: Option<PathBuf>,
+
     /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "CREDGATE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,

@@ -38,6 +38,7 @@ pub enum ErrorCode {
     UpstreamUnreachable,
     UpstreamTimeout,
     AuditUnavailable,
+    Overloaded,
     Unavailable,
     Internal,
 }
@@ -56,7 +57,7 @@ impl ErrorCode {
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProviderError | UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            AuditUnavailable | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuditUnavailable | Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +82,7 @@ impl ErrorCode {
             UpstreamUnreachable => "upstream_unreachable",
             UpstreamTimeout => "upstream_timeout",
             AuditUnavailable => "audit_unavailable",
+            Overloaded => "overloaded",
             Unavailable => "unavailable",
             Internal => "internal",
         }

@@ -19,6 +19,7 @@ pub mod listener;
 pub mod masterkey;
 pub mod metrics;
 pub mod plugin;
+pub mod portal;
 pub mod proxy;
 pub mod redact;
 pub mod request_id;

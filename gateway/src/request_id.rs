@@ -63,6 +63,11 @@ fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) 
         (None, ErrorCode::Internal) => {
             tracing::error!(code = error.code.as_str(), "request failed")
         }
+        // One line per shed call would add work exactly when there is too much; the metrics
+        // count them.
+        (None, ErrorCode::Overloaded) => {
+            tracing::debug!(code = error.code.as_str(), "request shed")
+        }
         (None, _) => {
             tracing::info!(code = error.code.as_str(), message = %error.message, "request refused")
         }

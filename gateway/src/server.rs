@@ -22,7 +22,7 @@ use crate::masterkey::{self, KeyRingHandle};
 use crate::proxy::client::{Upstream, UpstreamOptions};
 use crate::state::{AppState, Inner, Settings};
 use crate::store;
-use crate::{listener, proxy, request_id};
+use crate::{listener, portal, proxy, request_id};
 
 /// Every route credgate serves, wrapped in request-id handling. Tests call this directly.
 pub fn app(state: AppState) -> Router {
@@ -32,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(admin::router(state.clone()))
         .merge(proxy::router())
+        .merge(portal::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -108,7 +109,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             .context("refusing to start: the master key does not fit this database (nothing was changed)")?;
         reader.close().await;
     }
-    let store = store::open(&url)
+    let store = store::open_with(&url, args.fsync_commits)
         .await
         .with_context(|| format!("cannot open the database at {url}"))?;
     store
@@ -174,8 +175,10 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         settings: Settings {
             admin_max_body_bytes: args.admin_max_body_bytes,
             max_body_bytes: args.max_body_bytes,
+            portal_dir: args.portal_dir.clone(),
         },
         replica: uuid::Uuid::new_v4(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight.max(1))),
         draining: AtomicBool::new(false),
     });
     crate::changes::spawn(state.clone(), Duration::from_secs(args.resync_seconds.max(1)));
@@ -217,8 +220,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(grace).await;
         } => tracing::warn!("grace period over; closing the remaining connections"),
     }
-    // The audit writer stops once every handle to it is gone, after writing what it holds.
+    // The audit writer writes what it holds, then stops.
     let store = state.store.clone();
+    state.audit.close();
     drop(state);
     if tokio::time::timeout(Duration::from_secs(10), audit_task).await.is_err() {
         tracing::error!("the audit writer did not finish within 10 s");

@@ -17,6 +17,8 @@ pub struct Settings {
     pub admin_max_body_bytes: usize,
     /// Largest data-plane request body.
     pub max_body_bytes: u64,
+    /// Serve the portal from here instead of the embedded copy.
+    pub portal_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -32,6 +34,8 @@ pub struct Inner {
     pub settings: Settings,
     /// This process's id among the replicas sharing the database.
     pub replica: uuid::Uuid,
+    /// One permit per data-plane call in flight; none left means shed the call.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: AtomicBool,
 }

@@ -790,6 +790,8 @@ async fn the_gateway_serves_tls_itself() {
 async fn calls_are_audited_and_counted() {
     let f = Fixture::new().await;
     let (secret, grant) = f.bearer_grant().await;
+    let unused = f.gw.get(&format!("/admin/v1/secrets/{secret}")).await;
+    assert_eq!(unused.json["last_used_at"], Value::Null, "{}", unused.text);
     let r = send(
         f.gw.proxy(Method::POST, Some(&f.key), &grant, &format!("{}/v1/x?y=1", f.up.url))
             .body("hello"),
@@ -797,6 +799,19 @@ async fn calls_are_audited_and_counted() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     let records = f.gw.audit_n(&request_id(&r), 2).await;
+    // The list and the secret both say when its credential was last used: at the call.
+    let list = f.gw.get("/admin/v1/secrets").await;
+    let listed = list.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == secret.as_str())
+        .unwrap();
+    assert_eq!(listed["last_used_at"], records[0]["at"], "{listed}");
+    assert_eq!(
+        f.gw.get(&format!("/admin/v1/secrets/{secret}")).await.json["last_used_at"],
+        records[0]["at"]
+    );
     assert_eq!(records.len(), 2, "{records:?}");
     let (req, res) = (&records[0], &records[1]);
     assert_eq!(
@@ -1120,4 +1135,63 @@ async fn json_logs_carry_the_request_id() {
         .find(|l| l["code"] == "blocked_destination")
         .expect("the refusal is logged");
     assert_eq!(refusal["span"]["request_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn past_the_in_flight_limit_calls_are_shed_fast_and_service_recovers() {
+    use futures_util::StreamExt;
+    let f = Fixture::with(Options {
+        args: vec!["--max-in-flight".into(), "2".into()],
+        ..Options::default()
+    })
+    .await;
+    let (_, grant) = f.bearer_grant().await;
+    let open = || async {
+        let response =
+            f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/sse-gated", f.up.url))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut stream = response.bytes_stream();
+        assert_eq!(stream.next().await.unwrap().unwrap(), "data: first\n\n");
+        stream
+    };
+    // Two streaming calls hold both permits until their responses end.
+    let first = open().await;
+    let _second = open().await;
+    assert_eq!(f.up.count(), 2);
+
+    let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/shed", f.up.url))).await;
+    r.assert_error(503, "overloaded");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(f.up.count(), 2, "a shed call never reaches the upstream");
+    let metrics =
+        f.gw.http
+            .get(format!("{}/metrics", f.gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        metrics.contains(r#"credgate_calls_total{outcome="overloaded",provider="none"} 1"#),
+        "{metrics}"
+    );
+
+    // When one stream ends its permit returns, and the next call goes through.
+    drop(first);
+    let mut answered = None;
+    for _ in 0..100 {
+        let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/after", f.up.url))).await;
+        if r.status != StatusCode::SERVICE_UNAVAILABLE {
+            answered = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = answered.expect("a permit comes back when a stream ends");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(f.up.last().path, "/after");
 }

@@ -113,9 +113,19 @@ async fn upload_replace_remove_disable_through_the_api_and_the_cli() {
 
     // Whatever is wrong is refused and changes nothing.
     let before = f.gw.get("/admin/v1/providers/acme-versioned").await.json["digest"].clone();
-    upload(&f.gw, b"\0asm not really".to_vec())
+    let m = upload(&f.gw, b"\0asm not really".to_vec())
         .await
         .assert_error(400, "bad_request");
+    assert!(!m.contains('\n'), "one line for a person to read: {m}");
+    let m = upload(&f.gw, b"#!/bin/sh\necho not wasm\n".to_vec())
+        .await
+        .assert_error(400, "bad_request");
+    assert!(m.contains("not WebAssembly"), "{m}");
+    // The smallest valid core module: a module, not a component.
+    let m = upload(&f.gw, b"\0asm\x01\0\0\0".to_vec())
+        .await
+        .assert_error(400, "bad_request");
+    assert!(m.contains("core WebAssembly module, not a component"), "{m}");
     let m = upload(&f.gw, component("hostile-import"))
         .await
         .assert_error(400, "bad_request");

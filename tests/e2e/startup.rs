@@ -51,6 +51,12 @@ async fn wrong_master_key_refuses_and_touches_nothing() {
         .await;
     let token = gw.admin_token.clone();
     assert!(gw.stop().unwrap().success(), "SIGTERM is a clean exit");
+    let logs = gw.logs();
+    assert!(logs.contains("stopped"), "{logs}");
+    assert!(
+        !logs.contains("did not finish"),
+        "the audit writer ends with the server: {logs}"
+    );
     let before = digest_dir(&data);
 
     let wrong = vec![("CREDGATE_MASTER_KEY".to_owned(), key_b64(2))];

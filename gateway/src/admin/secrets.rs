@@ -63,6 +63,8 @@ pub struct SecretView {
     pub meta: SecretMeta,
     /// Grants of this secret that are neither revoked nor expired.
     pub active_grants: i64,
+    /// When its credential was last injected into a call; `null` if never.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,22 +129,29 @@ pub async fn create(
             }
             other => other.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(SecretView { meta, active_grants: 0 })))
+    Ok((
+        StatusCode::CREATED,
+        Json(SecretView {
+            meta,
+            active_grants: 0,
+            last_used_at: None,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/v1/secrets", tag = "secrets", responses((status = 200, body = SecretList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<SecretList>, ApiError> {
     let counts = state.store.active_grant_counts(now()).await?;
-    let data = state
-        .store
-        .secrets()
-        .await?
-        .into_iter()
-        .map(|meta| {
-            let active_grants = counts.iter().find(|(id, _)| *id == meta.id).map_or(0, |(_, n)| *n);
-            SecretView { meta, active_grants }
-        })
-        .collect();
+    let mut data = Vec::new();
+    for meta in state.store.secrets().await? {
+        let active_grants = counts.iter().find(|(id, _)| *id == meta.id).map_or(0, |(_, n)| *n);
+        let last_used_at = state.store.secret_last_used(meta.id).await?;
+        data.push(SecretView {
+            meta,
+            active_grants,
+            last_used_at,
+        });
+    }
     Ok(Json(SecretList { data }))
 }
 
@@ -159,7 +168,12 @@ async fn view(state: &AppState, id: Uuid) -> Result<SecretView, ApiError> {
         .into_iter()
         .find(|(s, _)| *s == id)
         .map_or(0, |(_, n)| n);
-    Ok(SecretView { meta, active_grants })
+    let last_used_at = state.store.secret_last_used(id).await?;
+    Ok(SecretView {
+        meta,
+        active_grants,
+        last_used_at,
+    })
 }
 
 #[utoipa::path(get, path = "/admin/v1/secrets/{id}", tag = "secrets", params(("id" = Uuid, Path)),

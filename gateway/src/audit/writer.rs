@@ -32,6 +32,9 @@ struct Pending {
 pub struct AuditWriter {
     tx: mpsc::Sender<Pending>,
     stats: Arc<WriterStats>,
+    /// Asks the writer to finish: background tasks hold handles for the life of the process,
+    /// so "every handle dropped" never comes at shutdown on its own.
+    closing: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Default)]
@@ -48,8 +51,9 @@ impl AuditWriter {
     pub fn spawn(store: Arc<dyn Store>, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let stats = Arc::new(WriterStats::default());
-        let task = tokio::spawn(run(store, rx, stats.clone()));
-        (Self { tx, stats }, task)
+        let closing = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(run(store, rx, stats.clone(), closing.clone()));
+        (Self { tx, stats, closing }, task)
     }
 
     /// Queues `event` and waits until it is committed.
@@ -78,14 +82,41 @@ impl AuditWriter {
         })
     }
 
+    /// Stops taking events; the writer task writes what is queued and ends. Events recorded
+    /// after this are refused as `Unavailable`.
+    pub fn close(&self) {
+        // A stored permit: the writer sees it even if it is busy writing right now.
+        self.closing.notify_one();
+    }
+
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Pending>, stats: Arc<WriterStats>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Pending>,
+    stats: Arc<WriterStats>,
+    closing: Arc<tokio::sync::Notify>,
+) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    let mut closed = false;
+    loop {
+        let next = if closed {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                next = rx.recv() => next,
+                () = closing.notified() => {
+                    // No new events from here on; `recv` drains the queue, then ends.
+                    rx.close();
+                    closed = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = next else { break };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -8,4 +8,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use credgate::provider::types::{Field, ValueKind};
+pub use self::credgate::provider::types::{Field, ValueKind};

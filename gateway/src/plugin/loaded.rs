@@ -188,6 +188,29 @@ impl std::fmt::Debug for LoadedPlugin {
 
 type Credentials<'a> = &'a [Pair];
 
+/// Says in words what the first eight bytes show, before the compiler's own (byte-dump) errors:
+/// not WebAssembly at all, or a core module where a component is needed.
+fn check_header(bytes: &[u8]) -> Result<(), PluginError> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(PluginError::Compile(
+            "the file is not WebAssembly (it does not start with the `\\0asm` magic bytes)".into(),
+        ));
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(PluginError::Compile(
+            "the file is a core WebAssembly module, not a component: build it for `wasm32-wasip2` with the plugin SDK"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An error chain as one line: operators read it in an API response, a page or a log line.
+fn one_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 impl LoadedPlugin {
     /// Compiles `bytes` (on a blocking thread: it takes tens of milliseconds), links it against
     /// the host (refusing imports the host does not offer) and reads its description under
@@ -195,15 +218,16 @@ impl LoadedPlugin {
     pub async fn load(engine: &Arc<PluginEngine>, bytes: Vec<u8>) -> Result<Self, PluginError> {
         let digest = hex::encode(Sha256::digest(&bytes));
         let size = bytes.len();
+        check_header(&bytes)?;
         let compiling = engine.clone();
         let pre = tokio::task::spawn_blocking(move || {
             let component =
-                Component::new(&compiling.engine, &bytes).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+                Component::new(&compiling.engine, &bytes).map_err(|e| PluginError::Compile(one_line(&e)))?;
             let instance_pre = compiling
                 .linker
                 .instantiate_pre(&component)
-                .map_err(|e| PluginError::Contract(format!("{e:#}")))?;
-            ProviderPre::new(instance_pre).map_err(|e| PluginError::Contract(format!("{e:#}")))
+                .map_err(|e| PluginError::Contract(one_line(&e)))?;
+            ProviderPre::new(instance_pre).map_err(|e| PluginError::Contract(one_line(&e)))
         })
         .await
         .map_err(|e| PluginError::Compile(format!("compilation panicked: {e}")))??;

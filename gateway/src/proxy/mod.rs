@@ -115,7 +115,24 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     event.request_id = Some(request_id);
     event.method = Some(req.method().as_str().to_owned());
     let mut provider = String::from("none");
-    match run(&state, req, mode, &mut event, &mut provider, started).await {
+    // Shed before any work: no lookup, no decrypt, no audit write, so overload stays cheap.
+    // Shed calls are counted in the metrics, not audited: nothing was attempted, and writing
+    // a record per shed call would feed the overload.
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        state
+            .metrics
+            .call(ErrorCode::Overloaded.as_str(), &provider, started.elapsed());
+        let mut response = ApiError::new(
+            ErrorCode::Overloaded,
+            "credgate is at its limit of calls in flight; retry shortly",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        return response;
+    };
+    match run(&state, req, mode, &mut event, &mut provider, started, permit).await {
         Ok(response) => response,
         Err(Failure { error, forwarded }) => {
             let elapsed = started.elapsed();
@@ -140,6 +157,7 @@ async fn run(
     event: &mut AuditEvent,
     provider: &mut String,
     started: Instant,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<Response, Failure> {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
@@ -275,6 +293,7 @@ async fn run(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if content_length.is_some_and(|n| n > limit) {
+        linger(body).await;
         return Err(refuse(
             ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
@@ -399,11 +418,32 @@ async fn run(
         result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         metrics.metrics.call(&result.outcome, &provider_id, started.elapsed());
         audit.record_detached(result);
+        // The call is in flight until its response has streamed out.
+        drop(permit);
     });
     let mut out = Response::new(axum::body::Body::new(tracked));
     *out.status_mut() = status;
     *out.headers_mut() = headers::to_caller(&up_parts.headers);
     Ok(out)
+}
+
+/// Reads and discards a refused body for a little while before answering, as nginx's lingering
+/// close does: a client still busy sending would otherwise see a reset connection instead of
+/// the 413. Bounded in bytes and time, and the bytes go nowhere.
+async fn linger(body: axum::body::Body) {
+    const MAX_BYTES: usize = 256 << 20;
+    const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+    let drain = async {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(MAX_TIME, drain).await;
 }
 
 fn forwarded(code: ErrorCode, message: &str) -> Failure {

@@ -98,12 +98,19 @@ pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<Arc<dyn Store>>>
         .map(|s| Arc::new(s) as Arc<dyn Store>))
 }
 
-/// Connects to `url` without touching the schema.
+/// Connects to `url` without touching the schema, every commit flushed to disk.
 pub async fn open(url: &DatabaseUrl) -> Result<Arc<dyn Store>> {
+    open_with(url, true).await
+}
+
+/// Connects to `url` without touching the schema. `fsync_commits` chooses SQLite's
+/// synchronisation (see [`sqlite::connect`]); PostgreSQL follows the server's own
+/// `synchronous_commit`.
+pub async fn open_with(url: &DatabaseUrl, fsync_commits: bool) -> Result<Arc<dyn Store>> {
     if url.is_postgres() {
         Ok(Arc::new(postgres::connect(url).await?))
     } else if url.expose().starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::connect(url).await?))
+        Ok(Arc::new(sqlite::connect(url, fsync_commits).await?))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL `{url}`: use sqlite:<path> or postgres://…"
@@ -229,6 +236,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_secret(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
     /// Number of active grants per secret.
     async fn active_grant_counts(&self, now: DateTime<Utc>) -> Result<Vec<(Uuid, i64)>>;
+    /// When the credential of `secret` was last injected into a call, from the audit trail.
+    async fn secret_last_used(&self, secret: Uuid) -> Result<Option<DateTime<Utc>>>;
 
     // Grants.
     async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()>;

@@ -43,11 +43,23 @@ pub trait Dialect: Database {
 #[derive(Debug, Clone)]
 pub struct SqlStore<DB: Database> {
     pool: Pool<DB>,
+    /// Where write transactions run. For SQLite, one connection of its own: the engine takes
+    /// one writer at a time anyway, and a connection that wrote last keeps its page cache,
+    /// where one picked round-robin from the pool must reload every page another connection
+    /// changed (most of the audit writer's cost under load, before this).
+    writes: Pool<DB>,
 }
 
 impl<DB: Database> SqlStore<DB> {
     pub fn new(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self {
+            writes: pool.clone(),
+            pool,
+        }
+    }
+
+    pub fn with_writer(pool: Pool<DB>, writes: Pool<DB>) -> Self {
+        Self { pool, writes }
     }
 
     pub fn pool(&self) -> &Pool<DB> {
@@ -289,6 +301,7 @@ where
     }
 
     async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 
@@ -312,7 +325,7 @@ where
     }
 
     async fn insert_key_checks(&self, checks: &[KeyCheck]) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         for check in checks {
             sqlx::query::<DB>("INSERT INTO key_checks (kek_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (kek_id) DO NOTHING")
                 .bind(check.kek_id.clone())
@@ -373,7 +386,7 @@ where
     }
 
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>(
             "INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -410,7 +423,7 @@ where
     }
 
     async fn insert_principal(&self, p: &Principal, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>("INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(p.id.to_string())
             .bind(p.kind.as_str().to_owned())
@@ -440,7 +453,7 @@ where
     }
 
     async fn delete_principal(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let id = id.to_string();
         sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 OR member_id = $1")
             .bind(id.clone())
@@ -471,7 +484,7 @@ where
     }
 
     async fn add_member(&self, group: Uuid, member: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let added = sqlx::query::<DB>(
             "INSERT INTO group_members (group_id, member_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING",
         )
@@ -490,7 +503,7 @@ where
     }
 
     async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let removed = sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
             .bind(group.to_string())
             .bind(member.to_string())
@@ -527,7 +540,7 @@ where
     }
 
     async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         // The principal must still exist when the key is written (no foreign key: keys
         // outlive their principal as revoked records).
         let exists = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
@@ -582,7 +595,7 @@ where
     }
 
     async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query::<DB>("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(to_micros(at))
@@ -597,7 +610,7 @@ where
     }
 
     async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>(
             "INSERT INTO secrets (id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
              credential_fields, current_version, created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
@@ -664,7 +677,7 @@ where
         at: DateTime<Utc>,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let id = id.to_string();
         let moved = sqlx::query::<DB>(
             "UPDATE secrets SET current_version = $2 + 1, updated_at = $3 WHERE id = $1 AND current_version = $2 AND deleted_at IS NULL",
@@ -732,7 +745,7 @@ where
     }
 
     async fn delete_secret(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let id = id.to_string();
         let at = to_micros(at);
         let done = sqlx::query::<DB>(
@@ -777,8 +790,19 @@ where
             .collect()
     }
 
+    async fn secret_last_used(&self, secret: Uuid) -> Result<Option<DateTime<Utc>>> {
+        // `proxy.request` is recorded `allowed` just before the credential is injected.
+        let row = sqlx::query::<DB>(
+            "SELECT MAX(at) AS at FROM audit_events WHERE secret_id = $1 AND kind = 'proxy' AND outcome = 'allowed'",
+        )
+        .bind(secret.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(opt_time(row.try_get("at")?))
+    }
+
     async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         // Both ends must still exist at commit: a grant to a deleted principal or of a
         // deleted secret would be dead on arrival.
         let principal = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
@@ -849,7 +873,7 @@ where
     }
 
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query::<DB>(
             "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
         )
@@ -867,7 +891,7 @@ where
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         Self::append_chain(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
@@ -894,7 +918,7 @@ where
     }
 
     async fn put_uploaded_provider(&self, meta: &UploadedProvider, component: &[u8], audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>(
             "INSERT INTO uploaded_providers (id, version, digest, component, size, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, digest = excluded.digest, component = excluded.component, \
@@ -914,7 +938,7 @@ where
     }
 
     async fn delete_uploaded_provider(&self, id: &str, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let done = sqlx::query::<DB>("DELETE FROM uploaded_providers WHERE id = $1")
             .bind(id.to_owned())
             .execute(&mut *tx)
@@ -941,7 +965,7 @@ where
         at: DateTime<Utc>,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         let done = if disabled {
             sqlx::query::<DB>(
                 "INSERT INTO disabled_providers (id, disabled_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",

@@ -31,23 +31,38 @@ impl Dialect for Sqlite {
     }
 }
 
-pub async fn connect(url: &DatabaseUrl) -> Result<SqlStore<Sqlite>> {
+/// `fsync_commits`: FULL synchronisation, each commit flushed to disk before it returns, so
+/// the audit record written before a credential leaves survives a power cut. Without it
+/// (NORMAL), a commit is in the WAL file when it returns: it survives a crash or SIGKILL of
+/// credgate, and the disk is flushed at checkpoints, so a power cut may lose the last commits.
+pub async fn connect(url: &DatabaseUrl, fsync_commits: bool) -> Result<SqlStore<Sqlite>> {
     let options = SqliteConnectOptions::from_str(url.expose())
         .map_err(|e| StoreError::Config(format!("invalid SQLite URL `{url}`: {e}")))?
         .create_if_missing(true)
         .foreign_keys(true)
-        // WAL lets readers run beside the one writer; FULL makes each commit durable on its
-        // own (the audit trail is written before a credential leaves, so it must survive a
-        // power cut, not just a crash).
+        // WAL lets readers run beside the one writer.
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(if fsync_commits {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await?;
+    let writes = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        // Kept open: its warm page cache is the point.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    Ok(SqlStore::new(pool))
+    Ok(SqlStore::with_writer(pool, writes))
 }
 
 /// Opens an existing database read-only, so looking cannot change it (a read-write

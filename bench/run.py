@@ -1,0 +1,734 @@
+#!/usr/bin/env python3
+"""credgate side by side with nginx and a direct call, on one machine over loopback.
+
+    python3 bench/run.py                 # full run (about 6 minutes), writes BENCHMARKS.md
+    python3 bench/run.py --quick         # short runs, to try the script; writes nothing
+
+The load generator (oha, from crates.io) and the upstreams are pinned to one core, the system
+under test (nginx or credgate, and PostgreSQL in S5) to the other. Scenarios are interleaved
+round by round after a warm-up, and each figure is the median over the rounds.
+
+  S0  direct to the upstream (the floor)
+  S1  nginx reverse proxy adding a static Authorization header, upstream keep-alive, no log
+  S2  credgate, native bearer (SQLite store, audit committed with synchronous=FULL)
+  S3  credgate, a Wasm provider template (openai)
+  S4  credgate, AWS SigV4 over a 1 KiB PUT body (payload hashed)
+  S5  credgate on PostgreSQL, every audit record committed before the call is forwarded
+  S6  streaming: a 100 MiB response and a server-sent-event stream
+  and an overload run at twice S2's saturation rate.
+
+Needs: Linux with at least two cores, taskset, apt-get (for nginx), cargo, a PostgreSQL on
+127.0.0.1:5432 with trust auth for S5 (`--no-postgres` leaves S5 out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+REPO = Path(__file__).resolve().parent.parent
+TOOLS = Path.home() / ".cache" / "credgate" / "tools"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "credgate" / "target"))
+OHA_VERSION = "1.16.0"
+LOAD_CORE, SUT_CORE = "0", "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+BIG_MIB = 100
+# The SigV4 scenario's body: 1 KiB, hashed into the signature.
+BODY_1K = "x" * 1024
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=True, text=True, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not start listening on port {port}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+
+
+def ensure_tools(skip_build: bool) -> dict[str, str]:
+    if shutil.which("taskset") is None:
+        raise SystemExit("taskset is needed (util-linux)")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("two cores are needed: one for the load, one for the system under test")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        log("installing nginx-light from Debian")
+        run(["apt-get", "install", "-y", "-q", "nginx-light"], stdout=subprocess.DEVNULL)
+        # The package starts a default server on port 80; the benchmark runs its own.
+        subprocess.run(["service", "nginx", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx = "/usr/sbin/nginx"
+    oha = TOOLS / "bin" / "oha"
+    if not oha.exists():
+        log(f"building oha {OHA_VERSION} from crates.io into {TOOLS}")
+        env = dict(os.environ, CARGO_TARGET_DIR=str(TOOLS / "target"))
+        # Every call here is plain HTTP, but oha needs one TLS stack to build: the system's
+        # OpenSSL (libssl-dev) builds quickest.
+        if not Path("/usr/include/openssl/ssl.h").exists():
+            run(["apt-get", "install", "-y", "-q", "libssl-dev", "pkg-config"], stdout=subprocess.DEVNULL)
+        run(
+            ["cargo", "install", "oha", "--version", OHA_VERSION, "--locked", "--no-default-features",
+             "--features", "native-tls", "--root", str(TOOLS)],
+            env=env,
+        )
+    if not skip_build:
+        log("building credgate in release mode")
+        run(["cargo", "build", "--release", "-p", "credgate", "--bin", "credgate"], cwd=REPO,
+            env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET)))
+    credgate = TARGET / "release" / "credgate"
+    if not credgate.exists():
+        raise SystemExit(f"{credgate} is missing: build it or drop --skip-build")
+    return {"nginx": nginx, "oha": str(oha), "credgate": str(credgate)}
+
+
+def versions(tools: dict[str, str]) -> dict[str, str]:
+    def out(cmd: list[str]) -> str:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else "?"
+
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": f"{os.sysconf('SC_PHYS_PAGES') * PAGE // 2**30} GiB",
+        "kernel": platform.release(),
+        "credgate": f"{rev}{' (with uncommitted changes)' if dirty else ''}",
+        "rustc": out(["rustc", "-V"]),
+        "nginx": out([tools["nginx"], "-v"]),
+        "oha": out([tools["oha"], "--version"]),
+        "postgres": out(["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version", "postgres"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes and their cost
+
+
+class Proc:
+    """A child process pinned to a core; its CPU time and memory are read from /proc."""
+
+    def __init__(self, name: str, cmd: list[str], core: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"credgate-bench-{name}-", suffix=".log", delete=False)
+        self.p = subprocess.Popen(
+            ["taskset", "-c", core, *cmd], stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+            start_new_session=True,
+        )
+
+    def pids(self) -> list[int]:
+        """The process and its descendants (nginx's workers)."""
+        found = [self.p.pid]
+        i = 0
+        while i < len(found):
+            with contextlib.suppress(OSError):
+                kids = Path(f"/proc/{found[i]}/task/{found[i]}/children").read_text().split()
+                found.extend(int(k) for k in kids)
+            i += 1
+        return found
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / CLK_TCK
+
+    def rss_kib(self) -> int:
+        return sum(_status_kib(pid, "VmRSS") for pid in self.pids())
+
+    def peak_rss_kib(self) -> int:
+        return sum(_status_kib(pid, "VmHWM") for pid in self.pids())
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+
+
+def _status_kib(pid: int, key: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class PostgresCost:
+    """PostgreSQL's own processes: pinned to the system-under-test core while S5 runs, and
+    their CPU time counted with credgate's, since the durable audit is part of the call."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        with contextlib.suppress(Exception):
+            out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+            self.pids = [int(p) for p in out]
+
+    def pin(self, cores: str) -> None:
+        for pid in self.pids:
+            subprocess.run(["taskset", "-a", "-p", "-c", cores, str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+        for pid in out:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
+
+
+# ---------------------------------------------------------------------------------------------
+# The upstreams and the proxies
+
+
+NGINX_COMMON = """
+user root;
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  {body}
+}}
+"""
+
+UPSTREAM_CONF = """
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{ return 200 "ok\\n"; }}
+    location = /big {{ root {www}; default_type application/octet-stream; }}
+  }}
+"""
+
+# The best plain proxy a user could pick instead: static header, pooled upstream connections,
+# no access log. Streaming locations do not buffer, as a gateway in front of SSE must not.
+PROXY_CONF = """
+  upstream up {{ server 127.0.0.1:{up}; keepalive 256; }}
+  upstream sse {{ server 127.0.0.1:{sse}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Authorization "Bearer bench-upstream-token";
+    location / {{ proxy_pass http://up; }}
+    location = /big {{ proxy_pass http://up; proxy_buffering off; }}
+    location /sse {{ proxy_pass http://sse; proxy_buffering off; }}
+  }}
+"""
+
+
+def start_nginx(name: str, core: str, body: str, work: Path, nginx: str) -> Proc:
+    d = work / name
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    conf = d / "nginx.conf"
+    conf.write_text(NGINX_COMMON.format(dir=d, body=body))
+    return Proc(name, [nginx, "-p", str(d), "-c", str(conf)], core)
+
+
+SSE_SERVER = r"""
+import asyncio, sys, time
+EVENTS, GAP = int(sys.argv[2]), float(sys.argv[3])
+async def serve(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                return
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+                         b"transfer-encoding: chunked\r\n\r\n")
+            for i in range(EVENTS):
+                line = b"data: %d %d\n\n" % (i, time.monotonic_ns())
+                writer.write(b"%x\r\n%s\r\n" % (len(line), line))
+                await writer.drain()
+                await asyncio.sleep(GAP)
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+@dataclass
+class Credgate:
+    proc: Proc
+    port: int
+    key: str
+    grants: dict[str, str]
+    label: str
+
+
+def admin(port: int, token: str, method: str, path: str, body: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return dict(json.loads(r.read() or b"{}"))
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"admin {method} {path}: {e.code} {e.read().decode(errors='replace')}") from e
+
+
+def start_credgate(label: str, binary: str, work: Path, up: int, sse: int, database_url: Optional[str]) -> Credgate:
+    port = free_port()
+    data = work / f"credgate-{label}"
+    args = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--max-in-flight", "512"]
+    if database_url:
+        args += ["--database-url", database_url]
+    # Default settings otherwise (log level info included), as an operator would run it.
+    proc = Proc(f"credgate-{label}", args, SUT_CORE)
+    wait_port(port, f"credgate ({label})")
+    token = (data / "admin-token").read_text().strip()
+    agent = admin(port, token, "POST", "/admin/v1/principals", {"kind": "agent", "name": "bench"})["id"]
+    key = admin(port, token, "POST", f"/admin/v1/principals/{agent}/keys", {})["key"]
+
+    def grant(body: dict[str, Any]) -> str:
+        body = dict(body, allow_private_destinations=True, allow_insecure_http=True)
+        secret = admin(port, token, "POST", "/admin/v1/secrets", body)["id"]
+        return str(admin(port, token, "POST", f"/admin/v1/secrets/{secret}/grants", {"principal_id": agent, "grant_policy": {}})["grant_id"])
+
+    base = f"http://127.0.0.1:{up}"
+    grants = {
+        "bearer": grant({"name": "bearer", "type": "bearer", "credential": {"token": "bench-upstream-token"}, "config": {"base_url": base}}),
+        "wasm": grant({"name": "openai", "type": "openai", "credential": {"token": "bench-upstream-token"}, "config": {"base_url": base}}),
+        "sigv4": grant({
+            "name": "s3", "type": "aws_sigv4",
+            "credential": {"access_key_id": "AKIDBENCHMARK", "secret_access_key": "bench/secret/key"},
+            "config": {"base_url": base, "region": "us-east-1", "service": "s3"},
+        }),
+        "sse": grant({"name": "sse", "type": "bearer", "credential": {"token": "bench-upstream-token"}, "config": {"base_url": f"http://127.0.0.1:{sse}"}}),
+    }
+    return Credgate(proc, port, key, grants, label)
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+
+
+@dataclass
+class Target:
+    """One scenario: where the load goes and which process pays for it."""
+
+    name: str
+    title: str
+    url: str
+    sut: Optional[Proc]
+    headers: list[str] = field(default_factory=list)
+    method: str = "GET"
+    body: Optional[str] = None
+    extra_cpu: Optional[Callable[[], float]] = None
+    runs: list[dict[str, float]] = field(default_factory=list)
+
+
+def oha(tools: dict[str, str], t: Target, seconds: float, conns: int, rate: Optional[float] = None) -> dict[str, Any]:
+    cmd = ["taskset", "-c", LOAD_CORE, tools["oha"], "--no-tui", "--output-format", "json", "-z", f"{seconds}s",
+           "-c", str(conns), "--wait-ongoing-requests-after-deadline", "-m", t.method]
+    if rate:
+        cmd += ["-q", str(rate), "--latency-correction"]
+    for h in t.headers:
+        cmd += ["-H", h]
+    if t.body is not None:
+        cmd += ["-d", t.body]
+    cmd.append(t.url)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"oha failed on {t.name}: {out.stderr}")
+    return dict(json.loads(out.stdout))
+
+
+def errors_of(r: dict[str, Any]) -> int:
+    bad = sum(n for code, n in r.get("statusCodeDistribution", {}).items() if not code.startswith("2"))
+    return bad + sum(r.get("errorDistribution", {}).values())
+
+
+def requests_of(r: dict[str, Any]) -> int:
+    return sum(r.get("statusCodeDistribution", {}).values()) + sum(r.get("errorDistribution", {}).values())
+
+
+def saturate(tools: dict[str, str], t: Target, seconds: float, conns: int) -> dict[str, float]:
+    cpu0 = t.sut.cpu_seconds() if t.sut else 0.0
+    extra0 = t.extra_cpu() if t.extra_cpu else 0.0
+    r = oha(tools, t, seconds, conns)
+    cpu = (t.sut.cpu_seconds() - cpu0) if t.sut else 0.0
+    extra = (t.extra_cpu() - extra0) if t.extra_cpu else 0.0
+    n = max(requests_of(r), 1)
+    return {
+        "rps": float(r["summary"]["requestsPerSec"]),
+        "cpu_us": (cpu + extra) * 1e6 / n,
+        "errors": float(errors_of(r)),
+    }
+
+
+def fixed_rate(tools: dict[str, str], t: Target, seconds: float, rate: float) -> dict[str, float]:
+    r = oha(tools, t, seconds, 32, rate)
+    p = r["latencyPercentiles"]
+    return {"p50": p["p50"] * 1e6, "p99": p["p99"] * 1e6, "p999": p["p99.9"] * 1e6, "lat_errors": float(errors_of(r))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming
+
+
+def stream_big(port: int, path: str, headers: dict[str, str], sut: Optional[Proc]) -> dict[str, float]:
+    """Downloads the 100 MiB body; time to first byte, throughput, and the proxy's RSS growth."""
+    idle = sut.rss_kib() if sut else 0
+    peak = [idle]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            if sut:
+                peak[0] = max(peak[0], sut.rss_kib())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    t0 = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    resp = conn.getresponse()
+    first = resp.read(1)
+    ttfb = time.perf_counter() - t0
+    total = len(first)
+    while chunk := resp.read(1 << 20):
+        total += len(chunk)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    conn.close()
+    if resp.status != 200 or total != BIG_MIB << 20:
+        raise SystemExit(f"100 MiB download via port {port}: status {resp.status}, {total} bytes")
+    return {"ttfb_ms": ttfb * 1e3, "mib_s": total / 2**20 / elapsed, "rss_growth_mib": (peak[0] - idle) / 1024}
+
+
+def stream_sse(port: int, path: str, headers: dict[str, str], events: int) -> dict[str, float]:
+    """Reads the event stream; time to the first event and how late each event arrives."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    t0 = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    resp = conn.getresponse()
+    lags: list[float] = []
+    first = 0.0
+    buf = b""
+    while len(lags) < events:
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        now = time.monotonic_ns()
+        if not lags:
+            first = time.perf_counter() - t0
+        buf += chunk
+        while b"\n\n" in buf:
+            ev, buf = buf.split(b"\n\n", 1)
+            sent = int(ev.split()[-1])
+            lags.append((now - sent) / 1e6)
+    conn.close()
+    if resp.status != 200 or len(lags) != events:
+        raise SystemExit(f"event stream via port {port}: status {resp.status}, {len(lags)} of {events} events")
+    lags.sort()
+    return {"first_ms": first * 1e3, "lag_p50_ms": lags[len(lags) // 2], "lag_p99_ms": lags[int(len(lags) * 0.99)]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt_int(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short runs to try the script; BENCHMARKS.md is not written")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each load run")
+    ap.add_argument("--connections", type=int, default=64, help="connections at saturation")
+    ap.add_argument("--rate", type=float, default=1000.0, help="open-loop rate for the latency runs")
+    ap.add_argument("--skip-build", action="store_true", help="use the release binary already built")
+    ap.add_argument("--no-postgres", action="store_true", help="leave S5 out")
+    ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.seconds = 1, 2.0
+
+    tools = ensure_tools(a.skip_build)
+    info = versions(tools)
+    work = Path(tempfile.mkdtemp(prefix="credgate-bench-"))
+    www = work / "www"
+    www.mkdir()
+    with open(www / "big", "wb") as f:
+        f.write(os.urandom(1 << 20) * BIG_MIB)
+    os.chmod(work, 0o755)
+
+    procs: list[Proc] = []
+    pg = PostgresCost()
+    database_url = None
+    try:
+        up_port, sse_port, px_port = free_port(), free_port(), free_port()
+        sse_events = 500 if not a.quick else 100
+        upstream = start_nginx("upstream", LOAD_CORE, UPSTREAM_CONF.format(port=up_port, www=www), work, tools["nginx"])
+        procs.append(upstream)
+        sse_script = work / "sse.py"
+        sse_script.write_text(SSE_SERVER)
+        procs.append(Proc("sse", [sys.executable, str(sse_script), str(sse_port), str(sse_events), "0.004"], LOAD_CORE))
+        proxy = start_nginx("nginx", SUT_CORE, PROXY_CONF.format(port=px_port, up=up_port, sse=sse_port), work, tools["nginx"])
+        procs.append(proxy)
+        for port, what in ((up_port, "upstream nginx"), (sse_port, "SSE upstream"), (px_port, "nginx proxy")):
+            wait_port(port, what)
+
+        cg = start_credgate("sqlite", tools["credgate"], work, up_port, sse_port, None)
+        procs.append(cg.proc)
+        cg_pg = None
+        if not a.no_postgres:
+            run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS credgate_bench", "postgres"])
+            run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE credgate_bench", "postgres"])
+            database_url = "postgres://postgres@127.0.0.1:5432/credgate_bench"
+            pg.pin(SUT_CORE)
+            cg_pg = start_credgate("postgres", tools["credgate"], work, up_port, sse_port, database_url)
+            procs.append(cg_pg.proc)
+
+        def via(c: Credgate, grant: str, path: str) -> str:
+            return f"http://127.0.0.1:{c.port}/v1/grants/{c.grants[grant]}/{path}"
+
+        auth = [f"proxy-authorization: Bearer {cg.key}"]
+        targets = [
+            Target("S0", "direct to the upstream", f"http://127.0.0.1:{up_port}/v1/models", upstream,
+                   ["authorization: Bearer bench-upstream-token"]),
+            Target("S1", "nginx, static bearer header", f"http://127.0.0.1:{px_port}/v1/models", proxy),
+            Target("S2", "credgate, native bearer", via(cg, "bearer", "v1/models"), cg.proc, auth),
+            Target("S3", "credgate, Wasm template (openai)", via(cg, "wasm", "v1/models"), cg.proc, auth),
+            Target("S4", "credgate, SigV4, 1 KiB PUT", via(cg, "sigv4", "bench/object"), cg.proc, auth, "PUT", BODY_1K),
+        ]
+        if cg_pg:
+            targets.append(Target("S5", "credgate on PostgreSQL, durable audit", via(cg_pg, "bearer", "v1/models"), cg_pg.proc,
+                                  [f"proxy-authorization: Bearer {cg_pg.key}"], extra_cpu=pg.cpu_seconds))
+
+        log("warm-up")
+        for t in targets:
+            saturate(tools, t, 2.0, a.connections)
+        for rnd in range(a.rounds):
+            for t in targets:
+                log(f"round {rnd + 1}/{a.rounds}: {t.name} {t.title}")
+                sat = saturate(tools, t, a.seconds, a.connections)
+                lat = fixed_rate(tools, t, a.seconds, a.rate)
+                t.runs.append({**sat, **lat})
+
+        rows = {}
+        for t in targets:
+            rows[t.name] = {k: med([r[k] for r in t.runs]) for k in t.runs[0]}
+            rows[t.name]["errors"] = sum(r["errors"] + r["lat_errors"] for r in t.runs)
+            rows[t.name]["peak_rss_mib"] = (t.sut.peak_rss_kib() if t.sut else 0) / 1024
+
+        log("S6: streaming")
+        big_paths = [
+            ("direct", up_port, "/big", {}, upstream),
+            ("nginx", px_port, "/big", {}, proxy),
+            ("credgate", cg.port, f"/v1/grants/{cg.grants['bearer']}/big", {"proxy-authorization": f"Bearer {cg.key}"}, cg.proc),
+        ]
+        big: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in big_paths}
+        for _ in range(a.rounds):
+            for name, port, path, headers, sut in big_paths:
+                big[name].append(stream_big(port, path, headers, sut))
+        sse_paths = [
+            ("direct", sse_port, "/sse", {}),
+            ("nginx", px_port, "/sse", {}),
+            ("credgate", cg.port, f"/v1/grants/{cg.grants['sse']}/sse", {"proxy-authorization": f"Bearer {cg.key}"}),
+        ]
+        sse: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in sse_paths}
+        for _ in range(a.rounds):
+            for name, port, path, headers in sse_paths:
+                sse[name].append(stream_sse(port, path, headers, sse_events))
+
+        log("overload: twice S2's saturation rate, then back to the latency rate")
+        s2 = next(t for t in targets if t.name == "S2")
+        idle_rss = cg.proc.rss_kib()
+        peak = [idle_rss]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], cg.proc.rss_kib())
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        over = oha(tools, s2, a.seconds * 2, 2048, rows["S2"]["rps"] * 2)
+        stop.set()
+        sampler.join()
+        after = oha(tools, s2, a.seconds, 32, a.rate)
+        codes = over.get("statusCodeDistribution", {})
+        overload = {
+            "offered": rows["S2"]["rps"] * 2,
+            "served_ok": codes.get("200", 0) / over["summary"]["total"],
+            "shed": codes.get("503", 0),
+            "other_errors": errors_of(over) - codes.get("503", 0),
+            "total": requests_of(over),
+            "peak_rss_growth_mib": (peak[0] - idle_rss) / 1024,
+            "after_p50_us": after["latencyPercentiles"]["p50"] * 1e6,
+            "after_p99_us": after["latencyPercentiles"]["p99"] * 1e6,
+            "after_errors": errors_of(after),
+        }
+        fast = over.get("latencyPercentilesNotSuccessful") or {}
+        overload["shed_p50_us"] = fast.get("p50", float("nan")) * 1e6 if fast else float("nan")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        if database_url:
+            pg.pin(f"0-{(os.cpu_count() or 2) - 1}")
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS credgate_bench", "postgres"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
+
+    report = render(a, info, targets, rows, big, sse, overload, sse_events)
+    print(report)
+    if not a.quick:
+        Path(a.out).write_text(report)
+        log(f"wrote {a.out}")
+
+
+def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], rows: dict[str, dict[str, float]],
+           big: dict[str, list[dict[str, float]]], sse: dict[str, list[dict[str, float]]], overload: dict[str, float],
+           sse_events: int) -> str:
+    s0, s1 = rows["S0"], rows["S1"]
+    out = ["# Benchmarks", ""]
+    out.append(f"Measured {time.strftime('%Y-%m-%d')} with `python3 bench/run.py` ({a.rounds} rounds, {a.seconds:g} s per run, "
+               f"{a.connections} connections at saturation, {a.rate:g} req/s open-loop for latency, latency corrected for "
+               "coordinated omission). Load generator and upstreams on core 0, the system under test on core 1 "
+               "(PostgreSQL too, in S5). Medians over the rounds.")
+    out.append("")
+    for k, v in info.items():
+        out.append(f"- {k}: {v}")
+    out += ["", "## Request path", "",
+            "| | scenario | req/s | × S1 | × S0 | p50 µs | p99 µs | p99.9 µs | p50 − S0 µs | CPU µs/req | CPU × S1 | peak RSS MiB | errors |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in targets:
+        r = rows[t.name]
+        out.append(
+            f"| {t.name} | {t.title} | {fmt_int(r['rps'])} | {r['rps'] / s1['rps']:.2f} | {r['rps'] / s0['rps']:.2f} | "
+            f"{r['p50']:.0f} | {r['p99']:.0f} | {r['p999']:.0f} | {r['p50'] - s0['p50']:+.0f} | {r['cpu_us']:.1f} | "
+            f"{r['cpu_us'] / s1['cpu_us']:.2f} | {r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
+    out += ["", "CPU µs/req is the user+system time of the process under test (S0: the upstream; S1: nginx's master and "
+            "worker; S5: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
+
+    out += ["## Streaming (S6)", "",
+            f"| path | 100 MiB: first byte ms | MiB/s | proxy RSS growth MiB | SSE ({sse_events} events, 4 ms apart): first event ms | lag p50 ms | lag p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in big:
+        b = {k: med([r[k] for r in big[name]]) for k in big[name][0]}
+        e = {k: med([r[k] for r in sse[name]]) for k in sse[name][0]}
+        growth = "–" if name == "direct" else f"{b['rss_growth_mib']:.1f}"
+        out.append(f"| {name} | {b['ttfb_ms']:.2f} | {b['mib_s']:,.0f} | {growth} | {e['first_ms']:.2f} | "
+                   f"{e['lag_p50_ms']:.2f} | {e['lag_p99_ms']:.2f} |")
+
+    o = overload
+    out += ["", "## Past saturation", "",
+            f"S2 offered {fmt_int(o['offered'])} req/s open-loop (twice its saturation rate) over 2048 connections, "
+            f"credgate at `--max-in-flight 512`: {fmt_int(o['total'])} requests, {o['served_ok']:,.0f} answered 200 per second, "
+            f"{fmt_int(o['shed'])} shed with `overloaded` (p50 of the refusals {o['shed_p50_us']:.0f} µs), "
+            f"{fmt_int(o['other_errors'])} other errors; credgate's RSS grew {o['peak_rss_growth_mib']:.1f} MiB. "
+            f"Right after, at {a.rate:g} req/s: p50 {o['after_p50_us']:.0f} µs, p99 {o['after_p99_us']:.0f} µs, "
+            f"{o['after_errors']:.0f} errors.", ""]
+
+    def check(label: str, ok: bool, detail: str) -> str:
+        return f"| {label} | {detail} | {'met' if ok else '**not met**'} |"
+
+    s2 = rows["S2"]
+    cg_big = {k: med([r[k] for r in big["credgate"]]) for k in big["credgate"][0]}
+    ng_big = {k: med([r[k] for r in big["nginx"]]) for k in big["nginx"][0]}
+    cg_sse = med([r["first_ms"] for r in sse["credgate"]])
+    ng_sse = med([r["first_ms"] for r in sse["nginx"]])
+    out += ["## Targets", "", "| target | measured | |", "|---|---|---|"]
+    out.append(check("S2 ≥ 0.9× nginx req/s", s2["rps"] >= 0.9 * s1["rps"], f"{s2['rps'] / s1['rps']:.2f}×"))
+    out.append(check("S2 ≤ 1.2× nginx CPU/req", s2["cpu_us"] <= 1.2 * s1["cpu_us"], f"{s2['cpu_us'] / s1['cpu_us']:.2f}×"))
+    out.append(check("S2 p50 ≤ S0 + 50 µs at 1,000 req/s", s2["p50"] - s0["p50"] <= 50, f"{s2['p50'] - s0['p50']:+.0f} µs"))
+    for name, ratio in (("S3", 0.95), ("S4", 0.9), ("S5", 0.8)):
+        if name in rows:
+            out.append(check(f"{name} ≥ {ratio}× S2 req/s", rows[name]["rps"] >= ratio * s2["rps"], f"{rows[name]['rps'] / s2['rps']:.2f}×"))
+    ttfb_gap = max(cg_big["ttfb_ms"] - ng_big["ttfb_ms"], cg_sse - ng_sse)
+    out.append(check("S6 first byte within 1 ms of nginx", ttfb_gap <= 1.0, f"{ttfb_gap:+.2f} ms (worst of 100 MiB and SSE)"))
+    out.append(check("S6 RSS growth < 10 MiB over 100 MiB", cg_big["rss_growth_mib"] < 10, f"{cg_big['rss_growth_mib']:.1f} MiB"))
+    out.append(check("overload: fast errors, bounded memory, recovers",
+                     o["shed"] > 0 and o["other_errors"] == 0 and o["after_errors"] == 0 and o["peak_rss_growth_mib"] < 256,
+                     f"{fmt_int(o['shed'])} shed, {fmt_int(o['other_errors'])} other errors, +{o['peak_rss_growth_mib']:.0f} MiB, "
+                     f"{o['after_errors']:.0f} errors after"))
+    total_errors = sum(r["errors"] for r in rows.values())
+    out.append(check("no errors under load", total_errors == 0, f"{total_errors:.0f}"))
+    out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""The app's view of credgate: ``App`` (async) and ``SyncApp`` (for scripts)."""
+
+from __future__ import annotations
+
+import contextlib
+import json as jsonlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Dict, Iterator, Mapping, Optional, Union
+
+import httpx
+
+from ._request import HttpMethod, build
+from .errors import error_from_response
+
+__all__ = ["App", "SyncApp", "ProxyResult", "DEFAULT_BASE_URL"]
+
+DEFAULT_BASE_URL = os.environ.get("CREDGATE_URL", "http://127.0.0.1:8080")
+DEFAULT_TIMEOUT = 60.0
+
+Body = Union[bytes, str, None]
+Params = Optional[Mapping[str, Any]]
+
+
+@dataclass
+class ProxyResult:
+    """A buffered upstream response (from :meth:`App.proxy_request`)."""
+
+    status: int
+    headers: httpx.Headers
+    content: bytes = field(repr=False)
+    request_id: Optional[str] = None
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 400
+
+
+def _raise_for_credgate(response: httpx.Response) -> None:
+    error = error_from_response(response.status_code, response.headers, response.content)
+    if error is not None:
+        raise error
+
+
+def _boto3_client(api_key: str, base_url: str, service_name: str, grant_id: str, region_name: Optional[str], **kwargs: Any) -> Any:
+    import boto3  # type: ignore[import-untyped]  # optional: `pip install credgate[boto3]`
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    # The app's "AWS keys" are its credgate app key and a placeholder: credgate finds the app
+    # key in the signature's Credential field, drops the app's signature and signs the request
+    # again with the stored keys, which never reach the app.
+    config = Config(
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return boto3.client(
+        service_name,
+        endpoint_url=f"{base_url.rstrip('/')}/v1/grants/{grant_id}",
+        aws_access_key_id=api_key,
+        aws_secret_access_key="signed-by-credgate",
+        region_name=region_name or "us-east-1",
+        config=kwargs.pop("config", config),
+        **kwargs,
+    )
+
+
+class App:
+    """An app calling APIs through credgate with its app key.
+
+    >>> async with App(os.environ["CREDGATE_APP_KEY"]) as vault:
+    ...     r = await vault.request("POST", "https://api.openai.com/v1/chat/completions",
+    ...                             grant_id=GRANT, json={"model": "gpt-4o-mini", "messages": []})
+    """
+
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not api_key:
+            raise ValueError("api_key is required (the app key credgate issued)")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def __repr__(self) -> str:
+        return f"App(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> "App":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> httpx.Response:
+        """Sends the request through credgate and returns the upstream's response.
+
+        Raises a :class:`~credgate.CredgateError` subclass when credgate refuses or fails; an
+        upstream's own 4xx and 5xx are returned, not raised.
+        """
+        method_name, endpoint, headers, content = build(
+            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
+            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
+        )
+        response = await self._http.request(method_name, endpoint, headers=headers, **content)
+        _raise_for_credgate(response)
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Like :meth:`request`, but the body is read as it arrives:
+        ``async with vault.stream(...) as r: async for event in credgate.aiter_sse(r): ...``
+        """
+        method_name, endpoint, headers, content = build(
+            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
+            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
+        )
+        async with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
+            if "x-credgate-error" in response.headers:
+                await response.aread()
+                _raise_for_credgate(response)
+            yield response
+
+    async def proxy_request(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> ProxyResult:
+        """Like :meth:`request`, returning a buffered :class:`ProxyResult`."""
+        response = await self.request(
+            method, url, grant_id=grant_id, json=json, body=body, extra_headers=extra_headers, query_params=query_params, path_params=path_params
+        )
+        return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
+
+    def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
+        """A real botocore client whose calls go through credgate and are signed there.
+
+        The grant's secret must be an ``aws_sigv4`` secret whose ``base_url`` (or ``endpoint``)
+        is the service's endpoint. Errors are botocore's own ``ClientError``.
+        """
+        return _boto3_client(self._api_key, self.base_url, service_name, grant_id, region_name, **kwargs)
+
+    def base_url_for(self, grant_id: str, path: str = "") -> str:
+        """The base URL that points a vendor SDK at a grant (base-URL mode)."""
+        return f"{self.base_url}/v1/grants/{grant_id}{path}"
+
+
+class SyncApp:
+    """The synchronous twin of :class:`App`, for scripts."""
+
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not api_key:
+            raise ValueError("api_key is required (the app key credgate issued)")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def __repr__(self) -> str:
+        return f"SyncApp(base_url={self.base_url!r})"
+
+    def __enter__(self) -> "SyncApp":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> httpx.Response:
+        """See :meth:`App.request`."""
+        method_name, endpoint, headers, content = build(
+            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
+            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
+        )
+        response = self._http.request(method_name, endpoint, headers=headers, **content)
+        _raise_for_credgate(response)
+        return response
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> Iterator[httpx.Response]:
+        """See :meth:`App.stream`."""
+        method_name, endpoint, headers, content = build(
+            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
+            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
+        )
+        with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
+            if "x-credgate-error" in response.headers:
+                response.read()
+                _raise_for_credgate(response)
+            yield response
+
+    def proxy_request(
+        self,
+        method: Union[HttpMethod, str],
+        url: str,
+        *,
+        grant_id: str,
+        json: Any = None,
+        body: Body = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
+        query_params: Params = None,
+        path_params: Params = None,
+    ) -> ProxyResult:
+        """See :meth:`App.proxy_request`."""
+        response = self.request(
+            method, url, grant_id=grant_id, json=json, body=body, extra_headers=extra_headers, query_params=query_params, path_params=path_params
+        )
+        return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
+
+    def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
+        """See :meth:`App.boto3_client`."""
+        return _boto3_client(self._api_key, self.base_url, service_name, grant_id, region_name, **kwargs)
+
+    def base_url_for(self, grant_id: str, path: str = "") -> str:
+        """See :meth:`App.base_url_for`."""
+        return f"{self.base_url}/v1/grants/{grant_id}{path}"

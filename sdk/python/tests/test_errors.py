@@ -1,0 +1,86 @@
+"""Every credgate error code maps to its exception, from a real gateway."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import credgate
+from servers import Gateway, Upstream
+
+
+async def expect(vault, exception, url, grant, **kwargs):
+    with pytest.raises(exception) as raised:
+        await vault.request(kwargs.pop("method", "GET"), url, grant_id=grant, **kwargs)
+    error = raised.value
+    assert isinstance(error, credgate.CredgateError)
+    assert error.code == exception.code
+    assert error.request_id and error.message and error.status >= 400
+    return error
+
+
+async def test_each_code_raises_its_exception(world):
+    up = world.upstream.url
+    secret = world.secret("errors", "bearer", {"token": "t"})
+    grant = world.grant(secret)
+    other = world.gateway.principal("someone-else")
+    others = world.gateway.grant(secret, other)
+    expiring = world.grant(secret, {"ttl_seconds": 1})
+    revoked = world.grant(secret)
+    world.gateway.admin.delete(f"/admin/v1/grants/{revoked}")
+    narrow = world.grant(secret, {"allowed_methods": ["GET"]})
+    crlf = world.grant(world.secret("crlf", "bearer", {"token": "a\r\nb"}))
+    time.sleep(1.1)
+
+    async with credgate.App(world.key, base_url=world.gateway.url) as vault:
+        before = len(world.upstream.seen)
+        await expect(vault, credgate.GrantNotFound, up, str(uuid.uuid4()))
+        await expect(vault, credgate.Forbidden, up, others)
+        await expect(vault, credgate.GrantExpired, up, expiring)
+        await expect(vault, credgate.GrantRevoked, up, revoked)
+        await expect(vault, credgate.PolicyViolation, up, narrow, method="POST")
+        await expect(vault, credgate.BlockedDestination, "https://not-allowed.example/x", grant)
+        await expect(vault, credgate.ProviderError, up, crlf)
+        await expect(vault, credgate.PayloadTooLarge, up, grant, method="POST", body=b"x" * (9 << 20))
+        assert len(world.upstream.seen) == before, "refusals never reach the upstream"
+        await expect(vault, credgate.UpstreamTimeout, up + "/slow", grant)
+
+    unreachable_secret = world.secret("down", "bearer", {"token": "t"}, {"base_url": "http://127.0.0.1:9"})
+    async with credgate.App(world.key, base_url=world.gateway.url) as vault:
+        await expect(vault, credgate.UpstreamUnreachable, "http://127.0.0.1:9/x", world.grant(unreachable_secret))
+    async with credgate.App("cg_app_abcdefghijkm_" + "A" * 43, base_url=world.gateway.url) as stranger:
+        await expect(stranger, credgate.Unauthenticated, up, grant)
+
+
+async def test_audit_unavailable_raises_and_nothing_is_sent():
+    """Needs PostgreSQL, where the test can make every audit write fail."""
+    if os.environ.get("CREDGATE_TEST_SKIP_POSTGRES") == "1":
+        pytest.skip("PostgreSQL disabled explicitly by CREDGATE_TEST_SKIP_POSTGRES=1")
+    base = os.environ.get("CREDGATE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    schema = "cgpy_" + uuid.uuid4().hex
+
+    def psql(sql: str) -> None:
+        subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, capture_output=True)
+
+    psql(f"CREATE SCHEMA {schema}")
+    gateway = Gateway(database_url=f"{base}?options=-c%20search_path%3D{schema}")
+    upstream = Upstream()
+    try:
+        agent = gateway.principal("pg-app")
+        key = gateway.key(agent)
+        secret = gateway.secret({"name": "s", "type": "bearer", "credential": {"token": "t"}, "config": {"base_url": upstream.url},
+                                 "allow_private_destinations": True, "allow_insecure_http": True})
+        grant = gateway.grant(secret, agent)
+        psql(f"ALTER TABLE {schema}.audit_events ADD CONSTRAINT refused CHECK (false) NOT VALID")
+        async with credgate.App(key, base_url=gateway.url) as vault:
+            error = await expect(vault, credgate.AuditUnavailable, upstream.url, grant)
+        assert error.status == 503
+        assert upstream.seen == []
+    finally:
+        gateway.close()
+        upstream.close()
+        psql(f"DROP SCHEMA {schema} CASCADE")
