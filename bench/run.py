@@ -5,20 +5,22 @@
     python3 bench/run.py --quick         # short runs, to try the script; writes nothing
 
 The load generator (oha, from crates.io) and the upstreams are pinned to one core, the system
-under test (nginx or credgate, and PostgreSQL in S5) to the other. Scenarios are interleaved
+under test (nginx or credgate, and PostgreSQL in S5b) to the other. Scenarios are interleaved
 round by round after a warm-up, and each figure is the median over the rounds.
 
   S0  direct to the upstream (the floor)
   S1  nginx reverse proxy adding a static Authorization header, upstream keep-alive, no log
-  S2  credgate, native bearer (SQLite store, audit committed with synchronous=FULL)
+  S2  credgate, native bearer (defaults: SQLite; each audit record committed before the call
+      is forwarded, surviving a crash of credgate)
   S3  credgate, a Wasm provider template (openai)
   S4  credgate, AWS SigV4 over a 1 KiB PUT body (payload hashed)
-  S5  credgate on PostgreSQL, every audit record committed before the call is forwarded
+  S5  credgate with --fsync-commits: each audit record flushed to disk before the call goes on
+  S5b credgate on PostgreSQL (synchronous_commit on), for reference
   S6  streaming: a 100 MiB response and a server-sent-event stream
   and an overload run at twice S2's saturation rate.
 
 Needs: Linux with at least two cores, taskset, apt-get (for nginx), cargo, a PostgreSQL on
-127.0.0.1:5432 with trust auth for S5 (`--no-postgres` leaves S5 out).
+127.0.0.1:5432 with trust auth for S5b (`--no-postgres` leaves S5b out).
 """
 
 from __future__ import annotations
@@ -202,7 +204,7 @@ def _status_kib(pid: int, key: str) -> int:
 
 
 class PostgresCost:
-    """PostgreSQL's own processes: pinned to the system-under-test core while S5 runs, and
+    """PostgreSQL's own processes: pinned to the system-under-test core while S5b runs, and
     their CPU time counted with credgate's, since the durable audit is part of the call."""
 
     def __init__(self) -> None:
@@ -338,12 +340,10 @@ def admin(port: int, token: str, method: str, path: str, body: Optional[dict[str
         raise SystemExit(f"admin {method} {path}: {e.code} {e.read().decode(errors='replace')}") from e
 
 
-def start_credgate(label: str, binary: str, work: Path, up: int, sse: int, database_url: Optional[str]) -> Credgate:
+def start_credgate(label: str, binary: str, work: Path, up: int, sse: int, extra: list[str]) -> Credgate:
     port = free_port()
     data = work / f"credgate-{label}"
-    args = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--max-in-flight", "512"]
-    if database_url:
-        args += ["--database-url", database_url]
+    args = [binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data), "--max-in-flight", "512", *extra]
     # Default settings otherwise (log level info included), as an operator would run it.
     proc = Proc(f"credgate-{label}", args, SUT_CORE)
     wait_port(port, f"credgate ({label})")
@@ -518,7 +518,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64, help="connections at saturation")
     ap.add_argument("--rate", type=float, default=1000.0, help="open-loop rate for the latency runs")
     ap.add_argument("--skip-build", action="store_true", help="use the release binary already built")
-    ap.add_argument("--no-postgres", action="store_true", help="leave S5 out")
+    ap.add_argument("--no-postgres", action="store_true", help="leave S5b out")
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     a = ap.parse_args()
     if a.quick:
@@ -549,15 +549,17 @@ def main() -> None:
         for port, what in ((up_port, "upstream nginx"), (sse_port, "SSE upstream"), (px_port, "nginx proxy")):
             wait_port(port, what)
 
-        cg = start_credgate("sqlite", tools["credgate"], work, up_port, sse_port, None)
+        cg = start_credgate("sqlite", tools["credgate"], work, up_port, sse_port, [])
         procs.append(cg.proc)
+        cg_fsync = start_credgate("fsync", tools["credgate"], work, up_port, sse_port, ["--fsync-commits"])
+        procs.append(cg_fsync.proc)
         cg_pg = None
         if not a.no_postgres:
             run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "DROP DATABASE IF EXISTS credgate_bench", "postgres"])
             run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", "CREATE DATABASE credgate_bench", "postgres"])
             database_url = "postgres://postgres@127.0.0.1:5432/credgate_bench"
             pg.pin(SUT_CORE)
-            cg_pg = start_credgate("postgres", tools["credgate"], work, up_port, sse_port, database_url)
+            cg_pg = start_credgate("postgres", tools["credgate"], work, up_port, sse_port, ["--database-url", database_url])
             procs.append(cg_pg.proc)
 
         def via(c: Credgate, grant: str, path: str) -> str:
@@ -572,8 +574,10 @@ def main() -> None:
             Target("S3", "credgate, Wasm template (openai)", via(cg, "wasm", "v1/models"), cg.proc, auth),
             Target("S4", "credgate, SigV4, 1 KiB PUT", via(cg, "sigv4", "bench/object"), cg.proc, auth, "PUT", BODY_1K),
         ]
+        targets.append(Target("S5", "credgate, --fsync-commits", via(cg_fsync, "bearer", "v1/models"), cg_fsync.proc,
+                              [f"proxy-authorization: Bearer {cg_fsync.key}"]))
         if cg_pg:
-            targets.append(Target("S5", "credgate on PostgreSQL, durable audit", via(cg_pg, "bearer", "v1/models"), cg_pg.proc,
+            targets.append(Target("S5b", "credgate on PostgreSQL", via(cg_pg, "bearer", "v1/models"), cg_pg.proc,
                                   [f"proxy-authorization: Bearer {cg_pg.key}"], extra_cpu=pg.cpu_seconds))
 
         log("warm-up")
@@ -667,7 +671,7 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     out.append(f"Measured {time.strftime('%Y-%m-%d')} with `python3 bench/run.py` ({a.rounds} rounds, {a.seconds:g} s per run, "
                f"{a.connections} connections at saturation, {a.rate:g} req/s open-loop for latency, latency corrected for "
                "coordinated omission). Load generator and upstreams on core 0, the system under test on core 1 "
-               "(PostgreSQL too, in S5). Medians over the rounds.")
+               "(PostgreSQL too, in S5b). Medians over the rounds.")
     out.append("")
     for k, v in info.items():
         out.append(f"- {k}: {v}")
@@ -681,7 +685,7 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
             f"{r['p50']:.0f} | {r['p99']:.0f} | {r['p999']:.0f} | {r['p50'] - s0['p50']:+.0f} | {r['cpu_us']:.1f} | "
             f"{r['cpu_us'] / s1['cpu_us']:.2f} | {r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
     out += ["", "CPU µs/req is the user+system time of the process under test (S0: the upstream; S1: nginx's master and "
-            "worker; S5: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
+            "worker; S5b: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
 
     out += ["## Streaming (S6)", "",
             f"| path | 100 MiB: first byte ms | MiB/s | proxy RSS growth MiB | SSE ({sse_events} events, 4 ms apart): first event ms | lag p50 ms | lag p99 ms |",

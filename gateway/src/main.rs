@@ -6,6 +6,12 @@ use clap::Parser;
 use credgate::cli::{Cli, Command};
 use credgate::config::LogFormat;
 
+// A proxy allocates and frees many small buffers per call on every worker thread; mimalloc's
+// thread-local free lists do that at a fraction of glibc malloc's cost (about an eighth of the
+// data plane's CPU time went to malloc and free under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for the whole process (upstream calls, PostgreSQL, the CLI's client).

@@ -31,8 +31,12 @@ fn node_modules() {
     let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
     let installed = dir.join("node_modules/.package-lock.json");
     let current = std::fs::read_to_string(&installed).unwrap_or_default();
-    let wanted: serde_json::Value = serde_json::from_str(&lock).unwrap();
+    let mut wanted: serde_json::Value = serde_json::from_str(&lock).unwrap();
     let have: serde_json::Value = serde_json::from_str(&current).unwrap_or_default();
+    // npm's record of what it installed lists the dependencies, not the root package.
+    if let Some(packages) = wanted["packages"].as_object_mut() {
+        packages.remove("");
+    }
     if have["packages"] == wanted["packages"] {
         return;
     }

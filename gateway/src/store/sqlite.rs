@@ -42,6 +42,9 @@ pub async fn connect(url: &DatabaseUrl, fsync_commits: bool) -> Result<SqlStore<
         .foreign_keys(true)
         // WAL lets readers run beside the one writer.
         .journal_mode(SqliteJournalMode::Wal)
+        // Statement journals and sorts stay in memory: on disk each write transaction would
+        // open, write and unlink a temporary file.
+        .pragma("temp_store", "memory")
         .synchronous(if fsync_commits {
             SqliteSynchronous::Full
         } else {
