@@ -758,15 +758,7 @@ async fn hostile_components_fail_one_request_and_nothing_else() {
             Some("Bearer good-token")
         );
     }
-    let metrics =
-        f.gw.http
-            .get(format!("{}/metrics", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = f.gw.metrics().await;
     assert!(
         metrics.contains(r#"credgate_provider_failures_total{provider="hostile-snoop"} 4"#),
         "{metrics}"

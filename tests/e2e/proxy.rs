@@ -838,15 +838,7 @@ async fn calls_are_audited_and_counted() {
     assert_eq!(res["bytes_in"], 5);
     assert!(res["bytes_out"].as_u64().unwrap() > 0);
     assert!(res["latency_ms"].as_f64().is_some() && res["upstream_latency_ms"].as_f64().is_some());
-    let metrics =
-        f.gw.http
-            .get(format!("{}/metrics", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = f.gw.metrics().await;
     assert!(
         metrics.contains(r#"credgate_calls_total{outcome="ok",provider="bearer"} 1"#),
         "{metrics}"
@@ -1000,15 +992,7 @@ async fn the_canary_never_leaves_through_the_data_plane() {
     let audit = f.gw.get("/admin/v1/audit?limit=10000").await;
     keep(&audit);
     assert!(audit.text.contains("key=[REDACTED]"));
-    let metrics =
-        f.gw.http
-            .get(format!("{}/metrics", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = f.gw.metrics().await;
     for (i, text) in responses.iter().enumerate() {
         assert!(!text.contains(&canary), "response {i} holds the canary: {text}");
     }
@@ -1099,15 +1083,7 @@ async fn no_call_is_made_when_the_audit_trail_cannot_be_written() {
         StatusCode::OK,
         "it recovers by itself"
     );
-    let metrics =
-        f.gw.http
-            .get(format!("{}/metrics", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = f.gw.metrics().await;
     assert!(!metrics.contains("credgate_audit_failures_total 0"), "{metrics}");
 }
 
@@ -1166,15 +1142,7 @@ async fn past_the_in_flight_limit_calls_are_shed_fast_and_service_recovers() {
     r.assert_error(503, "overloaded");
     assert_eq!(r.headers["retry-after"], "1");
     assert_eq!(f.up.count(), 2, "a shed call never reaches the upstream");
-    let metrics =
-        f.gw.http
-            .get(format!("{}/metrics", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let metrics = f.gw.metrics().await;
     assert!(
         metrics.contains(r#"credgate_calls_total{outcome="overloaded",provider="none"} 1"#),
         "{metrics}"

@@ -279,6 +279,17 @@ impl Gateway {
         )
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("GET /metrics");
+        r.text().await.expect("metrics body")
+    }
+
     /// The audit records of one request id, oldest first.
     pub async fn audit_of(&self, request_id: &str) -> Vec<Value> {
         self.audit_n(request_id, 1).await
