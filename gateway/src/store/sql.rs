@@ -112,6 +112,22 @@ where
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     /// Appends `events` to the chain inside the caller's transaction.
+    /// Ends a change of one row: when `change` touched it, the audit record joins the
+    /// transaction and both commit; when it touched nothing, nothing is written (the
+    /// transaction rolls back on drop) and the caller learns `false`.
+    async fn commit_if_changed(
+        mut tx: sqlx::Transaction<'static, DB>,
+        change: &DB::QueryResult,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        if DB::rows_affected(change) == 0 {
+            return Ok(false);
+        }
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn append_chain(conn: &mut DB::Connection, events: &[AuditEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -475,12 +491,7 @@ where
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if DB::rows_affected(&deleted) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &deleted, audit).await
     }
 
     async fn add_member(&self, group: Uuid, member: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
@@ -494,12 +505,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, "the group or the member"))?;
-        if DB::rows_affected(&added) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &added, audit).await
     }
 
     async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool> {
@@ -509,12 +515,7 @@ where
             .bind(member.to_string())
             .execute(&mut *tx)
             .await?;
-        if DB::rows_affected(&removed) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &removed, audit).await
     }
 
     async fn members(&self, group: Uuid) -> Result<Vec<Uuid>> {
@@ -601,12 +602,7 @@ where
             .bind(to_micros(at))
             .execute(&mut *tx)
             .await?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &done, audit).await
     }
 
     async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()> {
@@ -882,12 +878,7 @@ where
         .bind(reason.to_owned())
         .execute(&mut *tx)
         .await?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &done, audit).await
     }
 
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
@@ -943,12 +934,7 @@ where
             .bind(id.to_owned())
             .execute(&mut *tx)
             .await?;
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &done, audit).await
     }
 
     async fn disabled_providers(&self) -> Result<Vec<String>> {
@@ -980,12 +966,7 @@ where
                 .execute(&mut *tx)
                 .await?
         };
-        if DB::rows_affected(&done) == 0 {
-            return Ok(false);
-        }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(true)
+        Self::commit_if_changed(tx, &done, audit).await
     }
 
     async fn secrets_of_type(&self, secret_type: &str) -> Result<i64> {
