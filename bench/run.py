@@ -10,11 +10,13 @@ round by round after a warm-up, and each figure is the median over the rounds.
 
   S0  direct to the upstream (the floor)
   S1  nginx reverse proxy adding a static Authorization header, upstream keep-alive, no log
-  S2  credgate, native bearer (defaults: SQLite; each audit record committed before the call
-      is forwarded, surviving a crash of credgate)
+  S2  credgate, native bearer (defaults: SQLite; each call's audit record appended to the
+      local audit journal before the call is forwarded, surviving a crash of credgate, and
+      copied into the database's hash chain right behind)
   S3  credgate, a Wasm provider template (openai)
   S4  credgate, AWS SigV4 over a 1 KiB PUT body (payload hashed)
   S5  credgate with --fsync-commits: each audit record flushed to disk before the call goes on
+      (journal writes flushed as a group commit)
   S5b credgate on PostgreSQL (synchronous_commit on), for reference
   S6  streaming: a 100 MiB response and a server-sent-event stream
   and an overload run at twice S2's saturation rate.

@@ -104,15 +104,22 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_PLUGIN_MEMORY_MIB", default_value_t = 16)]
     pub plugin_memory_mib: usize,
 
-    /// Audit events that may wait to be written before calls are refused with
-    /// `audit_unavailable`.
+    /// Audit events that may wait to be indexed into the database (queued, or journaled and
+    /// not yet copied) before calls are refused with `audit_unavailable`.
     #[arg(long, env = "CREDGATE_AUDIT_QUEUE", default_value_t = 65_536)]
     pub audit_queue: usize,
 
-    /// SQLite: flush every commit to disk before it returns (synchronous=FULL), so the audit
-    /// record written before each call survives a power cut too. Off, a commit survives a
-    /// crash or kill of credgate and reaches the disk at the next checkpoint. PostgreSQL
-    /// follows the server's `synchronous_commit` either way.
+    /// Directory of the audit journal: each data-plane call's record is appended there before
+    /// the call is forwarded, and copied into the database's hash chain right after (after a
+    /// crash, at the next start). One gateway process per directory.
+    /// [default: <data-dir>/audit-journal]
+    #[arg(long, env = "CREDGATE_AUDIT_JOURNAL_DIR")]
+    pub audit_journal_dir: Option<PathBuf>,
+
+    /// Flush every audit journal write to disk before the call goes on (fdatasync), and every
+    /// SQLite commit (synchronous=FULL), so the audit record written before each call survives
+    /// a power cut too. Off, a record survives a crash or kill of credgate and reaches the disk
+    /// within seconds. PostgreSQL follows the server's `synchronous_commit` either way.
     #[arg(long, env = "CREDGATE_FSYNC_COMMITS")]
     pub fsync_commits: bool,
 
@@ -148,5 +155,11 @@ impl ServeArgs {
             Some(url) => DatabaseUrl::new(url.clone()),
             None => DatabaseUrl::new(format!("sqlite:{}", self.data_dir.join("credgate.db").display())),
         }
+    }
+
+    pub fn audit_journal_dir(&self) -> PathBuf {
+        self.audit_journal_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-journal"))
     }
 }

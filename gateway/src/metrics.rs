@@ -47,6 +47,7 @@ pub struct Metrics {
     audit_queue: Gauge,
     audit_written: Counter,
     audit_failures: Counter,
+    audit_index_errors: Counter,
     provider_failures: Family<ProviderLabels, Counter>,
 }
 
@@ -66,6 +67,7 @@ impl Metrics {
         let audit_queue = Gauge::default();
         let audit_written = Counter::default();
         let audit_failures = Counter::default();
+        let audit_index_errors = Counter::default();
         let provider_failures = Family::<ProviderLabels, Counter>::default();
         registry.register(
             "calls",
@@ -89,13 +91,22 @@ impl Metrics {
         );
         registry.register(
             "audit_queue_depth",
-            "Audit events waiting to be written",
+            "Audit events accepted and not yet indexed into the database",
             audit_queue.clone(),
         );
-        registry.register("audit_events_written", "Audit events written", audit_written.clone());
+        registry.register(
+            "audit_events_written",
+            "Audit events indexed into the database",
+            audit_written.clone(),
+        );
+        registry.register(
+            "audit_index_errors",
+            "Attempts to index journaled audit events that the database refused (each is retried)",
+            audit_index_errors.clone(),
+        );
         registry.register(
             "audit_failures",
-            "Audit events that could not be queued or written",
+            "Audit events refused (queue full or closed) or that could not be journaled",
             audit_failures.clone(),
         );
         registry.register(
@@ -112,6 +123,7 @@ impl Metrics {
             audit_queue,
             audit_written,
             audit_failures,
+            audit_index_errors,
             provider_failures,
         }
     }
@@ -164,6 +176,9 @@ impl Metrics {
             .inc_by(written.saturating_sub(self.audit_written.get()));
         self.audit_failures
             .inc_by(failed.saturating_sub(self.audit_failures.get()));
+        let index_errors = stats.index_errors.load(Ordering::Relaxed);
+        self.audit_index_errors
+            .inc_by(index_errors.saturating_sub(self.audit_index_errors.get()));
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out

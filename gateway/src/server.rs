@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::admin::{self, auth::AdminAuth};
-use crate::audit::AuditWriter;
+use crate::audit::{AuditOptions, AuditWriter};
 use crate::bootstrap;
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode};
@@ -136,7 +136,18 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         let _ = out.flush();
     }
     let admin_auth = AdminAuth::new(store.admin_tokens().await?, operator_token.as_ref());
-    let (audit, audit_task) = AuditWriter::spawn(store.clone(), args.audit_queue);
+    let journal_dir = args.audit_journal_dir();
+    let (audit, audit_task) = AuditWriter::start(
+        store.clone(),
+        AuditOptions {
+            journal_dir: journal_dir.clone(),
+            fsync: args.fsync_commits,
+            capacity: args.audit_queue,
+            segment_bytes: crate::audit::SEGMENT_BYTES,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot start the audit trail (journal at {})", journal_dir.display()))?;
     let upstream = Upstream::build(&UpstreamOptions {
         connect_timeout: Duration::from_secs(args.upstream_connect_timeout),
         first_byte_timeout: Duration::from_secs(args.upstream_first_byte_timeout),

@@ -217,12 +217,17 @@ async fn the_canary_never_leaves_the_vault() {
     let logs = gw.logs();
     assert!(logs.contains("DEBUG"), "the logs ran at debug level");
     assert!(!logs.contains(&canary), "the logs hold the canary");
-    let mut files = 0;
-    for entry in std::fs::read_dir(&gw.data_dir).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
+    let files = crate::support::files_under(&gw.data_dir);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
         assert!(!contains(&bytes, &canary), "{} holds the canary", path.display());
-        files += 1;
     }
-    assert!(files >= 3, "database, WAL, key and token files were searched");
+    assert!(
+        files.iter().any(|p| p.extension().is_some_and(|e| e == "jsonl")),
+        "the audit journal was searched: {files:?}"
+    );
+    assert!(
+        files.len() >= 5,
+        "database, WAL, key, token and journal files were searched"
+    );
 }

@@ -1000,8 +1000,7 @@ async fn the_canary_never_leaves_through_the_data_plane() {
     let logs = f.gw.logs();
     assert!(logs.contains("DEBUG"));
     assert!(!logs.contains(&canary), "the logs hold the canary");
-    for entry in std::fs::read_dir(&f.gw.data_dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in crate::support::files_under(&f.gw.data_dir) {
         let bytes = std::fs::read(&path).unwrap();
         assert!(
             !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
@@ -1039,14 +1038,38 @@ async fn a_caller_that_disconnects_cancels_the_upstream_call() {
     assert_eq!(records[1]["outcome"], "abandoned");
 }
 
+/// Makes every further audit insert into `url`'s database fail, as a full disk or a revoked
+/// privilege would; the returned pool lifts it with [`database_accepts_audit`].
+async fn database_refuses_audit(url: &str) -> sqlx::PgPool {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("ALTER TABLE audit_events ADD CONSTRAINT audit_refused CHECK (false) NOT VALID")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
+async fn database_accepts_audit(pool: &sqlx::PgPool) {
+    sqlx::raw_sql("ALTER TABLE audit_events DROP CONSTRAINT audit_refused")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn no_call_is_made_when_the_audit_trail_cannot_be_written() {
+async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselves() {
     if crate::support::postgres_skipped() {
         return;
     }
     let url = crate::support::fresh_postgres_url().await;
     let f = Fixture::with(Options {
         database_url: Some(url.clone()),
+        // Four events: two calls' worth (a record before forwarding, one at the end).
+        args: vec!["--audit-queue".into(), "4".into()],
         ..Default::default()
     })
     .await;
@@ -1058,33 +1081,123 @@ async fn no_call_is_made_when_the_audit_trail_cannot_be_written() {
             .status,
         StatusCode::OK
     );
-    // Every further audit write fails, as it would on a full disk or a revoked privilege.
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    sqlx::raw_sql("ALTER TABLE audit_events ADD CONSTRAINT audit_refused CHECK (false) NOT VALID")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let before = f.up.count();
-    let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await;
-    r.assert_error(503, "audit_unavailable");
-    assert_eq!(f.up.count(), before, "the credential never left");
-    sqlx::raw_sql("ALTER TABLE audit_events DROP CONSTRAINT audit_refused")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_eq!(
-        send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target))
-            .await
-            .status,
-        StatusCode::OK,
-        "it recovers by itself"
-    );
+    // Reading the trail waits for the indexer: nothing is pending from here.
+    let trail = f.gw.get("/admin/v1/audit").await;
+    assert!(trail.json["data"].as_array().unwrap().len() >= 2, "{}", trail.text);
+    let pool = database_refuses_audit(&url).await;
+
+    // The journal takes the records while the database refuses them, until the backlog is
+    // full; then calls are refused before the credential leaves.
+    let mut answered = Vec::new();
+    let mut refused = false;
+    for _ in 0..10 {
+        let before = f.up.count();
+        let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await;
+        if r.status == StatusCode::OK {
+            answered.push(request_id(&r));
+            continue;
+        }
+        r.assert_error(503, "audit_unavailable");
+        assert_eq!(f.up.count(), before, "the credential never left");
+        refused = true;
+        break;
+    }
+    assert!(refused, "a full audit backlog refuses calls");
+    assert!(!answered.is_empty() && answered.len() <= 4, "{answered:?}");
+
+    // The indexer meets the refusal (and keeps retrying)...
+    let mut counted = false;
+    for _ in 0..100 {
+        if !f.gw.metrics().await.contains("credgate_audit_index_errors_total 0") {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(counted, "the database's refusals are counted");
+    // ...until the database comes back: it catches up by itself and calls go through again.
+    database_accepts_audit(&pool).await;
+    let mut resumed = false;
+    for _ in 0..100 {
+        let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await;
+        if r.status == StatusCode::OK {
+            resumed = true;
+            break;
+        }
+        r.assert_error(503, "audit_unavailable");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(resumed, "calls resume once the database takes writes again");
+    for id in &answered {
+        let records = f.gw.audit_n(id, 2).await;
+        assert_eq!(
+            records.len(),
+            2,
+            "the call answered during the outage is audited: {records:?}"
+        );
+        assert_eq!(records[0]["action"], "proxy.request");
+        assert_eq!(records[1]["outcome"], "ok");
+    }
+    let verify = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(verify.json["ok"], true, "{}", verify.text);
     let metrics = f.gw.metrics().await;
     assert!(!metrics.contains("credgate_audit_failures_total 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn calls_journaled_during_an_outage_are_indexed_after_a_crash() {
+    if crate::support::postgres_skipped() {
+        return;
+    }
+    let url = crate::support::fresh_postgres_url().await;
+    let f = Fixture::with(Options {
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let (_, grant) = f.bearer_grant().await;
+    let target = format!("{}/x", f.up.url);
+    let pool = database_refuses_audit(&url).await;
+    let mut answered = Vec::new();
+    for _ in 0..5 {
+        let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &target)).await;
+        assert_eq!(r.status, StatusCode::OK, "the journal takes the records: {}", r.text);
+        answered.push(request_id(&r));
+    }
+    // Killed with every one of those records journaled and none in the database.
+    let mut gw = f.gw;
+    let data_dir = gw.data_dir.clone();
+    gw.kill();
+    database_accepts_audit(&pool).await;
+
+    let restarted = Gateway::start_with(Options {
+        data_dir: Some(data_dir.clone()),
+        database_url: Some(url),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for id in &answered {
+        // The record written before forwarding, and the one at the end of the response if it
+        // was journaled before the kill.
+        let records = restarted.audit_n(id, 1).await;
+        assert!(
+            records
+                .iter()
+                .any(|r| r["action"] == "proxy.request" && r["outcome"] == "allowed"),
+            "journaled before the kill, indexed at the restart: {id}: {records:?}"
+        );
+        let requests = records.iter().filter(|r| r["action"] == "proxy.request").count();
+        assert_eq!(requests, 1, "indexed exactly once: {records:?}");
+    }
+    let verify = restarted.get("/admin/v1/audit/verify").await;
+    assert_eq!(verify.json["ok"], true, "{}", verify.text);
+    // Indexed segments are deleted: only the restarted gateway's own is left.
+    let segments = std::fs::read_dir(data_dir.join("audit-journal"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".jsonl"))
+        .count();
+    assert_eq!(segments, 1);
 }
 
 #[tokio::test]

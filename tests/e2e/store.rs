@@ -58,6 +58,7 @@ store_suite!(
     grants_by_status,
     every_change_is_audited_in_one_chain,
     concurrent_appends_keep_one_chain,
+    journal_progress_commits_with_the_events,
     failed_changes_leave_no_record,
     rewrap_is_resumable,
     admin_tokens,
@@ -448,6 +449,28 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
     let report = verify(store.as_ref()).await;
     assert!(report.ok, "{report:?}");
     assert_eq!(report.records, 160);
+}
+
+async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
+    let segment = Uuid::now_v7().to_string();
+    assert_eq!(store.journal_indexed(&segment).await.unwrap(), None);
+    store.index_journal(&[ev("j.one")], &segment, 120).await.unwrap();
+    store
+        .index_journal(&[ev("j.two"), ev("j.three")], &segment, 360)
+        .await
+        .unwrap();
+    assert_eq!(store.journal_indexed(&segment).await.unwrap(), Some(360));
+    let other = Uuid::now_v7().to_string();
+    assert_eq!(
+        store.journal_indexed(&other).await.unwrap(),
+        None,
+        "progress is per segment"
+    );
+    let report = verify(store.as_ref()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 3);
+    store.forget_journal_segment(&segment).await.unwrap();
+    assert_eq!(store.journal_indexed(&segment).await.unwrap(), None);
 }
 
 async fn failed_changes_leave_no_record(store: Arc<dyn Store>) {

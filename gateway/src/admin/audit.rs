@@ -94,6 +94,7 @@ pub async fn list(
         before_seq: p.before,
         limit,
     };
+    state.audit.settle().await;
     let rows = state.store.audit_events(&query).await?;
     let data = rows
         .iter()
@@ -127,6 +128,7 @@ pub async fn list(
     description = "Walks the whole hash chain and reports the first record that does not fit.",
     responses((status = 200, body = VerifyReport)))]
 pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, ApiError> {
+    state.audit.settle().await;
     let mut report = VerifyReport::default();
     verify_records(&mut report, &[]);
     loop {

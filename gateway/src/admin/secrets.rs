@@ -141,6 +141,8 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/admin/v1/secrets", tag = "secrets", responses((status = 200, body = SecretList)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<SecretList>, ApiError> {
+    // `last_used_at` comes from the audit trail: let it catch up with the calls answered.
+    state.audit.settle().await;
     let counts = state.store.active_grant_counts(now()).await?;
     let mut data = Vec::new();
     for meta in state.store.secrets().await? {
@@ -156,6 +158,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<SecretList>, Api
 }
 
 async fn view(state: &AppState, id: Uuid) -> Result<SecretView, ApiError> {
+    state.audit.settle().await;
     let meta = state
         .store
         .secret(id)

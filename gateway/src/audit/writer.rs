@@ -1,21 +1,42 @@
-//! The group-commit writer: events from many requests are written in one transaction, and
-//! each caller learns when its own event is durable.
+//! The audit writer: each event is appended to the journal by the task that records it, the
+//! caller goes on once it is there, and an indexer copies journaled events into the database's
+//! hash chain behind the request path.
 //!
-//! While one batch is being committed the next one gathers, so the commit rate, not the
-//! request rate, bounds the database's work. The queue is bounded: when it is full the
-//! caller gets [`AuditError::Unavailable`] at once rather than waiting without limit, and the
-//! data plane answers `audit_unavailable` instead of calling out unaudited.
+//! The append happens inline: a `write` of one line to the page cache costs a few
+//! microseconds, where handing each event to a writer thread and back cost two context
+//! switches per call (most of the gateway's CPU on a busy core). With `--fsync-commits` the
+//! flush to disk is a group commit: a syncer thread flushes whatever was written since its
+//! last flush, and every caller waits for the flush that covers its line.
+//!
+//! Events accepted and not yet indexed are bounded by the capacity: past it the caller gets
+//! [`AuditError::Unavailable`] at once, and the data plane answers `audit_unavailable` rather
+//! than call out unaudited. So a database that stops taking writes is absorbed for a while,
+//! then refuses calls, and catches up by itself when it returns; the journal keeps
+//! everything accepted across a crash meanwhile.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 use super::event::AuditEvent;
-use crate::store::Store;
+use super::journal::{Journal, JournalError, Segment};
+use crate::store::{Store, StoreError};
 
-/// Events written per transaction at most.
-const MAX_BATCH: usize = 512;
+/// Events indexed per database transaction at most (within both engines' bind limits).
+const INDEX_BATCH: usize = 1024;
+/// How long the indexer lets events gather before a transaction: at a thousand calls a second
+/// that is ten events per commit instead of one, for a tenth of the database's work.
+const INDEX_LINGER: Duration = Duration::from_millis(10);
+/// A segment this large is closed and a new one started, so indexed ones can be deleted.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+/// The longest a read of the trail waits for the indexer to catch up.
+const SETTLE: Duration = Duration::from_secs(2);
+/// The longest pause between two attempts to index while the database refuses.
+const MAX_RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AuditError {
@@ -23,126 +44,596 @@ pub enum AuditError {
     Unavailable,
 }
 
-struct Pending {
-    event: AuditEvent,
-    done: Option<oneshot::Sender<Result<(), AuditError>>>,
+/// Why the audit trail could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot index the audit journal left by the last run: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    pub journal_dir: PathBuf,
+    /// Flush the journal to disk before a caller goes on, so a record survives a power cut.
+    pub fsync: bool,
+    /// Events accepted and not yet indexed, at most.
+    pub capacity: usize,
+    /// Size at which a journal segment is closed and a new one started ([`SEGMENT_BYTES`]).
+    pub segment_bytes: u64,
+}
+
+/// Journaled events on their way to the database, and how far into the segment they reach.
+struct Batch {
+    segment: Arc<str>,
+    end: u64,
+    events: Vec<AuditEvent>,
+}
+
+/// The journal's writing end, behind a mutex held for one `write`.
+struct Tail {
+    journal: Arc<Journal>,
+    segment_bytes: u64,
+    segment: Segment,
+    segment_id: Arc<str>,
+    /// `None` once closed.
+    to_index: Option<mpsc::UnboundedSender<Batch>>,
+    /// Bytes written by this process over all segments: the syncer's measure of progress.
+    written: u64,
+    /// The file the syncer flushes (the current segment's).
+    sync_file: Arc<File>,
+}
+
+/// How far the journal is flushed to disk (`--fsync-commits`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Flushed {
+    upto: u64,
+    /// The end of the last write a failed flush covered: those callers are refused.
+    failed_upto: u64,
 }
 
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
-    tx: mpsc::Sender<Pending>,
-    stats: Arc<WriterStats>,
-    /// Asks the writer to finish: background tasks hold handles for the life of the process,
-    /// so "every handle dropped" never comes at shutdown on its own.
-    closing: Arc<tokio::sync::Notify>,
+    inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+struct Inner {
+    tail: Mutex<Tail>,
+    stats: WriterStats,
+    capacity: usize,
+    /// Present with `--fsync-commits`: wakes the syncer thread.
+    syncer: Option<std::sync::mpsc::Sender<()>>,
+    flushed: watch::Sender<Flushed>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter")
+            .field("capacity", &self.capacity)
+            .field("fsync", &self.syncer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
 pub struct WriterStats {
-    /// Events accepted and not yet written.
+    /// Events accepted and not yet indexed (or failed).
     pub queued: AtomicUsize,
+    /// Events indexed into the database.
     pub written: AtomicU64,
+    /// Events refused (queue full or closed) or not journaled (the write failed).
     pub failed: AtomicU64,
+    /// Attempts to index a batch that the database refused (each retried).
+    pub index_errors: AtomicU64,
+    accepted: AtomicU64,
+    closed: AtomicBool,
+    /// Events accepted and since indexed or failed: what [`AuditWriter::settle`] waits on.
+    finished: watch::Sender<u64>,
+}
+
+impl WriterStats {
+    fn finish(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+        self.finished.send_modify(|v| *v += n as u64);
+    }
 }
 
 impl AuditWriter {
-    /// Starts the writer task. It runs until every `AuditWriter` clone is dropped, after
-    /// writing what was queued.
-    pub fn spawn(store: Arc<dyn Store>, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let stats = Arc::new(WriterStats::default());
-        let closing = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(run(store, rx, stats.clone(), closing.clone()));
-        (Self { tx, stats, closing }, task)
+    /// Opens the journal, indexes what the last run left in it, then starts the indexer (and
+    /// with `fsync`, the syncer thread). The returned task ends once [`close`](Self::close)
+    /// was called and everything accepted is indexed.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        options: AuditOptions,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), StartError> {
+        let journal = Arc::new(Journal::open(&options.journal_dir)?);
+        let recovered = recover(store.as_ref(), &journal).await?;
+        if recovered > 0 {
+            tracing::info!(events = recovered, "indexed audit events journaled by the last run");
+        }
+        let segment = journal.create()?;
+        let (to_index, from_journal) = mpsc::unbounded_channel();
+        let sync_file = Arc::new(segment.sync_handle()?);
+        let (syncer, woken) = match options.fsync {
+            true => {
+                let (wake, woken) = std::sync::mpsc::channel();
+                (Some(wake), Some(woken))
+            }
+            false => (None, None),
+        };
+        let inner = Arc::new(Inner {
+            tail: Mutex::new(Tail {
+                journal: journal.clone(),
+                segment_bytes: options.segment_bytes.max(1),
+                segment_id: segment.id.as_str().into(),
+                segment,
+                to_index: Some(to_index),
+                written: 0,
+                sync_file,
+            }),
+            stats: WriterStats {
+                queued: AtomicUsize::new(0),
+                written: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                index_errors: AtomicU64::new(0),
+                accepted: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+                finished: watch::channel(0).0,
+            },
+            capacity: options.capacity.max(1),
+            syncer,
+            flushed: watch::channel(Flushed::default()).0,
+        });
+        if let Some(woken) = woken {
+            // It holds the writer weakly: it ends when the last handle goes.
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("credgate-audit-sync".into())
+                .spawn(move || sync_loop(&woken, &weak))
+                .map_err(|e| JournalError::Io {
+                    path: options.journal_dir.clone(),
+                    source: e,
+                })?;
+        }
+        let writer = Self { inner };
+        let task = tokio::spawn(index_loop(store, journal, from_journal, writer.clone()));
+        Ok((writer, task))
     }
 
-    /// Queues `event` and waits until it is committed.
+    /// Appends `event` to the journal and returns once it is there (with `--fsync-commits`,
+    /// once it is on disk).
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let (done, wait) = oneshot::channel();
-        self.enqueue(Pending {
-            event,
-            done: Some(done),
-        })?;
-        wait.await.unwrap_or(Err(AuditError::Unavailable))
-    }
-
-    /// Queues `event` without waiting; a failure is logged and counted.
-    pub fn record_detached(&self, event: AuditEvent) {
-        if self.enqueue(Pending { event, done: None }).is_err() {
-            tracing::error!("audit queue is full or closed; an event was dropped");
+        let end = self.append(event)?;
+        let Some(syncer) = &self.inner.syncer else {
+            return Ok(());
+        };
+        let mut flushed = self.inner.flushed.subscribe();
+        let _ = syncer.send(());
+        match flushed.wait_for(|f| f.upto >= end || f.failed_upto >= end).await {
+            Ok(f) if f.upto >= end => Ok(()),
+            _ => Err(AuditError::Unavailable),
         }
     }
 
-    fn enqueue(&self, pending: Pending) -> Result<(), AuditError> {
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        self.tx.try_send(pending).map_err(|_| {
-            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            AuditError::Unavailable
-        })
+    /// Appends `event` without waiting for a flush; a failure is logged and counted.
+    pub fn record_detached(&self, event: AuditEvent) {
+        match self.append(event) {
+            Ok(_) => {
+                if let Some(syncer) = &self.inner.syncer {
+                    let _ = syncer.send(());
+                }
+            }
+            Err(_) => tracing::error!("the audit journal is full, closed or failing; an event was dropped"),
+        }
     }
 
-    /// Stops taking events; the writer task writes what is queued and ends. Events recorded
-    /// after this are refused as `Unavailable`.
+    /// Writes one line; returns the journal position after it.
+    fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let stats = self.stats();
+        let refuse = || {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            AuditError::Unavailable
+        };
+        if stats.closed.load(Ordering::Relaxed) {
+            return Err(refuse());
+        }
+        if stats.queued.fetch_add(1, Ordering::Relaxed) >= self.inner.capacity {
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(refuse());
+        }
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        // Serialised before the lock: only the write itself is serialised between callers.
+        let mut line = Vec::with_capacity(512);
+        // Serialising a struct of plain fields cannot fail.
+        let _ = serde_json::to_writer(&mut line, &event);
+        line.push(b'\n');
+        let mut tail = self.lock();
+        let written = match tail.to_index.is_some() {
+            true => tail.append(&line).map_err(|e| {
+                tracing::error!(error = %e, "an audit event could not be journaled");
+            }),
+            // Closed since the check above.
+            false => Err(()),
+        };
+        let Ok(end) = written else {
+            drop(tail);
+            stats.finish(1);
+            return Err(refuse());
+        };
+        let batch = Batch {
+            segment: tail.segment_id.clone(),
+            end,
+            events: vec![event],
+        };
+        if let Some(to_index) = &tail.to_index {
+            // The indexer holds the receiver until every sender is gone.
+            let _ = to_index.send(batch);
+        }
+        Ok(tail.written)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tail> {
+        // A panic while holding the lock cannot leave a half-written line behind (a failed
+        // write is cut back), so the state is usable after one.
+        self.inner
+            .tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits until every event accepted before this call is indexed, so a read of the audit
+    /// trail sees the calls this gateway has already answered. Bounded by [`SETTLE`]: while
+    /// the database refuses writes, reads answer with what is indexed. Returns whether it got
+    /// there.
+    pub async fn settle(&self) -> bool {
+        let stats = self.stats();
+        let target = stats.accepted.load(Ordering::Relaxed);
+        let mut finished = stats.finished.subscribe();
+        matches!(
+            tokio::time::timeout(SETTLE, finished.wait_for(|n| *n >= target)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Stops taking events; what is journaled is indexed, then the task returned by
+    /// [`start`](Self::start) ends. Events recorded after this are refused.
     pub fn close(&self) {
-        // A stored permit: the writer sees it even if it is busy writing right now.
-        self.closing.notify_one();
+        self.stats().closed.store(true, Ordering::Relaxed);
+        // Dropping the sender lets the indexer end once it has taken every batch.
+        self.lock().to_index = None;
     }
 
     pub fn stats(&self) -> &WriterStats {
-        &self.stats
+        &self.inner.stats
     }
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Pending>,
-    stats: Arc<WriterStats>,
-    closing: Arc<tokio::sync::Notify>,
-) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    let mut closed = false;
-    loop {
-        let next = if closed {
-            rx.recv().await
-        } else {
-            tokio::select! {
-                next = rx.recv() => next,
-                () = closing.notified() => {
-                    // No new events from here on; `recv` drains the queue, then ends.
-                    rx.close();
-                    closed = true;
-                    continue;
-                }
-            }
+impl Tail {
+    /// Appends whole lines, starting a new segment first when this one is full.
+    fn append(&mut self, line: &[u8]) -> Result<u64, JournalError> {
+        if self.segment.len() >= self.segment_bytes
+            && let Err(e) = self.rotate()
+        {
+            tracing::warn!(error = %e, "cannot start a new audit journal segment; the current one grows");
+        }
+        let end = self.segment.append(line, false)?;
+        self.written += line.len() as u64;
+        Ok(end)
+    }
+
+    fn rotate(&mut self) -> Result<(), JournalError> {
+        let next = self.journal.create()?;
+        let sync_file = Arc::new(next.sync_handle()?);
+        // What the syncer has not flushed of the old segment is flushed here, before anything
+        // lands in the new one.
+        if let Err(e) = self.sync_file.sync_data() {
+            tracing::error!(error = %e, "cannot flush the audit journal segment being closed");
+        }
+        self.segment_id = next.id.as_str().into();
+        self.segment = next;
+        self.sync_file = sync_file;
+        Ok(())
+    }
+}
+
+/// The group commit of `--fsync-commits`: flush whatever was written since the last flush,
+/// then tell every caller how far that reached. Ends with the writer.
+fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync::Weak<Inner>) {
+    while woken.recv().is_ok() {
+        // Every wake-up that came while the last flush ran is covered by the next one.
+        while woken.try_recv().is_ok() {}
+        let Some(inner) = inner.upgrade() else { return };
+        let (file, upto) = {
+            let tail = inner.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (tail.sync_file.clone(), tail.written)
         };
-        let Some(first) = next else { break };
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+        match file.sync_data() {
+            Ok(()) => inner.flushed.send_modify(|f| f.upto = f.upto.max(upto)),
+            Err(e) => {
+                tracing::error!(error = %e, "the audit journal could not be flushed to disk");
+                inner.flushed.send_modify(|f| f.failed_upto = f.failed_upto.max(upto));
+            }
+        }
+    }
+}
+
+/// Indexes every segment a previous run left, oldest first, and deletes each once done.
+async fn recover(store: &dyn Store, journal: &Journal) -> Result<usize, StartError> {
+    let mut total = 0;
+    for segment in journal.segments()? {
+        let from = store.journal_indexed(&segment).await?.unwrap_or(0);
+        let entries = journal.read_from(&segment, u64::try_from(from).unwrap_or(0))?;
+        for chunk in entries.chunks(INDEX_BATCH) {
+            let events: Vec<AuditEvent> = chunk.iter().map(|e| e.event.clone()).collect();
+            let end = chunk.last().map_or(0, |e| e.end);
+            store
+                .index_journal(&events, &segment, i64::try_from(end).unwrap_or(i64::MAX))
+                .await?;
+        }
+        total += entries.len();
+        retire(store, journal, &segment).await;
+    }
+    Ok(total)
+}
+
+/// Deletes an indexed segment, then its progress row (in that order: a crash between the
+/// two leaves a row for a file that is gone, never a file whose progress is forgotten).
+async fn retire(store: &dyn Store, journal: &Journal, segment: &str) {
+    if let Err(e) = journal.remove(segment) {
+        tracing::error!(error = %e, "an indexed audit journal segment could not be deleted");
+        return;
+    }
+    if let Err(e) = store.forget_journal_segment(segment).await {
+        tracing::warn!(error = %e, segment, "the progress row of a deleted journal segment stays");
+    }
+}
+
+async fn index_loop(
+    store: Arc<dyn Store>,
+    journal: Arc<Journal>,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    writer: AuditWriter,
+) {
+    let stats = writer.stats();
+    let mut current: Option<Arc<str>> = None;
+    let mut carry: Option<Batch> = None;
+    loop {
+        let first = match carry.take() {
+            Some(b) => b,
+            None => match rx.recv().await {
+                Some(b) => b,
+                None => break,
+            },
+        };
+        if current.as_deref() != Some(&*first.segment)
+            && let Some(done) = current.replace(first.segment.clone())
+        {
+            // Batches arrive in journal order: the previous segment is indexed to its end.
+            retire(store.as_ref(), &journal, &done).await;
+        }
+        if !stats.closed.load(Ordering::Relaxed) {
+            tokio::time::sleep(INDEX_LINGER).await;
+        }
+        let Batch {
+            segment,
+            mut end,
+            mut events,
+        } = first;
+        while events.len() < INDEX_BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(next) if next.segment == segment => {
+                    end = next.end;
+                    events.extend(next.events);
+                }
+                Ok(next) => {
+                    carry = Some(next);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|p| p.event.clone()).collect();
-        let result = store.append_audit(&events).await;
-        let n = batch.len();
-        stats.queued.fetch_sub(n, Ordering::Relaxed);
-        let outcome = match result {
-            Ok(()) => {
-                stats.written.fetch_add(n as u64, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => {
-                stats.failed.fetch_add(n as u64, Ordering::Relaxed);
-                tracing::error!(error = %e, events = n, "audit batch could not be written");
-                Err(AuditError::Unavailable)
-            }
-        };
-        for p in batch.drain(..) {
-            if let Some(done) = p.done {
-                let _ = done.send(outcome.clone());
-            }
+        let mut pause = Duration::from_millis(50);
+        // Journaled events must reach the database: retry until they do. Meanwhile the queue
+        // fills, and past its capacity calls are refused.
+        while let Err(e) = store
+            .index_journal(&events, &segment, i64::try_from(end).unwrap_or(i64::MAX))
+            .await
+        {
+            stats.index_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, events = events.len(), "audit events could not be indexed; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_RETRY);
         }
+        stats.written.fetch_add(events.len() as u64, Ordering::Relaxed);
+        stats.finish(events.len());
+    }
+    // Closed and drained: every segment is indexed to its end.
+    let last = writer.lock().segment_id.clone();
+    if let Some(current) = current
+        && current != last
+    {
+        retire(store.as_ref(), &journal, &current).await;
+    }
+    retire(store.as_ref(), &journal, &last).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditKind, VerifyReport, verify_records};
+    use crate::store::DatabaseUrl;
+
+    async fn sqlite(dir: &std::path::Path) -> Arc<dyn Store> {
+        let url = DatabaseUrl::new(format!("sqlite:{}", dir.join("credgate.db").display()));
+        let store = crate::store::open_with(&url, false).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    fn options(dir: &std::path::Path, capacity: usize) -> AuditOptions {
+        AuditOptions {
+            journal_dir: dir.join("journal"),
+            fsync: false,
+            capacity,
+            segment_bytes: SEGMENT_BYTES,
+        }
+    }
+
+    async fn chain(store: &dyn Store) -> (VerifyReport, Vec<String>) {
+        let rows = store.audit_chain(0, 10_000).await.unwrap();
+        let mut report = VerifyReport::default();
+        verify_records(&mut report, &rows);
+        (report, rows.into_iter().map(|r| r.action).collect())
+    }
+
+    fn ev(action: &str) -> AuditEvent {
+        AuditEvent::new(AuditKind::Proxy, action, "allowed")
+    }
+
+    #[tokio::test]
+    async fn recorded_events_are_journaled_then_indexed_in_order_and_the_journal_emptied() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+            .await
+            .unwrap();
+        for i in 0..300 {
+            writer.record(ev(&format!("call.{i}"))).await.unwrap();
+        }
+        writer.record_detached(ev("call.last"));
+        assert!(writer.settle().await, "the indexer catches up");
+        let (report, actions) = chain(store.as_ref()).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(actions.len(), 301);
+        assert_eq!(actions[0], "call.0");
+        assert_eq!(actions[300], "call.last");
+
+        writer.close();
+        assert_eq!(writer.record(ev("too.late")).await, Err(AuditError::Unavailable));
+        task.await.unwrap();
+        assert_eq!(writer.stats().written.load(Ordering::Relaxed), 301);
+        drop(writer);
+        let journal = Journal::open(&tmp.path().join("journal")).unwrap();
+        assert!(journal.segments().unwrap().is_empty(), "indexed segments are deleted");
+    }
+
+    #[tokio::test]
+    async fn what_a_crash_left_in_the_journal_is_indexed_once_at_the_next_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        // A run that died after journaling five events, two of them already indexed.
+        let segment = {
+            let journal = Journal::open(&tmp.path().join("journal")).unwrap();
+            let mut segment = journal.create().unwrap();
+            let mut indexed = Vec::new();
+            let mut end = 0;
+            for i in 0..5 {
+                let e = ev(&format!("before.{i}"));
+                let mut line = e.body().into_bytes();
+                line.push(b'\n');
+                end = segment.append(&line, false).unwrap();
+                if i < 2 {
+                    indexed.push((e, end));
+                }
+            }
+            let (events, ends): (Vec<AuditEvent>, Vec<u64>) = indexed.into_iter().unzip();
+            store.index_journal(&events, &segment.id, ends[1] as i64).await.unwrap();
+            assert!(end > ends[1]);
+            segment.id
+        };
+
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+            .await
+            .unwrap();
+        let (report, actions) = chain(store.as_ref()).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(actions, ["before.0", "before.1", "before.2", "before.3", "before.4"]);
+        assert_eq!(
+            store.journal_indexed(&segment).await.unwrap(),
+            None,
+            "the segment is retired"
+        );
+        writer.record(ev("after")).await.unwrap();
+        writer.close();
+        task.await.unwrap();
+        assert_eq!(chain(store.as_ref()).await.1.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn past_its_capacity_the_writer_refuses_at_once_and_recovers_when_the_database_does() {
+        use sqlx::Connection;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 2)).await.unwrap();
+        // Another connection holds the database's write lock, as a stuck database would:
+        // nothing can be indexed meanwhile.
+        let url = format!("sqlite:{}", tmp.path().join("credgate.db").display());
+        let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+        writer.record(ev("one")).await.unwrap();
+        writer.record(ev("two")).await.unwrap();
+        assert_eq!(writer.record(ev("three")).await, Err(AuditError::Unavailable));
+        assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 1);
+
+        sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+        let mut recorded = false;
+        for _ in 0..100 {
+            if writer.record(ev("four")).await.is_ok() {
+                recorded = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(recorded, "room again once the backlog is indexed");
+        writer.close();
+        task.await.unwrap();
+        assert_eq!(chain(store.as_ref()).await.1, ["one", "two", "four"]);
+    }
+
+    #[tokio::test]
+    async fn full_segments_are_closed_and_deleted_once_indexed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let mut options = options(tmp.path(), 10_000);
+        // A few events per segment.
+        options.segment_bytes = 2048;
+        let (writer, task) = AuditWriter::start(store.clone(), options).await.unwrap();
+        for i in 0..40 {
+            writer.record(ev(&format!("call.{i}"))).await.unwrap();
+        }
+        assert!(writer.settle().await);
+        let actions = chain(store.as_ref()).await.1;
+        assert_eq!(actions.len(), 40);
+        assert!(actions.iter().enumerate().all(|(i, a)| *a == format!("call.{i}")));
+        let open = std::fs::read_dir(tmp.path().join("journal"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".jsonl"))
+            .count();
+        assert_eq!(open, 1, "only the segment being written is left");
+        writer.close();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn with_fsync_callers_go_on_after_the_flush_that_covers_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let mut options = options(tmp.path(), 10_000);
+        options.fsync = true;
+        let (writer, task) = AuditWriter::start(store.clone(), options).await.unwrap();
+        let calls = (0..50).map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.record(ev(&format!("call.{i}"))).await })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await.unwrap().unwrap();
+        }
+        let written = writer.lock().written;
+        assert!(writer.inner.flushed.borrow().upto >= written, "every acknowledged line is flushed");
+        assert!(writer.settle().await);
+        assert_eq!(chain(store.as_ref()).await.1.len(), 50);
+        writer.close();
+        task.await.unwrap();
     }
 }

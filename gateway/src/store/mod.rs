@@ -273,6 +273,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
+    /// Appends events read from an audit journal segment and records, in the same
+    /// transaction, that the segment is indexed up to byte `indexed_bytes`.
+    async fn index_journal(&self, events: &[AuditEvent], segment: &str, indexed_bytes: i64) -> Result<()>;
+    /// How many bytes of a journal segment are indexed (`None`: none yet).
+    async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>>;
+    /// Forgets a journal segment that is indexed to its end and deleted.
+    async fn forget_journal_segment(&self, segment: &str) -> Result<()>;
     /// Newest first.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAudit>>;
     /// Oldest first, from `after_seq` exclusive, for verification and export.

@@ -888,6 +888,37 @@ where
         Ok(())
     }
 
+    async fn index_journal(&self, events: &[AuditEvent], segment: &str, indexed_bytes: i64) -> Result<()> {
+        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        Self::append_chain(&mut tx, events).await?;
+        sqlx::query::<DB>(
+            "INSERT INTO audit_journal (segment, indexed_bytes) VALUES ($1, $2) \
+             ON CONFLICT (segment) DO UPDATE SET indexed_bytes = excluded.indexed_bytes",
+        )
+        .bind(segment.to_owned())
+        .bind(indexed_bytes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>> {
+        let row = sqlx::query::<DB>("SELECT indexed_bytes FROM audit_journal WHERE segment = $1")
+            .bind(segment.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("indexed_bytes")).transpose()?)
+    }
+
+    async fn forget_journal_segment(&self, segment: &str) -> Result<()> {
+        sqlx::query::<DB>("DELETE FROM audit_journal WHERE segment = $1")
+            .bind(segment.to_owned())
+            .execute(&self.writes)
+            .await?;
+        Ok(())
+    }
+
     async fn uploaded_providers(&self) -> Result<Vec<UploadedProvider>> {
         let rows =
             sqlx::query::<DB>("SELECT id, version, digest, size, uploaded_at FROM uploaded_providers ORDER BY id")

@@ -57,7 +57,8 @@ async def test_each_code_raises_its_exception(world):
 
 
 async def test_audit_unavailable_raises_and_nothing_is_sent():
-    """Needs PostgreSQL, where the test can make every audit write fail."""
+    """Needs PostgreSQL, where the test can make every audit write fail. The gateway's journal
+    absorbs an outage up to --audit-queue records (here two), then calls are refused."""
     if os.environ.get("CREDGATE_TEST_SKIP_POSTGRES") == "1":
         pytest.skip("PostgreSQL disabled explicitly by CREDGATE_TEST_SKIP_POSTGRES=1")
     base = os.environ.get("CREDGATE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -67,7 +68,7 @@ async def test_audit_unavailable_raises_and_nothing_is_sent():
         subprocess.run(["psql", base, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, capture_output=True)
 
     psql(f"CREATE SCHEMA {schema}")
-    gateway = Gateway(database_url=f"{base}?options=-c%20search_path%3D{schema}")
+    gateway = Gateway("--audit-queue", "2", database_url=f"{base}?options=-c%20search_path%3D{schema}")
     upstream = Upstream()
     try:
         agent = gateway.principal("pg-app")
@@ -76,10 +77,20 @@ async def test_audit_unavailable_raises_and_nothing_is_sent():
                                  "allow_private_destinations": True, "allow_insecure_http": True})
         grant = gateway.grant(secret, agent)
         psql(f"ALTER TABLE {schema}.audit_events ADD CONSTRAINT refused CHECK (false) NOT VALID")
+        answered = 0
         async with credgate.App(key, base_url=gateway.url) as vault:
-            error = await expect(vault, credgate.AuditUnavailable, upstream.url, grant)
-        assert error.status == 503
-        assert upstream.seen == []
+            for _ in range(5):
+                try:
+                    await vault.request("GET", upstream.url, grant_id=grant)
+                    answered += 1
+                except credgate.AuditUnavailable as refused:
+                    error = refused
+                    break
+            else:
+                pytest.fail("calls were never refused while nothing could be indexed")
+        assert error.status == 503 and error.code == "audit_unavailable" and error.request_id
+        assert 1 <= answered <= 2
+        assert len(upstream.seen) == answered, "the refused call was never sent"
     finally:
         gateway.close()
         upstream.close()

@@ -1,0 +1,272 @@
+//! The audit journal: an append-only file of audit events on the gateway's own disk.
+//!
+//! A call's record is in the journal before its credential leaves: one `write` shared by every
+//! call in a batch (and one `fdatasync` with `--fsync-commits`), where a database commit per
+//! batch cost most of a forwarded call's time. The indexer copies journaled events into the
+//! database's hash chain behind the request path, and after a crash, on the next start,
+//! whatever was journaled and not yet indexed. This is the durability of Vault's file audit
+//! device with the database's queries and hash chain on top.
+//!
+//! Layout of the directory: `lock`, held exclusively by the one gateway writing there (two
+//! replicas sharing a journal would index each other's events twice); and segments named
+//! `<uuid v7>.jsonl` (so names sort in creation order), one event body per line. The database
+//! keeps, per segment, how many bytes of it are indexed, updated in the same transaction as
+//! the events, so every journaled event lands in the chain exactly once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::event::AuditEvent;
+
+const SUFFIX: &str = ".jsonl";
+
+/// A journal directory, locked for this process.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    /// Held for the life of the journal: the lock goes with the file.
+    _lock: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "the audit journal at {0} is in use by another credgate process; give each one its own --audit-journal-dir"
+    )]
+    Locked(PathBuf),
+    #[error("audit journal at {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn at(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One journaled event read back, and where its line ends in the segment.
+#[derive(Debug)]
+pub struct Entry {
+    pub event: AuditEvent,
+    pub end: u64,
+}
+
+impl Journal {
+    /// Opens (creating it, mode 0700) and locks `dir`.
+    pub fn open(dir: &Path) -> Result<Self, JournalError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(at(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(at(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(dir.to_owned())),
+            Err(fs::TryLockError::Error(e)) => return Err(at(&lock_path)(e)),
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The segments present, oldest first.
+    pub fn segments(&self) -> Result<Vec<String>, JournalError> {
+        let mut ids: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(at(&self.dir))?
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                let id = name.strip_suffix(SUFFIX)?;
+                uuid::Uuid::parse_str(id).ok().map(|_| id.to_owned())
+            })
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn path(&self, segment: &str) -> PathBuf {
+        self.dir.join(format!("{segment}{SUFFIX}"))
+    }
+
+    /// Starts a new segment (mode 0600).
+    pub fn create(&self) -> Result<Segment, JournalError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let path = self.path(&id);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(at(&path))?;
+        // The new name must survive a power cut as well as the lines written into it.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(at(&self.dir))?;
+        Ok(Segment { id, file, len: 0, path })
+    }
+
+    /// The complete events of `segment` after byte `from`. A last line without its newline
+    /// (a write cut short by a crash of the machine) was never acknowledged and is left out;
+    /// a line that is not an event is logged and skipped, so one damaged line cannot hold
+    /// back the rest of the trail.
+    pub fn read_from(&self, segment: &str, from: u64) -> Result<Vec<Entry>, JournalError> {
+        let path = self.path(segment);
+        let mut file = File::open(&path).map_err(at(&path))?;
+        file.seek(SeekFrom::Start(from)).map_err(at(&path))?;
+        let mut reader = BufReader::new(file);
+        let mut entries = Vec::new();
+        let mut pos = from;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line).map_err(at(&path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            let start = pos;
+            pos += n as u64;
+            match serde_json::from_slice::<AuditEvent>(&line[..n - 1]) {
+                Ok(event) => entries.push(Entry { event, end: pos }),
+                Err(e) => tracing::error!(
+                    segment,
+                    offset = start,
+                    error = %e,
+                    "a line of the audit journal is not an event; skipped"
+                ),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Deletes a segment whose events are all indexed.
+    pub fn remove(&self, segment: &str) -> Result<(), JournalError> {
+        let path = self.path(segment);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(at(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The segment being written.
+#[derive(Debug)]
+pub struct Segment {
+    pub id: String,
+    file: File,
+    len: u64,
+    path: PathBuf,
+}
+
+impl Segment {
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// A second handle on the segment's file, for flushing it from another thread.
+    pub fn sync_handle(&self) -> Result<File, JournalError> {
+        self.file.try_clone().map_err(at(&self.path))
+    }
+
+    /// Appends whole lines; with `sync`, flushes them to the disk before returning. On failure
+    /// the segment is cut back to where it was, so a half-written batch never joins the next
+    /// one into a damaged line.
+    pub fn append(&mut self, lines: &[u8], sync: bool) -> Result<u64, JournalError> {
+        let written = self
+            .file
+            .write_all(lines)
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            if let Err(cut) = self.file.set_len(self.len) {
+                tracing::error!(error = %cut, "the audit journal could not be cut back after a failed write");
+            }
+            return Err(at(&self.path)(e));
+        }
+        self.len += lines.len() as u64;
+        Ok(self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditKind;
+
+    fn line(action: &str) -> Vec<u8> {
+        let mut out = AuditEvent::new(AuditKind::Proxy, action, "allowed").body().into_bytes();
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn events_read_back_from_any_offset_and_a_torn_tail_is_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = Journal::open(tmp.path()).unwrap();
+        let mut seg = journal.create().unwrap();
+        let one = seg.append(&line("a.one"), false).unwrap();
+        let mut two = line("a.two");
+        two.extend_from_slice(b"not json\n");
+        two.extend(line("a.three"));
+        let end = seg.append(&two, true).unwrap();
+        // A crash of the machine mid-write: half a line, no newline.
+        let torn = line("a.four");
+        seg.append(&torn[..torn.len() / 2], false).unwrap();
+
+        let all = journal.read_from(&seg.id, 0).unwrap();
+        let actions: Vec<&str> = all.iter().map(|e| e.event.action.as_str()).collect();
+        assert_eq!(actions, ["a.one", "a.two", "a.three"]);
+        assert_eq!(all[0].end, one);
+        assert_eq!(all[2].end, end);
+        let rest = journal.read_from(&seg.id, one).unwrap();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].event.action, "a.two");
+    }
+
+    #[test]
+    fn one_process_per_journal_and_segments_sort_oldest_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = Journal::open(tmp.path()).unwrap();
+        assert!(matches!(Journal::open(tmp.path()), Err(JournalError::Locked(_))));
+        let a = journal.create().unwrap().id;
+        let b = journal.create().unwrap().id;
+        fs::write(tmp.path().join("notes.txt"), "ignored").unwrap();
+        assert_eq!(journal.segments().unwrap(), [a.clone(), b.clone()]);
+        journal.remove(&a).unwrap();
+        journal.remove(&a).unwrap();
+        assert_eq!(journal.segments().unwrap(), [b]);
+        drop(journal);
+        Journal::open(tmp.path()).expect("the lock goes with the process's handle");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_partial_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = Journal::open(tmp.path()).unwrap();
+        let mut seg = journal.create().unwrap();
+        seg.append(&line("a.one"), false).unwrap();
+        // /dev/full refuses every write with ENOSPC, as a full disk does.
+        let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
+        let real = std::mem::replace(&mut seg.file, full);
+        assert!(seg.append(&line("a.two"), false).is_err());
+        seg.file = real;
+        assert_eq!(seg.len(), journal.read_from(&seg.id, 0).unwrap()[0].end);
+        seg.append(&line("a.three"), false).unwrap();
+        let actions: Vec<String> = journal
+            .read_from(&seg.id, 0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.action)
+            .collect();
+        assert_eq!(actions, ["a.one", "a.three"]);
+    }
+}
