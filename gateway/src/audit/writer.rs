@@ -33,6 +33,10 @@ const INDEX_BATCH: usize = 1024;
 const INDEX_LINGER: Duration = Duration::from_millis(10);
 /// A segment this large is closed and a new one started, so indexed ones can be deleted.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
+/// How long the syncer lets lines gather before a flush. A flush takes about as long as a
+/// call's own work, so flushing at once covers one or two calls and costs a flush each; a
+/// short wait makes each flush cover several (PostgreSQL's `commit_delay`).
+const SYNC_GATHER: Duration = Duration::from_micros(300);
 /// The longest a read of the trail waits for the indexer to catch up.
 const SETTLE: Duration = Duration::from_secs(2);
 /// The longest pause between two attempts to index while the database refuses.
@@ -341,7 +345,8 @@ impl Tail {
 /// then tell every caller how far that reached. Ends with the writer.
 fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync::Weak<Inner>) {
     while woken.recv().is_ok() {
-        // Every wake-up that came while the last flush ran is covered by the next one.
+        std::thread::sleep(SYNC_GATHER);
+        // Every wake-up that came meanwhile is covered by this flush.
         while woken.try_recv().is_ok() {}
         let Some(inner) = inner.upgrade() else { return };
         let (file, upto) = {
@@ -630,7 +635,10 @@ mod tests {
             call.await.unwrap().unwrap();
         }
         let written = writer.lock().written;
-        assert!(writer.inner.flushed.borrow().upto >= written, "every acknowledged line is flushed");
+        assert!(
+            writer.inner.flushed.borrow().upto >= written,
+            "every acknowledged line is flushed"
+        );
         assert!(writer.settle().await);
         assert_eq!(chain(store.as_ref()).await.1.len(), 50);
         writer.close();

@@ -86,10 +86,6 @@ fn config(limits: &Limits, pooling: bool) -> Config {
         pool.table_keep_resident(64 << 10);
         pool.async_stack_keep_resident(64 << 10);
         pool.decommit_batch_size(32);
-        // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages a call
-        // dirtied, not the whole kept-resident prefix: a call touches a few pages of its
-        // stack and heap, so this is most of an instance's reset cost.
-        pool.pagemap_scan(wasmtime::Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
