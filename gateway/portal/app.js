@@ -282,6 +282,8 @@ async function route() {
   view.textContent = '';
   view.dataset.page = name;
   view.dataset.ready = 'false';
+  // Counts renders, so a test can tell this page's load from the one before it.
+  view.dataset.render = String(seq);
   view.append(h('p', { class: 'loading', text: 'Loading…' }));
   try {
     const content = name === 'notfound' ? pageNotFound() : await pages[name](ctx, parts.slice(1));

@@ -139,6 +139,16 @@ async function waitReady() {
   await snapshot(`page ${page.url().replace(BASE, '')}`);
 }
 
+/** Clicks something that re-renders the page, and waits for that render (not the last one). */
+async function clickAndRender(testId) {
+  const view = page.locator('#view');
+  const before = await view.getAttribute('data-render');
+  await tid(testId).click();
+  await waitFor(async () => (await view.getAttribute('data-render')) !== before
+    && (await view.getAttribute('data-ready')) === 'true', `the page to render after ${testId}`);
+  await snapshot(`page ${page.url().replace(BASE, '')}`);
+}
+
 async function go(navTestId) {
   await tid(navTestId).click();
   await waitReady();
@@ -261,8 +271,7 @@ async function run() {
   // 2. Add a template secret --------------------------------------------------------------------
   step('2. add an openai template secret pointing at the test upstream');
   const secretName = `portal-openai-${RUN}`;
-  await tid('add-secret').click();
-  await waitReady();
+  await clickAndRender('add-secret');
   await waitFor(async () => (await page.locator('[data-testid="secret-type"] option[value="openai"]').count()) === 1, 'the openai template in the type list');
   await tid('secret-name').fill(secretName);
   await tid('secret-type').selectOption('openai');
@@ -412,13 +421,11 @@ async function run() {
   await go('nav-audit');
   await tid('audit-grant').fill(grantId);
   await tid('audit-action').fill('proxy.request');
-  await tid('audit-apply').click();
-  await waitReady();
+  await clickAndRender('audit-apply');
   const auditRow = page.locator(`[data-testid="audit-row"][data-action="proxy.request"][data-grant-id="${grantId}"][data-outcome="allowed"]`);
   await waitFor(async () => {
     if ((await auditRow.count()) > 0) return true;
-    await tid('audit-apply').click(); // group commit may take a moment: reload
-    await waitReady();
+    await clickAndRender('audit-apply'); // indexing may take a moment: reload
     return false;
   }, 'the proxy.request record of the call');
   check(true, 'the allowed proxy.request of the grant is listed');
@@ -430,11 +437,9 @@ async function run() {
   await screenshot('audit');
 
   // Paging with before/next_before.
-  await tid('audit-clear').click();
-  await waitReady();
+  await clickAndRender('audit-clear');
   await tid('audit-limit').selectOption('10');
-  await tid('audit-apply').click();
-  await waitReady();
+  await clickAndRender('audit-apply');
   const seqs = async () => page.locator('[data-testid="audit-row"]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.seq)));
   const page1 = await seqs();
   check(page1.length === 10 && page1.every((s, i) => i === 0 || s < page1[i - 1]), 'a page of 10 records, newest first');
