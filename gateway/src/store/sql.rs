@@ -19,7 +19,7 @@ use crate::vault::{
 };
 
 /// What one SQL engine does differently.
-pub trait Dialect: Database {
+pub trait Dialect: Database + sqlx::database::HasStatementCache {
     const BACKEND: &'static str;
     /// Opens a transaction that will write. SQLite takes its write lock up front
     /// (`BEGIN IMMEDIATE`) so two writers never deadlock upgrading a read lock.
@@ -163,7 +163,10 @@ where
                 .push_bind(std::mem::replace(&mut prev, hash.clone()))
                 .push_bind(hash);
         });
-        qb.build().execute(&mut *conn).await?;
+        // Not kept as a prepared statement: its text differs with every batch size, and a
+        // cached statement of two thousand rows' binds holds megabytes (the connection cache
+        // keeps a hundred of them).
+        qb.build().persistent(false).execute(&mut *conn).await?;
         Ok(())
     }
 
