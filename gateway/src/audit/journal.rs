@@ -173,6 +173,11 @@ impl Segment {
         self.len
     }
 
+    /// Flushes what was written to the disk.
+    pub fn flush(&self) -> Result<(), JournalError> {
+        self.file.sync_data().map_err(at(&self.path))
+    }
+
     /// A second handle on the segment's file, for flushing it from another thread.
     pub fn sync_handle(&self) -> Result<File, JournalError> {
         self.file.try_clone().map_err(at(&self.path))

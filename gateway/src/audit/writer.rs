@@ -329,13 +329,13 @@ impl Tail {
     }
 
     fn rotate(&mut self) -> Result<(), JournalError> {
+        // What the syncer has not flushed of the old segment is flushed before anything lands
+        // in a new one. If that fails, the old segment stays current: the syncer flushes it
+        // again and tells its callers whether that worked, rather than the new file's flush
+        // vouching for lines it does not hold.
+        self.segment.flush()?;
         let next = self.journal.create()?;
         let sync_file = Arc::new(next.sync_handle()?);
-        // What the syncer has not flushed of the old segment is flushed here, before anything
-        // lands in the new one.
-        if let Err(e) = self.sync_file.sync_data() {
-            tracing::error!(error = %e, "cannot flush the audit journal segment being closed");
-        }
         self.segment_id = next.id.as_str().into();
         self.segment = next;
         self.sync_file = sync_file;
