@@ -460,6 +460,11 @@ async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.journal_indexed(&segment).await.unwrap(), Some(360));
+    // The same batch again (a retry after a commit whose answer was lost) adds nothing.
+    store
+        .index_journal(&[ev("j.two"), ev("j.three")], &segment, 360)
+        .await
+        .unwrap();
     let other = Uuid::now_v7().to_string();
     assert_eq!(
         store.journal_indexed(&other).await.unwrap(),

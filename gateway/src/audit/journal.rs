@@ -1,8 +1,8 @@
 //! The audit journal: an append-only file of audit events on the gateway's own disk.
 //!
-//! A call's record is in the journal before its credential leaves: one `write` shared by every
-//! call in a batch (and one `fdatasync` with `--fsync-commits`), where a database commit per
-//! batch cost most of a forwarded call's time. The indexer copies journaled events into the
+//! A call's record is in the journal before its credential leaves: one `write` of one line
+//! (and with `--fsync-commits` a share of a group `fdatasync`), where waiting for a database
+//! commit cost most of a forwarded call's time. The indexer copies journaled events into the
 //! database's hash chain behind the request path, and after a crash, on the next start,
 //! whatever was journaled and not yet indexed. This is the durability of Vault's file audit
 //! device with the database's queries and hash chain on top.
@@ -38,6 +38,8 @@ pub enum JournalError {
     Locked(PathBuf),
     #[error("audit journal at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("an earlier flush of the audit journal failed; restart credgate once the disk is fixed")]
+    FlushFailed,
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -149,13 +151,16 @@ impl Journal {
         Ok(entries)
     }
 
-    /// Deletes a segment whose events are all indexed.
+    /// Deletes a segment whose events are all indexed, durably: its progress row is deleted
+    /// next, and a segment that came back after a power cut without its row would be indexed
+    /// a second time.
     pub fn remove(&self, segment: &str) -> Result<(), JournalError> {
         let path = self.path(segment);
         match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(at(&path)(e)),
-            _ => Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(at(&path)(e)),
+            _ => {}
         }
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(at(&self.dir))
     }
 }
 
@@ -193,7 +198,14 @@ impl Segment {
             .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             if let Err(cut) = self.file.set_len(self.len) {
+                // The partial line stays: end it, so the next line starts a line of its own
+                // (the damaged one is skipped when read back), and count bytes from the file's
+                // real end, so stored offsets keep pointing at line starts.
                 tracing::error!(error = %cut, "the audit journal could not be cut back after a failed write");
+                let _ = self.file.write_all(b"\n");
+                if let Ok(meta) = self.file.metadata() {
+                    self.len = meta.len();
+                }
             }
             return Err(at(&self.path)(e));
         }
@@ -254,24 +266,24 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_leaves_no_partial_line() {
+    fn a_failed_write_is_reported_and_leaves_offsets_at_line_starts() {
         let tmp = tempfile::tempdir().unwrap();
         let journal = Journal::open(tmp.path()).unwrap();
         let mut seg = journal.create().unwrap();
-        seg.append(&line("a.one"), false).unwrap();
-        // /dev/full refuses every write with ENOSPC, as a full disk does.
+        let one = seg.append(&line("a.one"), false).unwrap();
+        // /dev/full refuses every write with ENOSPC, as a full disk does, and cannot be cut
+        // back either: the count then follows the file's real end.
         let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
         let real = std::mem::replace(&mut seg.file, full);
         assert!(seg.append(&line("a.two"), false).is_err());
+        assert_eq!(seg.len(), seg.file.metadata().unwrap().len());
+        // Back on the real file, nothing of the failed line reached it.
         seg.file = real;
-        assert_eq!(seg.len(), journal.read_from(&seg.id, 0).unwrap()[0].end);
+        seg.len = one;
         seg.append(&line("a.three"), false).unwrap();
-        let actions: Vec<String> = journal
-            .read_from(&seg.id, 0)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event.action)
-            .collect();
+        let read = journal.read_from(&seg.id, 0).unwrap();
+        let actions: Vec<&str> = read.iter().map(|e| e.event.action.as_str()).collect();
         assert_eq!(actions, ["a.one", "a.three"]);
+        assert_eq!(read[1].end, seg.len());
     }
 }

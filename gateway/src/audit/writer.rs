@@ -2,7 +2,7 @@
 //! caller goes on once it is there, and an indexer copies journaled events into the database's
 //! hash chain behind the request path.
 //!
-//! The append happens inline: a `write` of one line to the page cache costs a few
+//! The append happens inline: a `write` of the call's line to the page cache costs a few
 //! microseconds, where handing each event to a writer thread and back cost two context
 //! switches per call (most of the gateway's CPU on a busy core). With `--fsync-commits` the
 //! flush to disk is a group commit: a syncer thread flushes whatever was written since its
@@ -89,14 +89,19 @@ struct Tail {
     written: u64,
     /// The file the syncer flushes (the current segment's).
     sync_file: Arc<File>,
+    fsync: bool,
+    /// With `fsync`: a flush failed, so nothing written from here on could be vouched for.
+    flush_failed: bool,
 }
 
 /// How far the journal is flushed to disk (`--fsync-commits`).
 #[derive(Clone, Copy, Debug, Default)]
 struct Flushed {
     upto: u64,
-    /// The end of the last write a failed flush covered: those callers are refused.
-    failed_upto: u64,
+    /// A flush failed. Sticky: Linux reports a write-back error once per open file, so a
+    /// later flush that succeeds says nothing about the lines the failed one covered, and
+    /// from here on every call is refused until credgate is restarted.
+    failed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -177,6 +182,8 @@ impl AuditWriter {
                 to_index: Some(to_index),
                 written: 0,
                 sync_file,
+                fsync: options.fsync,
+                flush_failed: false,
             }),
             stats: WriterStats {
                 queued: AtomicUsize::new(0),
@@ -216,8 +223,8 @@ impl AuditWriter {
         };
         let mut flushed = self.inner.flushed.subscribe();
         let _ = syncer.send(());
-        match flushed.wait_for(|f| f.upto >= end || f.failed_upto >= end).await {
-            Ok(f) if f.upto >= end => Ok(()),
+        match flushed.wait_for(|f| f.failed || f.upto >= end).await {
+            Ok(f) if !f.failed => Ok(()),
             _ => Err(AuditError::Unavailable),
         }
     }
@@ -318,10 +325,16 @@ impl AuditWriter {
 impl Tail {
     /// Appends whole lines, starting a new segment first when this one is full.
     fn append(&mut self, line: &[u8]) -> Result<u64, JournalError> {
+        if self.flush_failed {
+            return Err(JournalError::FlushFailed);
+        }
         if self.segment.len() >= self.segment_bytes
             && let Err(e) = self.rotate()
         {
             tracing::warn!(error = %e, "cannot start a new audit journal segment; the current one grows");
+            if self.flush_failed {
+                return Err(e);
+            }
         }
         let end = self.segment.append(line, false)?;
         self.written += line.len() as u64;
@@ -329,11 +342,16 @@ impl Tail {
     }
 
     fn rotate(&mut self) -> Result<(), JournalError> {
-        // What the syncer has not flushed of the old segment is flushed before anything lands
-        // in a new one. If that fails, the old segment stays current: the syncer flushes it
-        // again and tells its callers whether that worked, rather than the new file's flush
-        // vouching for lines it does not hold.
-        self.segment.flush()?;
+        // With `fsync`, what the syncer has not flushed of the old segment is flushed before
+        // anything lands in a new one, whose flushes cannot vouch for the old lines. Without,
+        // the kernel writes it back as for any file, and the rotation stays cheap (it runs
+        // under the lock every appender takes).
+        if self.fsync
+            && let Err(e) = self.segment.flush()
+        {
+            self.flush_failed = true;
+            return Err(e);
+        }
         let next = self.journal.create()?;
         let sync_file = Arc::new(next.sync_handle()?);
         self.segment_id = next.id.as_str().into();
@@ -358,8 +376,13 @@ fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync::Weak<Inne
         match file.sync_data() {
             Ok(()) => inner.flushed.send_modify(|f| f.upto = f.upto.max(upto)),
             Err(e) => {
-                tracing::error!(error = %e, "the audit journal could not be flushed to disk");
-                inner.flushed.send_modify(|f| f.failed_upto = f.failed_upto.max(upto));
+                tracing::error!(error = %e, "the audit journal could not be flushed to disk; calls are refused until credgate is restarted");
+                inner
+                    .tail
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .flush_failed = true;
+                inner.flushed.send_modify(|f| f.failed = true);
             }
         }
     }
@@ -419,7 +442,8 @@ async fn index_loop(
             // Batches arrive in journal order: the previous segment is indexed to its end.
             retire(store.as_ref(), &journal, &done).await;
         }
-        if !stats.closed.load(Ordering::Relaxed) {
+        // Let a batch gather, unless one already waits (catching up after an outage).
+        if !stats.closed.load(Ordering::Relaxed) && rx.is_empty() {
             tokio::time::sleep(INDEX_LINGER).await;
         }
         let Batch {

@@ -893,6 +893,17 @@ where
 
     async fn index_journal(&self, events: &[AuditEvent], segment: &str, indexed_bytes: i64) -> Result<()> {
         let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        // A retry after a commit whose answer was lost (the connection dropped) finds its
+        // batch already indexed: batches are whole and in order, so progress says so.
+        let done = sqlx::query::<DB>("SELECT indexed_bytes FROM audit_journal WHERE segment = $1")
+            .bind(segment.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<i64, _>("indexed_bytes"))
+            .transpose()?;
+        if done.is_some_and(|done| done >= indexed_bytes) {
+            return Ok(());
+        }
         Self::append_chain(&mut tx, events).await?;
         sqlx::query::<DB>(
             "INSERT INTO audit_journal (segment, indexed_bytes) VALUES ($1, $2) \
