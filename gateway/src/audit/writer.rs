@@ -442,8 +442,10 @@ async fn index_loop(
             // Batches arrive in journal order: the previous segment is indexed to its end.
             retire(store.as_ref(), &journal, &done).await;
         }
-        // Let a batch gather, unless one already waits (catching up after an outage).
-        if !stats.closed.load(Ordering::Relaxed) && rx.is_empty() {
+        // Let a batch gather, unless a full one already waits (catching up after an outage).
+        // Not merely "something waits": under steady load something always does, and
+        // indexing without the pause went back to many small, costly transactions.
+        if !stats.closed.load(Ordering::Relaxed) && rx.len() < INDEX_BATCH {
             tokio::time::sleep(INDEX_LINGER).await;
         }
         let Batch {
