@@ -1038,6 +1038,22 @@ async fn a_caller_that_disconnects_cancels_the_upstream_call() {
     assert_eq!(records[1]["outcome"], "abandoned");
 }
 
+/// A fixture whose gateway runs on a fresh PostgreSQL database (and that database's URL), or
+/// `None` where PostgreSQL is explicitly skipped.
+async fn on_fresh_postgres(args: &[&str]) -> Option<(Fixture, String)> {
+    if crate::support::postgres_skipped() {
+        return None;
+    }
+    let url = crate::support::fresh_postgres_url().await;
+    let f = Fixture::with(Options {
+        database_url: Some(url.clone()),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+        ..Default::default()
+    })
+    .await;
+    Some((f, url))
+}
+
 /// Makes every further audit insert into `url`'s database fail, as a full disk or a revoked
 /// privilege would; the returned pool lifts it with [`database_accepts_audit`].
 async fn database_refuses_audit(url: &str) -> sqlx::PgPool {
@@ -1062,17 +1078,10 @@ async fn database_accepts_audit(pool: &sqlx::PgPool) {
 
 #[tokio::test]
 async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselves() {
-    if crate::support::postgres_skipped() {
+    // Four events: two calls' worth (a record before forwarding, one at the end).
+    let Some((f, url)) = on_fresh_postgres(&["--audit-queue", "4"]).await else {
         return;
-    }
-    let url = crate::support::fresh_postgres_url().await;
-    let f = Fixture::with(Options {
-        database_url: Some(url.clone()),
-        // Four events: two calls' worth (a record before forwarding, one at the end).
-        args: vec!["--audit-queue".into(), "4".into()],
-        ..Default::default()
-    })
-    .await;
+    };
     let (_, grant) = f.bearer_grant().await;
     let target = format!("{}/x", f.up.url);
     assert_eq!(
@@ -1146,15 +1155,9 @@ async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselv
 
 #[tokio::test]
 async fn calls_journaled_during_an_outage_are_indexed_after_a_crash() {
-    if crate::support::postgres_skipped() {
+    let Some((f, url)) = on_fresh_postgres(&[]).await else {
         return;
-    }
-    let url = crate::support::fresh_postgres_url().await;
-    let f = Fixture::with(Options {
-        database_url: Some(url.clone()),
-        ..Default::default()
-    })
-    .await;
+    };
     let (_, grant) = f.bearer_grant().await;
     let target = format!("{}/x", f.up.url);
     let pool = database_refuses_audit(&url).await;

@@ -188,14 +188,11 @@ impl Segment {
         self.file.try_clone().map_err(at(&self.path))
     }
 
-    /// Appends whole lines; with `sync`, flushes them to the disk before returning. On failure
-    /// the segment is cut back to where it was, so a half-written batch never joins the next
-    /// one into a damaged line.
-    pub fn append(&mut self, lines: &[u8], sync: bool) -> Result<u64, JournalError> {
-        let written = self
-            .file
-            .write_all(lines)
-            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+    /// Appends whole lines (to the page cache: [`flush`](Self::flush) puts them on disk). On
+    /// failure the segment is cut back to where it was, so a half-written line never joins the
+    /// next one into a damaged line.
+    pub fn append(&mut self, lines: &[u8]) -> Result<u64, JournalError> {
+        let written = self.file.write_all(lines);
         if let Err(e) = written {
             if let Err(cut) = self.file.set_len(self.len) {
                 // The partial line stays: end it, so the next line starts a line of its own
@@ -230,14 +227,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let journal = Journal::open(tmp.path()).unwrap();
         let mut seg = journal.create().unwrap();
-        let one = seg.append(&line("a.one"), false).unwrap();
+        let one = seg.append(&line("a.one")).unwrap();
         let mut two = line("a.two");
         two.extend_from_slice(b"not json\n");
         two.extend(line("a.three"));
-        let end = seg.append(&two, true).unwrap();
+        let end = seg.append(&two).unwrap();
+        seg.flush().unwrap();
         // A crash of the machine mid-write: half a line, no newline.
         let torn = line("a.four");
-        seg.append(&torn[..torn.len() / 2], false).unwrap();
+        seg.append(&torn[..torn.len() / 2]).unwrap();
 
         let all = journal.read_from(&seg.id, 0).unwrap();
         let actions: Vec<&str> = all.iter().map(|e| e.event.action.as_str()).collect();
@@ -270,17 +268,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let journal = Journal::open(tmp.path()).unwrap();
         let mut seg = journal.create().unwrap();
-        let one = seg.append(&line("a.one"), false).unwrap();
+        let one = seg.append(&line("a.one")).unwrap();
         // /dev/full refuses every write with ENOSPC, as a full disk does, and cannot be cut
         // back either: the count then follows the file's real end.
         let full = OpenOptions::new().append(true).open("/dev/full").unwrap();
         let real = std::mem::replace(&mut seg.file, full);
-        assert!(seg.append(&line("a.two"), false).is_err());
+        assert!(seg.append(&line("a.two")).is_err());
         assert_eq!(seg.len(), seg.file.metadata().unwrap().len());
         // Back on the real file, nothing of the failed line reached it.
         seg.file = real;
         seg.len = one;
-        seg.append(&line("a.three"), false).unwrap();
+        seg.append(&line("a.three")).unwrap();
         let read = journal.read_from(&seg.id, 0).unwrap();
         let actions: Vec<&str> = read.iter().map(|e| e.event.action.as_str()).collect();
         assert_eq!(actions, ["a.one", "a.three"]);

@@ -336,7 +336,7 @@ impl Tail {
                 return Err(e);
             }
         }
-        let end = self.segment.append(line, false)?;
+        let end = self.segment.append(line)?;
         self.written += line.len() as u64;
         Ok(end)
     }
@@ -565,7 +565,7 @@ mod tests {
                 let e = ev(&format!("before.{i}"));
                 let mut line = e.body().into_bytes();
                 line.push(b'\n');
-                end = segment.append(&line, false).unwrap();
+                end = segment.append(&line).unwrap();
                 if i < 2 {
                     indexed.push((e, end));
                 }
