@@ -2,8 +2,8 @@
 //! cargo of their own and a target directory of their own, then writes `bundled.rs`, which
 //! embeds the bundled components in the binary.
 //!
-//! Cargo reruns this only when `wit/`, `plugins/` or the test components change, so a plain
-//! build of the gateway stays quick when no plugin changed.
+//! Cargo reruns this only when `wit/`, `plugins/`, the test components or the migrations
+//! change, so a plain build of the gateway stays quick when no plugin changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +17,9 @@ fn main() {
     for path in ["wit", "plugins", "tests/fixtures/components"] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
+    // `sqlx::migrate!` reads the migration directories when the crate compiles; a new file
+    // alone would not make cargo compile it again.
+    println!("cargo:rerun-if-changed={}", manifest_dir.join("migrations").display());
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out: keep the components beside it,
     // in one place that survives across builds of the gateway.
     let wasm_target = out_dir.ancestors().nth(4).unwrap_or(&out_dir).join("wasm-components");

@@ -1547,7 +1547,7 @@ const ACTIONS = ['proxy.request', 'proxy.response', 'secret.create', 'secret.rot
   'principal.create', 'principal.delete', 'principal.member.add', 'principal.member.remove', 'key.issue', 'key.revoke',
   'provider.upload', 'provider.remove', 'provider.disable', 'provider.enable', 'provider.load', 'provider.unload',
   'keyring.rotate', 'keyring.rewrap'];
-const OUTCOMES = ['ok', 'allowed', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
+const OUTCOMES = ['ok', 'interrupted', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
   'policy_violation', 'blocked_destination', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
   'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict'];
 

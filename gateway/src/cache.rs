@@ -29,6 +29,29 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct LiveSecret {
     pub meta: SecretMeta,
     pub sealed: SealedValue,
+    /// The configured base URL, parsed once per read instead of once per call (`Err`: the
+    /// stored config is not a valid one, which creation and updates prevent).
+    pub base_url: Result<Option<url::Url>, String>,
+    /// The allowed hosts, parsed (stored ones are valid: they were checked when stored).
+    pub allowed_hosts: Vec<crate::vault::host::HostPattern>,
+}
+
+impl LiveSecret {
+    pub fn new(meta: SecretMeta, sealed: SealedValue) -> Self {
+        // Checked against the secret's own http setting when it was stored.
+        let base_url = crate::vault::secret::base_url(&meta.config, true);
+        let allowed_hosts = meta
+            .allowed_hosts
+            .iter()
+            .filter_map(|h| crate::vault::host::HostPattern::parse(h).ok())
+            .collect();
+        Self {
+            meta,
+            sealed,
+            base_url,
+            allowed_hosts,
+        }
+    }
 }
 
 /// A cached answer: the value (or `None`, known not to exist) and when it was read.
@@ -135,7 +158,7 @@ impl HotCache {
             Ok(store
                 .live_secret(id)
                 .await?
-                .map(|(meta, sealed)| LiveSecret { meta, sealed }))
+                .map(|(meta, sealed)| LiveSecret::new(meta, sealed)))
         })
         .await
     }

@@ -443,14 +443,17 @@ async fn every_refusal_has_its_code_an_audit_record_and_no_upstream_call() {
         );
     }
 
-    // Upstream failures: after the credential left, so the record of the attempt exists too.
+    // Upstream failures: after the credential left, so the call's record is a `proxy.response`.
     let r = send(f.gw.proxy(Method::GET, Some(&f.key), &down, &format!("http://{up_down}/x"))).await;
     r.assert_error(502, "upstream_unreachable");
     let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/slow?ms=3000", f.up.url))).await;
     r.assert_error(504, "upstream_timeout");
-    let records = f.gw.audit_n(&request_id(&r), 2).await;
-    let outcomes: Vec<&str> = records.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes, ["allowed", "upstream_timeout"]);
+    let records = f.gw.audit_of(&request_id(&r)).await;
+    let recorded: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(recorded, [("proxy.response", "upstream_timeout")]);
 
     // A chunked body that grows past the limit is cut off.
     let chunks = futures_util::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 100])));
@@ -798,7 +801,7 @@ async fn calls_are_audited_and_counted() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    let records = f.gw.audit_n(&request_id(&r), 2).await;
+    let records = f.gw.audit_n(&request_id(&r), 1).await;
     // The list and the secret both say when its credential was last used: at the call.
     let list = f.gw.get("/admin/v1/secrets").await;
     let listed = list.json["data"]
@@ -812,17 +815,15 @@ async fn calls_are_audited_and_counted() {
         f.gw.get(&format!("/admin/v1/secrets/{secret}")).await.json["last_used_at"],
         records[0]["at"]
     );
-    assert_eq!(records.len(), 2, "{records:?}");
-    let (req, res) = (&records[0], &records[1]);
-    assert_eq!(
-        (req["action"].as_str(), req["outcome"].as_str()),
-        (Some("proxy.request"), Some("allowed"))
-    );
+    // One record per call, written when its response ended.
+    assert_eq!(records.len(), 1, "{records:?}");
+    let res = &records[0];
     assert_eq!(
         (res["action"].as_str(), res["outcome"].as_str()),
         (Some("proxy.response"), Some("ok"))
     );
-    for record in [req, res] {
+    {
+        let record = res;
         assert_eq!(record["kind"], "proxy");
         assert_eq!(record["grant_id"], grant.as_str());
         assert_eq!(record["secret_id"], secret.as_str());
@@ -901,10 +902,10 @@ async fn sigkill_under_load_loses_no_audit_record_of_an_answered_call() {
         let page = match before {
             Some(b) => {
                 restarted
-                    .get(&format!("/admin/v1/audit?action=proxy.request&limit=1000&before={b}"))
+                    .get(&format!("/admin/v1/audit?action=proxy.response&limit=1000&before={b}"))
                     .await
             }
-            None => restarted.get("/admin/v1/audit?action=proxy.request&limit=1000").await,
+            None => restarted.get("/admin/v1/audit?action=proxy.response&limit=1000").await,
         };
         for record in page.json["data"].as_array().unwrap() {
             recorded.insert(record["request_id"].as_str().unwrap().to_owned());
@@ -1032,10 +1033,10 @@ async fn a_caller_that_disconnects_cancels_the_upstream_call() {
     drop(stream);
     // The stream never ended upstream (its gate stays shut): credgate records the call as
     // abandoned once the caller is gone, which is when it drops the upstream connection.
-    let records = f.gw.audit_n(&id, 2).await;
-    assert_eq!(records.len(), 2, "{records:?}");
-    assert_eq!(records[1]["action"], "proxy.response");
-    assert_eq!(records[1]["outcome"], "abandoned");
+    let records = f.gw.audit_n(&id, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "proxy.response");
+    assert_eq!(records[0]["outcome"], "abandoned");
 }
 
 /// A fixture whose gateway runs on a fresh PostgreSQL database (and that database's URL), or
@@ -1138,14 +1139,14 @@ async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselv
     }
     assert!(resumed, "calls resume once the database takes writes again");
     for id in &answered {
-        let records = f.gw.audit_n(id, 2).await;
+        let records = f.gw.audit_n(id, 1).await;
         assert_eq!(
             records.len(),
-            2,
+            1,
             "the call answered during the outage is audited: {records:?}"
         );
-        assert_eq!(records[0]["action"], "proxy.request");
-        assert_eq!(records[1]["outcome"], "ok");
+        assert_eq!(records[0]["action"], "proxy.response");
+        assert_eq!(records[0]["outcome"], "ok");
     }
     let verify = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);
@@ -1181,17 +1182,15 @@ async fn calls_journaled_during_an_outage_are_indexed_after_a_crash() {
     .await
     .unwrap();
     for id in &answered {
-        // The record written before forwarding, and the one at the end of the response if it
-        // was journaled before the kill.
+        // Its outcome, or (if the kill came between the answer and the outcome's line) its
+        // opening, chained as interrupted: journaled before the kill, indexed at the restart.
         let records = restarted.audit_n(id, 1).await;
+        assert_eq!(records.len(), 1, "indexed exactly once: {records:?}");
+        assert_eq!(records[0]["action"], "proxy.response", "{records:?}");
         assert!(
-            records
-                .iter()
-                .any(|r| r["action"] == "proxy.request" && r["outcome"] == "allowed"),
-            "journaled before the kill, indexed at the restart: {id}: {records:?}"
+            records[0]["outcome"] == "ok" || records[0]["outcome"] == "interrupted",
+            "{records:?}"
         );
-        let requests = records.iter().filter(|r| r["action"] == "proxy.request").count();
-        assert_eq!(requests, 1, "indexed exactly once: {records:?}");
     }
     let verify = restarted.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use credgate::audit::{AuditEvent, AuditKind, VerifyReport, verify_records};
+use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent, VerifyReport, verify_records};
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::masterkey::{KeyRingHandle, check_at_start, rewrap};
 use credgate::redact::SecretBytes;
@@ -452,28 +452,44 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
 }
 
 async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
+    let batch = |actions: &[&str]| JournalBatch {
+        events: actions.iter().map(|a| JournaledEvent::new(ev(a))).collect(),
+        ..Default::default()
+    };
     let segment = Uuid::now_v7().to_string();
     assert_eq!(store.journal_indexed(&segment).await.unwrap(), None);
-    store.index_journal(&[ev("j.one")], &segment, 120).await.unwrap();
     store
-        .index_journal(&[ev("j.two"), ev("j.three")], &segment, 360)
+        .index_journal(&batch(&["j.one"]), Some((&segment, 120)))
         .await
         .unwrap();
+    // A call in flight is kept with the batch that passed its opening line.
+    let call = ev("proxy.response");
+    let mut two = batch(&["j.two", "j.three"]);
+    two.opened.push((call.id, call.body()));
+    store.index_journal(&two, Some((&segment, 360))).await.unwrap();
     assert_eq!(store.journal_indexed(&segment).await.unwrap(), Some(360));
+    assert_eq!(store.open_calls().await.unwrap(), [(call.id, call.body())]);
     // The same batch again (a retry after a commit whose answer was lost) adds nothing.
-    store
-        .index_journal(&[ev("j.two"), ev("j.three")], &segment, 360)
-        .await
-        .unwrap();
+    store.index_journal(&two, Some((&segment, 360))).await.unwrap();
     let other = Uuid::now_v7().to_string();
     assert_eq!(
         store.journal_indexed(&other).await.unwrap(),
         None,
         "progress is per segment"
     );
+    // Its outcome, in a later batch, is chained and forgets the kept opening.
+    let mut outcome = call.clone();
+    outcome.outcome = "ok".into();
+    let three = JournalBatch {
+        events: vec![JournaledEvent::new(outcome)],
+        opened: vec![],
+        closed: vec![call.id],
+    };
+    store.index_journal(&three, Some((&segment, 480))).await.unwrap();
+    assert!(store.open_calls().await.unwrap().is_empty());
     let report = verify(store.as_ref()).await;
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.records, 3);
+    assert_eq!(report.records, 4);
     store.forget_journal_segment(&segment).await.unwrap();
     assert_eq!(store.journal_indexed(&segment).await.unwrap(), None);
 }

@@ -420,15 +420,15 @@ async function run() {
   step('6. the call is in the Audit page, and the chain verifies');
   await go('nav-audit');
   await tid('audit-grant').fill(grantId);
-  await tid('audit-action').fill('proxy.request');
+  await tid('audit-action').fill('proxy.response');
   await clickAndRender('audit-apply');
-  const auditRow = page.locator(`[data-testid="audit-row"][data-action="proxy.request"][data-grant-id="${grantId}"][data-outcome="allowed"]`);
+  const auditRow = page.locator(`[data-testid="audit-row"][data-action="proxy.response"][data-grant-id="${grantId}"][data-outcome="ok"]`);
   await waitFor(async () => {
     if ((await auditRow.count()) > 0) return true;
     await clickAndRender('audit-apply'); // indexing may take a moment: reload
     return false;
-  }, 'the proxy.request record of the call');
-  check(true, 'the allowed proxy.request of the grant is listed');
+  }, 'the proxy.response record of the call');
+  check(true, 'the call’s record (proxy.response, ok) is listed');
   check(page.url().includes(`grant_id=${grantId}`), 'the filters are in the page address (shareable)');
   const verifyEl = tid('audit-verify');
   await waitFor(async () => (await verifyEl.getAttribute('data-ok')) !== null, 'the chain verification');
@@ -458,7 +458,7 @@ async function run() {
   const exported = await fs.readFile(await download.path(), 'utf8');
   const lines = exported.split('\n').filter(Boolean).map((l) => JSON.parse(l));
   check(/\.jsonl$/.test(download.suggestedFilename()), `the export downloads ${download.suggestedFilename()}`);
-  check(lines.some((r) => r.action === 'proxy.request' && r.grant_id === grantId), `the export holds the call (${lines.length} JSON lines)`);
+  check(lines.some((r) => r.action === 'proxy.response' && r.grant_id === grantId), `the export holds the call (${lines.length} JSON lines)`);
   check(!CANARIES.some((c) => exported.includes(c)), 'the export holds no credential value');
   await expectStatus('ok', 'Exported', 'the export reports');
 

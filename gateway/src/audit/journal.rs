@@ -12,6 +12,12 @@
 //! `<uuid v7>.jsonl` (so names sort in creation order), one event body per line. The database
 //! keeps, per segment, how many bytes of it are indexed, updated in the same transaction as
 //! the events, so every journaled event lands in the chain exactly once.
+//!
+//! A forwarded call is journaled twice and chained once. Its opening line, written before the
+//! credential leaves, is the event body prefixed with [`OPEN`]; its outcome, written when the
+//! response ends, is a plain line with the same event id, and only that one is chained. A call
+//! whose outcome never came (credgate stopped mid-call) is chained as `interrupted` at the
+//! next start, from its opening line.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
@@ -21,6 +27,8 @@ use std::path::{Path, PathBuf};
 use super::event::AuditEvent;
 
 const SUFFIX: &str = ".jsonl";
+/// Marks the opening line of a call that is in flight.
+pub const OPEN: u8 = b'>';
 
 /// A journal directory, locked for this process.
 #[derive(Debug)]
@@ -49,11 +57,49 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
     }
 }
 
-/// One journaled event read back, and where its line ends in the segment.
+/// One journaled line read back, and where it ends in the segment.
 #[derive(Debug)]
 pub struct Entry {
-    pub event: AuditEvent,
+    pub line: Line,
     pub end: u64,
+}
+
+/// A journaled line: an event to chain, or the opening of a call still in flight.
+#[derive(Debug)]
+// Most lines are events (every call's outcome): boxing them would add an allocation per call
+// to save a copy into the indexer's channel.
+#[allow(clippy::large_enum_variant)]
+pub enum Line {
+    /// An event for the chain, with its exact journaled body (the bytes the chain hashes).
+    Event(JournaledEvent),
+    /// A call in flight: its id and its body, as it would be chained if the call never ends.
+    Open { id: uuid::Uuid, body: String },
+}
+
+/// An event and its body exactly as journaled, so it is serialised once, not again to chain it.
+#[derive(Debug, Clone)]
+pub struct JournaledEvent {
+    pub event: AuditEvent,
+    pub body: String,
+}
+
+impl JournaledEvent {
+    pub fn new(event: AuditEvent) -> Self {
+        let body = event.body();
+        Self { event, body }
+    }
+}
+
+/// What one indexing transaction does: chain events, and keep the calls still in flight where
+/// a crash cannot lose them.
+#[derive(Debug, Default)]
+pub struct JournalBatch {
+    pub events: Vec<JournaledEvent>,
+    /// Calls in flight when the batch was indexed: id and opening body, kept in the database
+    /// (their journal lines are behind the segment's indexed offset from now on).
+    pub opened: Vec<(uuid::Uuid, String)>,
+    /// Calls kept that way earlier whose outcome is in `events`.
+    pub closed: Vec<uuid::Uuid>,
 }
 
 impl Journal {
@@ -118,7 +164,7 @@ impl Journal {
         Ok(Segment { id, file, len: 0, path })
     }
 
-    /// The complete events of `segment` after byte `from`. A last line without its newline
+    /// The complete lines of `segment` after byte `from`. A last line without its newline
     /// (a write cut short by a crash of the machine) was never acknowledged and is left out;
     /// a line that is not an event is logged and skipped, so one damaged line cannot hold
     /// back the rest of the trail.
@@ -138,8 +184,8 @@ impl Journal {
             }
             let start = pos;
             pos += n as u64;
-            match serde_json::from_slice::<AuditEvent>(&line[..n - 1]) {
-                Ok(event) => entries.push(Entry { event, end: pos }),
+            match parse(&line[..n - 1]) {
+                Ok(line) => entries.push(Entry { line, end: pos }),
                 Err(e) => tracing::error!(
                     segment,
                     offset = start,
@@ -151,7 +197,7 @@ impl Journal {
         Ok(entries)
     }
 
-    /// Deletes a segment whose events are all indexed, durably: its progress row is deleted
+    /// Deletes a segment whose lines are all indexed, durably: its progress row is deleted
     /// next, and a segment that came back after a power cut without its row would be indexed
     /// a second time.
     pub fn remove(&self, segment: &str) -> Result<(), JournalError> {
@@ -162,6 +208,20 @@ impl Journal {
         }
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(at(&self.dir))
     }
+}
+
+fn parse(line: &[u8]) -> Result<Line, serde_json::Error> {
+    let (open, json) = match line.split_first() {
+        Some((&OPEN, rest)) => (true, rest),
+        _ => (false, line),
+    };
+    let event: AuditEvent = serde_json::from_slice(json)?;
+    // The body is kept byte for byte: it is what the chain hashes.
+    let body = String::from_utf8_lossy(json).into_owned();
+    Ok(match open {
+        true => Line::Open { id: event.id, body },
+        false => Line::Event(JournaledEvent { event, body }),
+    })
 }
 
 /// The segment being written.
@@ -222,6 +282,13 @@ mod tests {
         out
     }
 
+    fn action(entry: &Entry) -> &str {
+        match &entry.line {
+            Line::Event(e) => &e.event.action,
+            Line::Open { .. } => "(open)",
+        }
+    }
+
     #[test]
     fn events_read_back_from_any_offset_and_a_torn_tail_is_left_out() {
         let tmp = tempfile::tempdir().unwrap();
@@ -238,13 +305,37 @@ mod tests {
         seg.append(&torn[..torn.len() / 2]).unwrap();
 
         let all = journal.read_from(&seg.id, 0).unwrap();
-        let actions: Vec<&str> = all.iter().map(|e| e.event.action.as_str()).collect();
+        let actions: Vec<&str> = all.iter().map(action).collect();
         assert_eq!(actions, ["a.one", "a.two", "a.three"]);
         assert_eq!(all[0].end, one);
         assert_eq!(all[2].end, end);
         let rest = journal.read_from(&seg.id, one).unwrap();
         assert_eq!(rest.len(), 2);
-        assert_eq!(rest[0].event.action, "a.two");
+        assert_eq!(action(&rest[0]), "a.two");
+    }
+
+    #[test]
+    fn opening_lines_read_back_as_open_calls_and_bodies_byte_for_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = Journal::open(tmp.path()).unwrap();
+        let mut seg = journal.create().unwrap();
+        let event = AuditEvent::new(AuditKind::Proxy, "proxy.request", "allowed");
+        let body = event.body();
+        let mut lines = vec![OPEN];
+        lines.extend_from_slice(body.as_bytes());
+        lines.push(b'\n');
+        lines.extend_from_slice(body.as_bytes());
+        lines.push(b'\n');
+        seg.append(&lines).unwrap();
+        let read = journal.read_from(&seg.id, 0).unwrap();
+        match &read[0].line {
+            Line::Open { id, body: open } => assert_eq!((*id, open), (event.id, &body)),
+            other => panic!("expected an opening line, got {other:?}"),
+        }
+        match &read[1].line {
+            Line::Event(e) => assert_eq!((&e.event, &e.body), (&event, &body)),
+            other => panic!("expected an event, got {other:?}"),
+        }
     }
 
     #[test]
@@ -280,7 +371,7 @@ mod tests {
         seg.len = one;
         seg.append(&line("a.three")).unwrap();
         let read = journal.read_from(&seg.id, 0).unwrap();
-        let actions: Vec<&str> = read.iter().map(|e| e.event.action.as_str()).collect();
+        let actions: Vec<&str> = read.iter().map(action).collect();
         assert_eq!(actions, ["a.one", "a.three"]);
         assert_eq!(read[1].end, seg.len());
     }

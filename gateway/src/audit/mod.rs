@@ -9,5 +9,5 @@ mod writer;
 
 pub use chain::{GENESIS, VerifyReport, link, verify_records};
 pub use event::{AuditEvent, AuditKind, AuditRecord, StoredAudit};
-pub use journal::JournalError;
+pub use journal::{JournalBatch, JournalError, JournaledEvent};
 pub use writer::{AuditError, AuditOptions, AuditWriter, SEGMENT_BYTES, StartError};

@@ -8,12 +8,21 @@
 //! flush to disk is a group commit: a syncer thread flushes whatever was written since its
 //! last flush, and every caller waits for the flush that covers its line.
 //!
-//! Events accepted and not yet indexed are bounded by the capacity: past it the caller gets
+//! A forwarded call is one record in the chain, not two: its opening is journaled before the
+//! credential leaves ([`AuditWriter::open`]), its outcome when the response ends
+//! ([`AuditWriter::close_call`]), and the indexer chains the outcome alone. Halving the rows,
+//! index entries and hashes per call cut the gateway's CPU per call by a fifth. The outcome's
+//! line waits to share the next line's `write`, so under load a call costs one `write`. A call
+//! still in flight when its opening is indexed is kept in the database (`audit_open_calls`)
+//! until its outcome comes, so neither a long stream nor a crash loses it.
+//!
+//! Lines accepted and not yet indexed are bounded by the capacity: past it the caller gets
 //! [`AuditError::Unavailable`] at once, and the data plane answers `audit_unavailable` rather
 //! than call out unaudited. So a database that stops taking writes is absorbed for a while,
 //! then refuses calls, and catches up by itself when it returns; the journal keeps
 //! everything accepted across a crash meanwhile.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,8 +31,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use uuid::Uuid;
+
 use super::event::AuditEvent;
-use super::journal::{Journal, JournalError, Segment};
+use super::journal::{Entry, Journal, JournalBatch, JournalError, JournaledEvent, Line, OPEN, Segment};
 use crate::store::{Store, StoreError};
 
 /// Events indexed per database transaction at most: 13 binds each, within SQLite's 32,766 and
@@ -43,6 +54,10 @@ const SYNC_GATHER: Duration = Duration::from_micros(300);
 const SETTLE: Duration = Duration::from_secs(2);
 /// The longest pause between two attempts to index while the database refuses.
 const MAX_RETRY: Duration = Duration::from_secs(2);
+/// How long a call's outcome line may wait to share the next line's `write`. Under load the
+/// next call's opening comes sooner, so each call costs one `write` instead of two; when idle,
+/// the outcome is written this long after the response ended.
+const OUTCOME_DEFER: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AuditError {
@@ -70,12 +85,15 @@ pub struct AuditOptions {
     pub segment_bytes: u64,
 }
 
-/// Journaled events on their way to the database, and how far into the segment they reach.
+/// A journaled line on its way to the database, and where it ends in its segment.
 struct Batch {
     segment: Arc<str>,
     end: u64,
-    events: Vec<AuditEvent>,
+    line: Line,
 }
+
+/// The outcome chained for a call whose outcome never came.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// The journal's writing end, behind a mutex held for one `write`.
 struct Tail {
@@ -92,6 +110,9 @@ struct Tail {
     fsync: bool,
     /// With `fsync`: a flush failed, so nothing written from here on could be vouched for.
     flush_failed: bool,
+    /// Outcome lines waiting to share the next `write`, and each one's length and line.
+    deferred: Vec<u8>,
+    deferred_lines: Vec<(u64, Line)>,
 }
 
 /// How far the journal is flushed to disk (`--fsync-commits`).
@@ -116,6 +137,8 @@ struct Inner {
     /// Present with `--fsync-commits`: wakes the syncer thread.
     syncer: Option<std::sync::mpsc::Sender<()>>,
     flushed: watch::Sender<Flushed>,
+    /// Wakes the task that writes deferred outcome lines nobody else wrote.
+    deferred: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -184,6 +207,8 @@ impl AuditWriter {
                 sync_file,
                 fsync: options.fsync,
                 flush_failed: false,
+                deferred: Vec::new(),
+                deferred_lines: Vec::new(),
             }),
             stats: WriterStats {
                 queued: AtomicUsize::new(0),
@@ -197,6 +222,7 @@ impl AuditWriter {
             capacity: options.capacity.max(1),
             syncer,
             flushed: watch::channel(Flushed::default()).0,
+            deferred: Arc::new(tokio::sync::Notify::new()),
         });
         if let Some(woken) = woken {
             // It holds the writer weakly: it ends when the last handle goes.
@@ -210,6 +236,10 @@ impl AuditWriter {
                 })?;
         }
         let writer = Self { inner };
+        tokio::spawn(deferred_loop(
+            writer.inner.deferred.clone(),
+            Arc::downgrade(&writer.inner),
+        ));
         let task = tokio::spawn(index_loop(store, journal, from_journal, writer.clone()));
         Ok((writer, task))
     }
@@ -217,7 +247,21 @@ impl AuditWriter {
     /// Appends `event` to the journal and returns once it is there (with `--fsync-commits`,
     /// once it is on disk).
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let end = self.append(event)?;
+        let end = self.append_event(event)?;
+        self.flushed(end).await
+    }
+
+    /// Journals the opening of a call, before its credential leaves, and returns once it is
+    /// there (with `--fsync-commits`, once it is on disk). The call's outcome is recorded
+    /// later, as an event with the same id: that event is the call's one record in the chain,
+    /// and the opening line is chained only if the outcome never comes.
+    pub async fn open(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        let id = event.id;
+        let end = self.append(event.body(), Kind::Open, |body| Line::Open { id, body })?;
+        self.flushed(end).await
+    }
+
+    async fn flushed(&self, end: u64) -> Result<(), AuditError> {
         let Some(syncer) = &self.inner.syncer else {
             return Ok(());
         };
@@ -229,9 +273,21 @@ impl AuditWriter {
         }
     }
 
+    /// Records the outcome of a call opened with [`open`](Self::open), without waiting: its
+    /// line shares the next line's `write` (at most [`OUTCOME_DEFER`] later). Should credgate
+    /// stop before then, the opening is chained as `interrupted`, as for a call in flight.
+    pub fn close_call(&self, event: AuditEvent) {
+        let appended = self.append(event.body(), Kind::Outcome, |body| {
+            Line::Event(JournaledEvent { event, body })
+        });
+        if appended.is_err() {
+            tracing::error!("the audit journal is full, closed or failing; a call's outcome was dropped");
+        }
+    }
+
     /// Appends `event` without waiting for a flush; a failure is logged and counted.
     pub fn record_detached(&self, event: AuditEvent) {
-        match self.append(event) {
+        match self.append_event(event) {
             Ok(_) => {
                 if let Some(syncer) = &self.inner.syncer {
                     let _ = syncer.send(());
@@ -241,8 +297,17 @@ impl AuditWriter {
         }
     }
 
-    /// Writes one line; returns the journal position after it.
-    fn append(&self, event: AuditEvent) -> Result<u64, AuditError> {
+    fn append_event(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        // Serialised once: the journal line's body is also what the chain stores.
+        self.append(event.body(), Kind::Event, |body| {
+            Line::Event(JournaledEvent { event, body })
+        })
+    }
+
+    /// Writes `body` as one line and hands `line(body)` to the indexer; returns the journal
+    /// position after it (for an outcome, deferred, 0). Serialised before the lock: only the
+    /// write itself is serialised between callers.
+    fn append(&self, body: String, kind: Kind, line: impl FnOnce(String) -> Line) -> Result<u64, AuditError> {
         let stats = self.stats();
         let refuse = || {
             stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -256,34 +321,55 @@ impl AuditWriter {
             return Err(refuse());
         }
         stats.accepted.fetch_add(1, Ordering::Relaxed);
-        // Serialised before the lock: only the write itself is serialised between callers.
-        let mut line = Vec::with_capacity(512);
-        // Serialising a struct of plain fields cannot fail.
-        let _ = serde_json::to_writer(&mut line, &event);
-        line.push(b'\n');
+        let mut bytes = Vec::with_capacity(body.len() + 2);
+        if kind == Kind::Open {
+            bytes.push(OPEN);
+        }
+        bytes.extend_from_slice(body.as_bytes());
+        bytes.push(b'\n');
+        let line = line(body);
         let mut tail = self.lock();
-        let written = match tail.to_index.is_some() {
-            true => tail.append(&line).map_err(|e| {
-                tracing::error!(error = %e, "an audit event could not be journaled");
-            }),
+        if tail.to_index.is_none() {
             // Closed since the check above.
-            false => Err(()),
-        };
-        let Ok(end) = written else {
             drop(tail);
             stats.finish(1);
             return Err(refuse());
-        };
-        let batch = Batch {
-            segment: tail.segment_id.clone(),
-            end,
-            events: vec![event],
-        };
-        if let Some(to_index) = &tail.to_index {
-            // The indexer holds the receiver until every sender is gone.
-            let _ = to_index.send(batch);
         }
-        Ok(tail.written)
+        if kind == Kind::Outcome {
+            tail.deferred.extend_from_slice(&bytes);
+            tail.deferred_lines.push((bytes.len() as u64, line));
+            let first = tail.deferred_lines.len() == 1;
+            drop(tail);
+            if first {
+                // Stores a permit if the task is not waiting: no wake-up per call under load.
+                self.inner.deferred.notify_one();
+            }
+            return Ok(0);
+        }
+        match tail.write_out(Some((&bytes, line))) {
+            Ok(_) => Ok(tail.written),
+            Err(lost) => {
+                drop(tail);
+                // This line, and deferred outcomes that were to share its write.
+                stats.failed.fetch_add(lost as u64 - 1, Ordering::Relaxed);
+                stats.finish(lost);
+                Err(refuse())
+            }
+        }
+    }
+
+    /// Writes the deferred outcome lines, if any.
+    fn write_deferred(&self) {
+        let mut tail = self.lock();
+        if tail.deferred_lines.is_empty() {
+            return;
+        }
+        if let Err(lost) = tail.write_out(None) {
+            drop(tail);
+            let stats = self.stats();
+            stats.failed.fetch_add(lost as u64, Ordering::Relaxed);
+            stats.finish(lost);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Tail> {
@@ -313,8 +399,10 @@ impl AuditWriter {
     /// [`start`](Self::start) ends. Events recorded after this are refused.
     pub fn close(&self) {
         self.stats().closed.store(true, Ordering::Relaxed);
+        self.write_deferred();
         // Dropping the sender lets the indexer end once it has taken every batch.
         self.lock().to_index = None;
+        self.inner.deferred.notify_one();
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -322,7 +410,62 @@ impl AuditWriter {
     }
 }
 
+/// What a line is, which decides when it is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Written at once.
+    Event,
+    /// A call's opening: written at once, with the [`OPEN`] mark.
+    Open,
+    /// A call's outcome: deferred to share the next `write`.
+    Outcome,
+}
+
 impl Tail {
+    /// Writes the deferred lines and then `now`, if any, in one `write`, and hands them to the
+    /// indexer. On failure, says how many lines were lost (logged here).
+    fn write_out(&mut self, now: Option<(&[u8], Line)>) -> Result<u64, usize> {
+        let (bytes, line) = match now {
+            Some((bytes, line)) => (bytes, Some(line)),
+            None => (&[][..], None),
+        };
+        let written = if self.deferred.is_empty() {
+            self.append(bytes)
+        } else {
+            let mut all = std::mem::take(&mut self.deferred);
+            all.extend_from_slice(bytes);
+            let written = self.append(&all);
+            all.clear();
+            // The buffer is kept for the next deferred lines.
+            self.deferred = all;
+            written
+        };
+        let mut lines = std::mem::take(&mut self.deferred_lines);
+        if let Some(line) = line {
+            lines.push((bytes.len() as u64, line));
+        }
+        let end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                tracing::error!(error = %e, lines = lines.len(), "audit events could not be journaled");
+                return Err(lines.len());
+            }
+        };
+        let mut at = end - lines.iter().map(|(n, _)| n).sum::<u64>();
+        for (n, line) in lines {
+            at += n;
+            if let Some(to_index) = &self.to_index {
+                // The indexer holds the receiver until every sender is gone.
+                let _ = to_index.send(Batch {
+                    segment: self.segment_id.clone(),
+                    end: at,
+                    line,
+                });
+            }
+        }
+        Ok(end)
+    }
+
     /// Appends whole lines, starting a new segment first when this one is full.
     fn append(&mut self, line: &[u8]) -> Result<u64, JournalError> {
         if self.flush_failed {
@@ -388,21 +531,88 @@ fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync::Weak<Inne
     }
 }
 
-/// Indexes every segment a previous run left, oldest first, and deletes each once done.
+/// Writes deferred outcome lines that no other line took along within [`OUTCOME_DEFER`].
+/// Ends with the writer.
+async fn deferred_loop(wake: Arc<tokio::sync::Notify>, inner: std::sync::Weak<Inner>) {
+    loop {
+        wake.notified().await;
+        tokio::time::sleep(OUTCOME_DEFER).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let writer = AuditWriter { inner };
+        writer.write_deferred();
+        if writer.stats().closed.load(Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+/// Turns journaled lines, in journal order, into one indexing transaction. Events are chained;
+/// a call opened and ended within the lines is chained once, as its outcome; a call still in
+/// flight after them is kept in the database until its outcome comes (`kept` tracks which, so
+/// that outcome also removes it there).
+fn assemble(lines: impl IntoIterator<Item = Line>, kept: &mut HashSet<Uuid>) -> JournalBatch {
+    let mut batch = JournalBatch::default();
+    let mut opened: HashMap<Uuid, String> = HashMap::new();
+    for line in lines {
+        match line {
+            Line::Open { id, body } => {
+                opened.insert(id, body);
+            }
+            Line::Event(e) => {
+                if opened.remove(&e.event.id).is_none() && kept.remove(&e.event.id) {
+                    batch.closed.push(e.event.id);
+                }
+                batch.events.push(e);
+            }
+        }
+    }
+    for (id, body) in opened {
+        kept.insert(id);
+        batch.opened.push((id, body));
+    }
+    batch
+}
+
+/// Indexes every segment a previous run left, oldest first, and deletes each once done; then
+/// chains every call that was still in flight when that run stopped as `interrupted`.
 async fn recover(store: &dyn Store, journal: &Journal) -> Result<usize, StartError> {
+    let mut kept: HashSet<Uuid> = store.open_calls().await?.into_iter().map(|(id, _)| id).collect();
     let mut total = 0;
     for segment in journal.segments()? {
         let from = store.journal_indexed(&segment).await?.unwrap_or(0);
-        let entries = journal.read_from(&segment, u64::try_from(from).unwrap_or(0))?;
-        for chunk in entries.chunks(INDEX_BATCH) {
-            let events: Vec<AuditEvent> = chunk.iter().map(|e| e.event.clone()).collect();
+        let mut entries = journal
+            .read_from(&segment, u64::try_from(from).unwrap_or(0))?
+            .into_iter()
+            .peekable();
+        while entries.peek().is_some() {
+            let chunk: Vec<Entry> = entries.by_ref().take(INDEX_BATCH).collect();
             let end = chunk.last().map_or(0, |e| e.end);
+            let batch = assemble(chunk.into_iter().map(|e| e.line), &mut kept);
             store
-                .index_journal(&events, &segment, i64::try_from(end).unwrap_or(i64::MAX))
+                .index_journal(&batch, Some((&segment, i64::try_from(end).unwrap_or(i64::MAX))))
                 .await?;
+            total += batch.events.len();
         }
-        total += entries.len();
         retire(store, journal, &segment).await;
+    }
+    let open = store.open_calls().await?;
+    for chunk in open.chunks(INDEX_BATCH) {
+        let mut batch = JournalBatch::default();
+        for (id, body) in chunk {
+            batch.closed.push(*id);
+            match serde_json::from_str::<AuditEvent>(body) {
+                Ok(mut event) => {
+                    event.outcome = INTERRUPTED.into();
+                    event.message =
+                        Some("credgate stopped while this call was in flight; its result is unknown".into());
+                    batch.events.push(JournaledEvent::new(event));
+                }
+                // Written by credgate from an event, so this is damage to the database.
+                Err(e) => tracing::error!(call = %id, error = %e, "a kept call opening is not an event; dropped"),
+            }
+        }
+        store.index_journal(&batch, None).await?;
+        total += batch.events.len();
     }
     Ok(total)
 }
@@ -428,6 +638,8 @@ async fn index_loop(
     let stats = writer.stats();
     let mut current: Option<Arc<str>> = None;
     let mut carry: Option<Batch> = None;
+    // Calls of this run kept in the database while in flight (recovery emptied the table).
+    let mut kept = HashSet::new();
     loop {
         let first = match carry.take() {
             Some(b) => b,
@@ -448,16 +660,14 @@ async fn index_loop(
         if !stats.closed.load(Ordering::Relaxed) && rx.len() < INDEX_BATCH {
             tokio::time::sleep(INDEX_LINGER).await;
         }
-        let Batch {
-            segment,
-            mut end,
-            mut events,
-        } = first;
-        while events.len() < INDEX_BATCH {
+        let Batch { segment, mut end, line } = first;
+        let mut lines = Vec::with_capacity(rx.len().min(INDEX_BATCH) + 1);
+        lines.push(line);
+        while lines.len() < INDEX_BATCH {
             match rx.try_recv() {
                 Ok(next) if next.segment == segment => {
                     end = next.end;
-                    events.extend(next.events);
+                    lines.push(next.line);
                 }
                 Ok(next) => {
                     carry = Some(next);
@@ -466,20 +676,22 @@ async fn index_loop(
                 Err(_) => break,
             }
         }
+        let accepted = lines.len();
+        let batch = assemble(lines, &mut kept);
         let mut pause = Duration::from_millis(50);
         // Journaled events must reach the database: retry until they do. Meanwhile the queue
         // fills, and past its capacity calls are refused.
         while let Err(e) = store
-            .index_journal(&events, &segment, i64::try_from(end).unwrap_or(i64::MAX))
+            .index_journal(&batch, Some((&segment, i64::try_from(end).unwrap_or(i64::MAX))))
             .await
         {
             stats.index_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, events = events.len(), "audit events could not be indexed; retrying");
+            tracing::error!(error = %e, events = batch.events.len(), "audit events could not be indexed; retrying");
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(MAX_RETRY);
         }
-        stats.written.fetch_add(events.len() as u64, Ordering::Relaxed);
-        stats.finish(events.len());
+        stats.written.fetch_add(batch.events.len() as u64, Ordering::Relaxed);
+        stats.finish(accepted);
     }
     // Closed and drained: every segment is indexed to its end.
     let last = writer.lock().segment_id.clone();
@@ -555,33 +767,90 @@ mod tests {
     async fn what_a_crash_left_in_the_journal_is_indexed_once_at_the_next_start() {
         let tmp = tempfile::tempdir().unwrap();
         let store = sqlite(tmp.path()).await;
-        // A run that died after journaling five events, two of them already indexed.
+        // A run that died after journaling these lines, the first batch of them indexed:
+        // events, and calls opened (`>`) and ended in the same batch, in a later one, or never.
+        let call = |name: &str| {
+            let mut e = ev(name);
+            e.outcome = "ok".into();
+            e
+        };
+        let (early, late, kept_ends, kept_hangs, hangs) = (
+            call("early"),
+            call("late"),
+            call("kept.ends"),
+            call("kept.hangs"),
+            call("hangs"),
+        );
         let segment = {
             let journal = Journal::open(&tmp.path().join("journal")).unwrap();
             let mut segment = journal.create().unwrap();
-            let mut indexed = Vec::new();
-            let mut end = 0;
-            for i in 0..5 {
-                let e = ev(&format!("before.{i}"));
-                let mut line = e.body().into_bytes();
+            let id = segment.id.clone();
+            let mut write = |e: &AuditEvent, open: bool| {
+                let mut line = if open { vec![OPEN] } else { vec![] };
+                line.extend(e.body().into_bytes());
                 line.push(b'\n');
-                end = segment.append(&line).unwrap();
-                if i < 2 {
-                    indexed.push((e, end));
-                }
+                segment.append(&line).unwrap()
+            };
+            let mut lines = vec![];
+            let mut end = 0;
+            for (e, open) in [
+                (&ev("before.0"), false),
+                (&early, true),
+                (&kept_ends, true),
+                (&early, false),
+                (&kept_hangs, true),
+            ] {
+                end = write(e, open);
+                lines.push(if open {
+                    Line::Open {
+                        id: e.id,
+                        body: e.body(),
+                    }
+                } else {
+                    Line::Event(JournaledEvent::new(e.clone()))
+                });
             }
-            let (events, ends): (Vec<AuditEvent>, Vec<u64>) = indexed.into_iter().unzip();
-            store.index_journal(&events, &segment.id, ends[1] as i64).await.unwrap();
-            assert!(end > ends[1]);
-            segment.id
+            let first = assemble(lines, &mut HashSet::new());
+            assert_eq!(first.opened.len(), 2, "two calls were in flight after the first batch");
+            store.index_journal(&first, Some((&id, end as i64))).await.unwrap();
+            // Not indexed: the rest.
+            write(&ev("before.1"), false);
+            write(&late, true);
+            write(&kept_ends, false);
+            write(&hangs, true);
+            write(&late, false);
+            id
         };
 
         let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
             .await
             .unwrap();
-        let (report, actions) = chain(store.as_ref()).await;
+        let rows = store.audit_chain(0, 100).await.unwrap();
+        let mut report = VerifyReport::default();
+        verify_records(&mut report, &rows);
         assert!(report.ok, "{report:?}");
-        assert_eq!(actions, ["before.0", "before.1", "before.2", "before.3", "before.4"]);
+        let records: Vec<(Uuid, String, String)> = rows
+            .iter()
+            .map(|r| {
+                let record = r.to_record().unwrap();
+                (record.event.id, record.event.action, record.event.outcome)
+            })
+            .collect();
+        let ok = |e: &AuditEvent| (e.id, e.action.clone(), "ok".to_owned());
+        let interrupted = |e: &AuditEvent| (e.id, e.action.clone(), INTERRUPTED.to_owned());
+        assert_eq!(
+            records[1..],
+            [
+                ok(&early),
+                (records[2].0, "before.1".into(), "allowed".into()),
+                ok(&kept_ends),
+                ok(&late),
+                interrupted(&kept_hangs),
+                interrupted(&hangs),
+            ],
+            "one record per call; calls that never ended are chained as interrupted"
+        );
+        assert!(store.open_calls().await.unwrap().is_empty());
         assert_eq!(
             store.journal_indexed(&segment).await.unwrap(),
             None,
@@ -590,7 +859,87 @@ mod tests {
         writer.record(ev("after")).await.unwrap();
         writer.close();
         task.await.unwrap();
-        assert_eq!(chain(store.as_ref()).await.1.len(), 6);
+        assert_eq!(chain(store.as_ref()).await.1.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn an_outcome_shares_the_next_write_or_is_written_soon_after() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+            .await
+            .unwrap();
+        let journaled = || {
+            let segment = writer.lock().segment_id.to_string();
+            let text = std::fs::read_to_string(tmp.path().join("journal").join(format!("{segment}.jsonl"))).unwrap();
+            text.lines()
+                .map(|l| {
+                    let open = l.starts_with('>');
+                    let event: AuditEvent = serde_json::from_str(l.trim_start_matches('>')).unwrap();
+                    (event.action, open)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (a, b, c) = (ev("a"), ev("b"), ev("c"));
+        writer.open(&a).await.unwrap();
+        writer.close_call(a.clone());
+        assert_eq!(journaled(), [("a".into(), true)], "the outcome waits");
+        writer.open(&b).await.unwrap();
+        assert_eq!(
+            journaled(),
+            [("a".into(), true), ("a".into(), false), ("b".into(), true)],
+            "and goes out with the next line"
+        );
+        writer.close_call(b.clone());
+        tokio::time::sleep(OUTCOME_DEFER * 10).await;
+        assert_eq!(journaled().last(), Some(&("b".into(), false)), "or on its own, soon");
+        writer.open(&c).await.unwrap();
+        writer.close_call(c.clone());
+        writer.close();
+        task.await.unwrap();
+        let (report, actions) = chain(store.as_ref()).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(actions, ["a", "b", "c"], "closing writes what waits");
+        assert!(store.open_calls().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_call_is_chained_once_when_it_ends_even_if_it_outlives_batches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+            .await
+            .unwrap();
+        let quick = ev("quick");
+        let long = ev("long");
+        writer.open(&quick).await.unwrap();
+        writer.open(&long).await.unwrap();
+        writer.record_detached(quick.clone());
+        assert!(writer.settle().await);
+        assert_eq!(
+            chain(store.as_ref()).await.1,
+            ["quick"],
+            "a call in flight is not chained yet"
+        );
+        let kept: Vec<Uuid> = store
+            .open_calls()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(kept, [long.id], "but kept where a crash cannot lose it");
+        writer.record(ev("other")).await.unwrap();
+        let mut outcome = long.clone();
+        outcome.outcome = "ok".into();
+        writer.record_detached(outcome);
+        assert!(writer.settle().await);
+        let (report, actions) = chain(store.as_ref()).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(actions, ["quick", "other", "long"]);
+        assert!(store.open_calls().await.unwrap().is_empty());
+        writer.close();
+        task.await.unwrap();
     }
 
     #[tokio::test]

@@ -178,8 +178,14 @@ fn blocked(message: String) -> ApiError {
     ApiError::new(ErrorCode::BlockedDestination, message)
 }
 
-/// Checks `url` against the secret's rules. Runs before anything is decrypted.
-pub async fn check(url: &Url, secret: &SecretMeta, resolver: &Resolver) -> Result<(), ApiError> {
+/// Checks `url` against the secret's rules and its allowed hosts. Runs before anything is
+/// decrypted.
+pub async fn check(
+    url: &Url,
+    secret: &SecretMeta,
+    allowed_hosts: &[HostPattern],
+    resolver: &Resolver,
+) -> Result<(), ApiError> {
     match url.scheme() {
         "https" => {}
         "http" if secret.allow_insecure_http => {}
@@ -193,11 +199,7 @@ pub async fn check(url: &Url, secret: &SecretMeta, resolver: &Resolver) -> Resul
     let name = normalise_host(&host).map_err(|why| blocked(format!("invalid host: {why}")))?;
     let port = url.port_or_known_default().unwrap_or(443);
     let default_port = if url.scheme() == "http" { 80 } else { 443 };
-    let allowed = secret
-        .allowed_hosts
-        .iter()
-        .filter_map(|h| HostPattern::parse(h).ok())
-        .any(|p| p.matches(&name, port, default_port));
+    let allowed = allowed_hosts.iter().any(|p| p.matches(&name, port, default_port));
     if !allowed {
         let shown = if url.port().is_some() {
             format!("{name}:{port}")

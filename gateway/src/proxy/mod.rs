@@ -4,8 +4,8 @@
 //! Phases, in this order, every refusal before any decryption:
 //! authenticate the app key → resolve the grant → authorise the principal → check the policy
 //! (revoked, expired, method, path) → check the destination → bound the body → decrypt →
-//! inject → validate → audit (durably, before the credential leaves) → forward → stream back →
-//! audit the result.
+//! inject → validate → journal the call's opening (durably, before the credential leaves) →
+//! forward → stream back → record the outcome, the call's one record in the audit chain.
 
 mod authn;
 mod body;
@@ -137,14 +137,17 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
         Err(Failure { error, forwarded }) => {
             let elapsed = started.elapsed();
             event.action = if forwarded { "proxy.response" } else { "proxy.request" }.into();
-            event.id = Uuid::now_v7();
+            // Same id as the opening, if one was journaled: this outcome closes it.
             event.at = now();
             event.outcome = error.code.as_str().into();
             event.status = Some(error.code.status().as_u16());
             event.message = Some(error.message.clone());
             event.latency_ms = Some(elapsed.as_secs_f64() * 1e3);
             state.metrics.call(error.code.as_str(), &provider, elapsed);
-            state.audit.record_detached(event);
+            match forwarded {
+                true => state.audit.close_call(event),
+                false => state.audit.record_detached(event),
+            }
             error.into_response()
         }
     }
@@ -262,15 +265,18 @@ async fn run(
     let mut url = match &mode {
         Mode::Explicit => target::explicit(&parts.headers)?,
         Mode::BaseUrl { path, .. } => {
-            let base = crate::vault::secret::base_url(&secret.meta.config, true)
+            let base = secret
+                .base_url
+                .as_ref()
                 .map_err(ApiError::internal)?
+                .as_ref()
                 .ok_or_else(|| {
                     refuse(
                         ErrorCode::BadRequest,
                         "this grant's secret has no base_url; use /v1/proxy with X-Credgate-Target",
                     )
                 })?;
-            target::base_url(&base, path, base_query.as_ref().and_then(Url::query))?
+            target::base_url(base, path, base_query.as_ref().and_then(Url::query))?
         }
     };
     event.host = url.host_str().map(str::to_owned);
@@ -283,7 +289,7 @@ async fn run(
     }
 
     // 5. Destination.
-    destination::check(&url, &secret.meta, &state.upstream.resolver).await?;
+    destination::check(&url, &secret.meta, &secret.allowed_hosts, &state.upstream.resolver).await?;
 
     // 6. Body bound, before anything is decrypted.
     let limit = state.settings.max_body_bytes;
@@ -365,8 +371,10 @@ async fn run(
     state.metrics.injection(injector.id(), injection_started.elapsed());
     event.path = Some(redacted_path(&url, &injected_params));
 
-    // 9. Audit, durably, before the credential leaves.
-    state.audit.record(event.clone()).await.map_err(|_| {
+    // 9. Journal the call's opening, durably, before the credential leaves. Should credgate
+    // stop before the outcome is recorded, the opening is chained as `interrupted`.
+    event.action = "proxy.response".into();
+    state.audit.open(event).await.map_err(|_| {
         refuse(
             ErrorCode::AuditUnavailable,
             "the audit trail cannot be written, so the call was not made",
@@ -398,14 +406,12 @@ async fn run(
     let response: http::Response<reqwest::Body> = response.into();
     let (up_parts, up_body) = response.into_parts();
     let mut result = event.clone();
-    result.action = "proxy.response".into();
     result.status = Some(status.as_u16());
     result.upstream_latency_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
     let audit = state.audit.clone();
     let metrics = state.clone();
     let provider_id = injector.id().to_owned();
     let tracked = TrackedBody::new(up_body, move |bytes_out, end| {
-        result.id = Uuid::now_v7();
         result.at = now();
         result.outcome = match end {
             StreamEnd::Complete => "ok",
@@ -417,7 +423,7 @@ async fn run(
         result.bytes_out = Some(bytes_out);
         result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
         metrics.metrics.call(&result.outcome, &provider_id, started.elapsed());
-        audit.record_detached(result);
+        audit.close_call(result);
         // The call is in flight until its response has streamed out.
         drop(permit);
     });

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, AuditKind, StoredAudit};
+use crate::audit::{AuditEvent, AuditKind, JournalBatch, StoredAudit};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{ApiKey, Grant, GrantStatus, Principal, SecretMeta};
@@ -273,9 +273,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit.
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()>;
-    /// Appends events read from an audit journal segment and records, in the same
-    /// transaction, that the segment is indexed up to byte `indexed_bytes`.
-    async fn index_journal(&self, events: &[AuditEvent], segment: &str, indexed_bytes: i64) -> Result<()>;
+    /// Chains a batch of journaled events, keeps the calls it opened and forgets those it
+    /// closed, and records in the same transaction how far the batch reaches: `progress` is a
+    /// segment and the byte its lines end at. A batch already indexed that far changes nothing.
+    async fn index_journal(&self, batch: &JournalBatch, progress: Option<(&str, i64)>) -> Result<()>;
+    /// Calls whose opening was indexed while they were in flight, and whose outcome has not
+    /// been: id and opening body.
+    async fn open_calls(&self) -> Result<Vec<(Uuid, String)>>;
     /// How many bytes of a journal segment are indexed (`None`: none yet).
     async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>>;
     /// Forgets a journal segment that is indexed to its end and deleted.

@@ -11,7 +11,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use uuid::Uuid;
 
 use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError, Subscription, UploadedProvider};
-use crate::audit::{AuditEvent, GENESIS, StoredAudit, link};
+use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{
@@ -129,6 +129,13 @@ where
     }
 
     async fn append_chain(conn: &mut DB::Connection, events: &[AuditEvent]) -> Result<()> {
+        let bodies: Vec<String> = events.iter().map(AuditEvent::body).collect();
+        let chained: Vec<(&AuditEvent, &str)> = events.iter().zip(bodies.iter().map(String::as_str)).collect();
+        Self::append_bodies(conn, &chained).await
+    }
+
+    /// Chains events whose bodies (the exact bytes hashed and kept) are already serialised.
+    async fn append_bodies(conn: &mut DB::Connection, events: &[(&AuditEvent, &str)]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -145,10 +152,9 @@ where
         let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash) ",
         );
-        qb.push_values(events, |mut b, e| {
+        qb.push_values(events, |mut b, &(e, body)| {
             seq += 1;
-            let body = e.body();
-            let hash = link(&prev, seq, &body);
+            let hash = link(&prev, seq, body);
             b.push_bind(seq)
                 .push_bind(e.id.to_string())
                 .push_bind(to_micros(e.at))
@@ -159,7 +165,7 @@ where
                 .push_bind(e.grant_id.map(|v| v.to_string()))
                 .push_bind(e.secret_id.map(|v| v.to_string()))
                 .push_bind(e.request_id.clone())
-                .push_bind(body)
+                .push_bind(body.to_owned())
                 .push_bind(std::mem::replace(&mut prev, hash.clone()))
                 .push_bind(hash);
         });
@@ -790,9 +796,9 @@ where
     }
 
     async fn secret_last_used(&self, secret: Uuid) -> Result<Option<DateTime<Utc>>> {
-        // `proxy.request` is recorded `allowed` just before the credential is injected.
+        // A call the credential went out on is chained once, as `proxy.response`, when it ends.
         let row = sqlx::query::<DB>(
-            "SELECT MAX(at) AS at FROM audit_events WHERE secret_id = $1 AND kind = 'proxy' AND outcome = 'allowed'",
+            "SELECT MAX(at) AS at FROM audit_events WHERE secret_id = $1 AND action = 'proxy.response'",
         )
         .bind(secret.to_string())
         .fetch_one(&self.pool)
@@ -891,30 +897,63 @@ where
         Ok(())
     }
 
-    async fn index_journal(&self, events: &[AuditEvent], segment: &str, indexed_bytes: i64) -> Result<()> {
+    async fn index_journal(&self, batch: &JournalBatch, progress: Option<(&str, i64)>) -> Result<()> {
         let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
-        // A retry after a commit whose answer was lost (the connection dropped) finds its
-        // batch already indexed: batches are whole and in order, so progress says so.
-        let done = sqlx::query::<DB>("SELECT indexed_bytes FROM audit_journal WHERE segment = $1")
-            .bind(segment.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get::<i64, _>("indexed_bytes"))
-            .transpose()?;
-        if done.is_some_and(|done| done >= indexed_bytes) {
-            return Ok(());
+        if let Some((segment, indexed_bytes)) = progress {
+            // A retry after a commit whose answer was lost (the connection dropped) finds its
+            // batch already indexed: batches are whole and in order, so progress says so.
+            let done = sqlx::query::<DB>("SELECT indexed_bytes FROM audit_journal WHERE segment = $1")
+                .bind(segment.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get::<i64, _>("indexed_bytes"))
+                .transpose()?;
+            if done.is_some_and(|done| done >= indexed_bytes) {
+                return Ok(());
+            }
         }
-        Self::append_chain(&mut tx, events).await?;
-        sqlx::query::<DB>(
-            "INSERT INTO audit_journal (segment, indexed_bytes) VALUES ($1, $2) \
-             ON CONFLICT (segment) DO UPDATE SET indexed_bytes = excluded.indexed_bytes",
-        )
-        .bind(segment.to_owned())
-        .bind(indexed_bytes)
-        .execute(&mut *tx)
-        .await?;
+        let chained: Vec<(&AuditEvent, &str)> = batch.events.iter().map(|e| (&e.event, e.body.as_str())).collect();
+        Self::append_bodies(&mut tx, &chained).await?;
+        if !batch.opened.is_empty() {
+            let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_open_calls (id, body) ");
+            qb.push_values(&batch.opened, |mut b, (id, body)| {
+                b.push_bind(id.to_string()).push_bind(body.clone());
+            });
+            // A retried batch whose first attempt committed was caught above; this keeps a
+            // recovery that stopped halfway from failing on the rows it already wrote.
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            qb.build().persistent(false).execute(&mut *tx).await?;
+        }
+        if !batch.closed.is_empty() {
+            let mut qb = QueryBuilder::<DB>::new("DELETE FROM audit_open_calls WHERE id IN (");
+            let mut ids = qb.separated(", ");
+            for id in &batch.closed {
+                ids.push_bind(id.to_string());
+            }
+            qb.push(")");
+            qb.build().persistent(false).execute(&mut *tx).await?;
+        }
+        if let Some((segment, indexed_bytes)) = progress {
+            sqlx::query::<DB>(
+                "INSERT INTO audit_journal (segment, indexed_bytes) VALUES ($1, $2) \
+                 ON CONFLICT (segment) DO UPDATE SET indexed_bytes = excluded.indexed_bytes",
+            )
+            .bind(segment.to_owned())
+            .bind(indexed_bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn open_calls(&self) -> Result<Vec<(Uuid, String)>> {
+        let rows = sqlx::query::<DB>("SELECT id, body FROM audit_open_calls ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((uuid(&r.try_get::<String, _>("id")?)?, r.try_get("body")?)))
+            .collect()
     }
 
     async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>> {
