@@ -1549,7 +1549,7 @@ const ACTIONS = ['proxy.request', 'proxy.response', 'secret.create', 'secret.rot
   'keyring.rotate', 'keyring.rewrap'];
 const OUTCOMES = ['ok', 'interrupted', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
   'policy_violation', 'blocked_destination', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
-  'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict'];
+  'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict', 'allowed'];
 
 function toLocalInput(iso) {
   const d = new Date(iso);

@@ -1039,6 +1039,37 @@ async fn a_caller_that_disconnects_cancels_the_upstream_call() {
     assert_eq!(records[0]["outcome"], "abandoned");
 }
 
+#[tokio::test]
+async fn a_caller_that_leaves_before_the_upstream_answers_leaves_one_abandoned_record() {
+    let f = Fixture::new().await;
+    let (_, grant) = f.bearer_grant().await;
+    // The credential has left when the caller gives up: the call must still have its record.
+    let gave_up =
+        f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/slow?ms=1500", f.up.url))
+            .timeout(std::time::Duration::from_millis(300))
+            .send()
+            .await;
+    assert!(gave_up.is_err(), "the caller gives up first");
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        let r = f.gw.get(&format!("/admin/v1/audit?grant_id={grant}&kind=proxy")).await;
+        records = r.json["data"].as_array().cloned().unwrap_or_default();
+        if !records.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "proxy.response");
+    assert_eq!(records[0]["outcome"], "abandoned", "{records:?}");
+    assert!(
+        records[0]["message"].as_str().is_some_and(|m| m.contains("went away")),
+        "{records:?}"
+    );
+    let verify = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(verify.json["ok"], true, "{}", verify.text);
+}
+
 /// A fixture whose gateway runs on a fresh PostgreSQL database (and that database's URL), or
 /// `None` where PostgreSQL is explicitly skipped.
 async fn on_fresh_postgres(args: &[&str]) -> Option<(Fixture, String)> {

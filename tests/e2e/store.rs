@@ -452,7 +452,9 @@ async fn concurrent_appends_keep_one_chain(store: Arc<dyn Store>) {
 }
 
 async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
+    let journal = Uuid::new_v4().to_string();
     let batch = |actions: &[&str]| JournalBatch {
+        journal: journal.clone(),
         events: actions.iter().map(|a| JournaledEvent::new(ev(a))).collect(),
         ..Default::default()
     };
@@ -468,7 +470,11 @@ async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
     two.opened.push((call.id, call.body()));
     store.index_journal(&two, Some((&segment, 360))).await.unwrap();
     assert_eq!(store.journal_indexed(&segment).await.unwrap(), Some(360));
-    assert_eq!(store.open_calls().await.unwrap(), [(call.id, call.body())]);
+    assert_eq!(store.open_calls(&journal).await.unwrap(), [(call.id, call.body())]);
+    assert!(
+        store.open_calls(&Uuid::new_v4().to_string()).await.unwrap().is_empty(),
+        "kept per journal"
+    );
     // The same batch again (a retry after a commit whose answer was lost) adds nothing.
     store.index_journal(&two, Some((&segment, 360))).await.unwrap();
     let other = Uuid::now_v7().to_string();
@@ -481,12 +487,13 @@ async fn journal_progress_commits_with_the_events(store: Arc<dyn Store>) {
     let mut outcome = call.clone();
     outcome.outcome = "ok".into();
     let three = JournalBatch {
+        journal: journal.clone(),
         events: vec![JournaledEvent::new(outcome)],
         opened: vec![],
         closed: vec![call.id],
     };
     store.index_journal(&three, Some((&segment, 480))).await.unwrap();
-    assert!(store.open_calls().await.unwrap().is_empty());
+    assert!(store.open_calls(&journal).await.unwrap().is_empty());
     let report = verify(store.as_ref()).await;
     assert!(report.ok, "{report:?}");
     assert_eq!(report.records, 4);

@@ -34,6 +34,10 @@ pub const OPEN: u8 = b'>';
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
+    /// The directory's identity, kept in its `id` file across restarts: it marks the calls this
+    /// journal keeps open in the shared database, so a gateway that restarts settles its own
+    /// and never another replica's.
+    id: String,
     /// Held for the life of the journal: the lock goes with the file.
     _lock: File,
 }
@@ -94,6 +98,8 @@ impl JournaledEvent {
 /// a crash cannot lose them.
 #[derive(Debug, Default)]
 pub struct JournalBatch {
+    /// The journal the lines come from ([`Journal::id`]): the owner of the calls it keeps.
+    pub journal: String,
     pub events: Vec<JournaledEvent>,
     /// Calls in flight when the batch was indexed: id and opening body, kept in the database
     /// (their journal lines are behind the segment's indexed offset from now on).
@@ -123,10 +129,16 @@ impl Journal {
             Err(fs::TryLockError::WouldBlock) => return Err(JournalError::Locked(dir.to_owned())),
             Err(fs::TryLockError::Error(e)) => return Err(at(&lock_path)(e)),
         }
+        let id = identity(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
+            id,
             _lock: lock,
         })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The segments present, oldest first.
@@ -208,6 +220,37 @@ impl Journal {
         }
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(at(&self.dir))
     }
+}
+
+/// Reads the directory's `id` file, creating it (durably) on first use.
+fn identity(dir: &Path) -> Result<String, JournalError> {
+    let path = dir.join("id");
+    match fs::read_to_string(&path) {
+        Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => return Ok(text.trim().to_owned()),
+        Ok(_) => {
+            return Err(at(&path)(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the journal's id file does not hold a UUID",
+            )));
+        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(at(&path)(e)),
+        Err(_) => {}
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let tmp = dir.join("id.tmp");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(at(&tmp))?;
+    file.write_all(id.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(at(&tmp))?;
+    fs::rename(&tmp, &path).map_err(at(&path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))?;
+    Ok(id)
 }
 
 fn parse(line: &[u8]) -> Result<Line, serde_json::Error> {
@@ -350,8 +393,12 @@ mod tests {
         journal.remove(&a).unwrap();
         journal.remove(&a).unwrap();
         assert_eq!(journal.segments().unwrap(), [b]);
+        let id = journal.id().to_owned();
         drop(journal);
-        Journal::open(tmp.path()).expect("the lock goes with the process's handle");
+        let again = Journal::open(tmp.path()).expect("the lock goes with the process's handle");
+        assert_eq!(again.id(), id, "a journal keeps its identity across restarts");
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(Journal::open(other.path()).unwrap().id(), id);
     }
 
     #[test]

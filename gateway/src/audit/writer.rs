@@ -253,11 +253,16 @@ impl AuditWriter {
 
     /// Journals the opening of a call, before its credential leaves, and returns once it is
     /// there (with `--fsync-commits`, once it is on disk). The call's outcome is recorded
-    /// later, as an event with the same id: that event is the call's one record in the chain,
-    /// and the opening line is chained only if the outcome never comes.
-    pub async fn open(&self, event: &AuditEvent) -> Result<(), AuditError> {
+    /// later through the [`OpenCall`] put in `opened` as soon as the line is written (so also
+    /// when the flush then fails, and the outcome is that refusal): that outcome is the call's
+    /// one record in the chain, and the opening line is chained only if it never comes.
+    pub async fn open(&self, event: &AuditEvent, opened: &mut Option<OpenCall>) -> Result<(), AuditError> {
         let id = event.id;
         let end = self.append(event.body(), Kind::Open, |body| Line::Open { id, body })?;
+        *opened = Some(OpenCall {
+            writer: self.clone(),
+            event: Some(event.clone()),
+        });
         self.flushed(end).await
     }
 
@@ -276,7 +281,7 @@ impl AuditWriter {
     /// Records the outcome of a call opened with [`open`](Self::open), without waiting: its
     /// line shares the next line's `write` (at most [`OUTCOME_DEFER`] later). Should credgate
     /// stop before then, the opening is chained as `interrupted`, as for a call in flight.
-    pub fn close_call(&self, event: AuditEvent) {
+    fn close_call(&self, event: AuditEvent) {
         let appended = self.append(event.body(), Kind::Outcome, |body| {
             Line::Event(JournaledEvent { event, body })
         });
@@ -316,7 +321,9 @@ impl AuditWriter {
         if stats.closed.load(Ordering::Relaxed) {
             return Err(refuse());
         }
-        if stats.queued.fetch_add(1, Ordering::Relaxed) >= self.inner.capacity {
+        // An outcome is never refused for capacity: its opening was taken, so refusing it would
+        // leave a call that happened without its record. Calls in flight bound them.
+        if stats.queued.fetch_add(1, Ordering::Relaxed) >= self.inner.capacity && kind != Kind::Outcome {
             stats.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(refuse());
         }
@@ -338,37 +345,26 @@ impl AuditWriter {
         if kind == Kind::Outcome {
             tail.deferred.extend_from_slice(&bytes);
             tail.deferred_lines.push((bytes.len() as u64, line));
-            let first = tail.deferred_lines.len() == 1;
             drop(tail);
-            if first {
-                // Stores a permit if the task is not waiting: no wake-up per call under load.
-                self.inner.deferred.notify_one();
-            }
+            // Stores a permit while the task sleeps: no wake-up per call under load.
+            self.inner.deferred.notify_one();
             return Ok(0);
         }
         match tail.write_out(Some((&bytes, line))) {
             Ok(_) => Ok(tail.written),
-            Err(lost) => {
+            Err(()) => {
                 drop(tail);
-                // This line, and deferred outcomes that were to share its write.
-                stats.failed.fetch_add(lost as u64 - 1, Ordering::Relaxed);
-                stats.finish(lost);
+                stats.finish(1);
                 Err(refuse())
             }
         }
     }
 
-    /// Writes the deferred outcome lines, if any.
+    /// Writes the deferred outcome lines, if any; after a failure they stay deferred.
     fn write_deferred(&self) {
         let mut tail = self.lock();
-        if tail.deferred_lines.is_empty() {
-            return;
-        }
-        if let Err(lost) = tail.write_out(None) {
-            drop(tail);
-            let stats = self.stats();
-            stats.failed.fetch_add(lost as u64, Ordering::Relaxed);
-            stats.finish(lost);
+        if !tail.deferred_lines.is_empty() {
+            let _ = tail.write_out(None);
         }
     }
 
@@ -398,15 +394,56 @@ impl AuditWriter {
     /// Stops taking events; what is journaled is indexed, then the task returned by
     /// [`start`](Self::start) ends. Events recorded after this are refused.
     pub fn close(&self) {
-        self.stats().closed.store(true, Ordering::Relaxed);
-        self.write_deferred();
+        let stats = self.stats();
+        stats.closed.store(true, Ordering::Relaxed);
+        let mut tail = self.lock();
+        // Under the same lock as the sender's drop: an outcome deferred in between would
+        // otherwise be left behind.
+        if !tail.deferred_lines.is_empty() && tail.write_out(None).is_err() {
+            let lost = std::mem::take(&mut tail.deferred_lines).len();
+            tail.deferred.clear();
+            stats.failed.fetch_add(lost as u64, Ordering::Relaxed);
+            stats.finish(lost);
+        }
         // Dropping the sender lets the indexer end once it has taken every batch.
-        self.lock().to_index = None;
+        tail.to_index = None;
+        drop(tail);
         self.inner.deferred.notify_one();
     }
 
     pub fn stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+}
+
+/// A call whose opening is journaled ([`AuditWriter::open`]). [`close`](Self::close) records
+/// its outcome; dropped without that (the request was cancelled while the call was in flight,
+/// say the caller went away before the upstream answered), it records the call as `abandoned`.
+#[derive(Debug)]
+pub struct OpenCall {
+    writer: AuditWriter,
+    /// The opening event; `None` once the outcome is recorded.
+    event: Option<AuditEvent>,
+}
+
+impl OpenCall {
+    /// Records the outcome: the opening event as `finish` leaves it (same id).
+    pub fn close(mut self, finish: impl FnOnce(&mut AuditEvent)) {
+        if let Some(mut event) = self.event.take() {
+            finish(&mut event);
+            self.writer.close_call(event);
+        }
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        if let Some(mut event) = self.event.take() {
+            event.at = crate::vault::now();
+            event.outcome = "abandoned".into();
+            event.message = Some("the request ended before the call did (the caller went away)".into());
+            self.writer.close_call(event);
+        }
     }
 }
 
@@ -423,34 +460,43 @@ enum Kind {
 
 impl Tail {
     /// Writes the deferred lines and then `now`, if any, in one `write`, and hands them to the
-    /// indexer. On failure, says how many lines were lost (logged here).
-    fn write_out(&mut self, now: Option<(&[u8], Line)>) -> Result<u64, usize> {
+    /// indexer. On failure (logged here) nothing is handed over and the deferred lines stay
+    /// deferred, for the next write: only `now` is lost.
+    fn write_out(&mut self, now: Option<(&[u8], Line)>) -> Result<u64, ()> {
         let (bytes, line) = match now {
             Some((bytes, line)) => (bytes, Some(line)),
             None => (&[][..], None),
         };
+        // After a failed flush no new line can be vouched for; outcomes, which no caller waits
+        // on, are still written, so calls refused meanwhile keep their record.
+        if line.is_some() && self.flush_failed {
+            tracing::error!("an audit event was refused: an earlier flush of the journal failed");
+            return Err(());
+        }
         let written = if self.deferred.is_empty() {
             self.append(bytes)
         } else {
             let mut all = std::mem::take(&mut self.deferred);
+            let deferred = all.len();
             all.extend_from_slice(bytes);
             let written = self.append(&all);
-            all.clear();
-            // The buffer is kept for the next deferred lines.
+            // Kept for the next deferred lines: emptied once written, else back to the
+            // deferred lines alone (the failed write was cut back from the segment).
+            all.truncate(if written.is_ok() { 0 } else { deferred });
             self.deferred = all;
             written
+        };
+        let end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                tracing::error!(error = %e, "audit events could not be journaled");
+                return Err(());
+            }
         };
         let mut lines = std::mem::take(&mut self.deferred_lines);
         if let Some(line) = line {
             lines.push((bytes.len() as u64, line));
         }
-        let end = match written {
-            Ok(end) => end,
-            Err(e) => {
-                tracing::error!(error = %e, lines = lines.len(), "audit events could not be journaled");
-                return Err(lines.len());
-            }
-        };
         let mut at = end - lines.iter().map(|(n, _)| n).sum::<u64>();
         for (n, line) in lines {
             at += n;
@@ -468,9 +514,6 @@ impl Tail {
 
     /// Appends whole lines, starting a new segment first when this one is full.
     fn append(&mut self, line: &[u8]) -> Result<u64, JournalError> {
-        if self.flush_failed {
-            return Err(JournalError::FlushFailed);
-        }
         if self.segment.len() >= self.segment_bytes
             && let Err(e) = self.rotate()
         {
@@ -540,6 +583,10 @@ async fn deferred_loop(wake: Arc<tokio::sync::Notify>, inner: std::sync::Weak<In
         let Some(inner) = inner.upgrade() else { return };
         let writer = AuditWriter { inner };
         writer.write_deferred();
+        if let Some(syncer) = &writer.inner.syncer {
+            // Nobody waits on outcomes, but with `--fsync-commits` they reach the disk soon too.
+            let _ = syncer.send(());
+        }
         if writer.stats().closed.load(Ordering::Relaxed) {
             return;
         }
@@ -550,8 +597,11 @@ async fn deferred_loop(wake: Arc<tokio::sync::Notify>, inner: std::sync::Weak<In
 /// a call opened and ended within the lines is chained once, as its outcome; a call still in
 /// flight after them is kept in the database until its outcome comes (`kept` tracks which, so
 /// that outcome also removes it there).
-fn assemble(lines: impl IntoIterator<Item = Line>, kept: &mut HashSet<Uuid>) -> JournalBatch {
-    let mut batch = JournalBatch::default();
+fn assemble(journal: &str, lines: impl IntoIterator<Item = Line>, kept: &mut HashSet<Uuid>) -> JournalBatch {
+    let mut batch = JournalBatch {
+        journal: journal.to_owned(),
+        ..Default::default()
+    };
     let mut opened: HashMap<Uuid, String> = HashMap::new();
     for line in lines {
         match line {
@@ -576,7 +626,12 @@ fn assemble(lines: impl IntoIterator<Item = Line>, kept: &mut HashSet<Uuid>) -> 
 /// Indexes every segment a previous run left, oldest first, and deletes each once done; then
 /// chains every call that was still in flight when that run stopped as `interrupted`.
 async fn recover(store: &dyn Store, journal: &Journal) -> Result<usize, StartError> {
-    let mut kept: HashSet<Uuid> = store.open_calls().await?.into_iter().map(|(id, _)| id).collect();
+    let mut kept: HashSet<Uuid> = store
+        .open_calls(journal.id())
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let mut total = 0;
     for segment in journal.segments()? {
         let from = store.journal_indexed(&segment).await?.unwrap_or(0);
@@ -587,7 +642,7 @@ async fn recover(store: &dyn Store, journal: &Journal) -> Result<usize, StartErr
         while entries.peek().is_some() {
             let chunk: Vec<Entry> = entries.by_ref().take(INDEX_BATCH).collect();
             let end = chunk.last().map_or(0, |e| e.end);
-            let batch = assemble(chunk.into_iter().map(|e| e.line), &mut kept);
+            let batch = assemble(journal.id(), chunk.into_iter().map(|e| e.line), &mut kept);
             store
                 .index_journal(&batch, Some((&segment, i64::try_from(end).unwrap_or(i64::MAX))))
                 .await?;
@@ -595,9 +650,12 @@ async fn recover(store: &dyn Store, journal: &Journal) -> Result<usize, StartErr
         }
         retire(store, journal, &segment).await;
     }
-    let open = store.open_calls().await?;
+    let open = store.open_calls(journal.id()).await?;
     for chunk in open.chunks(INDEX_BATCH) {
-        let mut batch = JournalBatch::default();
+        let mut batch = JournalBatch {
+            journal: journal.id().to_owned(),
+            ..Default::default()
+        };
         for (id, body) in chunk {
             batch.closed.push(*id);
             match serde_json::from_str::<AuditEvent>(body) {
@@ -677,7 +735,7 @@ async fn index_loop(
             }
         }
         let accepted = lines.len();
-        let batch = assemble(lines, &mut kept);
+        let batch = assemble(journal.id(), lines, &mut kept);
         let mut pause = Duration::from_millis(50);
         // Journaled events must reach the database: retry until they do. Meanwhile the queue
         // fills, and past its capacity calls are refused.
@@ -736,6 +794,11 @@ mod tests {
         AuditEvent::new(AuditKind::Proxy, action, "allowed")
     }
 
+    /// The id of the journal a writer under `tmp` uses.
+    fn journal_id(tmp: &tempfile::TempDir) -> String {
+        std::fs::read_to_string(tmp.path().join("journal").join("id")).unwrap()
+    }
+
     #[tokio::test]
     async fn recorded_events_are_journaled_then_indexed_in_order_and_the_journal_emptied() {
         let tmp = tempfile::tempdir().unwrap();
@@ -781,10 +844,26 @@ mod tests {
             call("kept.hangs"),
             call("hangs"),
         );
+        // Another replica's call in flight, kept in the same database: not this journal's to settle.
+        let elsewhere = call("elsewhere");
+        let other_journal = Uuid::new_v4().to_string();
+        store
+            .index_journal(
+                &JournalBatch {
+                    journal: other_journal.clone(),
+                    opened: vec![(elsewhere.id, elsewhere.body())],
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let journal_id;
         let segment = {
             let journal = Journal::open(&tmp.path().join("journal")).unwrap();
             let mut segment = journal.create().unwrap();
             let id = segment.id.clone();
+            journal_id = journal.id().to_owned();
             let mut write = |e: &AuditEvent, open: bool| {
                 let mut line = if open { vec![OPEN] } else { vec![] };
                 line.extend(e.body().into_bytes());
@@ -810,7 +889,7 @@ mod tests {
                     Line::Event(JournaledEvent::new(e.clone()))
                 });
             }
-            let first = assemble(lines, &mut HashSet::new());
+            let first = assemble(&journal_id, lines, &mut HashSet::new());
             assert_eq!(first.opened.len(), 2, "two calls were in flight after the first batch");
             store.index_journal(&first, Some((&id, end as i64))).await.unwrap();
             // Not indexed: the rest.
@@ -850,7 +929,12 @@ mod tests {
             ],
             "one record per call; calls that never ended are chained as interrupted"
         );
-        assert!(store.open_calls().await.unwrap().is_empty());
+        assert!(store.open_calls(&journal_id).await.unwrap().is_empty());
+        assert_eq!(
+            store.open_calls(&other_journal).await.unwrap(),
+            [(elsewhere.id, elsewhere.body())],
+            "another journal's calls are left to it"
+        );
         assert_eq!(
             store.journal_indexed(&segment).await.unwrap(),
             None,
@@ -881,26 +965,62 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let (a, b, c) = (ev("a"), ev("b"), ev("c"));
-        writer.open(&a).await.unwrap();
-        writer.close_call(a.clone());
+        let (mut call_a, mut call_b, mut call_c) = (None, None, None);
+        writer.open(&a, &mut call_a).await.unwrap();
+        call_a.unwrap().close(|_| {});
         assert_eq!(journaled(), [("a".into(), true)], "the outcome waits");
-        writer.open(&b).await.unwrap();
+        writer.open(&b, &mut call_b).await.unwrap();
         assert_eq!(
             journaled(),
             [("a".into(), true), ("a".into(), false), ("b".into(), true)],
             "and goes out with the next line"
         );
-        writer.close_call(b.clone());
+        call_b.unwrap().close(|_| {});
         tokio::time::sleep(OUTCOME_DEFER * 10).await;
         assert_eq!(journaled().last(), Some(&("b".into(), false)), "or on its own, soon");
-        writer.open(&c).await.unwrap();
-        writer.close_call(c.clone());
+        writer.open(&c, &mut call_c).await.unwrap();
+        call_c.unwrap().close(|_| {});
         writer.close();
         task.await.unwrap();
         let (report, actions) = chain(store.as_ref()).await;
         assert!(report.ok, "{report:?}");
         assert_eq!(actions, ["a", "b", "c"], "closing writes what waits");
-        assert!(store.open_calls().await.unwrap().is_empty());
+        assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_mid_flight_is_abandoned_and_outcomes_pass_a_full_queue() {
+        use sqlx::Connection;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 2)).await.unwrap();
+        // The database takes no writes, so the queue fills up.
+        let url = format!("sqlite:{}", tmp.path().join("credgate.db").display());
+        let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+        let (dropped, ended) = (ev("dropped"), ev("ended"));
+        let (mut dropped_call, mut ended_call) = (None, None);
+        writer.open(&dropped, &mut dropped_call).await.unwrap();
+        writer.open(&ended, &mut ended_call).await.unwrap();
+        assert_eq!(
+            writer.record(ev("refused")).await,
+            Err(AuditError::Unavailable),
+            "the queue is full"
+        );
+        // Both calls' outcomes are taken anyway: their openings were.
+        drop(dropped_call);
+        ended_call.unwrap().close(|e| e.outcome = "ok".into());
+        sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+        tokio::time::sleep(OUTCOME_DEFER * 4).await;
+        writer.close();
+        task.await.unwrap();
+        let rows = store.audit_chain(0, 100).await.unwrap();
+        let outcomes: Vec<(String, String)> = rows.iter().map(|r| (r.action.clone(), r.outcome.clone())).collect();
+        assert_eq!(
+            outcomes,
+            [("dropped".into(), "abandoned".into()), ("ended".into(), "ok".into())]
+        );
+        assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -912,9 +1032,10 @@ mod tests {
             .unwrap();
         let quick = ev("quick");
         let long = ev("long");
-        writer.open(&quick).await.unwrap();
-        writer.open(&long).await.unwrap();
-        writer.record_detached(quick.clone());
+        let (mut quick_call, mut long_call) = (None, None);
+        writer.open(&quick, &mut quick_call).await.unwrap();
+        writer.open(&long, &mut long_call).await.unwrap();
+        quick_call.unwrap().close(|_| {});
         assert!(writer.settle().await);
         assert_eq!(
             chain(store.as_ref()).await.1,
@@ -922,7 +1043,7 @@ mod tests {
             "a call in flight is not chained yet"
         );
         let kept: Vec<Uuid> = store
-            .open_calls()
+            .open_calls(&journal_id(&tmp))
             .await
             .unwrap()
             .into_iter()
@@ -930,14 +1051,13 @@ mod tests {
             .collect();
         assert_eq!(kept, [long.id], "but kept where a crash cannot lose it");
         writer.record(ev("other")).await.unwrap();
-        let mut outcome = long.clone();
-        outcome.outcome = "ok".into();
-        writer.record_detached(outcome);
+        long_call.unwrap().close(|e| e.outcome = "ok".into());
+        tokio::time::sleep(OUTCOME_DEFER * 4).await;
         assert!(writer.settle().await);
         let (report, actions) = chain(store.as_ref()).await;
         assert!(report.ok, "{report:?}");
         assert_eq!(actions, ["quick", "other", "long"]);
-        assert!(store.open_calls().await.unwrap().is_empty());
+        assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
         writer.close();
         task.await.unwrap();
     }

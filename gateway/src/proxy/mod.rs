@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, AuditKind};
+use crate::audit::{AuditEvent, AuditKind, OpenCall};
 use crate::cache::LiveSecret;
 use crate::crypto::open_value;
 use crate::error::{ApiError, ErrorCode};
@@ -132,7 +132,21 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
             .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
         return response;
     };
-    match run(&state, req, mode, &mut event, &mut provider, started, permit).await {
+    // Set once the call's opening is journaled: from then on its outcome goes through it, and
+    // should this future be dropped mid-call, dropping it records the call as abandoned.
+    let mut opened: Option<OpenCall> = None;
+    match run(
+        &state,
+        req,
+        mode,
+        &mut event,
+        &mut opened,
+        &mut provider,
+        started,
+        permit,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(Failure { error, forwarded }) => {
             let elapsed = started.elapsed();
@@ -144,20 +158,22 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
             event.message = Some(error.message.clone());
             event.latency_ms = Some(elapsed.as_secs_f64() * 1e3);
             state.metrics.call(error.code.as_str(), &provider, elapsed);
-            match forwarded {
-                true => state.audit.close_call(event),
-                false => state.audit.record_detached(event),
+            match opened.take() {
+                Some(call) => call.close(|opening| *opening = event),
+                None => state.audit.record_detached(event),
             }
             error.into_response()
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
     req: Request,
     mode: Mode,
     event: &mut AuditEvent,
+    opened: &mut Option<OpenCall>,
     provider: &mut String,
     started: Instant,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -374,7 +390,7 @@ async fn run(
     // 9. Journal the call's opening, durably, before the credential leaves. Should credgate
     // stop before the outcome is recorded, the opening is chained as `interrupted`.
     event.action = "proxy.response".into();
-    state.audit.open(event).await.map_err(|_| {
+    state.audit.open(event, opened).await.map_err(|_| {
         refuse(
             ErrorCode::AuditUnavailable,
             "the audit trail cannot be written, so the call was not made",
@@ -405,25 +421,28 @@ async fn run(
     let status = response.status();
     let response: http::Response<reqwest::Body> = response.into();
     let (up_parts, up_body) = response.into_parts();
-    let mut result = event.clone();
-    result.status = Some(status.as_u16());
-    result.upstream_latency_ms = Some(upstream_started.elapsed().as_secs_f64() * 1e3);
-    let audit = state.audit.clone();
+    let upstream_latency_ms = upstream_started.elapsed().as_secs_f64() * 1e3;
+    let call = opened
+        .take()
+        .ok_or_else(|| ApiError::internal("a forwarded call has no journaled opening"))?;
     let metrics = state.clone();
     let provider_id = injector.id().to_owned();
     let tracked = TrackedBody::new(up_body, move |bytes_out, end| {
-        result.at = now();
-        result.outcome = match end {
+        let outcome = match end {
             StreamEnd::Complete => "ok",
             StreamEnd::UpstreamError => "upstream_error",
             StreamEnd::Abandoned => "abandoned",
-        }
-        .into();
-        result.bytes_in = Some(seen.load(std::sync::atomic::Ordering::Relaxed));
-        result.bytes_out = Some(bytes_out);
-        result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-        metrics.metrics.call(&result.outcome, &provider_id, started.elapsed());
-        audit.close_call(result);
+        };
+        metrics.metrics.call(outcome, &provider_id, started.elapsed());
+        call.close(|result| {
+            result.at = now();
+            result.outcome = outcome.into();
+            result.status = Some(status.as_u16());
+            result.upstream_latency_ms = Some(upstream_latency_ms);
+            result.bytes_in = Some(seen.load(std::sync::atomic::Ordering::Relaxed));
+            result.bytes_out = Some(bytes_out);
+            result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        });
         // The call is in flight until its response has streamed out.
         drop(permit);
     });

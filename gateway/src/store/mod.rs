@@ -277,9 +277,9 @@ pub trait Store: Send + Sync + 'static {
     /// closed, and records in the same transaction how far the batch reaches: `progress` is a
     /// segment and the byte its lines end at. A batch already indexed that far changes nothing.
     async fn index_journal(&self, batch: &JournalBatch, progress: Option<(&str, i64)>) -> Result<()>;
-    /// Calls whose opening was indexed while they were in flight, and whose outcome has not
-    /// been: id and opening body.
-    async fn open_calls(&self) -> Result<Vec<(Uuid, String)>>;
+    /// Calls of the journal `journal` whose opening was indexed while they were in flight,
+    /// and whose outcome has not been: id and opening body.
+    async fn open_calls(&self, journal: &str) -> Result<Vec<(Uuid, String)>>;
     /// How many bytes of a journal segment are indexed (`None`: none yet).
     async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>>;
     /// Forgets a journal segment that is indexed to its end and deleted.

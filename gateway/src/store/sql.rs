@@ -915,9 +915,11 @@ where
         let chained: Vec<(&AuditEvent, &str)> = batch.events.iter().map(|e| (&e.event, e.body.as_str())).collect();
         Self::append_bodies(&mut tx, &chained).await?;
         if !batch.opened.is_empty() {
-            let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_open_calls (id, body) ");
+            let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_open_calls (id, journal, body) ");
             qb.push_values(&batch.opened, |mut b, (id, body)| {
-                b.push_bind(id.to_string()).push_bind(body.clone());
+                b.push_bind(id.to_string())
+                    .push_bind(batch.journal.clone())
+                    .push_bind(body.clone());
             });
             // A retried batch whose first attempt committed was caught above; this keeps a
             // recovery that stopped halfway from failing on the rows it already wrote.
@@ -947,8 +949,9 @@ where
         Ok(())
     }
 
-    async fn open_calls(&self) -> Result<Vec<(Uuid, String)>> {
-        let rows = sqlx::query::<DB>("SELECT id, body FROM audit_open_calls ORDER BY id")
+    async fn open_calls(&self, journal: &str) -> Result<Vec<(Uuid, String)>> {
+        let rows = sqlx::query::<DB>("SELECT id, body FROM audit_open_calls WHERE journal = $1 ORDER BY id")
+            .bind(journal.to_owned())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
