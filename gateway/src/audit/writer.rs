@@ -794,6 +794,16 @@ mod tests {
         AuditEvent::new(AuditKind::Proxy, action, "allowed")
     }
 
+    /// Another connection holding the database's write lock, as a stuck database would:
+    /// nothing can be indexed until it commits.
+    async fn hold_write_lock(dir: &std::path::Path) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let url = format!("sqlite:{}", dir.join("credgate.db").display());
+        let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+        blocker
+    }
+
     /// The id of the journal a writer under `tmp` uses.
     fn journal_id(tmp: &tempfile::TempDir) -> String {
         std::fs::read_to_string(tmp.path().join("journal").join("id")).unwrap()
@@ -990,14 +1000,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_dropped_mid_flight_is_abandoned_and_outcomes_pass_a_full_queue() {
-        use sqlx::Connection;
         let tmp = tempfile::tempdir().unwrap();
         let store = sqlite(tmp.path()).await;
         let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 2)).await.unwrap();
         // The database takes no writes, so the queue fills up.
-        let url = format!("sqlite:{}", tmp.path().join("credgate.db").display());
-        let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+        let mut blocker = hold_write_lock(tmp.path()).await;
         let (dropped, ended) = (ev("dropped"), ev("ended"));
         let (mut dropped_call, mut ended_call) = (None, None);
         writer.open(&dropped, &mut dropped_call).await.unwrap();
@@ -1064,15 +1071,12 @@ mod tests {
 
     #[tokio::test]
     async fn past_its_capacity_the_writer_refuses_at_once_and_recovers_when_the_database_does() {
-        use sqlx::Connection;
         let tmp = tempfile::tempdir().unwrap();
         let store = sqlite(tmp.path()).await;
         let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 2)).await.unwrap();
         // Another connection holds the database's write lock, as a stuck database would:
         // nothing can be indexed meanwhile.
-        let url = format!("sqlite:{}", tmp.path().join("credgate.db").display());
-        let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
+        let mut blocker = hold_write_lock(tmp.path()).await;
         writer.record(ev("one")).await.unwrap();
         writer.record(ev("two")).await.unwrap();
         assert_eq!(writer.record(ev("three")).await, Err(AuditError::Unavailable));
