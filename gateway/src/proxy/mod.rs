@@ -106,22 +106,13 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Failure {
 
 async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     let started = Instant::now();
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let mut event = AuditEvent::new(AuditKind::Proxy, "proxy.request", "allowed");
-    event.request_id = Some(request_id);
-    event.method = Some(req.method().as_str().to_owned());
-    let mut provider = String::from("none");
-    // Shed before any work: no lookup, no decrypt, no audit write, so overload stays cheap.
-    // Shed calls are counted in the metrics, not audited: nothing was attempted, and writing
-    // a record per shed call would feed the overload.
+    // Shed before any work: no event, no lookup, no decrypt, no audit write, so overload stays
+    // cheap. Shed calls are counted in the metrics, not audited: nothing was attempted, and
+    // writing a record per shed call would feed the overload.
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         state
             .metrics
-            .call(ErrorCode::Overloaded.as_str(), &provider, started.elapsed());
+            .call(ErrorCode::Overloaded.as_str(), "none", started.elapsed());
         let mut response = ApiError::new(
             ErrorCode::Overloaded,
             "credgate is at its limit of calls in flight; retry shortly",
@@ -132,6 +123,15 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
             .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
         return response;
     };
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let mut event = AuditEvent::new(AuditKind::Proxy, "proxy.request", "allowed");
+    event.request_id = Some(request_id);
+    event.method = Some(req.method().as_str().to_owned());
+    let mut provider = String::from("none");
     // Set once the call's opening is journaled: from then on its outcome goes through it, and
     // should this future be dropped mid-call, dropping it records the call as abandoned.
     let mut opened: Option<OpenCall> = None;
