@@ -493,12 +493,11 @@ impl Tail {
                 return Err(());
             }
         };
-        let mut lines = std::mem::take(&mut self.deferred_lines);
-        if let Some(line) = line {
-            lines.push((bytes.len() as u64, line));
-        }
-        let mut at = end - lines.iter().map(|(n, _)| n).sum::<u64>();
-        for (n, line) in lines {
+        let now = line.map(|line| (bytes.len() as u64, line));
+        let written_bytes = self.deferred_lines.iter().map(|(n, _)| n).sum::<u64>() + bytes.len() as u64;
+        let mut at = end - written_bytes;
+        // Drained, not taken: the vector's room is kept for the next deferred lines.
+        for (n, line) in self.deferred_lines.drain(..).chain(now) {
             at += n;
             if let Some(to_index) = &self.to_index {
                 // The indexer holds the receiver until every sender is gone.
