@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod redact;
 pub mod request_id;
 pub mod server;
+pub mod shed;
 pub mod state;
 pub mod store;
 pub mod vault;

@@ -1,12 +1,15 @@
 //! Accepting connections: plain HTTP or TLS (rustls), HTTP/1.1 and HTTP/2, with graceful
 //! shutdown. One loop serves both, so TLS is not a second, less-tested path.
 
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
+use axum::response::Response;
+use http::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -36,7 +39,11 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 
 /// Serves `app` until `stop` turns true, then waits for open connections to finish (the
 /// caller bounds that wait).
-pub async fn serve(listener: TcpListener, app: Router, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<bool>) {
+pub async fn serve<S>(listener: TcpListener, app: S, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<bool>)
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     if *stop.borrow() {
         return;
     }

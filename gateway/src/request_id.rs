@@ -38,12 +38,7 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(req).await;
-        if let Some(error) = response.extensions_mut().remove::<ErrorRender>() {
-            finish_error(&mut response, &error, &id.0);
-        }
-        if let Ok(value) = HeaderValue::from_str(&id.0) {
-            response.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
+        stamp(&mut response, &id.0);
         tracing::debug!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -55,6 +50,16 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     .await
 }
 
+/// Gives a response its request id, and an error its JSON body.
+pub fn stamp(response: &mut Response, request_id: &str) {
+    if let Some(error) = response.extensions_mut().remove::<ErrorRender>() {
+        finish_error(response, &error, request_id);
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+}
+
 fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) {
     match (&error.cause, error.code) {
         (Some(cause), _) => {
@@ -64,8 +69,8 @@ fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) 
             tracing::error!(code = error.code.as_str(), "request failed")
         }
         // One line per shed call would add work exactly when there is too much; the metrics
-        // count them.
-        (None, ErrorCode::Overloaded) => {
+        // count them, and the audit writer logs (at a bounded rate) why it refuses.
+        (None, ErrorCode::Overloaded | ErrorCode::AuditUnavailable) => {
             tracing::debug!(code = error.code.as_str(), "request shed")
         }
         (None, _) => {

@@ -20,13 +20,14 @@ use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode};
 use crate::masterkey::{self, KeyRingHandle};
 use crate::proxy::client::{Upstream, UpstreamOptions};
+use crate::shed::Shed;
 use crate::state::{AppState, Inner, Settings};
 use crate::store;
 use crate::{listener, portal, proxy, request_id};
 
-/// Every route credgate serves, wrapped in request-id handling. Tests call this directly.
-pub fn app(state: AppState) -> Router {
-    Router::new()
+/// Every route credgate serves, wrapped in request-id handling, behind load shedding.
+pub fn app(state: AppState) -> Shed<Router> {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -35,8 +36,10 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(request_id::middleware));
+    // Outside the router, so a shed request is not routed first.
+    Shed::new(router, state)
 }
 
 async fn healthz() -> Response {

@@ -1040,6 +1040,76 @@ async fn a_caller_that_disconnects_cancels_the_upstream_call() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_pauses_past_the_idle_timeout_is_cut_off() {
+    let f = Fixture::with(Options {
+        args: vec!["--upstream-idle-timeout".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let (_, grant) = f.bearer_grant().await;
+    let response =
+        f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("{}/sse-gated", f.up.url))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = response.headers()["x-credgate-request-id"].to_str().unwrap().to_owned();
+    let mut stream = response.bytes_stream();
+    use futures_util::StreamExt;
+    assert_eq!(stream.next().await.unwrap().unwrap(), "data: first\n\n");
+    // The upstream's gate stays shut: after a second of silence credgate ends the response
+    // with an error instead of holding the caller (and a slot in flight) for as long as the
+    // upstream likes.
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("credgate ends a stalled stream by itself");
+    assert!(
+        matches!(cut, Some(Err(_))),
+        "the caller sees the stream fail, not end cleanly: {cut:?}"
+    );
+    let records = f.gw.audit_n(&id, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "proxy.response");
+    assert_eq!(records[0]["outcome"], "upstream_error");
+    assert_eq!(records[0]["status"], 200);
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_finishes_times_out_as_a_connection() {
+    // The kernel completes the TCP handshake on this socket's backlog, but nothing ever
+    // answers the TLS ClientHello: the connect timeout covers the TLS handshake too, long
+    // before the 300 s first-byte timeout would.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let f = Fixture::with(Options {
+        args: vec!["--upstream-connect-timeout".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let secret = f
+        .secret(
+            "silent",
+            "bearer",
+            json!({"token": "t"}),
+            json!({"base_url": format!("https://{addr}")}),
+        )
+        .await;
+    let grant = f.grant(&secret, json!({})).await;
+    let started = std::time::Instant::now();
+    let r = send(f.gw.proxy(Method::GET, Some(&f.key), &grant, &format!("https://{addr}/x"))).await;
+    r.assert_error(504, "upstream_timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "answered by the connect timeout, not the first-byte one"
+    );
+    let records = f.gw.audit_of(&request_id(&r)).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["action"], "proxy.response");
+    assert_eq!(records[0]["outcome"], "upstream_timeout");
+    drop(silent);
+}
+
+#[tokio::test]
 async fn a_caller_that_leaves_before_the_upstream_answers_leaves_one_abandoned_record() {
     let f = Fixture::new().await;
     let (_, grant) = f.bearer_grant().await;
@@ -1139,6 +1209,7 @@ async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselv
             continue;
         }
         r.assert_error(503, "audit_unavailable");
+        assert_eq!(r.headers["retry-after"], "1");
         assert_eq!(f.up.count(), before, "the credential never left");
         refused = true;
         break;
@@ -1181,8 +1252,13 @@ async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselv
     }
     let verify = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);
+    // The refusals are counted; they were refused before their work, so no event of theirs
+    // ever reached the writer.
     let metrics = f.gw.metrics().await;
-    assert!(!metrics.contains("credgate_audit_failures_total 0"), "{metrics}");
+    assert!(
+        metrics.contains(r#"credgate_calls_total{outcome="audit_unavailable",provider="none"}"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

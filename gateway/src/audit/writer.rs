@@ -58,6 +58,8 @@ const MAX_RETRY: Duration = Duration::from_secs(2);
 /// next call's opening comes sooner, so each call costs one `write` instead of two; when idle,
 /// the outcome is written this long after the response ended.
 const OUTCOME_DEFER: Duration = Duration::from_millis(5);
+/// At most one log line per this long for events dropped while the writer refuses them.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AuditError {
@@ -139,6 +141,9 @@ struct Inner {
     flushed: watch::Sender<Flushed>,
     /// Wakes the task that writes deferred outcome lines nobody else wrote.
     deferred: Arc<tokio::sync::Notify>,
+    /// When a dropped event was last logged, in seconds since `started` (0: never).
+    drop_logged_at: AtomicU64,
+    started: std::time::Instant,
 }
 
 impl std::fmt::Debug for Inner {
@@ -223,6 +228,8 @@ impl AuditWriter {
             syncer,
             flushed: watch::channel(Flushed::default()).0,
             deferred: Arc::new(tokio::sync::Notify::new()),
+            drop_logged_at: AtomicU64::new(0),
+            started: std::time::Instant::now(),
         });
         if let Some(woken) = woken {
             // It holds the writer weakly: it ends when the last handle goes.
@@ -286,7 +293,7 @@ impl AuditWriter {
             Line::Event(JournaledEvent { event, body })
         });
         if appended.is_err() {
-            tracing::error!("the audit journal is full, closed or failing; a call's outcome was dropped");
+            self.dropped("a call's outcome");
         }
     }
 
@@ -298,7 +305,28 @@ impl AuditWriter {
                     let _ = syncer.send(());
                 }
             }
-            Err(_) => tracing::error!("the audit journal is full, closed or failing; an event was dropped"),
+            Err(_) => self.dropped("an event"),
+        }
+    }
+
+    /// Logs a dropped event, at most once per [`DROP_LOG_EVERY`]: while the backlog is full
+    /// every refused call drops one, and a line for each would add work exactly when there is
+    /// too much. `failed` in the metrics counts every one.
+    fn dropped(&self, what: &str) {
+        let now = self.inner.started.elapsed().as_secs();
+        let last = self.inner.drop_logged_at.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + DROP_LOG_EVERY.as_secs())
+            && self
+                .inner
+                .drop_logged_at
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                dropped_so_far = self.stats().failed.load(Ordering::Relaxed),
+                "the audit journal is full, closed or failing; {what} was dropped (logged at most every {}s)",
+                DROP_LOG_EVERY.as_secs()
+            );
         }
     }
 
@@ -413,6 +441,14 @@ impl AuditWriter {
 
     pub fn stats(&self) -> &WriterStats {
         &self.inner.stats
+    }
+
+    /// Whether a new call's opening would be refused now: the backlog waiting to be indexed
+    /// is at its capacity, or the writer is closed. Two atomic loads, for the load shedder to
+    /// refuse such a call before doing its work.
+    pub fn backlogged(&self) -> bool {
+        let stats = self.stats();
+        stats.closed.load(Ordering::Relaxed) || stats.queued.load(Ordering::Relaxed) >= self.inner.capacity
     }
 }
 
@@ -1077,7 +1113,9 @@ mod tests {
         // nothing can be indexed meanwhile.
         let mut blocker = hold_write_lock(tmp.path()).await;
         writer.record(ev("one")).await.unwrap();
+        assert!(!writer.backlogged());
         writer.record(ev("two")).await.unwrap();
+        assert!(writer.backlogged(), "the load shedder sees the full backlog");
         assert_eq!(writer.record(ev("three")).await, Err(AuditError::Unavailable));
         assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 1);
 
@@ -1092,6 +1130,7 @@ mod tests {
         }
         assert!(recorded, "room again once the backlog is indexed");
         writer.close();
+        assert!(writer.backlogged(), "a closed writer takes nothing more");
         task.await.unwrap();
         assert_eq!(chain(store.as_ref()).await.1, ["one", "two", "four"]);
     }

@@ -2,37 +2,39 @@
 //! response body, counted. Neither is ever held whole (except a bounded request body that a
 //! signer must hash).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::{Either, Full};
+use tokio::time::{Instant, Sleep};
 
 /// Raised when a streamed request body grows past the limit.
 #[derive(Debug, thiserror::Error)]
 #[error("request body exceeds the limit of {0} bytes")]
 pub struct TooLarge(pub u64);
 
+/// What goes upstream: the caller's body streamed through bounded, or one already read (and
+/// hashed, for a signer).
+pub type OutboundBody = Either<LimitedBody, Full<Bytes>>;
+
 /// The caller's body on its way upstream: fails past `limit`, counts bytes, keeps its size
 /// hint (so a known length goes upstream as `Content-Length`, which S3 requires).
+#[derive(Debug)]
 pub struct LimitedBody {
-    // A mutex only to make the body `Sync` (the HTTP client requires it); it is reached
-    // through `get_mut`, which never locks.
-    inner: Mutex<axum::body::Body>,
+    inner: axum::body::Body,
     limit: u64,
     seen: Arc<AtomicU64>,
 }
 
 impl LimitedBody {
     pub fn new(inner: axum::body::Body, limit: u64, seen: Arc<AtomicU64>) -> Self {
-        Self {
-            inner: Mutex::new(inner),
-            limit,
-            seen,
-        }
+        Self { inner, limit, seen }
     }
 }
 
@@ -42,14 +44,12 @@ impl Body for LimitedBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let limit = this.limit;
-        let inner = this.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        match Pin::new(inner).poll_frame(cx) {
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let total = this.seen.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
-                    if total > limit {
-                        return Poll::Ready(Some(Err(Box::new(TooLarge(limit)))));
+                    if total > this.limit {
+                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -61,11 +61,11 @@ impl Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.lock().map(|b| b.is_end_stream()).unwrap_or(false)
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.lock().map(|b| b.size_hint()).unwrap_or_default()
+        self.inner.size_hint()
     }
 }
 
@@ -81,21 +81,34 @@ pub enum StreamEnd {
 
 type Done = Box<dyn FnOnce(u64, StreamEnd) + Send>;
 
-/// The upstream's response body on its way back: counted, and reported once when it ends,
-/// fails, or is dropped because the caller disconnected (which also closes the upstream
-/// connection, cancelling the call).
+/// The upstream paused longer than the idle timeout in the middle of a response.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream sent nothing for {0:?}")]
+pub struct Stalled(pub Duration);
+
+/// The upstream's response body on its way back: counted, cut off when the upstream pauses
+/// longer than `idle`, and reported once when it ends, fails, or is dropped because the
+/// caller disconnected (which also closes the upstream connection, cancelling the call).
 pub struct TrackedBody<B: Body> {
     inner: B,
     bytes: u64,
     done: Option<Done>,
+    idle: Duration,
+    // Armed only while the upstream keeps the body waiting, so a body whose frames are ready
+    // at once never touches the timer; kept once made, and reset rather than remade.
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
 }
 
 impl<B: Body> TrackedBody<B> {
-    pub fn new(inner: B, done: impl FnOnce(u64, StreamEnd) + Send + 'static) -> Self {
+    pub fn new(inner: B, idle: Duration, done: impl FnOnce(u64, StreamEnd) + Send + 'static) -> Self {
         Self {
             inner,
             bytes: 0,
             done: Some(Box::new(done)),
+            idle,
+            timer: None,
+            armed: false,
         }
     }
 
@@ -103,6 +116,22 @@ impl<B: Body> TrackedBody<B> {
         if let Some(done) = self.done.take() {
             done(self.bytes, end);
         }
+    }
+
+    /// Whether the upstream has been silent for longer than `idle`.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = Instant::now() + self.idle;
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if !self.armed {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.armed = true;
+        timer.as_mut().poll(cx).is_ready()
     }
 }
 
@@ -118,6 +147,7 @@ where
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                this.armed = false;
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
                 }
@@ -130,6 +160,10 @@ where
             Poll::Ready(None) => {
                 this.finish(StreamEnd::Complete);
                 Poll::Ready(None)
+            }
+            Poll::Pending if this.done.is_some() && this.stalled(cx) => {
+                this.finish(StreamEnd::UpstreamError);
+                Poll::Ready(Some(Err(Box::new(Stalled(this.idle)))))
             }
             Poll::Pending => Poll::Pending,
         }

@@ -10,10 +10,14 @@
 //! check with one answer and connect to another (DNS rebinding).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use hyper_util::client::legacy::connect::dns::Name;
 use url::{Host, Url};
 
 use crate::error::{ApiError, ErrorCode};
@@ -147,29 +151,45 @@ impl Resolver {
     }
 }
 
-/// The outbound client's resolver: the cached answer, filtered by the same rule.
-#[derive(Debug)]
+/// The outbound client's resolver: the cached answer, filtered by the same rule. Asked only
+/// when the client opens a new connection.
+#[derive(Debug, Clone)]
 pub struct CheckedResolve {
     pub resolver: Arc<Resolver>,
     pub allow_private: bool,
 }
 
-impl reqwest::dns::Resolve for CheckedResolve {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+/// Every address of a host is one the secret may not reach.
+#[derive(Debug, thiserror::Error)]
+#[error("every address of this host is a blocked destination")]
+pub struct AllBlocked;
+
+type Resolving = Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, BoxError>> + Send>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<Name> for CheckedResolve {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Resolving {
         let resolver = self.resolver.clone();
         let allow_private = self.allow_private;
-        let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs = resolver.lookup(&host).await?;
+            let addrs = resolver.lookup(name.as_str()).await?;
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .filter(|ip| permitted(**ip, allow_private).is_ok())
                 .map(|ip| SocketAddr::new(*ip, 0))
                 .collect();
             if allowed.is_empty() {
-                return Err("every address of this host is a blocked destination".into());
+                return Err(AllBlocked.into());
             }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            Ok(allowed.into_iter())
         })
     }
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
 use http::{HeaderMap, header};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Either, Full};
 use sha2::{Digest, Sha256};
 use url::Url;
 use uuid::Uuid;
@@ -40,7 +40,7 @@ use crate::state::AppState;
 use crate::vault::{ApiKey, Grant, GrantStatus, now};
 
 use authn::Found;
-use body::{LimitedBody, StreamEnd, TrackedBody};
+use body::{LimitedBody, OutboundBody, StreamEnd, TrackedBody};
 
 /// Bodies up to this size are hashed for S3 signatures; larger ones stream as
 /// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
@@ -106,22 +106,11 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> Failure {
 
 async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     let started = Instant::now();
-    // Shed before any work: no event, no lookup, no decrypt, no audit write, so overload stays
-    // cheap. Shed calls are counted in the metrics, not audited: nothing was attempted, and
-    // writing a record per shed call would feed the overload.
+    // The permit is the limit itself; `crate::shed` only turns calls away earlier, before
+    // routing, when none is left. A call refused here (it lost the race for the last permit)
+    // has had no event, lookup, decrypt or audit write either.
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
-        state
-            .metrics
-            .call(ErrorCode::Overloaded.as_str(), "none", started.elapsed());
-        let mut response = ApiError::new(
-            ErrorCode::Overloaded,
-            "credgate is at its limit of calls in flight; retry shortly",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-        return response;
+        return crate::shed::overloaded(&state, started);
     };
     let request_id = req
         .extensions()
@@ -162,7 +151,15 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
                 Some(call) => call.close(|opening| *opening = event),
                 None => state.audit.record_detached(event),
             }
-            error.into_response()
+            let retry = error.code == ErrorCode::AuditUnavailable;
+            let mut response = error.into_response();
+            if retry {
+                // As when `crate::shed` refuses it: the backlog drains by itself.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+            }
+            response
         }
     }
 }
@@ -398,13 +395,19 @@ async fn run(
     })?;
 
     // 10. Forward.
+    let uri: http::Uri = url.as_str().parse().map_err(|_| {
+        refuse(
+            ErrorCode::BadRequest,
+            "the target URL cannot be sent as an HTTP request",
+        )
+    })?;
+    let mut outbound = http::Request::new(outbound_body);
+    *outbound.method_mut() = method;
+    *outbound.uri_mut() = uri;
+    *outbound.headers_mut() = headers;
     let client = state.upstream.client(secret.meta.allow_private_destinations);
     let upstream_started = Instant::now();
-    let send = client
-        .request(method.clone(), url)
-        .headers(headers)
-        .body(outbound_body)
-        .send();
+    let send = client.request(outbound);
     let response = match tokio::time::timeout(state.upstream.first_byte_timeout, send).await {
         Err(_) => {
             return Err(forwarded(
@@ -412,14 +415,13 @@ async fn run(
                 "the upstream did not answer in time",
             ));
         }
-        Ok(Err(e)) => return Err(forwarded_error(e)),
+        Ok(Err(e)) => return Err(forwarded_error(&e)),
         Ok(Ok(response)) => response,
     };
     state.metrics.upstream(injector.id(), upstream_started.elapsed());
 
     // 11. Stream back, and record the result when the stream ends.
     let status = response.status();
-    let response: http::Response<reqwest::Body> = response.into();
     let (up_parts, up_body) = response.into_parts();
     let upstream_latency_ms = upstream_started.elapsed().as_secs_f64() * 1e3;
     let call = opened
@@ -427,7 +429,7 @@ async fn run(
         .ok_or_else(|| ApiError::internal("a forwarded call has no journaled opening"))?;
     let metrics = state.clone();
     let provider_id = injector.id().to_owned();
-    let tracked = TrackedBody::new(up_body, move |bytes_out, end| {
+    let tracked = TrackedBody::new(up_body, state.upstream.idle_timeout, move |bytes_out, end| {
         let outcome = match end {
             StreamEnd::Complete => "ok",
             StreamEnd::UpstreamError => "upstream_error",
@@ -479,17 +481,19 @@ fn forwarded(code: ErrorCode, message: &str) -> Failure {
 }
 
 /// Classifies a failed upstream call by where it failed.
-fn forwarded_error(e: reqwest::Error) -> Failure {
-    // The URL may carry an injected query parameter: it never goes into a log line.
-    let e = e.without_url();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+fn forwarded_error(e: &hyper_util::client::legacy::Error) -> Failure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut timed_out = false;
     while let Some(s) = source {
         if let Some(too_large) = s.downcast_ref::<body::TooLarge>() {
             return forwarded(ErrorCode::PayloadTooLarge, &too_large.to_string());
         }
+        timed_out |= s.is::<client::ConnectTimedOut>()
+            || s.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
         source = s.source();
     }
-    if e.is_timeout() {
+    if timed_out {
         return forwarded(ErrorCode::UpstreamTimeout, "the upstream did not answer in time");
     }
     let detail = if e.is_connect() {
@@ -497,7 +501,9 @@ fn forwarded_error(e: reqwest::Error) -> Failure {
     } else {
         "the upstream call failed"
     };
-    tracing::info!(error = %error_chain(&e), "upstream call failed");
+    // The request's URL, which may carry an injected query parameter, is not part of these
+    // errors: hyper's never name it.
+    tracing::info!(error = %error_chain(e), "upstream call failed");
     forwarded(ErrorCode::UpstreamUnreachable, detail)
 }
 
@@ -590,8 +596,8 @@ async fn prepare_body(
     content_length: Option<u64>,
     limit: u64,
     seen: &Arc<AtomicU64>,
-) -> Result<(Payload, reqwest::Body), Failure> {
-    let stream = |body| reqwest::Body::wrap(LimitedBody::new(body, limit, seen.clone()));
+) -> Result<(Payload, OutboundBody), Failure> {
+    let stream = |body| Either::Left(LimitedBody::new(body, limit, seen.clone()));
     let BodyNeed::Sha256 { may_stream_unsigned } = injector.body_need(&secret.meta.config, url) else {
         return Ok((Payload::NotNeeded, stream(body)));
     };
@@ -628,7 +634,7 @@ async fn prepare_body(
         .to_bytes();
     seen.store(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let hash = hex::encode(Sha256::digest(&bytes));
-    Ok((Payload::Sha256(hash), reqwest::Body::from(bytes)))
+    Ok((Payload::Sha256(hash), Either::Right(Full::new(bytes))))
 }
 
 /// The path and query for the audit trail, with injected parameters' values replaced.

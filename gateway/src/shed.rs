@@ -1,0 +1,101 @@
+//! Load shedding in front of routing. When the data plane is at its limit of calls in flight,
+//! or the audit trail's backlog is full, a new data-plane request is refused before it is
+//! routed, logged in a span or given any state: past saturation every microsecond a refusal
+//! costs is taken from the calls being served, and a refusal that costs as much as a call
+//! does not shed load at all.
+//!
+//! The checks here are early exits, not the limits themselves: the data-plane handler still
+//! takes its permit with `try_acquire`, and the audit writer still refuses an opening past
+//! its capacity, for the calls that lose a race with these checks.
+
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use futures_util::future::{Either, Ready, ready};
+use http::{HeaderValue, header};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::request_id::{self, RequestId};
+use crate::state::AppState;
+
+/// The data plane's routes; the admin API, health checks and metrics are never shed.
+const DATA_PLANE: &str = "/v1/";
+
+/// Wraps the whole router (see [`crate::server::app`]).
+#[derive(Debug, Clone)]
+pub struct Shed<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Shed<S> {
+    pub fn new(inner: S, state: AppState) -> Self {
+        Self { inner, state }
+    }
+}
+
+impl<S, B> tower::Service<Request<B>> for Shed<S>
+where
+    S: tower::Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.uri().path().starts_with(DATA_PLANE) {
+            let refusal = if self.state.in_flight.available_permits() == 0 {
+                Some(overloaded(&self.state, Instant::now()))
+            } else if self.state.audit.backlogged() {
+                Some(audit_backlogged(&self.state))
+            } else {
+                None
+            };
+            if let Some(mut response) = refusal {
+                request_id::stamp(&mut response, &RequestId::new().0);
+                return Either::Left(ready(Ok(response)));
+            }
+        }
+        Either::Right(self.inner.call(req))
+    }
+}
+
+/// The refusal of a data-plane call for lack of capacity: 503 with `Retry-After`, counted in
+/// the metrics and not audited (nothing was attempted, and a record per shed call would feed
+/// the overload).
+pub fn overloaded(state: &AppState, started: Instant) -> Response {
+    refusal(
+        state,
+        started,
+        ErrorCode::Overloaded,
+        "credgate is at its limit of calls in flight; retry shortly",
+    )
+}
+
+/// The audit trail's backlog is full, so the call's record could not be taken: the call is
+/// refused as its opening would be, but before its work is done. Without this, past
+/// saturation each such call was authenticated, decrypted and injected only to be refused at
+/// the journal, which made the backlog's refusals as costly as served calls.
+fn audit_backlogged(state: &AppState) -> Response {
+    refusal(
+        state,
+        Instant::now(),
+        ErrorCode::AuditUnavailable,
+        "the audit trail is behind, so no call can be recorded now; retry shortly",
+    )
+}
+
+fn refusal(state: &AppState, started: Instant, code: ErrorCode, message: &str) -> Response {
+    state.metrics.call(code.as_str(), "none", started.elapsed());
+    let mut response = ApiError::new(code, message).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
