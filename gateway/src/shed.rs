@@ -1,12 +1,13 @@
 //! Load shedding in front of routing. When the data plane is at its limit of calls in flight,
-//! or the audit trail's backlog is full, a new data-plane request is refused before it is
-//! routed, logged in a span or given any state: past saturation every microsecond a refusal
-//! costs is taken from the calls being served, and a refusal that costs as much as a call
-//! does not shed load at all.
+//! a new data-plane request is refused before it is routed, logged in a span or given any
+//! state: past saturation every microsecond a refusal costs is taken from the calls being
+//! served, and a refusal that costs as much as a call does not shed load at all.
 //!
-//! The checks here are early exits, not the limits themselves: the data-plane handler still
-//! takes its permit with `try_acquire`, and the audit writer still refuses an opening past
-//! its capacity, for the calls that lose a race with these checks.
+//! The check here is an early exit, not the limit itself: the data-plane handler still takes
+//! its permit with `try_acquire`, for the calls that lose the race for the last one. A call
+//! holding a permit first waits for room in the audit backlog (see `AUDIT_PATIENCE` in
+//! `crate::proxy`), so while the trail is indexed more slowly than calls arrive, the permits
+//! fill with waiting calls and the excess is refused here, cheaply.
 
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -49,18 +50,10 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if req.uri().path().starts_with(DATA_PLANE) {
-            let refusal = if self.state.in_flight.available_permits() == 0 {
-                Some(overloaded(&self.state, Instant::now()))
-            } else if self.state.audit.backlogged() {
-                Some(audit_backlogged(&self.state))
-            } else {
-                None
-            };
-            if let Some(mut response) = refusal {
-                request_id::stamp(&mut response, &RequestId::new().0);
-                return Either::Left(ready(Ok(response)));
-            }
+        if self.state.in_flight.available_permits() == 0 && req.uri().path().starts_with(DATA_PLANE) {
+            let mut response = overloaded(&self.state, Instant::now());
+            request_id::stamp(&mut response, &RequestId::new().0);
+            return Either::Left(ready(Ok(response)));
         }
         Either::Right(self.inner.call(req))
     }
@@ -78,14 +71,13 @@ pub fn overloaded(state: &AppState, started: Instant) -> Response {
     )
 }
 
-/// The audit trail's backlog is full, so the call's record could not be taken: the call is
-/// refused as its opening would be, but before its work is done. Without this, past
-/// saturation each such call was authenticated, decrypted and injected only to be refused at
-/// the journal, which made the backlog's refusals as costly as served calls.
-fn audit_backlogged(state: &AppState) -> Response {
+/// The audit trail's backlog stayed full for as long as a call may wait for room, so its
+/// record could not be taken: the call is refused as its opening would be, but before its
+/// work is done (no lookup, decryption or injection only to be refused at the journal).
+pub fn audit_backlogged(state: &AppState, started: Instant) -> Response {
     refusal(
         state,
-        Instant::now(),
+        started,
         ErrorCode::AuditUnavailable,
         "the audit trail is behind, so no call can be recorded now; retry shortly",
     )

@@ -444,11 +444,33 @@ impl AuditWriter {
     }
 
     /// Whether a new call's opening would be refused now: the backlog waiting to be indexed
-    /// is at its capacity, or the writer is closed. Two atomic loads, for the load shedder to
-    /// refuse such a call before doing its work.
+    /// is at its capacity, or the writer is closed. Two atomic loads.
     pub fn backlogged(&self) -> bool {
         let stats = self.stats();
         stats.closed.load(Ordering::Relaxed) || stats.queued.load(Ordering::Relaxed) >= self.inner.capacity
+    }
+
+    /// Waits, at most `patience`, until the backlog has room for another call's opening;
+    /// returns whether it has. While the database indexes more slowly than calls arrive, this
+    /// paces the calls to the rate the trail is indexed at, instead of refusing them the
+    /// moment the backlog is full: a caller with a bounded number of connections sees slower
+    /// answers, not errors. A closed writer never has room.
+    pub async fn room(&self, patience: Duration) -> bool {
+        if !self.backlogged() {
+            return true;
+        }
+        let stats = self.stats();
+        if stats.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        // Woken each time a batch is indexed (or given up at close).
+        let mut finished = stats.finished.subscribe();
+        let _ = tokio::time::timeout(
+            patience,
+            finished.wait_for(|_| !self.backlogged() || stats.closed.load(Ordering::Relaxed)),
+        )
+        .await;
+        !self.backlogged()
     }
 }
 
@@ -1114,12 +1136,25 @@ mod tests {
         let mut blocker = hold_write_lock(tmp.path()).await;
         writer.record(ev("one")).await.unwrap();
         assert!(!writer.backlogged());
+        assert!(writer.room(Duration::ZERO).await);
         writer.record(ev("two")).await.unwrap();
-        assert!(writer.backlogged(), "the load shedder sees the full backlog");
+        assert!(writer.backlogged(), "the backlog is full");
+        assert!(
+            !writer.room(Duration::from_millis(100)).await,
+            "no room while nothing is indexed"
+        );
         assert_eq!(writer.record(ev("three")).await, Err(AuditError::Unavailable));
         assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 1);
 
+        // A call waiting for room gets it as soon as the backlog is indexed.
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.room(Duration::from_secs(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "it waits while the database is stuck");
         sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+        assert!(waiting.await.unwrap(), "room once the backlog is indexed");
         let mut recorded = false;
         for _ in 0..100 {
             if writer.record(ev("four")).await.is_ok() {
@@ -1131,6 +1166,7 @@ mod tests {
         assert!(recorded, "room again once the backlog is indexed");
         writer.close();
         assert!(writer.backlogged(), "a closed writer takes nothing more");
+        assert!(!writer.room(Duration::from_secs(30)).await, "and has no room, at once");
         task.await.unwrap();
         assert_eq!(chain(store.as_ref()).await.1, ["one", "two", "four"]);
     }

@@ -46,6 +46,12 @@ use body::{LimitedBody, OutboundBody, StreamEnd, TrackedBody};
 /// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
 const S3_HASH_LIMIT: u64 = 1024 * 1024;
 
+/// How long a call waits for room in a full audit backlog before it is refused with
+/// `audit_unavailable`. Long enough to ride out indexing falling behind for a moment (one
+/// batch takes tens of milliseconds), short enough that a database that stopped taking
+/// writes turns into fast refusals.
+const AUDIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/proxy", any(explicit))
@@ -112,6 +118,11 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
         return crate::shed::overloaded(&state, started);
     };
+    // Room for the call's record, waited for before any work. Not audited when refused: the
+    // trail cannot take it (hence the refusal), and nothing was attempted.
+    if !state.audit.room(AUDIT_PATIENCE).await {
+        return crate::shed::audit_backlogged(&state, started);
+    }
     let request_id = req
         .extensions()
         .get::<RequestId>()
