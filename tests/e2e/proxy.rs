@@ -1252,13 +1252,13 @@ async fn calls_are_refused_once_the_audit_backlog_is_full_and_resume_by_themselv
     }
     let verify = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);
-    // The refusals are counted; they were refused before their work, so no event of theirs
-    // ever reached the writer.
+    // The refusals are counted, as calls and as records the trail could not take.
     let metrics = f.gw.metrics().await;
     assert!(
         metrics.contains(r#"credgate_calls_total{outcome="audit_unavailable",provider="none"}"#),
         "{metrics}"
     );
+    assert!(!metrics.contains("credgate_audit_failures_total 0"), "{metrics}");
 }
 
 #[tokio::test]

@@ -10,4 +10,4 @@ mod writer;
 pub use chain::{GENESIS, VerifyReport, link, verify_records};
 pub use event::{AuditEvent, AuditKind, AuditRecord, StoredAudit};
 pub use journal::{JournalBatch, JournalError, JournaledEvent};
-pub use writer::{AuditError, AuditOptions, AuditWriter, OpenCall, SEGMENT_BYTES, StartError};
+pub use writer::{AuditError, AuditOptions, AuditWriter, OpenCall, Room, SEGMENT_BYTES, StartError};

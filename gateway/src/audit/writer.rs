@@ -166,6 +166,8 @@ pub struct WriterStats {
     /// Attempts to index a batch that the database refused (each retried).
     pub index_errors: AtomicU64,
     accepted: AtomicU64,
+    /// Calls holding a [`Room`]: admitted and their opening not yet written.
+    admitted: AtomicUsize,
     closed: AtomicBool,
     /// Events accepted and since indexed or failed: what [`AuditWriter::settle`] waits on.
     finished: watch::Sender<u64>,
@@ -221,6 +223,7 @@ impl AuditWriter {
                 failed: AtomicU64::new(0),
                 index_errors: AtomicU64::new(0),
                 accepted: AtomicU64::new(0),
+                admitted: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 finished: watch::channel(0).0,
             },
@@ -424,6 +427,8 @@ impl AuditWriter {
     pub fn close(&self) {
         let stats = self.stats();
         stats.closed.store(true, Ordering::Relaxed);
+        // Calls waiting for room learn at once that none will come.
+        stats.finished.send_modify(|_| {});
         let mut tail = self.lock();
         // Under the same lock as the sender's drop: an outcome deferred in between would
         // otherwise be left behind.
@@ -450,27 +455,66 @@ impl AuditWriter {
         stats.closed.load(Ordering::Relaxed) || stats.queued.load(Ordering::Relaxed) >= self.inner.capacity
     }
 
-    /// Waits, at most `patience`, until the backlog has room for another call's opening;
-    /// returns whether it has. While the database indexes more slowly than calls arrive, this
-    /// paces the calls to the rate the trail is indexed at, instead of refusing them the
-    /// moment the backlog is full: a caller with a bounded number of connections sees slower
-    /// answers, not errors. A closed writer never has room.
-    pub async fn room(&self, patience: Duration) -> bool {
-        if !self.backlogged() {
-            return true;
-        }
+    /// Waits, at most `patience`, until the backlog has room for another call's opening, and
+    /// holds that room for the call until the returned [`Room`] is dropped (once the opening
+    /// is written). While the database indexes more slowly than calls arrive, this paces the
+    /// calls to the rate the trail is indexed at, instead of refusing them the moment the
+    /// backlog is full: a caller with a bounded number of connections sees slower answers, not
+    /// errors. Holding the room matters: when a batch is indexed every waiter wakes, and
+    /// without it all of them would do their work only for the ones past the freed room to be
+    /// refused at the journal. A closed writer never has room. A refusal is counted with the
+    /// writer's failures and logged at a bounded rate.
+    pub async fn room(&self, patience: Duration) -> Option<Room> {
         let stats = self.stats();
-        if stats.closed.load(Ordering::Relaxed) {
-            return false;
-        }
-        // Woken each time a batch is indexed (or given up at close).
+        let admit = || loop {
+            if stats.closed.load(Ordering::Relaxed) {
+                return Err(true);
+            }
+            let admitted = stats.admitted.load(Ordering::Relaxed);
+            // Counted twice for a moment (admitted, then queued once its opening is written,
+            // until its room is dropped): conservative, never over capacity.
+            if stats.queued.load(Ordering::Relaxed) + admitted >= self.inner.capacity {
+                return Err(false);
+            }
+            if stats
+                .admitted
+                .compare_exchange_weak(admitted, admitted + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return Ok(Room { writer: self.clone() });
+            }
+        };
+        let deadline = tokio::time::Instant::now() + patience;
+        // Subscribed before the first attempt, so no wake-up in between is lost: woken each
+        // time a batch is indexed, and at close.
         let mut finished = stats.finished.subscribe();
-        let _ = tokio::time::timeout(
-            patience,
-            finished.wait_for(|_| !self.backlogged() || stats.closed.load(Ordering::Relaxed)),
-        )
-        .await;
-        !self.backlogged()
+        loop {
+            match admit() {
+                Ok(room) => return Some(room),
+                Err(false) if tokio::time::Instant::now() < deadline => {
+                    // At the deadline the loop makes one last attempt.
+                    let _ = tokio::time::timeout_at(deadline, finished.changed()).await;
+                }
+                Err(_) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    self.dropped("a call's record (the backlog stayed full)");
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Room in the audit backlog held for one call, from [`AuditWriter::room`] until its opening
+/// is written (drop it then) or the call ends without one.
+#[derive(Debug)]
+pub struct Room {
+    writer: AuditWriter,
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.writer.stats().admitted.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -1136,20 +1180,29 @@ mod tests {
         let mut blocker = hold_write_lock(tmp.path()).await;
         writer.record(ev("one")).await.unwrap();
         assert!(!writer.backlogged());
-        assert!(writer.room(Duration::ZERO).await);
+        // Room held for one call counts against the capacity until it is dropped.
+        let held = writer.room(Duration::ZERO).await.expect("room for one more");
+        assert!(writer.room(Duration::ZERO).await.is_none(), "the held room is taken");
+        assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 1, "a refusal is counted");
+        drop(held);
         writer.record(ev("two")).await.unwrap();
         assert!(writer.backlogged(), "the backlog is full");
+        let started = std::time::Instant::now();
         assert!(
-            !writer.room(Duration::from_millis(100)).await,
+            writer.room(Duration::from_millis(100)).await.is_none(),
             "no room while nothing is indexed"
         );
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "it waited its patience out"
+        );
         assert_eq!(writer.record(ev("three")).await, Err(AuditError::Unavailable));
-        assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 1);
+        assert_eq!(writer.stats().failed.load(Ordering::Relaxed), 3);
 
         // A call waiting for room gets it as soon as the backlog is indexed.
         let waiting = {
             let writer = writer.clone();
-            tokio::spawn(async move { writer.room(Duration::from_secs(30)).await })
+            tokio::spawn(async move { writer.room(Duration::from_secs(30)).await.is_some() })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "it waits while the database is stuck");
@@ -1166,9 +1219,31 @@ mod tests {
         assert!(recorded, "room again once the backlog is indexed");
         writer.close();
         assert!(writer.backlogged(), "a closed writer takes nothing more");
-        assert!(!writer.room(Duration::from_secs(30)).await, "and has no room, at once");
+        assert!(writer.room(Duration::from_secs(30)).await.is_none(), "and has no room");
         task.await.unwrap();
         assert_eq!(chain(store.as_ref()).await.1, ["one", "two", "four"]);
+    }
+
+    #[tokio::test]
+    async fn closing_the_writer_answers_the_calls_waiting_for_room_at_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = sqlite(tmp.path()).await;
+        let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 1)).await.unwrap();
+        let mut blocker = hold_write_lock(tmp.path()).await;
+        writer.record(ev("one")).await.unwrap();
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.room(Duration::from_secs(30)).await.is_some() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "it waits while the database is stuck");
+        writer.close();
+        let answered = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("answered at close, not after its 30 s of patience");
+        assert!(!answered.unwrap(), "no room from a closed writer");
+        sqlx::raw_sql("COMMIT").execute(&mut blocker).await.unwrap();
+        task.await.unwrap();
     }
 
     #[tokio::test]

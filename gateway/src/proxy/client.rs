@@ -76,6 +76,15 @@ impl Upstream {
             // The scheme is checked per secret before anything is sent; https is wrapped below.
             tcp.enforce_http(false);
             tcp.set_nodelay(true);
+            // Shared out among a host's addresses, so one that drops packets leaves time for
+            // the next; `ConnectTimeout` below bounds the whole, TLS included.
+            tcp.set_connect_timeout(Some(options.connect_timeout));
+            // A pooled connection whose peer vanished (a NAT entry expired, a host died) is
+            // found out by the kernel, not by a call waiting out its first-byte timeout.
+            tcp.set_keepalive(Some(Duration::from_secs(15)));
+            tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+            tcp.set_keepalive_retries(Some(3));
+            tcp.set_tcp_user_timeout(Some(Duration::from_secs(30)));
             let https = HttpsConnectorBuilder::new()
                 .with_tls_config(tls.clone())
                 .https_or_http()

@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 use uuid::Uuid;
 
-use crate::audit::{AuditEvent, AuditKind, OpenCall};
+use crate::audit::{AuditEvent, AuditKind, OpenCall, Room};
 use crate::cache::LiveSecret;
 use crate::crypto::open_value;
 use crate::error::{ApiError, ErrorCode};
@@ -120,9 +120,9 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     };
     // Room for the call's record, waited for before any work. Not audited when refused: the
     // trail cannot take it (hence the refusal), and nothing was attempted.
-    if !state.audit.room(AUDIT_PATIENCE).await {
+    let Some(room) = state.audit.room(AUDIT_PATIENCE).await else {
         return crate::shed::audit_backlogged(&state, started);
-    }
+    };
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -144,6 +144,7 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
         &mut provider,
         started,
         permit,
+        room,
     )
     .await
     {
@@ -185,6 +186,7 @@ async fn run(
     provider: &mut String,
     started: Instant,
     permit: tokio::sync::OwnedSemaphorePermit,
+    room: Room,
 ) -> Result<Response, Failure> {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
@@ -395,6 +397,13 @@ async fn run(
     state.metrics.injection(injector.id(), injection_started.elapsed());
     event.path = Some(redacted_path(&url, &injected_params));
 
+    let uri: http::Uri = url.as_str().parse().map_err(|_| {
+        refuse(
+            ErrorCode::BadRequest,
+            "the target URL cannot be sent as an HTTP request",
+        )
+    })?;
+
     // 9. Journal the call's opening, durably, before the credential leaves. Should credgate
     // stop before the outcome is recorded, the opening is chained as `interrupted`.
     event.action = "proxy.response".into();
@@ -404,14 +413,10 @@ async fn run(
             "the audit trail cannot be written, so the call was not made",
         )
     })?;
+    // The opening now counts in the backlog itself.
+    drop(room);
 
     // 10. Forward.
-    let uri: http::Uri = url.as_str().parse().map_err(|_| {
-        refuse(
-            ErrorCode::BadRequest,
-            "the target URL cannot be sent as an HTTP request",
-        )
-    })?;
     let mut outbound = http::Request::new(outbound_body);
     *outbound.method_mut() = method;
     *outbound.uri_mut() = uri;
