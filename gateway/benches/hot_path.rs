@@ -113,7 +113,7 @@ fn benches(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let edits = injector.inject(&request, &credential, &config).await.unwrap();
                 let mut h = headers.clone();
-                let mut u = target.clone();
+                let mut u = target.query().map(str::to_owned);
                 inject::apply(edits, &mut h, &mut u).unwrap()
             })
         });
@@ -133,7 +133,7 @@ fn benches(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async {
             let edits = wasm.inject(&request, &bearer, &empty).await.unwrap();
             let mut h = headers.clone();
-            let mut u = target.clone();
+            let mut u = target.query().map(str::to_owned);
             inject::apply(edits, &mut h, &mut u).unwrap()
         })
     });
@@ -193,6 +193,7 @@ async fn seed(store: &dyn credgate::store::Store, issued: &token::IssuedToken) -
         allowed_hosts: vec!["api.openai.com".into()],
         allow_private_destinations: false,
         allow_insecure_http: false,
+        redact_responses: false,
         version: 1,
         credential_fields: vec!["token".into()],
         created_at: now(),

@@ -53,6 +53,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_LOG", default_value = "info")]
     pub log: String,
 
+    /// Log the text of a provider plugin's errors (off by default). A plugin's message may
+    /// carry a credential in a form no redaction recognises; the app and the audit trail never
+    /// get it, and the log only with this set, for debugging a template.
+    #[arg(long, env = "CREDGATE_LOG_PLUGIN_ERRORS")]
+    pub log_plugin_errors: bool,
+
     /// Largest admin API request body, in bytes.
     #[arg(long, env = "CREDGATE_ADMIN_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub admin_max_body_bytes: usize,

@@ -149,6 +149,8 @@ pub struct ErrorRender {
     pub code: ErrorCode,
     pub message: String,
     pub cause: Option<String>,
+    /// Render in the shape of an AWS service's errors, for a caller that is an AWS SDK.
+    pub aws: Option<crate::aws_errors::AwsShape>,
 }
 
 impl IntoResponse for ApiError {
@@ -161,6 +163,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: self.message,
             cause: self.cause,
+            aws: None,
         });
         response
     }

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod aws_errors;
 pub mod bootstrap;
 pub mod cache;
 pub mod changes;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod portal;
 pub mod proxy;
+pub mod query;
 pub mod redact;
 pub mod request_id;
 pub mod server;

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::aws_errors::{self, AwsShape};
 use crate::error::{ErrorCode, ErrorRender, render};
 
 pub const REQUEST_ID_HEADER: &str = "x-credgate-request-id";
@@ -77,9 +78,21 @@ fn finish_error(response: &mut Response, error: &ErrorRender, request_id: &str) 
             tracing::info!(code = error.code.as_str(), message = %error.message, "request refused")
         }
     }
-    *response.body_mut() = Body::from(render(error.code, &error.message, request_id));
+    let (body, content_type) = match error.aws {
+        Some(shape) => {
+            if shape == AwsShape::Json {
+                response
+                    .headers_mut()
+                    .insert("x-amzn-errortype", HeaderValue::from_static(error.code.as_str()));
+            }
+            let client_fault = error.code.status().is_client_error();
+            aws_errors::render(shape, error.code.as_str(), &error.message, request_id, client_fault)
+        }
+        None => (render(error.code, &error.message, request_id), "application/json"),
+    };
+    *response.body_mut() = Body::from(body);
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response.headers_mut().remove(header::CONTENT_LENGTH);
 }

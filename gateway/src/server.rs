@@ -190,6 +190,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             admin_max_body_bytes: args.admin_max_body_bytes,
             max_body_bytes: args.max_body_bytes,
             portal_dir: args.portal_dir.clone(),
+            log_plugin_errors: args.log_plugin_errors,
         },
         replica: uuid::Uuid::new_v4(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight.max(1))),

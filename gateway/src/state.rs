@@ -19,6 +19,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     /// Serve the portal from here instead of the embedded copy.
     pub portal_dir: Option<std::path::PathBuf>,
+    /// Log the text of plugin errors (`--log-plugin-errors`).
+    pub log_plugin_errors: bool,
 }
 
 #[derive(Debug)]

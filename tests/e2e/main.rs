@@ -9,6 +9,7 @@ mod upstream;
 mod admin_api;
 mod canary;
 mod cli;
+mod containment;
 mod plugins;
 mod portal;
 mod proxy;

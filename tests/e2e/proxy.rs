@@ -157,7 +157,7 @@ async fn api_key_header_format_and_query_and_basic() {
         (header, vec![("authorization", "Token token=k-123")], None),
         (custom, vec![("x-api-key", "k-456")], None),
         (basic, vec![("authorization", "Basic YXBpOnBAc3M6d29yZA==")], None),
-        (query, vec![], Some("q=1&api_key=k+7%268")),
+        (query, vec![], Some("q=1&api_key=k%207%268")),
     ];
     for (secret, headers, expected_query) in cases {
         let grant = f.grant(&secret, json!({})).await;

@@ -92,6 +92,7 @@ fn secret_meta(name: &str) -> SecretMeta {
         allowed_hosts: vec!["api.example.com".into()],
         allow_private_destinations: false,
         allow_insecure_http: false,
+        redact_responses: false,
         version: 1,
         credential_fields: vec!["token".into()],
         created_at: at,

@@ -186,6 +186,44 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             tokio::time::sleep(Duration::from_millis(n("ms", 2000))).await;
             echo(&seen)
         }
+        "/reflect" => {
+            // What a careless upstream does: builds response headers from the request.
+            let q = query.clone().unwrap_or_default();
+            let auth = seen.header("authorization").unwrap_or_default();
+            Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, format!("/docs/?{q}"))
+                .header(header::CONTENT_LOCATION, format!("/reflect?{q}"))
+                .header(header::LINK, format!("</next?{q}>; rel=\"next\""))
+                .header("refresh", format!("0; url=/again?{q}"))
+                .header(header::SET_COOKIE, format!("auth={auth}; Path=/"))
+                .header("x-debug-auth", auth)
+                .body(Body::from("moved"))
+                .unwrap()
+        }
+        "/drip" => {
+            // The request echoed back three bytes at a time, so any value in it is split
+            // across many chunks.
+            let body = echo_json(&seen).into_bytes();
+            let chunks: Vec<Result<Bytes, std::io::Error>> =
+                body.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+            Response::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, body.len())
+                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .unwrap()
+        }
+        "/gzip" => Response::builder()
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(Body::from(vec![
+                0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ]))
+            .unwrap(),
+        "/html" => (
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><script>fetch('/admin/v1/secrets')</script></html>",
+        )
+            .into_response(),
         "/redirect" => {
             let to = query_param(&query, "to").unwrap_or_default();
             (StatusCode::FOUND, [(header::LOCATION, to)], "redirecting").into_response()
@@ -251,6 +289,10 @@ fn async_stream(shared: Arc<Shared>) -> impl futures_util::Stream<Item = Result<
 }
 
 fn echo(seen: &Seen) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], echo_json(seen)).into_response()
+}
+
+fn echo_json(seen: &Seen) -> String {
     let mut headers = serde_json::Map::new();
     for (name, value) in &seen.headers {
         let entry = headers
@@ -269,5 +311,5 @@ fn echo(seen: &Seen) -> Response {
         "body_base64": base64::engine::general_purpose::STANDARD.encode(&seen.body),
         "body_sha256": hex::encode(Sha256::digest(&seen.body)),
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    body.to_string()
 }

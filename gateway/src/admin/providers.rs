@@ -40,6 +40,16 @@ pub struct Force {
     pub force: bool,
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Upload {
+    /// Take over the id of a bundled (or plugins-directory) provider: every secret of that
+    /// type is then served by the upload. Refused without it, so that an upload never replaces
+    /// a known provider by accident or by stealth; audited either way.
+    #[serde(default)]
+    pub replace_bundled: bool,
+}
+
 #[utoipa::path(get, path = "/admin/v1/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
 pub async fn list(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList {
@@ -61,14 +71,17 @@ pub async fn show(
     Ok(Json(ProviderDetail { info, description }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/providers", tag = "providers",
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "providers", params(Upload),
     request_body(content = Vec<u8>, content_type = "application/wasm", description = "the component (`.wasm`)"),
     description = "Compiles the component, checks it against the contract and reads its description under the sandbox limits; only then is it stored and made active (replacing an uploaded component with the same id: calls in flight finish on the old one). Anything wrong is refused and changes nothing.",
     responses((status = 201, description = "new", body = ProviderDetail), (status = 200, description = "replaced an upload", body = ProviderDetail),
-        (status = 400, description = "not a valid provider component", body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 400, description = "not a valid provider component", body = ErrorBody),
+        (status = 409, description = "the id is a bundled provider's and `replace_bundled` was not set", body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     ctx: AdminCtx,
+    ApiQuery(q): ApiQuery<Upload>,
     ApiBytes(body): ApiBytes,
 ) -> Result<(StatusCode, Json<ProviderDetail>), ApiError> {
     if body.is_empty() {
@@ -79,6 +92,15 @@ pub async fn upload(
         .map_err(|e| ApiError::bad_request(format!("the component is refused: {e}")))?;
     let id = plugin.description.id.clone();
     let replacing = state.providers.uploaded_digest(&id).is_some();
+    let takes_over = state.providers.has_fallback(&id);
+    if takes_over && !q.replace_bundled {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "provider `{id}` is bundled (or in the plugins directory); an upload with its id would serve every secret of that type: repeat with ?replace_bundled=true to do that"
+            ),
+        ));
+    }
     let meta = UploadedProvider {
         id: id.clone(),
         version: plugin.description.version.clone(),
@@ -90,7 +112,16 @@ pub async fn upload(
     event.target = Some(id.clone());
     event.provider = Some(id.clone());
     event.provider_version = Some(meta.version.clone());
-    event.message = Some(format!("digest {}, {} bytes", meta.digest, meta.size));
+    event.message = Some(format!(
+        "digest {}, {} bytes{}",
+        meta.digest,
+        meta.size,
+        if takes_over {
+            ", replacing the bundled provider"
+        } else {
+            ""
+        }
+    ));
     state.store.put_uploaded_provider(&meta, &body, &event).await?;
     state.providers.install_uploaded(Arc::new(plugin));
     changes::publish(&state, Change::Provider { id: id.clone() }).await;

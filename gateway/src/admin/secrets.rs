@@ -47,6 +47,10 @@ pub struct CreateSecret {
     /// Allow plain-http destinations (off by default).
     #[serde(default)]
     pub allow_insecure_http: bool,
+    /// Scrub the credential from response bodies as they stream, not only from response
+    /// headers (off by default), for upstreams that echo what they were sent.
+    #[serde(default)]
+    pub redact_responses: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,6 +106,7 @@ pub async fn create(
         allowed_hosts,
         allow_private_destinations: req.allow_private_destinations,
         allow_insecure_http: req.allow_insecure_http,
+        redact_responses: req.redact_responses,
         version: 1,
         credential_fields: req.credential.field_names().map(str::to_owned).collect(),
         created_at: at,
@@ -304,6 +309,9 @@ impl Kind {
                 let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
                 let hosts =
                     secret::resolve_allowed_hosts(allowed_hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
+                if *t == SecretType::AwsSigv4 {
+                    check_signable(&config, &hosts)?;
+                }
                 Ok((config, hosts))
             }
             Self::Template(plugin) => {
@@ -339,6 +347,32 @@ impl Kind {
             }
         }
     }
+}
+
+/// An `aws_sigv4` secret must be signable for every host it may be sent to: its config names
+/// the region and service, or each host is one they can be read from
+/// (`s3.eu-west-1.amazonaws.com`). Refused now rather than failing every call later. A
+/// secret's config and hosts are fixed once created (rotation changes only the credential),
+/// so this check at creation holds for its whole life.
+fn check_signable(config: &Map<String, Value>, hosts: &[String]) -> Result<(), ApiError> {
+    let set = |key: &str| config.get(key).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+    if set("region") && set("service") {
+        return Ok(());
+    }
+    for host in hosts {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host.as_str(),
+        };
+        let readable = crate::inject::sigv4::detect(name.trim_start_matches("*."))
+            .is_some_and(|(service, _)| !service.contains('*'));
+        if !readable {
+            return Err(ApiError::bad_request(format!(
+                "aws_sigv4 cannot tell the AWS region and service for host `{host}`: set config `region` and `service`"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The plugin's own checks. Its refusal is the operator's to fix.

@@ -29,7 +29,12 @@ enum Cmd {
     /// Show one provider: source, version, digest, fields.
     Show { id: String },
     /// Upload a component; it replaces an uploaded one with the same id.
-    Add { file: PathBuf },
+    Add {
+        file: PathBuf,
+        /// Take over the id of a bundled or plugins-directory provider (audited).
+        #[arg(long)]
+        replace_bundled: bool,
+    },
     /// Remove an uploaded component.
     Remove {
         id: String,
@@ -124,11 +129,19 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Cmd::Add { file } => {
+        Cmd::Add { file, replace_bundled } => {
             let bytes = std::fs::read(&file)
                 .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", file.display())))?;
             let detail = AdminClient::new(&args.client)?
-                .post_bytes("/admin/v1/providers", bytes, "application/wasm")
+                .post_bytes(
+                    if replace_bundled {
+                        "/admin/v1/providers?replace_bundled=true"
+                    } else {
+                        "/admin/v1/providers"
+                    },
+                    bytes,
+                    "application/wasm",
+                )
                 .await?;
             if args.client.json {
                 output::json(&detail);
@@ -237,8 +250,10 @@ async fn check(
             )
             .await
             .map_err(|e| CliError::new(exit::INVALID, e.to_string()))?;
-        inject::apply(edits, &mut headers, &mut url)
+        let mut query = url.query().map(str::to_owned);
+        inject::apply(edits, &mut headers, &mut query)
             .map_err(|e| CliError::new(exit::INVALID, format!("the edits are refused: {e}")))?;
+        url.set_query(query.as_deref());
         let header_lines: Vec<String> = headers
             .iter()
             .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("<binary>")))

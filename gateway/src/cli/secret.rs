@@ -57,6 +57,9 @@ enum Cmd {
         /// Allow plain http.
         #[arg(long)]
         allow_insecure_http: bool,
+        /// Scrub the credential from response bodies too (for upstreams that echo requests).
+        #[arg(long)]
+        redact_responses: bool,
         #[command(flatten)]
         source: ValueSource,
     },
@@ -102,6 +105,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             allowed_hosts,
             allow_private_destinations,
             allow_insecure_http,
+            redact_responses,
             source,
         } => {
             let config = parse_config(&config, config_json.as_deref())?;
@@ -114,6 +118,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 "allowed_hosts": allowed_hosts,
                 "allow_private_destinations": allow_private_destinations,
                 "allow_insecure_http": allow_insecure_http,
+                "redact_responses": redact_responses,
             });
             show(&api.post("/admin/v1/secrets", &body).await?);
         }

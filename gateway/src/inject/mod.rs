@@ -78,9 +78,24 @@ pub enum InjectError {
     /// The injector produced something the rules refuse.
     #[error("{0}")]
     Edit(#[from] EditError),
-    /// The injector failed (a Wasm trap, a timeout, a bad result).
-    #[error("{0}")]
-    Failed(String),
+    /// The injector failed (a Wasm trap, a timeout, a refusal). `summary` is fixed text, safe
+    /// for the app and the audit trail; `detail` may hold text a plugin produced, which may
+    /// carry the credential in a form no redaction recognises: it goes to the log only, and
+    /// only when the operator asks (`--log-plugin-errors`).
+    #[error("{summary}: {detail}")]
+    Failed { summary: &'static str, detail: String },
+}
+
+impl InjectError {
+    /// What the app and the audit trail are told: never text an injector's plugin produced.
+    /// `Config` messages are credgate's own (native injectors only) and quote no value.
+    pub fn summary(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Config(m) => std::borrow::Cow::Owned(m.clone()),
+            Self::Edit(e) => std::borrow::Cow::Borrowed(e.summary()),
+            Self::Failed { summary, .. } => std::borrow::Cow::Borrowed(summary),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -120,9 +135,10 @@ pub fn native(secret_type: &str) -> Option<Arc<dyn Injector>> {
 }
 
 /// Checks every edit and applies it: removes, then sets (replacing any value the caller
-/// sent), then query parameters. Returns the names of injected query parameters, which the
-/// audit trail redacts.
-pub fn apply(edits: Edits, headers: &mut HeaderMap, url: &mut Url) -> Result<Vec<String>, EditError> {
+/// sent), then query parameters (replacing the caller's of the same name, every other byte of
+/// the query left as sent). Returns the names of injected query parameters, which the audit
+/// trail redacts.
+pub fn apply(edits: Edits, headers: &mut HeaderMap, query: &mut Option<String>) -> Result<Vec<String>, EditError> {
     if edits.set_headers.len() + edits.remove_headers.len() + edits.set_query.len() > MAX_EDITS {
         return Err(EditError::TooMany);
     }
@@ -161,20 +177,14 @@ pub fn apply(edits: Edits, headers: &mut HeaderMap, url: &mut Url) -> Result<Vec
     let mut injected_params = Vec::new();
     if !edits.set_query.is_empty() {
         let names: Vec<&str> = edits.set_query.iter().map(|(n, _)| n.as_str()).collect();
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| !names.contains(&k.as_ref()))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let mut pairs = url.query_pairs_mut();
-        pairs.clear();
-        for (k, v) in &kept {
-            pairs.append_pair(k, v);
-        }
+        let mut edited = query
+            .as_deref()
+            .and_then(|q| crate::query::without(q, |name, _| names.contains(&name)));
         for (name, value) in &edits.set_query {
-            pairs.append_pair(name, value.expose());
+            edited = Some(crate::query::with(edited.as_deref(), name, value.expose()));
             injected_params.push(name.clone());
         }
+        *query = edited;
     }
     Ok(injected_params)
 }
@@ -209,7 +219,7 @@ mod tests {
     fn set_replaces_and_validates() {
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_static("Bearer app-supplied"));
-        let mut url = Url::parse("https://a.example.com/x?q=1").unwrap();
+        let mut url = Some("q=1".to_owned());
         apply(edits(&[("Authorization", "Bearer real")]), &mut headers, &mut url).unwrap();
         assert_eq!(headers.get_all("authorization").iter().count(), 1);
         assert_eq!(headers["authorization"], "Bearer real");
@@ -239,12 +249,12 @@ mod tests {
     #[test]
     fn query_params_replace_the_callers() {
         let mut headers = HeaderMap::new();
-        let mut url = Url::parse("https://a.example.com/x?key=app&q=1").unwrap();
+        let mut query = Some("key=app&q=%2f&flag".to_owned());
         let e = Edits {
             set_query: vec![("key".into(), SecretString::from("real key"))],
             ..Default::default()
         };
-        assert_eq!(apply(e, &mut headers, &mut url).unwrap(), vec!["key".to_owned()]);
-        assert_eq!(url.query(), Some("q=1&key=real+key"));
+        assert_eq!(apply(e, &mut headers, &mut query).unwrap(), vec!["key".to_owned()]);
+        assert_eq!(query.as_deref(), Some("q=%2f&flag&key=real%20key"));
     }
 }

@@ -23,7 +23,11 @@ use url::Url;
 use super::{BodyNeed, Edits, InjectError, InjectRequest, Injector, Payload, field};
 use crate::redact::{Credential, SecretString};
 
-/// Query parameters of a presigned request: the caller's signature, never forwarded.
+/// Query parameters of a presigned request: the caller's signature, never forwarded. The
+/// request is signed anew, in headers, with the stored keys. SigV4's, and the legacy SigV2
+/// form some tools still produce for S3 (`aws s3 presign` with a custom endpoint):
+/// `AWSAccessKeyId` (the app key, which authentication already took out), `Signature`,
+/// `Expires`, and the query-API's `SignatureVersion` and `SignatureMethod`.
 pub const PRESIGN_PARAMS: &[&str] = &[
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -32,6 +36,11 @@ pub const PRESIGN_PARAMS: &[&str] = &[
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
     "X-Amz-Security-Token",
+    "AWSAccessKeyId",
+    "Signature",
+    "Expires",
+    "SignatureVersion",
+    "SignatureMethod",
 ];
 
 #[derive(Debug, Default)]
@@ -240,7 +249,10 @@ pub fn sign_request(
     let signable = SignableRequest::new(method, url.as_str(), signed_headers.into_iter(), body)
         .map_err(|e| InjectError::Config(format!("the request cannot be signed: {e}")))?;
     let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| InjectError::Failed(format!("SigV4 signing failed: {e}")))?
+        .map_err(|e| InjectError::Failed {
+            summary: "SigV4 signing failed",
+            detail: e.to_string(),
+        })?
         .into_parts();
     let (new_headers, _params) = instructions.into_parts();
     Ok(Edits {

@@ -49,6 +49,24 @@ pub enum EditError {
     BadParam(String),
 }
 
+impl EditError {
+    /// The rule that was broken, without the name: a name may have been built from the
+    /// credential by a hostile plugin.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Self::BadName(_) => "the injection produced a header name that is not a valid token",
+            Self::ForbiddenName(_) => {
+                "the injection touched a header no injection may set (host, content-length, cookie, proxy-*, …)"
+            }
+            Self::ControlCharacter(_) => "the injection produced a value with CR, LF or NUL",
+            Self::TooLong(_) => "the injection produced a value longer than 16 KiB",
+            Self::TooMany => "the injection made more than 32 edits",
+            Self::TooLarge => "the injected headers and parameters exceed 32 KiB",
+            Self::BadParam(_) => "the injection produced an invalid query parameter name",
+        }
+    }
+}
+
 /// RFC 9110 token characters.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

@@ -51,7 +51,10 @@ impl Injector for WasmInjector {
         for pair in &mut pairs {
             pair.value.zeroize();
         }
-        let mut edits = result.map_err(|e| InjectError::Failed(format!("provider `{}`: {e}", self.id())))?;
+        let mut edits = result.map_err(|e| InjectError::Failed {
+            summary: e.summary(),
+            detail: e.to_string(),
+        })?;
         let out = Edits {
             set_headers: edits
                 .set_headers

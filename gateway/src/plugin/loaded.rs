@@ -327,6 +327,25 @@ impl LoadedPlugin {
 
 /// The plugin's own error, with any credential value it might quote cut out: a plugin cannot
 /// leak a value through its error message.
+impl PluginError {
+    /// A fixed text per kind of failure, with nothing the plugin produced: what the app and
+    /// the audit trail are told. (A plugin's message could carry a credential reversed,
+    /// hex-encoded or in part, which no redaction can recognise.)
+    pub fn summary(&self) -> &'static str {
+        match self {
+            Self::Compile(_) | Self::Contract(_) => "the provider's component cannot be used",
+            Self::Timeout => "the plugin ran past its deadline",
+            Self::OutOfMemory => "the plugin ran out of memory",
+            Self::StackOverflow => "the plugin exhausted its stack",
+            Self::Trap(_) => "the plugin trapped",
+            Self::Disabled => "the provider is disabled",
+            Self::Refused(m) if m.starts_with("invalid config") => "the plugin refused the secret's config",
+            Self::Refused(m) if m.starts_with("invalid credential") => "the plugin refused the credential",
+            Self::Refused(_) => "the plugin does not support this request",
+        }
+    }
+}
+
 fn refusal(error: bindings::Error, credential: Credentials<'_>) -> PluginError {
     let (kind, message) = match error {
         bindings::Error::InvalidConfig(m) => ("invalid config", m),

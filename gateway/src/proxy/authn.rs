@@ -3,13 +3,13 @@
 //! The key comes in `Proxy-Authorization: Bearer <app key>`. In base-URL mode, where an
 //! unmodified vendor SDK only knows how to send its own API key, credgate also finds the app
 //! key wherever such an SDK puts one: an `Authorization` bearer, a Basic pair, the
-//! `Credential=` of an AWS signature, a custom header such as `x-api-key`, or a query
-//! parameter. Wherever an app key is found it is removed, so it never reaches the upstream.
+//! `Credential=` of an AWS signature, a custom header such as `x-api-key`, or one of the query
+//! parameters vendor SDKs put a key in ([`QUERY_SLOTS`]). Wherever an app key is found, under
+//! any name, it is removed, so it never reaches the upstream.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, header};
-use url::Url;
 
 use crate::vault::token::{self, TokenKind};
 
@@ -47,6 +47,23 @@ fn exact_key(candidate: &str) -> Option<String> {
     token::looks_like(TokenKind::App, key).then(|| key.to_owned())
 }
 
+/// Query parameters an app key is accepted from in base-URL mode: the names vendor SDKs send
+/// their API key under. Elsewhere in a query a key is removed but not accepted, so that a
+/// plain link (`?anything=<key>`) is not enough to make a call.
+pub const QUERY_SLOTS: &[&str] = &[
+    "key",
+    "api_key",
+    "apikey",
+    "api-key",
+    "api_token",
+    "access_token",
+    "auth_token",
+    "token",
+    "app_key",
+    "AWSAccessKeyId",
+    "X-Amz-Credential",
+];
+
 /// The outcome of looking for the app key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
@@ -57,8 +74,9 @@ pub enum Found {
 }
 
 /// Looks for the app key and removes every header and query parameter holding one.
-/// `Proxy-Authorization` always counts; other places only when `sdk_slots` is set.
-pub fn take_app_key(headers: &mut HeaderMap, url: Option<&mut Url>, sdk_slots: bool) -> Found {
+/// `Proxy-Authorization` always counts; other places only when `sdk_slots` is set, and in the
+/// query only under the names of [`QUERY_SLOTS`].
+pub fn take_app_key(headers: &mut HeaderMap, query: &mut Option<String>, sdk_slots: bool) -> Found {
     let mut from_proxy = Vec::new();
     if let Some(value) = headers.get(header::PROXY_AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let value = value.trim();
@@ -85,26 +103,17 @@ pub fn take_app_key(headers: &mut HeaderMap, url: Option<&mut Url>, sdk_slots: b
     for name in holding {
         headers.remove(name);
     }
-    if let Some(url) = url {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let mut kept = Vec::with_capacity(pairs.len());
-        for (k, v) in pairs {
-            let before = elsewhere.len();
-            keys_in(&v, &mut elsewhere);
-            if elsewhere.len() == before {
-                kept.push((k, v));
+    if let Some(q) = query.as_deref() {
+        *query = crate::query::without(q, |name, value| {
+            let mut here = Vec::new();
+            keys_in(value, &mut here);
+            keys_in(name, &mut here);
+            let held = !here.is_empty();
+            if QUERY_SLOTS.iter().any(|slot| slot.eq_ignore_ascii_case(name)) {
+                elsewhere.extend(here);
             }
-        }
-        if kept.len() != url.query_pairs().count() {
-            if kept.is_empty() {
-                url.set_query(None);
-            } else {
-                url.query_pairs_mut().clear().extend_pairs(kept);
-            }
-        }
+            held
+        });
     }
 
     // Keys found elsewhere count in base-URL mode, and, in either mode, conflict with a
@@ -143,7 +152,7 @@ mod tests {
             "authorization",
             HeaderValue::from_static("Bearer upstream-token-from-app"),
         );
-        assert_eq!(take_app_key(&mut h, None, false), Found::One(k));
+        assert_eq!(take_app_key(&mut h, &mut None, false), Found::One(k));
         assert!(h.get("proxy-authorization").is_none());
         assert!(h.get("authorization").is_some(), "an unrelated header is left alone");
     }
@@ -165,18 +174,22 @@ mod tests {
             let mut h = HeaderMap::new();
             h.insert(HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap());
             assert_eq!(
-                take_app_key(&mut h, None, true),
+                take_app_key(&mut h, &mut None, true),
                 Found::One(k.clone()),
                 "{name}: {value}"
             );
             assert!(h.is_empty(), "the slot is cleared");
         }
-        let mut url = Url::parse(&format!("https://x/v1?key={k}&q=1")).unwrap();
+        let mut query = Some(format!("key={k}&q=%2f"));
         assert_eq!(
-            take_app_key(&mut HeaderMap::new(), Some(&mut url), true),
+            take_app_key(&mut HeaderMap::new(), &mut query, true),
             Found::One(k.clone())
         );
-        assert_eq!(url.query(), Some("q=1"));
+        assert_eq!(query.as_deref(), Some("q=%2f"));
+        // Under a name no SDK uses, the key is removed but does not count.
+        let mut query = Some(format!("next=/x&k={k}"));
+        assert_eq!(take_app_key(&mut HeaderMap::new(), &mut query, true), Found::None);
+        assert_eq!(query.as_deref(), Some("next=/x"));
     }
 
     #[test]
@@ -184,7 +197,7 @@ mod tests {
         let k = key();
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_str(&k).unwrap());
-        assert_eq!(take_app_key(&mut h, None, false), Found::None);
+        assert_eq!(take_app_key(&mut h, &mut None, false), Found::None);
         assert!(h.is_empty(), "an app key never goes upstream");
     }
 
@@ -196,6 +209,6 @@ mod tests {
             HeaderValue::from_str(&format!("Bearer {}", key())).unwrap(),
         );
         h.insert("x-api-key", HeaderValue::from_str(&key()).unwrap());
-        assert_eq!(take_app_key(&mut h, None, true), Found::Conflicting);
+        assert_eq!(take_app_key(&mut h, &mut None, true), Found::Conflicting);
     }
 }

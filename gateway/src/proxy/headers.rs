@@ -1,6 +1,6 @@
 //! Which headers cross credgate, each way.
 
-use http::{HeaderMap, HeaderName, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe one connection, not the
 /// message: never forwarded in either direction.
@@ -34,6 +34,14 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Headers that ask a server to run another method than the request line's. Where the
+/// upstream honours them, the method they name must be one the grant allows.
+pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
+
+/// Headers that ask a server (IIS, Symfony, some Spring setups) to route by another path or
+/// method than the request line's: a way around a grant's path limits, never forwarded.
+const REROUTES: &[&str] = &["x-original-url", "x-rewrite-url", "x-original-method"];
+
 /// The caller's headers that may go upstream: no hop-by-hop, no `Proxy-*`, none of
 /// credgate's own `X-Credgate-*`, no `Host` (set from the target URL), no `Expect` (between
 /// the caller and credgate), no `Content-Length` (the body carries its own length).
@@ -47,12 +55,24 @@ pub fn to_upstream(incoming: &HeaderMap) -> HeaderMap {
             || name == header::HOST
             || name == header::EXPECT
             || name == header::CONTENT_LENGTH
+            || REROUTES.contains(&n)
         {
             continue;
         }
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// Every data-plane response, the upstream's or credgate's own, is served on the origin of
+/// the portal and admin API. The upstream's content must not run there: `sandbox` makes a
+/// browser treat it as a unique origin with no script, and `nosniff` stops a JSON or text
+/// body being read as HTML. Appended, so an upstream's own policy still applies as well.
+pub async fn contain(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// The upstream's headers that go back to the caller: all but hop-by-hop ones and any
@@ -72,7 +92,6 @@ pub fn to_caller(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn strips_what_is_not_end_to_end() {
@@ -89,6 +108,9 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("content-length", "5"),
             ("content-type", "application/json"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("x-original-method", "DELETE"),
             ("x-request-id", "abc"),
         ] {
             h.append(k, HeaderValue::from_static(v));

@@ -12,6 +12,7 @@ mod body;
 pub mod client;
 pub mod destination;
 mod headers;
+mod scrub;
 mod target;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/grants/{grant_id}", any(base_url_root))
         .route("/v1/grants/{grant_id}/", any(base_url_root))
         .route("/v1/grants/{grant_id}/{*path}", any(base_url))
+        .layer(axum::middleware::map_response(headers::contain))
 }
 
 enum Mode {
@@ -83,11 +85,17 @@ async fn base_url_root(State(state): State<AppState>, Path(grant): Path<String>,
     .await
 }
 
-async fn base_url(
-    State(state): State<AppState>,
-    Path((grant, path)): Path<(String, String)>,
-    req: Request,
-) -> Response {
+async fn base_url(State(state): State<AppState>, req: Request) -> Response {
+    // The path as sent, not as the router would decode it: `group%2Fproject` must reach the
+    // upstream as one segment, `100%25.txt` as itself, and a path that does not decode to
+    // UTF-8 must meet credgate's own checks rather than the router's.
+    let (grant, path) = req
+        .uri()
+        .path()
+        .strip_prefix("/v1/grants/")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(grant, path)| (grant.to_owned(), path.to_owned()))
+        .unwrap_or_default();
     handle(state, req, Mode::BaseUrl { grant, path }).await
 }
 
@@ -128,6 +136,8 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    // Read before authentication takes the SDK's signature away.
+    let aws = crate::aws_errors::shape_of(req.headers(), req.uri().query());
     let mut event = AuditEvent::new(AuditKind::Proxy, "proxy.request", "allowed");
     event.request_id = Some(request_id);
     event.method = Some(req.method().as_str().to_owned());
@@ -165,6 +175,9 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
             }
             let retry = error.code == ErrorCode::AuditUnavailable;
             let mut response = error.into_response();
+            if let Some(render) = response.extensions_mut().get_mut::<crate::error::ErrorRender>() {
+                render.aws = aws;
+            }
             if retry {
                 // As when `crate::shed` refuses it: the backlog drains by itself.
                 response
@@ -190,6 +203,12 @@ async fn run(
 ) -> Result<Response, Failure> {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
+    if never_forwarded(method.as_str()) {
+        return Err(refuse(
+            ErrorCode::MethodNotAllowed,
+            format!("credgate never forwards {method}: it would reflect the credential or open a tunnel"),
+        ));
+    }
     let mut headers = headers::to_upstream(&parts.headers);
     // Proxy-Authorization is hop-by-hop, so `to_upstream` dropped it; look for it where it came.
     if let Some(value) = parts.headers.get(header::PROXY_AUTHORIZATION) {
@@ -212,18 +231,15 @@ async fn run(
         Mode::BaseUrl { grant, .. } => (grant.clone(), true),
     };
 
-    // The target, provisionally: in base-URL mode the query may hold the app key, which must
-    // be found and removed with the rest.
-    let mut base_query: Option<Url> = match &mode {
-        Mode::BaseUrl { .. } => parts
-            .uri
-            .query()
-            .and_then(|q| Url::parse(&format!("http://q/?{q}")).ok()),
-        Mode::Explicit => None,
+    // The target's query, provisionally: it may hold the app key, which must be found and
+    // removed with the rest, in either mode.
+    let mut query: Option<String> = match &mode {
+        Mode::BaseUrl { .. } => parts.uri.query().map(str::to_owned),
+        Mode::Explicit => target::explicit_query(&parts.headers),
     };
 
     // 1. Authenticate.
-    let key = match authn::take_app_key(&mut headers, base_query.as_mut(), sdk_slots) {
+    let key = match authn::take_app_key(&mut headers, &mut query, sdk_slots) {
         Found::One(key) => key,
         Found::None => {
             return Err(refuse(
@@ -276,6 +292,19 @@ async fn run(
             format!("this grant does not allow {method}"),
         ));
     }
+    // Frameworks that honour a method-override header run the method it names, so the grant
+    // must allow that one too.
+    for name in headers::METHOD_OVERRIDES {
+        for value in parts.headers.get_all(*name) {
+            let named = value.to_str().map(str::trim).unwrap_or_default().to_ascii_uppercase();
+            if named.is_empty() || never_forwarded(&named) || !grant.grant_policy.allows_method(&named) {
+                return Err(refuse(
+                    ErrorCode::PolicyViolation,
+                    format!("this grant does not allow the method named by {name}"),
+                ));
+            }
+        }
+    }
     let secret = state
         .cache
         .secret(state.store.as_ref(), grant.secret_id)
@@ -288,8 +317,8 @@ async fn run(
     event.provider = Some(injector.id().to_owned());
     event.provider_version = Some(injector.version().to_owned());
 
-    let mut url = match &mode {
-        Mode::Explicit => target::explicit(&parts.headers)?,
+    let mut target = match &mode {
+        Mode::Explicit => target::explicit(&parts.headers, query)?,
         Mode::BaseUrl { path, .. } => {
             let base = secret
                 .base_url
@@ -302,20 +331,37 @@ async fn run(
                         "this grant's secret has no base_url; use /v1/proxy with X-Credgate-Target",
                     )
                 })?;
-            target::base_url(base, path, base_query.as_ref().and_then(Url::query))?
+            target::base_url(base, path, query)?
         }
     };
-    event.host = url.host_str().map(str::to_owned);
-    event.path = Some(url.path().to_owned());
-    if !grant.grant_policy.allows_path(url.path()) {
+    event.host = target.url.host_str().map(str::to_owned);
+    event.path = Some(target.path.clone());
+    if !grant.grant_policy.allows_path(&target.path) {
         return Err(refuse(
             ErrorCode::PolicyViolation,
-            format!("this grant does not allow the path `{}`", url.path()),
+            format!("this grant does not allow the path `{}`", target.path),
         ));
+    }
+    // An S3 copy (CopyObject, UploadPartCopy) reads the object its `x-amz-copy-source` names:
+    // the grant's path limits bind that object as they bind the request's own path.
+    for source in parts.headers.get_all("x-amz-copy-source") {
+        let named = target::copy_source_path(source.as_bytes())?;
+        if !grant.grant_policy.allows_path(&named) {
+            return Err(refuse(
+                ErrorCode::PolicyViolation,
+                format!("this grant does not allow copying from `{named}`"),
+            ));
+        }
     }
 
     // 5. Destination.
-    destination::check(&url, &secret.meta, &secret.allowed_hosts, &state.upstream.resolver).await?;
+    destination::check(
+        &target.url,
+        &secret.meta,
+        &secret.allowed_hosts,
+        &state.upstream.resolver,
+    )
+    .await?;
 
     // 6. Body bound, before anything is decrypted.
     let limit = state.settings.max_body_bytes;
@@ -337,18 +383,19 @@ async fn run(
     for name in injector.credential_headers(&secret.meta.config) {
         headers.remove(name.as_str());
     }
+    if secret.meta.redact_responses {
+        // A body to be scrubbed must come as plain bytes, and whole: a compressed body hides
+        // the value from the scrubber, and a range could return a value's second half alone.
+        headers.insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("identity"));
+        headers.remove(header::RANGE);
+        headers.remove(header::IF_RANGE);
+    }
     let params = injector.credential_params(&secret.meta.config);
-    if !params.is_empty() && url.query().is_some() {
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| !params.iter().any(|p| p == k.as_ref()))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
+    if !params.is_empty()
+        && let Some(q) = target.query.as_deref()
+    {
+        let kept = crate::query::without(q, |name, _| params.iter().any(|p| p == name));
+        target.set_query(kept);
     }
 
     // 7. The body as the injector needs it: streamed, or (to be signed) read and hashed.
@@ -356,7 +403,7 @@ async fn run(
     let (payload, outbound_body) = prepare_body(
         injector.as_ref(),
         &secret,
-        &url,
+        &target.url,
         &headers,
         body,
         content_length,
@@ -375,7 +422,7 @@ async fn run(
         .inject(
             &InjectRequest {
                 method: &method,
-                url: &url,
+                url: &target.url,
                 headers: &headers,
                 payload,
             },
@@ -385,24 +432,40 @@ async fn run(
         .await
         .map_err(|e| {
             state.metrics.provider_failure(injector.id());
-            tracing::warn!(provider = injector.id(), error = %e, "injection failed");
+            if state.settings.log_plugin_errors {
+                tracing::warn!(provider = injector.id(), error = %e, "injection failed");
+            } else {
+                tracing::warn!(provider = injector.id(), error = %e.summary(), "injection failed");
+            }
             refuse(
                 ErrorCode::ProviderError,
-                format!("the credential could not be injected: {e}"),
+                format!(
+                    "provider `{}` could not inject the credential: {}",
+                    injector.id(),
+                    e.summary()
+                ),
             )
         })?;
+    // What must not come back, taken while the credential is at hand.
+    let needles = scrub::Needles::new(&credential, &edits);
     drop(credential);
-    let injected_params = inject::apply(edits, &mut headers, &mut url)
-        .map_err(|e| refuse(ErrorCode::ProviderError, format!("the injection was refused: {e}")))?;
-    state.metrics.injection(injector.id(), injection_started.elapsed());
-    event.path = Some(redacted_path(&url, &injected_params));
-
-    let uri: http::Uri = url.as_str().parse().map_err(|_| {
+    let mut query = target.query.take();
+    let injected_params = inject::apply(edits, &mut headers, &mut query).map_err(|e| {
+        if state.settings.log_plugin_errors {
+            tracing::warn!(provider = injector.id(), error = %e, "injection refused");
+        }
         refuse(
-            ErrorCode::BadRequest,
-            "the target URL cannot be sent as an HTTP request",
+            ErrorCode::ProviderError,
+            format!("provider `{}`'s injection was refused: {}", injector.id(), e.summary()),
         )
     })?;
+    target.set_query(query);
+    state.metrics.injection(injector.id(), injection_started.elapsed());
+    event.path = Some(match &target.query {
+        Some(q) => format!("{}?{}", target.path, crate::query::redacted(q, &injected_params)),
+        None => target.path.clone(),
+    });
+    let uri = target.uri()?;
 
     // 9. Journal the call's opening, durably, before the credential leaves. Should credgate
     // stop before the outcome is recorded, the opening is chained as `interrupted`.
@@ -439,6 +502,24 @@ async fn run(
     // 11. Stream back, and record the result when the stream ends.
     let status = response.status();
     let (up_parts, up_body) = response.into_parts();
+    let mut caller_headers = headers::to_caller(&up_parts.headers);
+    needles.scrub_headers(&mut caller_headers);
+    let up_body = if secret.meta.redact_responses {
+        if let Some(encoding) = up_parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .filter(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            tracing::info!(encoding = ?encoding, "compressed response refused: it cannot be scrubbed");
+            return Err(forwarded(
+                ErrorCode::UpstreamUnreachable,
+                "the upstream answered with a compressed body although asked not to; this secret's responses are scrubbed, which needs plain bytes",
+            ));
+        }
+        scrub::ScrubbedBody::wrap(up_body, needles)
+    } else {
+        Either::Left(up_body)
+    };
     let upstream_latency_ms = upstream_started.elapsed().as_secs_f64() * 1e3;
     let call = opened
         .take()
@@ -466,8 +547,17 @@ async fn run(
     });
     let mut out = Response::new(axum::body::Body::new(tracked));
     *out.status_mut() = status;
-    *out.headers_mut() = headers::to_caller(&up_parts.headers);
+    *out.headers_mut() = caller_headers;
     Ok(out)
+}
+
+/// Methods credgate never forwards, whatever a grant allows: `TRACE` and `TRACK` make an
+/// upstream echo the request (credential included) back, `CONNECT` would open a tunnel past
+/// every check.
+fn never_forwarded(method: &str) -> bool {
+    ["TRACE", "TRACK", "CONNECT"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method))
 }
 
 /// Reads and discards a refused body for a little while before answering, as nginx's lingering
@@ -651,25 +741,4 @@ async fn prepare_body(
     seen.store(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let hash = hex::encode(Sha256::digest(&bytes));
     Ok((Payload::Sha256(hash), Either::Right(Full::new(bytes))))
-}
-
-/// The path and query for the audit trail, with injected parameters' values replaced.
-fn redacted_path(url: &Url, injected: &[String]) -> String {
-    let Some(query) = url.query() else {
-        return url.path().to_owned();
-    };
-    if injected.is_empty() {
-        return format!("{}?{query}", url.path());
-    }
-    let pairs: Vec<String> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            if injected.iter().any(|i| i == k.as_ref()) {
-                format!("{k}=[REDACTED]")
-            } else {
-                format!("{k}={v}")
-            }
-        })
-        .collect();
-    format!("{}?{}", url.path(), pairs.join("&"))
 }

@@ -209,6 +209,7 @@ where
             allowed_hosts: json(&row.try_get::<String, _>("allowed_hosts")?, "allowed hosts")?,
             allow_private_destinations: row.try_get("allow_private_destinations")?,
             allow_insecure_http: row.try_get("allow_insecure_http")?,
+            redact_responses: row.try_get("redact_responses")?,
             credential_fields: json(&row.try_get::<String, _>("credential_fields")?, "credential fields")?,
             version: row.try_get("current_version")?,
             created_at: from_micros(row.try_get("created_at")?),
@@ -280,7 +281,7 @@ where
 macro_rules! secret_columns {
     () => {
         "id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
-         credential_fields, current_version, created_at, updated_at, deleted_at"
+         redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at"
     };
 }
 macro_rules! audit_columns {
@@ -618,7 +619,8 @@ where
         let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
         sqlx::query::<DB>(
             "INSERT INTO secrets (id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
-             credential_fields, current_version, created_at, updated_at, deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL)",
+             redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL)",
         )
         .bind(meta.id.to_string())
         .bind(meta.name.clone())
@@ -628,6 +630,7 @@ where
         .bind(to_json(&meta.allowed_hosts))
         .bind(meta.allow_private_destinations)
         .bind(meta.allow_insecure_http)
+        .bind(meta.redact_responses)
         .bind(to_json(&meta.credential_fields))
         .bind(meta.version)
         .bind(to_micros(meta.created_at))
@@ -724,7 +727,7 @@ where
     async fn live_secret(&self, id: Uuid) -> Result<Option<(SecretMeta, SealedValue)>> {
         let sql = concat!(
             "SELECT s.id, s.name, s.slug, s.secret_type, s.config, s.allowed_hosts, s.allow_private_destinations, ",
-            "s.allow_insecure_http, s.credential_fields, s.current_version, s.created_at, s.updated_at, s.deleted_at, ",
+            "s.allow_insecure_http, s.redact_responses, s.credential_fields, s.current_version, s.created_at, s.updated_at, s.deleted_at, ",
             "v.kek_id, v.wrapped_key, v.ciphertext FROM secrets s JOIN secret_versions v ",
             "ON v.secret_id = s.id AND v.version = s.current_version ",
             "WHERE s.id = $1 AND s.deleted_at IS NULL AND v.destroyed_at IS NULL"

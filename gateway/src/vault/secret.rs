@@ -84,6 +84,8 @@ pub struct SecretMeta {
     pub allowed_hosts: Vec<String>,
     pub allow_private_destinations: bool,
     pub allow_insecure_http: bool,
+    /// Scrub the credential from response bodies too, not only from response headers.
+    pub redact_responses: bool,
     /// The current version; rotation adds one.
     pub version: i64,
     /// Names of the credential's fields (never their values).
