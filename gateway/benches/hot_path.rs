@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the data plane's hot path, piece by piece: key check, grant
 //! resolution (cache hit), decryption, each native injector, one Wasm injection (fresh
-//! instance + call), one SigV4 signature, header validation.
+//! instance + call), one SigV4 signature, header validation, and keeping the credential out of
+//! what comes back (a response's headers, on every call; a body, for `redact_responses`).
 //!
 //! `cargo bench -p credgate --bench hot_path`
 
@@ -148,6 +149,63 @@ fn benches(c: &mut Criterion) {
     c.bench_function("sigv4 signature (1 KiB body, hash given)", |b| {
         b.iter(|| sign_request("PUT", &s3, &headers, &payload, &aws, &options).unwrap())
     });
+
+    // What every call pays to keep the credential out of the response headers: the needles,
+    // then a look at a typical response's headers, none holding the value.
+    let bearer_edits = || inject::Edits {
+        set_headers: vec![(
+            "authorization".into(),
+            SecretString::from("Bearer sk-proj-0123456789abcdefghijklmnopqrstuvwxyz"),
+        )],
+        ..Default::default()
+    };
+    let mut response = HeaderMap::new();
+    for (k, v) in [
+        ("content-type", "application/json"),
+        ("content-length", "1234"),
+        ("date", "Sun, 06 Dec 2026 10:00:00 GMT"),
+        ("x-request-id", "req_0123456789abcdef"),
+        ("openai-processing-ms", "123"),
+        ("cache-control", "no-cache, must-revalidate"),
+        ("set-cookie", "__cf_bm=abcdef0123456789; path=/; secure; HttpOnly"),
+        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ] {
+        response.insert(k, HeaderValue::from_static(v));
+    }
+    c.bench_function("response headers scrubbed (needles + 8 headers, no match)", |b| {
+        b.iter(|| {
+            let needles = credgate::proxy::scrub::Needles::new(&bearer, &bearer_edits());
+            let mut h = response.clone();
+            needles.scrub_headers(&mut h);
+            h
+        })
+    });
+
+    // `redact_responses`: 1 MiB of response body through the scrubber in 16 KiB chunks.
+    let mut group = c.benchmark_group("redact_responses");
+    group.throughput(criterion::Throughput::Bytes(1 << 20));
+    let chunks: Vec<bytes::Bytes> = (0..64u8)
+        .map(|i| {
+            bytes::Bytes::from(
+                (0..16 * 1024)
+                    .map(|j| (j as u8).wrapping_mul(31) ^ i)
+                    .collect::<Vec<u8>>(),
+            )
+        })
+        .collect();
+    group.bench_function("scrub 1 MiB body (16 KiB chunks)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            use http_body_util::BodyExt;
+            let frames = chunks
+                .iter()
+                .map(|c| Ok::<_, std::io::Error>(http_body::Frame::data(c.clone())));
+            let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+            let needles = credgate::proxy::scrub::Needles::new(&bearer, &bearer_edits());
+            let scrubbed = credgate::proxy::scrub::ScrubbedBody::wrap(body, needles);
+            scrubbed.collect().await.unwrap().to_bytes().len()
+        })
+    });
+    group.finish();
 
     c.bench_function("header validation (name + value)", |b| {
         b.iter(|| {

@@ -430,7 +430,8 @@ async function pageSecrets(ctx, parts) {
       h('td', { 'data-col': 'hosts' },
         h('span', { text: (s.allowed_hosts || []).join(', ') }),
         s.allow_private_destinations ? [' ', badge('private allowed', 'warn')] : null,
-        s.allow_insecure_http ? [' ', badge('http allowed', 'warn')] : null),
+        s.allow_insecure_http ? [' ', badge('http allowed', 'warn')] : null,
+        s.redact_responses ? [' ', badge('bodies scrubbed', 'info')] : null),
       h('td', { 'data-col': 'grants', text: String(s.active_grants ?? 0) }),
       h('td', { 'data-col': 'last-used' }, s.last_used_at ? timeEl(s.last_used_at) : h('span', { class: 'muted', text: s.last_used_at === null ? 'never' : 'unknown' })),
       h('td', { class: 'row-actions' },
@@ -532,6 +533,7 @@ async function pageAddSecret(ctx) {
   const hostsInput = h('textarea', { rows: '2', 'data-testid': 'allowed-hosts', autocomplete: 'off', spellcheck: 'false' });
   const priv = checkbox({ label: 'Allow private destinations', testid: 'allow-private', help: 'Loopback, private and link-local addresses (for internal APIs). Off by default.' });
   const insecure = checkbox({ label: 'Allow plain http', testid: 'allow-http', help: 'Send the credential over unencrypted http. Off by default.' });
+  const redact = checkbox({ label: 'Scrub response bodies', testid: 'redact-responses', help: 'For upstreams that echo requests: remove the credential from response bodies as they stream (headers are always scrubbed). Off by default.' });
   const submit = h('button', { type: 'submit', 'data-testid': 'create-secret', text: 'Create secret' });
   let current = null; // { type, readCredential, readConfig, clear }
 
@@ -544,7 +546,7 @@ async function pageAddSecret(ctx) {
       h('legend', { text: 'Destinations' }),
       field({ label: 'Allowed hosts', control: hostsInput, wide: true,
         help: 'One per line or comma-separated: name, name:port or *.suffix. Empty: the template’s default hosts, or the base URL’s host.' }),
-      priv.el, insecure.el),
+      priv.el, insecure.el, redact.el),
     h('div', { class: 'actions' }, submit, linkButton('Cancel', '#/secrets', 'cancel-secret', 'secondary')));
 
   typeSelect.addEventListener('change', async () => {
@@ -596,6 +598,7 @@ async function pageAddSecret(ctx) {
       allowed_hosts: hostsInput.value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean),
       allow_private_destinations: priv.input.checked,
       allow_insecure_http: insecure.input.checked,
+      redact_responses: redact.input.checked,
     };
     await busy(submit, async () => {
       try {

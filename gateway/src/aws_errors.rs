@@ -25,7 +25,10 @@ pub enum AwsShape {
 /// The shape the caller's SDK expects, if the request came from an AWS SDK.
 pub fn shape_of(headers: &HeaderMap, query: Option<&str>) -> Option<AwsShape> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let authorization = header("authorization");
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let query = query.unwrap_or_default();
     let presigned = crate::query::pairs(query).any(|p| {
         p.name.eq_ignore_ascii_case("x-amz-signature")

@@ -36,7 +36,14 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
 
 /// Headers that ask a server to run another method than the request line's. Where the
 /// upstream honours them, the method they name must be one the grant allows.
-pub const METHOD_OVERRIDES: &[&str] = &["x-http-method-override", "x-http-method", "x-method-override"];
+pub const METHOD_OVERRIDES: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+];
+
+/// S3's copy source: the object a `CopyObject` or `UploadPartCopy` reads.
+pub const COPY_SOURCE: HeaderName = HeaderName::from_static("x-amz-copy-source");
 
 /// Headers that ask a server (IIS, Symfony, some Spring setups) to route by another path or
 /// method than the request line's: a way around a grant's path limits, never forwarded.
@@ -68,11 +75,9 @@ pub fn to_upstream(incoming: &HeaderMap) -> HeaderMap {
 /// the portal and admin API. The upstream's content must not run there: `sandbox` makes a
 /// browser treat it as a unique origin with no script, and `nosniff` stops a JSON or text
 /// body being read as HTML. Appended, so an upstream's own policy still applies as well.
-pub async fn contain(mut response: axum::response::Response) -> axum::response::Response {
-    let headers = response.headers_mut();
+pub fn contain(headers: &mut HeaderMap) {
     headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    response
 }
 
 /// The upstream's headers that go back to the caller: all but hop-by-hop ones and any

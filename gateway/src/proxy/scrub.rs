@@ -39,23 +39,36 @@ const BODY_MARK: u8 = b'*';
 /// RFC 3986's unreserved characters stay as they are; everything else is encoded.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
+/// Anchors shorter than this cannot tell a header apart from one holding the value.
+const MIN_ANCHOR: usize = 4;
+
 /// The byte strings that must not come back, in every form looked for.
-#[derive(Debug, Clone, Default)]
+///
+/// Every call makes one, so the forms are worked out only when needed: a response header is
+/// first searched for each value's *anchor*, its longest run of characters that no encoding
+/// looked for changes (letters, digits, `-`, `.`, `_`). Only a header holding an anchor (or a
+/// value with no usable anchor, or a body to scrub) costs the full search.
+#[derive(Debug, Default)]
 pub struct Needles {
-    forms: Vec<SecretBytes>,
+    values: Vec<SecretBytes>,
+    /// One per value; `None` when the value has no run of [`MIN_ANCHOR`] such characters.
+    anchors: Vec<Option<(usize, usize)>>,
+    forms: std::sync::OnceLock<Vec<SecretBytes>>,
 }
 
 impl Needles {
     /// From the credential that was injected and the edits that carried it.
     pub fn new(credential: &Credential, edits: &Edits) -> Self {
-        let values: Vec<&str> = credential
-            .fields()
-            .map(|(_, v)| v.expose())
-            .filter(|v| v.len() >= MIN_LEN)
-            .collect();
-        let mut raw: Vec<Vec<u8>> = values.iter().map(|v| v.as_bytes().to_vec()).collect();
+        let fields = || {
+            credential
+                .fields()
+                .map(|(_, v)| v.expose().as_bytes())
+                .filter(|v| v.len() >= MIN_LEN)
+        };
+        let mut values: Vec<SecretBytes> = fields().map(|v| SecretBytes::new(v.to_vec())).collect();
         // Tokens of injected values that encode a field value, such as a Basic pair's base64:
-        // the value is in there, only not verbatim.
+        // the value is in there, only not verbatim. (A token holding a value verbatim is
+        // already covered by the value.)
         let injected = edits
             .set_headers
             .iter()
@@ -63,50 +76,74 @@ impl Needles {
             .map(|(_, v)| v.expose());
         for value in injected {
             for token in value.split([' ', ',', ';']).filter(|t| t.len() >= MIN_LEN) {
+                if fields().any(|v| memchr::memmem::find(token.as_bytes(), v).is_some()) {
+                    continue;
+                }
                 if let Some(decoded) = decode_base64(token)
-                    && values
-                        .iter()
-                        .any(|v| memchr::memmem::find(&decoded, v.as_bytes()).is_some())
+                    && fields().any(|v| memchr::memmem::find(&decoded, v).is_some())
                 {
-                    raw.push(token.as_bytes().to_vec());
+                    values.push(SecretBytes::new(token.as_bytes().to_vec()));
                 }
             }
         }
-        let mut forms: Vec<Vec<u8>> = Vec::with_capacity(raw.len() * 4);
-        for value in &raw {
-            for form in encodings(value) {
-                if !forms.contains(&form) {
-                    forms.push(form);
-                }
-            }
-        }
-        // Longest first, so that where one form contains another the whole of it goes.
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        let anchors = values.iter().map(|v| anchor(v.expose())).collect();
         Self {
-            forms: forms.into_iter().map(SecretBytes::new).collect(),
+            values,
+            anchors,
+            forms: std::sync::OnceLock::new(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
+        self.values.is_empty()
+    }
+
+    /// Every form of every value, longest first (where one form contains another, the whole
+    /// of it goes).
+    fn forms(&self) -> &[SecretBytes] {
+        self.forms.get_or_init(|| {
+            let mut forms: Vec<Vec<u8>> = Vec::with_capacity(self.values.len() * 6);
+            for value in &self.values {
+                for form in encodings(value.expose()) {
+                    if !forms.contains(&form) {
+                        forms.push(form);
+                    }
+                }
+            }
+            forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+            forms.into_iter().map(SecretBytes::new).collect()
+        })
+    }
+
+    /// Whether `bytes` may hold a form of some value: it holds a value's anchor, or some value
+    /// has none.
+    fn may_hold(&self, bytes: &[u8]) -> bool {
+        self.values
+            .iter()
+            .zip(&self.anchors)
+            .any(|(value, anchor)| match anchor {
+                Some((start, end)) => memchr::memmem::find(bytes, &value.expose()[*start..*end]).is_some(),
+                None => true,
+            })
     }
 
     /// Replaces every occurrence in every header value with `[REDACTED]`.
     pub fn scrub_headers(&self, headers: &mut HeaderMap) {
-        if self.forms.is_empty() {
+        if self.values.is_empty() {
             return;
         }
         for value in headers.values_mut() {
             let bytes = value.as_bytes();
-            if !self
-                .forms
-                .iter()
-                .any(|f| memchr::memmem::find(bytes, f.expose()).is_some())
+            if !self.may_hold(bytes)
+                || !self
+                    .forms()
+                    .iter()
+                    .any(|f| memchr::memmem::find(bytes, f.expose()).is_some())
             {
                 continue;
             }
             let mut text = bytes.to_vec();
-            for form in &self.forms {
+            for form in self.forms() {
                 text = replace_all(&text, form.expose(), HEADER_MARK);
             }
             // The mark is plain ASCII and the rest was a valid value, so this cannot fail; if
@@ -117,8 +154,25 @@ impl Needles {
 
     /// The longest form, in bytes: how much of a stream may have to wait for the next chunk.
     fn longest(&self) -> usize {
-        self.forms.first().map_or(0, SecretBytes::len)
+        self.forms().first().map_or(0, SecretBytes::len)
     }
+}
+
+/// The longest run of characters every encoding leaves as they are, if long enough.
+fn anchor(value: &[u8]) -> Option<(usize, usize)> {
+    let kept = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+    let mut best: Option<(usize, usize)> = None;
+    let mut start = 0;
+    for (i, b) in value.iter().enumerate() {
+        if !kept(b) {
+            start = i + 1;
+            continue;
+        }
+        if best.is_none_or(|(s, e)| i + 1 - start > e - s) {
+            best = Some((start, i + 1));
+        }
+    }
+    best.filter(|(s, e)| e - s >= MIN_ANCHOR)
 }
 
 fn decode_base64(token: &str) -> Option<Vec<u8>> {
@@ -212,10 +266,10 @@ impl<B> ScrubbedBody<B> {
         }
         match AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(needles.forms.iter().map(SecretBytes::expose))
+            .build(needles.forms().iter().map(SecretBytes::expose))
         {
             Ok(finder) => Either::Right(Self {
-                firsts: std::array::from_fn(|b| needles.forms.iter().any(|f| f.expose().first() == Some(&(b as u8)))),
+                firsts: std::array::from_fn(|b| needles.forms().iter().any(|f| f.expose().first() == Some(&(b as u8)))),
                 inner,
                 needles,
                 finder,
@@ -258,7 +312,7 @@ impl<B> ScrubbedBody<B> {
                 continue;
             }
             let tail = &self.carry[start..];
-            if self.needles.forms.iter().any(|f| f.expose().starts_with(tail)) {
+            if self.needles.forms().iter().any(|f| f.expose().starts_with(tail)) {
                 return len - start;
             }
         }
@@ -373,6 +427,20 @@ mod tests {
         h.insert("x-echo", HeaderValue::from_str(&format!("Basic {basic}")).unwrap());
         n.scrub_headers(&mut h);
         assert_eq!(h["x-echo"], "Basic [REDACTED]");
+    }
+
+    #[test]
+    fn a_value_without_an_anchor_is_still_found() {
+        let n = needles("!@#$%^&*()+=");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "location",
+            HeaderValue::from_static("/x?k=%21%40%23%24%25%5E%26%2A%28%29%2B%3D"),
+        );
+        h.insert("x-other", HeaderValue::from_static("nothing here"));
+        n.scrub_headers(&mut h);
+        assert_eq!(h["location"], "/x?k=[REDACTED]");
+        assert_eq!(h["x-other"], "nothing here");
     }
 
     #[test]

@@ -135,51 +135,10 @@ impl GrantPolicy {
     /// `%7E` matches `~` and `%2f` matches `%2F`, while an encoded slash stays inside its
     /// segment.
     pub fn allows_path(&self, path: &str) -> bool {
-        self.allowed_path_prefixes.as_ref().is_none_or(|ps| {
-            let path = normalize_path(path);
-            ps.iter().any(|p| {
-                let p = normalize_path(p);
-                path == p
-                    || (path.starts_with(p.as_ref())
-                        && (p.ends_with('/') || path.as_bytes().get(p.len()) == Some(&b'/')))
-            })
-        })
+        self.allowed_path_prefixes
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| super::path::under(p, path)))
     }
-}
-
-/// RFC 3986 §6.2.2: percent-encoded unreserved characters decoded, every other escape in
-/// upper case. Equal normal forms are the same path to any conforming server.
-pub fn normalize_path(path: &str) -> std::borrow::Cow<'_, str> {
-    if !path.contains('%') {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let hex = |b: u8| (b as char).to_digit(16);
-    let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            let c = (h * 16 + l) as u8;
-            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                out.push(c as char);
-            } else {
-                out.push('%');
-                out.push_str(&format!("{c:02X}"));
-            }
-            i += 3;
-            continue;
-        }
-        // Not an escape: copied as it is (a lone `%`, as in an S3 key `100%.txt`).
-        let ch = path[i..].chars().next().unwrap_or_default();
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod grant;
 pub mod host;
+pub mod path;
 pub mod principal;
 pub mod secret;
 pub mod token;
