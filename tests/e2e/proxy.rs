@@ -619,17 +619,22 @@ async fn server_sent_events_arrive_as_they_are_sent() {
             .send()
             .await
             .unwrap();
+    assert_events_arrive_as_sent(response, &f.up).await;
+}
+
+/// `/sse-gated`'s events arrive one by one: the upstream holds the rest of the stream until
+/// the first event has arrived here, so a gateway that buffered would never deliver it and
+/// the wait would time out.
+pub async fn assert_events_arrive_as_sent(response: reqwest::Response, up: &Upstream) {
+    use futures_util::StreamExt;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut stream = response.bytes_stream();
-    use futures_util::StreamExt;
-    // The upstream holds the rest of the stream until this first event has arrived here; a
-    // gateway that buffered would never deliver it and the wait would time out.
     let first = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
         .await
         .expect("first event while the upstream is still sending");
     assert_eq!(first.unwrap().unwrap(), "data: first\n\n");
-    f.up.open_gate();
+    up.open_gate();
     let mut rest = Vec::new();
     while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
         .await
