@@ -234,13 +234,12 @@ async fn a_scrubbed_event_stream_still_arrives_event_by_event() {
     let f = Fixture::new().await;
     let secret = redacting_secret(&f, &canary()).await;
     let grant = f.grant(&secret, json!({})).await;
-    let response = f
-        .gw
-        .via_grant(Method::GET, &grant, "sse-gated")
-        .bearer_auth(&f.key)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        f.gw.via_grant(Method::GET, &grant, "sse-gated")
+            .bearer_auth(&f.key)
+            .send()
+            .await
+            .unwrap();
     crate::proxy::assert_events_arrive_as_sent(response, &f.up).await;
 }
 

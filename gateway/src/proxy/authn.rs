@@ -1,4 +1,4 @@
-//! Who is calling: the app key.
+//! Who is calling: the app key, and whether its principal may use the grant.
 //!
 //! The key comes in `Proxy-Authorization: Bearer <app key>`. In base-URL mode, where an
 //! unmodified vendor SDK only knows how to send its own API key, credgate also finds the app
@@ -7,11 +7,84 @@
 //! parameters vendor SDKs put a key in ([`QUERY_SLOTS`]). Wherever an app key is found, under
 //! any name, it is removed, so it never reaches the upstream.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, header};
 
+use super::call::{Call, Failure, refuse};
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 use crate::vault::token::{self, TokenKind};
+use crate::vault::{ApiKey, Grant, now};
+
+/// The phase: finds the app key (removing every copy of it from the request), checks it, and
+/// names the caller in the call's record.
+pub async fn authenticate(
+    call: &mut Call,
+    headers: &mut HeaderMap,
+    query: &mut Option<String>,
+    sdk_slots: bool,
+) -> Result<Arc<ApiKey>, Failure> {
+    let key = match take_app_key(headers, query, sdk_slots) {
+        Found::One(key) => key,
+        Found::None => {
+            return Err(refuse(
+                ErrorCode::Unauthenticated,
+                "missing app key: send `Proxy-Authorization: Bearer <app key>`",
+            ));
+        }
+        Found::Conflicting => {
+            return Err(refuse(
+                ErrorCode::Unauthenticated,
+                "the request carries two different app keys",
+            ));
+        }
+    };
+    let api_key = check(&call.state, &key).await?;
+    call.event.key_id = Some(api_key.id);
+    call.event.principal_id = Some(api_key.principal_id);
+    call.event.actor = Some(format!("principal:{}", api_key.principal_id));
+    Ok(api_key)
+}
+
+async fn check(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Failure> {
+    let unauthenticated = || refuse(ErrorCode::Unauthenticated, "invalid app key");
+    let prefix = token::prefix_of(TokenKind::App, key).ok_or_else(unauthenticated)?;
+    let record = state
+        .cache
+        .api_key(state.store.as_ref(), prefix)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(unauthenticated)?;
+    if !token::verify(key, &record.hash) {
+        return Err(unauthenticated());
+    }
+    if !record.is_usable(now()) {
+        return Err(refuse(
+            ErrorCode::Unauthenticated,
+            "this app key has been revoked or has expired",
+        ));
+    }
+    Ok(record)
+}
+
+/// The key's principal holds the grant, or is a member of the group that does.
+pub async fn authorise(state: &AppState, key: &ApiKey, grant: &Grant) -> Result<(), Failure> {
+    if key.principal_id == grant.principal_id {
+        return Ok(());
+    }
+    let groups = state
+        .cache
+        .groups_of(state.store.as_ref(), key.principal_id)
+        .await
+        .map_err(ApiError::from)?;
+    if groups.contains(&grant.principal_id) {
+        return Ok(());
+    }
+    Err(refuse(ErrorCode::Forbidden, "this grant belongs to another principal"))
+}
 
 /// Finds app keys in `text`: every `cg_app_…` run, and the user and password of a Basic value.
 fn keys_in(text: &str, found: &mut Vec<String>) {

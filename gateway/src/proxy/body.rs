@@ -1,6 +1,10 @@
 //! Bodies streamed through credgate: the caller's request body, bounded, and the upstream's
 //! response body, counted. Neither is ever held whole (except a bounded request body that a
 //! signer must hash).
+//!
+//! The phase ([`bound`], then [`prepare`]): a body declared larger than the limit is refused
+//! before anything is decrypted; then it is read and hashed if the injector signs it, or
+//! streamed through bounded.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,9 +14,146 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderMap, header};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{Either, Full};
+use http_body_util::{BodyExt, Either, Full};
+use sha2::{Digest, Sha256};
 use tokio::time::{Instant, Sleep};
+use url::Url;
+
+use super::call::{Failure, refuse};
+use crate::cache::LiveSecret;
+use crate::error::ErrorCode;
+use crate::inject::{BodyNeed, Injector, Payload};
+
+/// Bodies up to this size are hashed for S3 signatures; larger ones stream as
+/// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
+const S3_HASH_LIMIT: u64 = 1024 * 1024;
+
+/// The caller's body, its declared length known to fit.
+#[derive(Debug)]
+pub struct Inbound {
+    body: axum::body::Body,
+    content_length: Option<u64>,
+    limit: u64,
+}
+
+/// The body as it will go upstream, the description of it an injector signs, and the count of
+/// bytes the caller sent, for the audit record.
+#[derive(Debug)]
+pub struct Prepared {
+    pub payload: Payload,
+    pub body: OutboundBody,
+    pub seen: Arc<AtomicU64>,
+}
+
+/// Refuses a body declared larger than `limit`, before anything is decrypted.
+pub async fn bound(limit: u64, caller: &HeaderMap, body: axum::body::Body) -> Result<Inbound, Failure> {
+    let content_length = caller
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if content_length.is_some_and(|n| n > limit) {
+        linger(body).await;
+        return Err(refuse(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit} bytes"),
+        ));
+    }
+    Ok(Inbound {
+        body,
+        content_length,
+        limit,
+    })
+}
+
+/// Reads and hashes the body when the injector signs it, else streams it through bounded.
+pub async fn prepare(
+    inbound: Inbound,
+    injector: &dyn Injector,
+    secret: &LiveSecret,
+    url: &Url,
+    headers: &mut HeaderMap,
+) -> Result<Prepared, Failure> {
+    let seen = Arc::new(AtomicU64::new(0));
+    let (payload, body) = describe(inbound, injector, secret, url, headers, &seen).await?;
+    if let Payload::Sha256(_) | Payload::Unsigned(_) = &payload {
+        headers.remove("x-amz-content-sha256");
+    }
+    Ok(Prepared { payload, body, seen })
+}
+
+async fn describe(
+    inbound: Inbound,
+    injector: &dyn Injector,
+    secret: &LiveSecret,
+    url: &Url,
+    headers: &HeaderMap,
+    seen: &Arc<AtomicU64>,
+) -> Result<(Payload, OutboundBody), Failure> {
+    let Inbound {
+        body,
+        content_length,
+        limit,
+    } = inbound;
+    let stream = |body| Either::Left(LimitedBody::new(body, limit, seen.clone()));
+    let BodyNeed::Sha256 { may_stream_unsigned } = injector.body_need(&secret.meta.config, url) else {
+        return Ok((Payload::NotNeeded, stream(body)));
+    };
+    // An AWS SDK says how it sends the payload; credgate signs that declaration.
+    if let Some(declared) = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+        match declared {
+            "UNSIGNED-PAYLOAD" | "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => {
+                return Ok((Payload::Unsigned(declared.to_owned()), stream(body)));
+            }
+            hash if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                return Ok((Payload::Sha256(hash.to_ascii_lowercase()), stream(body)));
+            }
+            other if other.starts_with("STREAMING-") => {
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "signed streaming uploads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) cannot be re-signed; configure the SDK for unsigned payloads",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if may_stream_unsigned && content_length.is_none_or(|n| n > S3_HASH_LIMIT) {
+        return Ok((Payload::Unsigned("UNSIGNED-PAYLOAD".into()), stream(body)));
+    }
+    let bytes: Bytes = http_body_util::Limited::new(body, limit as usize)
+        .collect()
+        .await
+        .map_err(|_| {
+            refuse(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })?
+        .to_bytes();
+    seen.store(bytes.len() as u64, Ordering::Relaxed);
+    let hash = hex::encode(Sha256::digest(&bytes));
+    Ok((Payload::Sha256(hash), Either::Right(Full::new(bytes))))
+}
+
+/// Reads and discards a refused body for a little while before answering, as nginx's lingering
+/// close does: a client still busy sending would otherwise see a reset connection instead of
+/// the 413. Bounded in bytes and time, and the bytes go nowhere.
+async fn linger(body: axum::body::Body) {
+    const MAX_BYTES: usize = 256 << 20;
+    const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+    let drain = async {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > MAX_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(MAX_TIME, drain).await;
+}
 
 /// Raised when a streamed request body grows past the limit.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,148 @@
+//! The credential: which injector puts it on the request, the caller's own copies taken off,
+//! then (only once every check has passed) decrypted, injected and validated.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Method, header};
+
+use super::call::{Call, Failure, refuse};
+use super::scrub::Needles;
+use super::target::Target;
+use crate::cache::LiveSecret;
+use crate::crypto::open_value;
+use crate::error::{ApiError, ErrorCode};
+use crate::inject::{self, InjectRequest, Injector, Payload};
+use crate::redact::Credential;
+use crate::state::AppState;
+
+/// The injector for the secret's type, native or a provider plugin; named in the call's
+/// record and metrics.
+pub async fn injector(call: &mut Call, secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
+    let injector = resolve(&call.state, secret).await?;
+    call.provider = injector.id().to_owned();
+    call.event.provider = Some(injector.id().to_owned());
+    call.event.provider_version = Some(injector.version().to_owned());
+    Ok(injector)
+}
+
+async fn resolve(state: &AppState, secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
+    if let Some(native) = inject::native(&secret.meta.secret_type) {
+        return Ok(native);
+    }
+    match state
+        .providers
+        .get_or_fetch(&secret.meta.secret_type, state.store.as_ref())
+        .await
+    {
+        Some(Ok(plugin)) => Ok(Arc::new(inject::WasmInjector { plugin })),
+        Some(Err(e)) => Err(refuse(
+            ErrorCode::ProviderError,
+            format!("provider `{}` cannot be loaded: {e}", secret.meta.secret_type),
+        )),
+        None => Err(refuse(
+            ErrorCode::ProviderError,
+            format!("no provider is loaded for type `{}`", secret.meta.secret_type),
+        )),
+    }
+}
+
+/// The caller's own copies of the credential's headers and parameters go, so exactly one
+/// credential reaches the upstream; and for a secret whose responses are scrubbed, nothing
+/// that would hide a value from the scrubber is asked for.
+pub fn strip_callers_copies(
+    injector: &dyn Injector,
+    secret: &LiveSecret,
+    headers: &mut HeaderMap,
+    target: &mut Target,
+) {
+    for name in injector.credential_headers(&secret.meta.config) {
+        headers.remove(name.as_str());
+    }
+    if secret.meta.redact_responses {
+        // A body to be scrubbed must come as plain bytes, and whole: a compressed body hides
+        // the value from the scrubber, and a range could return a value's second half alone.
+        headers.insert(header::ACCEPT_ENCODING, http::HeaderValue::from_static("identity"));
+        headers.remove(header::RANGE);
+        headers.remove(header::IF_RANGE);
+    }
+    let params = injector.credential_params(&secret.meta.config);
+    if !params.is_empty()
+        && let Some(q) = target.query.as_deref()
+    {
+        let kept = crate::query::without(q, |name, _| params.iter().any(|p| p == name));
+        target.set_query(kept);
+    }
+}
+
+/// Decrypts the credential, has the injector put it on the request, and applies its edits by
+/// the rules every injector is held to. Returns what must not come back in the response.
+pub async fn inject(
+    call: &mut Call,
+    injector: &dyn Injector,
+    secret: &LiveSecret,
+    method: &Method,
+    headers: &mut HeaderMap,
+    target: &mut Target,
+    payload: Payload,
+) -> Result<Needles, Failure> {
+    let state = &call.state;
+    let started = Instant::now();
+    let credential = decrypt(state, secret)?;
+    let edits = injector
+        .inject(
+            &InjectRequest {
+                method,
+                url: &target.url,
+                headers,
+                payload,
+            },
+            &credential,
+            &secret.meta.config,
+        )
+        .await
+        .map_err(|e| {
+            state.metrics.provider_failure(injector.id());
+            if state.settings.log_plugin_errors {
+                tracing::warn!(provider = injector.id(), error = %e, "injection failed");
+            } else {
+                tracing::warn!(provider = injector.id(), error = %e.summary(), "injection failed");
+            }
+            refuse(
+                ErrorCode::ProviderError,
+                format!(
+                    "provider `{}` could not inject the credential: {}",
+                    injector.id(),
+                    e.summary()
+                ),
+            )
+        })?;
+    // What must not come back, taken while the credential is at hand.
+    let needles = Needles::new(&credential, &edits);
+    drop(credential);
+    let mut query = target.query.take();
+    let injected_params = inject::apply(edits, headers, &mut query).map_err(|e| {
+        if state.settings.log_plugin_errors {
+            tracing::warn!(provider = injector.id(), error = %e, "injection refused");
+        }
+        refuse(
+            ErrorCode::ProviderError,
+            format!("provider `{}`'s injection was refused: {}", injector.id(), e.summary()),
+        )
+    })?;
+    target.set_query(query);
+    state.metrics.injection(injector.id(), started.elapsed());
+    call.event.path = Some(match &target.query {
+        Some(q) => format!("{}?{}", target.path, crate::query::redacted(q, &injected_params)),
+        None => target.path.clone(),
+    });
+    Ok(needles)
+}
+
+fn decrypt(state: &AppState, secret: &LiveSecret) -> Result<Credential, Failure> {
+    let ring = state.keyring.current();
+    let plaintext = open_value(&ring, &secret.meta.id.to_string(), secret.meta.version, &secret.sealed)
+        .map_err(|e| ApiError::internal(format!("cannot open secret {}: {e}", secret.meta.id)))?;
+    Credential::from_plaintext(&plaintext)
+        .map_err(|_| ApiError::internal(format!("secret {} holds an unreadable value", secret.meta.id)).into())
+}
