@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use crate::admin::auth::MIN_BOOTSTRAP_TOKEN_LEN;
+use crate::admin_tokens::MIN_BOOTSTRAP_TOKEN_LEN;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::ServeArgs;
 use crate::crypto::{KeyRing, KeyRingSource, MasterKey};

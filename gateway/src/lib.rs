@@ -6,6 +6,7 @@
 //! request and records an audit event. The `credgate` binary is a thin shell over this crate.
 
 pub mod admin;
+pub mod admin_tokens;
 pub mod audit;
 pub mod aws_errors;
 pub mod bootstrap;
@@ -19,6 +20,7 @@ pub mod inject;
 pub mod listener;
 pub mod masterkey;
 pub mod metrics;
+pub mod outbound;
 pub mod plugin;
 pub mod portal;
 pub mod proxy;

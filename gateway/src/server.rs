@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use crate::admin::{self, auth::AdminAuth};
+use crate::admin;
+use crate::admin_tokens::AdminAuth;
 use crate::audit::{AuditOptions, AuditWriter};
 use crate::bootstrap;
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode};
 use crate::masterkey::{self, KeyRingHandle};
-use crate::proxy::client::{Upstream, UpstreamOptions};
+use crate::outbound::client::{Upstream, UpstreamOptions};
 use crate::shed::Shed;
 use crate::state::{AppState, Inner, Settings};
 use crate::store;

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::admin::auth::AdminAuth;
+use crate::admin_tokens::AdminAuth;
 use crate::audit::AuditWriter;
 use crate::cache::HotCache;
 use crate::masterkey::KeyRingHandle;
 use crate::metrics::Metrics;
+use crate::outbound::client::Upstream;
 use crate::plugin::Registry;
-use crate::proxy::client::Upstream;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]

@@ -25,6 +25,7 @@ use super::call::{Failure, refuse};
 use crate::cache::LiveSecret;
 use crate::error::ErrorCode;
 use crate::inject::{BodyNeed, Injector, Payload};
+use crate::outbound::body::{LimitedBody, OutboundBody};
 
 /// Bodies up to this size are hashed for S3 signatures; larger ones stream as
 /// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
@@ -153,61 +154,6 @@ async fn linger(body: axum::body::Body) {
         }
     };
     let _ = tokio::time::timeout(MAX_TIME, drain).await;
-}
-
-/// Raised when a streamed request body grows past the limit.
-#[derive(Debug, thiserror::Error)]
-#[error("request body exceeds the limit of {0} bytes")]
-pub struct TooLarge(pub u64);
-
-/// What goes upstream: the caller's body streamed through bounded, or one already read (and
-/// hashed, for a signer).
-pub type OutboundBody = Either<LimitedBody, Full<Bytes>>;
-
-/// The caller's body on its way upstream: fails past `limit`, counts bytes, keeps its size
-/// hint (so a known length goes upstream as `Content-Length`, which S3 requires).
-#[derive(Debug)]
-pub struct LimitedBody {
-    inner: axum::body::Body,
-    limit: u64,
-    seen: Arc<AtomicU64>,
-}
-
-impl LimitedBody {
-    pub fn new(inner: axum::body::Body, limit: u64, seen: Arc<AtomicU64>) -> Self {
-        Self { inner, limit, seen }
-    }
-}
-
-impl Body for LimitedBody {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let total = this.seen.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
-                    if total > this.limit {
-                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// How a response stream ended, for the audit trail.

@@ -10,11 +10,13 @@ use http_body_util::Either;
 
 use super::body::{Prepared, StreamEnd, TrackedBody};
 use super::call::{Call, Failure, forwarded, refuse};
+use super::headers;
 use super::scrub::{Needles, ScrubbedBody};
 use super::target::Target;
-use super::{body, client, headers};
 use crate::cache::LiveSecret;
 use crate::error::{ApiError, ErrorCode};
+use crate::outbound::body::TooLarge;
+use crate::outbound::client;
 use crate::vault::now;
 
 /// The request as it leaves, credential on.
@@ -134,7 +136,7 @@ fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut timed_out = false;
     while let Some(s) = source {
-        if let Some(too_large) = s.downcast_ref::<body::TooLarge>() {
+        if let Some(too_large) = s.downcast_ref::<TooLarge>() {
             return forwarded(ErrorCode::PayloadTooLarge, &too_large.to_string());
         }
         timed_out |= s.is::<client::ConnectTimedOut>()

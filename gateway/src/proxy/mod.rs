@@ -13,9 +13,7 @@
 mod authn;
 mod body;
 mod call;
-pub mod client;
 mod credential;
-pub mod destination;
 mod forward;
 mod headers;
 mod policy;
@@ -30,6 +28,7 @@ use http::{HeaderMap, header};
 
 use crate::cache::LiveSecret;
 use crate::error::{ApiError, ErrorCode};
+use crate::outbound::destination;
 use crate::state::AppState;
 
 use call::{Call, Failure, refuse};
