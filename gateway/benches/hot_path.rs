@@ -220,8 +220,8 @@ fn benches(c: &mut Criterion) {
 
     c.bench_function("header validation (name + value)", |b| {
         b.iter(|| {
-            inject::validate::check_header_name(std::hint::black_box("authorization")).unwrap();
-            inject::validate::check_header_value(
+            credgate::edit_rules::check_header_name(std::hint::black_box("authorization")).unwrap();
+            credgate::edit_rules::check_header_value(
                 "authorization",
                 std::hint::black_box(b"Bearer sk-proj-0123456789abcdefghijklmnopqrstuvwxyz"),
             )

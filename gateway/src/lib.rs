@@ -15,6 +15,7 @@ pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod edit_rules;
 pub mod error;
 pub mod inject;
 pub mod listener;

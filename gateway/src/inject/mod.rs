@@ -3,14 +3,13 @@
 //!
 //! Every injector, native or WebAssembly, implements [`Injector`] and returns [`Edits`]; the
 //! data plane applies them through [`apply`], which checks each edit by the rules in
-//! [`validate`] the same way whoever produced it. An injector never sees the body (SigV4 gets
+//! [`crate::edit_rules`] the same way whoever produced it. An injector never sees the body (SigV4 gets
 //! the body's hash) and cannot change the method, scheme, host or path.
 
 mod api_key;
 mod basic;
 mod bearer;
 pub mod sigv4;
-pub mod validate;
 mod wasm;
 
 use std::sync::Arc;
@@ -19,8 +18,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
 use url::Url;
 
+use crate::edit_rules::{self, EditError, MAX_EDITS, MAX_TOTAL_BYTES};
 use crate::redact::{Credential, SecretString};
-use validate::{EditError, MAX_EDITS, MAX_TOTAL_BYTES};
 
 pub use api_key::ApiKeyInjector;
 pub use basic::BasicInjector;
@@ -145,8 +144,8 @@ pub fn apply(edits: Edits, headers: &mut HeaderMap, query: &mut Option<String>) 
     let mut total = 0usize;
     let mut checked: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(edits.set_headers.len());
     for (name, value) in &edits.set_headers {
-        validate::check_header_name(name)?;
-        validate::check_header_value(name, value.expose().as_bytes())?;
+        edit_rules::check_header_name(name)?;
+        edit_rules::check_header_value(name, value.expose().as_bytes())?;
         total += name.len() + value.expose().len();
         let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::BadName(name.clone()))?;
         let mut header_value = HeaderValue::from_bytes(value.expose().as_bytes())
@@ -157,12 +156,12 @@ pub fn apply(edits: Edits, headers: &mut HeaderMap, query: &mut Option<String>) 
     }
     let mut removals = Vec::with_capacity(edits.remove_headers.len());
     for name in &edits.remove_headers {
-        validate::check_header_name(name)?;
+        edit_rules::check_header_name(name)?;
         removals.push(HeaderName::from_bytes(name.as_bytes()).map_err(|_| EditError::BadName(name.clone()))?);
     }
     for (name, value) in &edits.set_query {
-        validate::check_param_name(name)?;
-        validate::check_param_value(name, value.expose().as_bytes())?;
+        edit_rules::check_param_name(name)?;
+        edit_rules::check_param_value(name, value.expose().as_bytes())?;
         total += name.len() + value.expose().len();
     }
     if total > MAX_TOTAL_BYTES {

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::host::HostPattern;
-use crate::inject::validate::{check_header_name, check_param_name};
+use crate::edit_rules::{check_header_name, check_param_name};
 use crate::redact::Credential;
 
 /// How a secret's credential is injected.

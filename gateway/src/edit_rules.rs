@@ -1,4 +1,6 @@
-//! The rules every injected header and query parameter must pass, native or Wasm.
+//! The rules every injected header and query parameter must pass, native or Wasm, and that a
+//! secret's configured header and parameter names are checked against when it is created. A
+//! leaf, below both the injectors and the vault.
 //!
 //! An injector decides *what* to add; these rules decide whether it may. They stop a
 //! credential value (or a hostile template) from smuggling a second request line (CR/LF),
