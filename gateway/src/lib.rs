@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod admin_tokens;
 pub mod audit;
+pub mod audit_writer;
 pub mod aws_errors;
 pub mod bootstrap;
 pub mod cache;

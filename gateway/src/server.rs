@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::admin;
 use crate::admin_tokens::AdminAuth;
-use crate::audit::{AuditOptions, AuditWriter};
+use crate::audit_writer::{AuditOptions, AuditWriter};
 use crate::bootstrap;
 use crate::config::ServeArgs;
 use crate::error::{ApiError, ErrorCode};
@@ -147,7 +147,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             journal_dir: journal_dir.clone(),
             fsync: args.fsync_commits,
             capacity: args.audit_queue,
-            segment_bytes: crate::audit::SEGMENT_BYTES,
+            segment_bytes: crate::audit_writer::SEGMENT_BYTES,
         },
     )
     .await

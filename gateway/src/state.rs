@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::admin_tokens::AdminAuth;
-use crate::audit::AuditWriter;
+use crate::audit_writer::AuditWriter;
 use crate::cache::HotCache;
 use crate::masterkey::KeyRingHandle;
 use crate::metrics::Metrics;

@@ -4,10 +4,8 @@
 
 mod chain;
 mod event;
-mod journal;
-mod writer;
+pub(crate) mod journal;
 
 pub use chain::{GENESIS, VerifyReport, link, verify_records};
 pub use event::{AuditEvent, AuditKind, AuditRecord, StoredAudit};
 pub use journal::{JournalBatch, JournalError, JournaledEvent};
-pub use writer::{AuditError, AuditOptions, AuditWriter, OpenCall, Room, SEGMENT_BYTES, StartError};

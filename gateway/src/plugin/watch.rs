@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::{LoadedPlugin, Registry};
-use crate::audit::{AuditEvent, AuditKind, AuditWriter};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::audit_writer::AuditWriter;
 
 pub const POLL: Duration = Duration::from_millis(250);
 

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::audit::{AuditEvent, AuditKind, OpenCall, Room};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::audit_writer::{OpenCall, Room};
 use crate::aws_errors::AwsShape;
 use crate::error::{ApiError, ErrorCode, ErrorRender};
 use crate::request_id::RequestId;

@@ -33,8 +33,8 @@ use tokio::sync::{mpsc, watch};
 
 use uuid::Uuid;
 
-use super::event::AuditEvent;
-use super::journal::{Entry, Journal, JournalBatch, JournalError, JournaledEvent, Line, OPEN, Segment};
+use crate::audit::AuditEvent;
+use crate::audit::journal::{Entry, Journal, JournalBatch, JournalError, JournaledEvent, Line, OPEN, Segment};
 use crate::store::{Store, StoreError};
 
 /// Events indexed per database transaction at most: 13 binds each, within SQLite's 32,766 and
