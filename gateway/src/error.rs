@@ -62,6 +62,15 @@ impl ErrorCode {
         }
     }
 
+    /// `Retry-After` for the refusals that clear by themselves: too many calls in flight, an
+    /// audit backlog that drains. Every response with such a code carries it.
+    pub fn retry_after(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::Overloaded | ErrorCode::AuditUnavailable => Some("1"),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         use ErrorCode::*;
         match self {
@@ -159,6 +168,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(ERROR_HEADER, HeaderValue::from_static(self.code.as_str()));
+        if let Some(seconds) = self.code.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
         response.extensions_mut().insert(ErrorRender {
             code: self.code,
             message: self.message,

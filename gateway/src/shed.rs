@@ -15,7 +15,6 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{Either, Ready, ready};
-use http::{HeaderValue, header};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::request_id::{self, RequestId};
@@ -85,9 +84,5 @@ pub fn audit_backlogged(state: &AppState, started: Instant) -> Response {
 
 fn refusal(state: &AppState, started: Instant, code: ErrorCode, message: &str) -> Response {
     state.metrics.call(code.as_str(), "none", started.elapsed());
-    let mut response = ApiError::new(code, message).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+    ApiError::new(code, message).into_response()
 }

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::header;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::audit::{AuditEvent, AuditKind};
@@ -129,16 +128,9 @@ impl Call {
             Some(call) => call.close(|opening| *opening = event),
             None => state.audit.record_detached(event),
         }
-        let retry = error.code == ErrorCode::AuditUnavailable;
         let mut response = error.into_response();
         if let Some(render) = response.extensions_mut().get_mut::<ErrorRender>() {
             render.aws = aws;
-        }
-        if retry {
-            // As when `crate::shed` refuses it: the backlog drains by itself.
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
         }
         response
     }
