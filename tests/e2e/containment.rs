@@ -29,14 +29,7 @@ async fn assert_canary_nowhere(f: &Fixture, canary: &str, responses: &[String]) 
     assert!(!audit.text.contains(canary), "the audit trail holds the canary");
     assert!(!f.gw.metrics().await.contains(canary));
     assert!(!f.gw.logs().contains(canary), "the log holds the canary");
-    for path in crate::support::files_under(&f.gw.data_dir) {
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(
-            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
-            "{} holds the canary",
-            path.display()
-        );
-    }
+    crate::support::assert_no_file_holds(&f.gw.data_dir, canary, "the canary");
 }
 
 fn shown(r: &Reply) -> String {
@@ -404,14 +397,7 @@ async fn the_audit_trail_and_the_upstream_get_the_query_as_written() {
     let records = f.gw.audit_of(&id).await;
     assert_eq!(records[0]["path"], "/scrub?x=1&api_key=[REDACTED]");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    for path in crate::support::files_under(&f.gw.data_dir) {
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(
-            !bytes.windows(f.key.len()).any(|w| w == f.key.as_bytes()),
-            "{} holds the app key",
-            path.display()
-        );
-    }
+    crate::support::assert_no_file_holds(&f.gw.data_dir, &f.key, "the app key");
 }
 
 #[tokio::test]

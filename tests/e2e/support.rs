@@ -381,6 +381,18 @@ pub struct CliRun {
     pub stderr: String,
 }
 
+/// Asserts that no file under `dir` (database, journal, keys) holds `needle`, named `what`.
+pub fn assert_no_file_holds(dir: &Path, needle: &str, what: &str) {
+    for path in files_under(dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{} holds {what}",
+            path.display()
+        );
+    }
+}
+
 /// Every file under `dir`, in subdirectories too (the audit journal has its own).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
