@@ -12,7 +12,8 @@ use std::time::SystemTime;
 
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::inject::sigv4::{SigningOptions, sign_request};
-use credgate::inject::{self, InjectRequest, Injector, Payload, WasmInjector};
+use credgate::inject::{self, InjectRequest, Injector, Payload};
+use credgate::plugin::WasmInjector;
 use credgate::plugin::{Limits, LoadedPlugin, PluginEngine};
 use credgate::redact::{Credential, SecretString};
 use credgate::vault::token::{self, TokenKind};
@@ -233,7 +234,8 @@ fn benches(c: &mut Criterion) {
 /// A principal, its key, a secret and a grant, for the cache benchmarks.
 async fn seed(store: &dyn credgate::store::Store, issued: &token::IssuedToken) -> (uuid::Uuid, String) {
     use credgate::audit::{AuditEvent, AuditKind};
-    use credgate::vault::{ApiKey, Grant, Principal, PrincipalKind, SecretMeta, now};
+    use credgate::clock::now;
+    use credgate::vault::{ApiKey, Grant, Principal, PrincipalKind, SecretMeta};
     let event = || AuditEvent::new(AuditKind::Admin, "bench.seed", "ok");
     let principal = Principal {
         id: uuid::Uuid::new_v4(),

@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use crate::admin_tokens::MIN_BOOTSTRAP_TOKEN_LEN;
 use crate::audit::{AuditEvent, AuditKind};
+use crate::clock::now;
 use crate::config::ServeArgs;
 use crate::crypto::{KeyRing, KeyRingSource, MasterKey};
 use crate::redact::SecretString;
 use crate::store::Store;
 use crate::vault::api_key::AdminToken;
-use crate::vault::now;
 use crate::vault::token::{self, TokenKind};
 
 pub const MASTER_KEY_FILE: &str = "master.key";

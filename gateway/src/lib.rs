@@ -14,6 +14,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod changes;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod edit_rules;

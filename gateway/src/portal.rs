@@ -1,6 +1,7 @@
 //! The operator portal at `/portal/`: static pages that speak only the admin API.
 //!
-//! The pages are plain HTML, CSS and JavaScript modules, with no build chain, embedded in the
+//! The pages are plain HTML, CSS and JavaScript modules (one per page, `app.js` routing
+//! between them), with no build chain, embedded in the
 //! binary so a release has no files to lose. `--portal-dir` serves them from a directory
 //! instead, for operators who customise them. The admin token stays in the browser's session
 //! storage and travels only in the `Authorization` header of admin API calls.
@@ -41,6 +42,41 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../portal/app.js"),
+    ),
+    (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/ui.js"),
+    ),
+    (
+        "signin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/signin.js"),
+    ),
+    (
+        "secrets.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/secrets.js"),
+    ),
+    (
+        "grants.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/grants.js"),
+    ),
+    (
+        "principals.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/principals.js"),
+    ),
+    (
+        "providers.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/providers.js"),
+    ),
+    (
+        "audit.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/audit.js"),
     ),
 ];
 

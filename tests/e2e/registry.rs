@@ -207,6 +207,78 @@ async fn upload_replace_remove_disable_through_the_api_and_the_cli() {
     }
 }
 
+/// The native types are in the registry beside the templates, described the same way, so the
+/// CLI and the portal read every type's fields from one place; and they are built in.
+#[tokio::test]
+async fn the_native_types_are_listed_and_described_like_templates_and_cannot_be_switched_off() {
+    let gw = Gateway::start().await;
+    let list = gw.get("/admin/v1/providers").await;
+    let data = list.json["data"].as_array().unwrap();
+    let natives: Vec<&str> = data
+        .iter()
+        .filter(|p| p["source"] == "native")
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(natives, ["bearer", "api_key", "basic", "aws_sigv4"], "{}", list.text);
+    assert!(data.iter().any(|p| p["id"] == "openai" && p["source"] == "bundled"));
+    let bearer = &data[0];
+    assert_eq!(bearer["version"], "native");
+    assert!(
+        bearer.get("digest").is_none() && bearer.get("size").is_none(),
+        "{bearer}"
+    );
+
+    let basic = gw.get("/admin/v1/providers/basic").await;
+    assert_eq!(basic.status, StatusCode::OK);
+    let fields: Vec<(&str, bool, bool)> = basic.json["description"]["credential_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap(),
+                f["required"].as_bool().unwrap(),
+                f["allow_empty"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(fields, [("username", true, false), ("password", true, true)]);
+    let sigv4 = gw.get("/admin/v1/providers/aws_sigv4").await;
+    let config: Vec<&str> = sigv4.json["description"]["config_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(config, ["region", "service", "endpoint"]);
+
+    for (method, path) in [
+        (Method::POST, "/admin/v1/providers/bearer/disable?force=true"),
+        (Method::POST, "/admin/v1/providers/bearer/enable"),
+        (Method::DELETE, "/admin/v1/providers/basic?force=true"),
+    ] {
+        let r = gw.admin(method.clone(), path, None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{method} {path}: {}", r.text);
+        assert!(r.text.contains("native type"), "{}", r.text);
+    }
+    // Still serving: a secret of a native type is checked against its description.
+    let refused = gw
+        .post(
+            "/admin/v1/secrets",
+            json!({"name": "b", "type": "basic", "credential": {"username": "u"}, "allowed_hosts": ["api.example.com"]}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("`password` is required"), "{}", refused.text);
+    let made = gw
+        .post(
+            "/admin/v1/secrets",
+            json!({"name": "b", "type": "basic", "credential": {"username": "key", "password": ""}, "allowed_hosts": ["api.example.com"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+}
+
 #[tokio::test]
 async fn uploads_survive_a_restart() {
     let tmp = tempfile::tempdir().unwrap();

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent, VerifyReport, verify_records};
+use credgate::clock::now;
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::masterkey::{KeyRingHandle, check_at_start, rewrap};
 use credgate::redact::SecretBytes;
 use credgate::store::{AuditQuery, DatabaseUrl, GrantFilter, Store, StoreError};
 use credgate::vault::api_key::AdminToken;
 use credgate::vault::grant::GrantPolicyInput;
-use credgate::vault::{ApiKey, Grant, GrantStatus, Principal, PrincipalKind, SecretMeta, now};
+use credgate::vault::{ApiKey, Grant, GrantStatus, Principal, PrincipalKind, SecretMeta};
 use uuid::Uuid;
 
 use crate::support;

@@ -8,11 +8,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{AdminCtx, ApiPath, ApiQuery};
+use crate::clock::now;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 use crate::store::GrantFilter;
 use crate::vault::grant::GrantPolicyInput;
-use crate::vault::{Grant, GrantStatus, now};
+use crate::vault::{Grant, GrantStatus};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

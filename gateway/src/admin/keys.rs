@@ -9,11 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{AdminCtx, ApiPath, ApiQuery};
+use crate::clock::now;
 use crate::error::{ApiError, ApiJsonOrEmpty, ErrorBody};
 use crate::state::AppState;
+use crate::vault::ApiKey;
 use crate::vault::grant::MAX_TTL_SECONDS;
 use crate::vault::token::{self, TokenKind};
-use crate::vault::{ApiKey, now};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

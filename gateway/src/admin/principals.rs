@@ -8,10 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{AdminCtx, ApiPath, ApiQuery};
+use crate::clock::now;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 use crate::vault::principal::validate_name;
-use crate::vault::{Principal, PrincipalKind, now};
+use crate::vault::{Principal, PrincipalKind};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,5 +1,5 @@
-//! `/admin/v1/providers`: the provider registry. List, show, upload (the component's bytes as
-//! the body), disable and enable, remove.
+//! `/admin/v1/providers`: the provider registry. List and show (native types too), upload (the
+//! component's bytes as the body), disable and enable, remove.
 
 use std::sync::Arc;
 
@@ -11,11 +11,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{AdminCtx, ApiPath, ApiQuery};
 use crate::changes::{self, Change};
+use crate::clock::now;
 use crate::error::{ApiBytes, ApiError, ErrorBody, ErrorCode};
-use crate::plugin::{LoadedPlugin, ProviderDescription, ProviderInfo};
+use crate::inject::{ProviderDescription, is_native};
+use crate::plugin::{LoadedPlugin, ProviderInfo};
 use crate::state::AppState;
 use crate::store::UploadedProvider;
-use crate::vault::now;
 
 /// Largest component an upload may carry.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -50,7 +51,9 @@ pub struct Upload {
     pub replace_bundled: bool,
 }
 
-#[utoipa::path(get, path = "/admin/v1/providers", tag = "providers", responses((status = 200, body = ProviderList)))]
+#[utoipa::path(get, path = "/admin/v1/providers", tag = "providers",
+    description = "Every secret type: the native ones (`source: native`, no digest), then each provider with its active component.",
+    responses((status = 200, body = ProviderList)))]
 pub async fn list(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList {
         data: state.providers.list().await.into_iter().map(|(info, _)| info).collect(),
@@ -134,6 +137,17 @@ pub async fn upload(
     Ok((status, Json(ProviderDetail { info, description })))
 }
 
+/// A native type is part of the gateway: there is nothing to remove, disable or replace.
+fn refuse_native(id: &str, what: &str) -> Result<(), ApiError> {
+    if is_native(id) {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("`{id}` is a native type, built into credgate: it cannot be {what}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a change that would leave secrets without their provider, unless forced.
 async fn guard_in_use(state: &AppState, id: &str, force: bool, what: &str) -> Result<(), ApiError> {
     let in_use = state.store.secrets_of_type(id).await?;
@@ -157,6 +171,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<Force>,
 ) -> Result<StatusCode, ApiError> {
+    refuse_native(&id, "removed")?;
     if state.providers.uploaded_digest(&id).is_none() {
         if state.providers.contains(&id) {
             return Err(ApiError::new(
@@ -181,7 +196,7 @@ pub async fn remove(
 }
 
 #[utoipa::path(post, path = "/admin/v1/providers/{id}/disable", tag = "providers", params(("id" = String, Path), Force),
-    description = "Stops serving the provider, whatever its source. Refused while secrets use it unless forced.",
+    description = "Stops serving the provider, whatever its source. Refused while secrets use it unless forced, and for native types.",
     responses((status = 200, body = ProviderDetail), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -209,6 +224,7 @@ async fn toggle(
     disabled: bool,
     force: bool,
 ) -> Result<Json<ProviderDetail>, ApiError> {
+    refuse_native(&id, if disabled { "disabled" } else { "enabled" })?;
     if !state.providers.contains(&id) {
         return Err(ApiError::not_found("provider"));
     }

@@ -11,23 +11,23 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use crate::plugin::validate::{check_credential, check_secret, config_pairs, credential_pairs};
-use crate::plugin::{LoadedPlugin, PluginError};
-
 use super::extract::{AdminCtx, ApiPath};
+use crate::clock::now;
 use crate::crypto::seal_value;
 use crate::error::{ApiError, ApiJson, ErrorBody, ErrorCode};
+use crate::inject::{self, InjectError, Injector, check_credential, check_secret};
+use crate::plugin::Unresolved;
 use crate::redact::Credential;
 use crate::state::AppState;
-use crate::vault::secret::{self, MAX_NAME_LEN, SecretType};
-use crate::vault::{SecretMeta, now};
+use crate::vault::SecretMeta;
+use crate::vault::secret::{self, MAX_NAME_LEN};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSecret {
     /// Unique among live secrets (compared by its slug).
     pub name: String,
-    /// `bearer`, `api_key`, `basic` or `aws_sigv4`.
+    /// A native type or a provider id: `GET /admin/v1/providers` lists them all.
     #[serde(rename = "type")]
     pub secret_type: String,
     /// The credential's fields, e.g. `{"token": "…"}`. Write-only: never returned.
@@ -259,38 +259,32 @@ pub async fn delete(
     }
 }
 
-/// What a secret's `type` names: a native injector or a provider plugin.
-enum Kind {
-    Native(SecretType),
-    Template(Arc<LoadedPlugin>),
-}
+/// What a secret's `type` names: its injector, native or a provider plugin, resolved the way
+/// the data plane resolves it.
+struct Kind(Arc<dyn Injector>);
 
 impl Kind {
     async fn of(state: &AppState, type_text: &str) -> Result<Self, ApiError> {
-        if let Ok(native) = SecretType::parse(type_text) {
-            return Ok(Self::Native(native));
-        }
-        match state.providers.get_or_fetch(type_text, state.store.as_ref()).await {
-            Some(Ok(plugin)) => Ok(Self::Template(plugin)),
-            Some(Err(PluginError::Disabled)) => {
-                Err(ApiError::bad_request("this provider is disabled; enable it first"))
-            }
-            Some(Err(e)) => Err(ApiError::new(
+        match state.providers.resolve(type_text, state.store.as_ref()).await {
+            Ok(injector) => Ok(Self(injector)),
+            Err(Unresolved::Disabled) => Err(ApiError::bad_request("this provider is disabled; enable it first")),
+            Err(Unresolved::Broken(e)) => Err(ApiError::new(
                 ErrorCode::ProviderError,
                 format!("the provider for this type cannot be loaded: {e}"),
             )),
             // The value is not repeated: a credential pasted into the wrong field would be.
-            None => Err(ApiError::bad_request(
-                "unknown secret type; expected bearer, api_key, basic, aws_sigv4 or a provider id (GET /admin/v1/providers lists them)",
-            )),
+            Err(Unresolved::Unknown) => {
+                let natives: Vec<&str> = inject::natives().iter().map(|n| n.id()).collect();
+                Err(ApiError::bad_request(format!(
+                    "unknown secret type; expected {} or a provider id (GET /admin/v1/providers lists them)",
+                    natives.join(", ")
+                )))
+            }
         }
     }
 
     fn id(&self) -> &str {
-        match self {
-            Self::Native(t) => t.as_str(),
-            Self::Template(p) => &p.description.id,
-        }
+        self.0.id()
     }
 
     /// Applies the type's rules to a new secret: its config (defaults filled, base URL
@@ -302,96 +296,40 @@ impl Kind {
         allowed_hosts: &[String],
         allow_insecure_http: bool,
     ) -> Result<(Map<String, Value>, Vec<String>), ApiError> {
-        match self {
-            Self::Native(t) => {
-                secret::validate_credential(t, credential).map_err(ApiError::bad_request)?;
-                secret::validate_config(t, &config).map_err(ApiError::bad_request)?;
-                let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
-                let hosts =
-                    secret::resolve_allowed_hosts(allowed_hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
-                if *t == SecretType::AwsSigv4 {
-                    check_signable(&config, &hosts)?;
-                }
-                Ok((config, hosts))
-            }
-            Self::Template(plugin) => {
-                let chose_base_url = config.contains_key("base_url");
-                let checked = check_secret(&plugin.description, credential, &config).map_err(ApiError::bad_request)?;
-                let mut config = checked.config;
-                if let Some(url) = checked.base_url {
-                    config.insert("base_url".into(), Value::String(url));
-                }
-                plugin_validate(plugin, credential, &config).await?;
-                let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
-                // Hosts: the operator's; else, when the operator chose the base URL, its host
-                // (as for native types); else the template's defaults.
-                let hosts = if !allowed_hosts.is_empty() {
-                    allowed_hosts.to_vec()
-                } else if chose_base_url {
-                    Vec::new()
-                } else {
-                    checked.default_hosts
-                };
-                let hosts = secret::resolve_allowed_hosts(&hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
-                Ok((config, hosts))
-            }
+        let chose_base_url = config.contains_key("base_url");
+        let checked = check_secret(self.0.description(), credential, &config).map_err(ApiError::bad_request)?;
+        let mut config = checked.config;
+        if let Some(url) = checked.base_url {
+            config.insert("base_url".into(), Value::String(url));
         }
+        self.0.validate(credential, &config).await.map_err(refused)?;
+        let base_url = secret::base_url(&config, allow_insecure_http).map_err(ApiError::bad_request)?;
+        // Hosts: the operator's; else, when the operator chose the base URL, its host; else
+        // the template's defaults (none for a native type: its base URL's host, if any).
+        let hosts = if !allowed_hosts.is_empty() {
+            allowed_hosts.to_vec()
+        } else if chose_base_url {
+            Vec::new()
+        } else {
+            checked.default_hosts
+        };
+        let hosts = secret::resolve_allowed_hosts(&hosts, base_url.as_ref()).map_err(ApiError::bad_request)?;
+        self.0.check_hosts(&config, &hosts).map_err(ApiError::bad_request)?;
+        Ok((config, hosts))
     }
 
     async fn check_rotation(&self, credential: &Credential, config: &Map<String, Value>) -> Result<(), ApiError> {
-        match self {
-            Self::Native(t) => secret::validate_credential(t, credential).map_err(ApiError::bad_request),
-            Self::Template(plugin) => {
-                check_credential(&plugin.description, credential).map_err(ApiError::bad_request)?;
-                plugin_validate(plugin, credential, config).await
-            }
-        }
+        check_credential(self.0.description(), credential).map_err(ApiError::bad_request)?;
+        self.0.validate(credential, config).await.map_err(refused)
     }
 }
 
-/// An `aws_sigv4` secret must be signable for every host it may be sent to: its config names
-/// the region and service, or each host is one they can be read from
-/// (`s3.eu-west-1.amazonaws.com`). Refused now rather than failing every call later. A
-/// secret's config and hosts are fixed once created (rotation changes only the credential),
-/// so this check at creation holds for its whole life.
-fn check_signable(config: &Map<String, Value>, hosts: &[String]) -> Result<(), ApiError> {
-    let set = |key: &str| config.get(key).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
-    if set("region") && set("service") {
-        return Ok(());
-    }
-    for host in hosts {
-        let name = match host.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => host.as_str(),
-        };
-        let readable = crate::inject::sigv4::detect(name.trim_start_matches("*."))
-            .is_some_and(|(service, _)| !service.contains('*'));
-        if !readable {
-            return Err(ApiError::bad_request(format!(
-                "aws_sigv4 cannot tell the AWS region and service for host `{host}`: set config `region` and `service`"
-            )));
+/// A type's refusal of a secret is the operator's to fix; its failure is the provider's.
+fn refused(e: InjectError) -> ApiError {
+    match e {
+        InjectError::Failed { summary, detail } => {
+            ApiError::new(ErrorCode::ProviderError, format!("{summary}: {detail}"))
         }
-    }
-    Ok(())
-}
-
-/// The plugin's own checks. Its refusal is the operator's to fix.
-async fn plugin_validate(
-    plugin: &Arc<LoadedPlugin>,
-    credential: &Credential,
-    config: &Map<String, Value>,
-) -> Result<(), ApiError> {
-    let mut pairs = credential_pairs(credential);
-    let result = plugin.validate(&pairs, &config_pairs(config)).await;
-    for pair in &mut pairs {
-        zeroize::Zeroize::zeroize(&mut pair.value);
-    }
-    match result {
-        Ok(()) => Ok(()),
-        Err(PluginError::Refused(message)) => Err(ApiError::bad_request(message)),
-        Err(e) => Err(ApiError::new(
-            ErrorCode::ProviderError,
-            format!("the provider failed while checking the secret: {e}"),
-        )),
+        other => ApiError::bad_request(other.summary()),
     }
 }

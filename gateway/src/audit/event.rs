@@ -82,7 +82,7 @@ impl AuditEvent {
     pub fn new(kind: AuditKind, action: impl Into<String>, outcome: impl Into<String>) -> Self {
         Self {
             id: Uuid::now_v7(),
-            at: crate::vault::now(),
+            at: crate::clock::now(),
             kind,
             action: action.into(),
             outcome: outcome.into(),

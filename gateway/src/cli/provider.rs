@@ -9,9 +9,8 @@ use serde_json::{Map, Value, json};
 
 use super::output;
 use super::{AdminClient, CliError, ClientArgs, exit};
-use crate::inject::{self, InjectRequest, Injector, Payload, WasmInjector};
-use crate::plugin::validate::{check_secret, config_pairs, credential_pairs};
-use crate::plugin::{Limits, LoadedPlugin, PluginEngine, PluginError};
+use crate::inject::{self, InjectRequest, Injector, Payload, check_secret};
+use crate::plugin::{Limits, LoadedPlugin, PluginEngine, PluginError, WasmInjector, config_pairs, credential_pairs};
 use crate::redact::{Credential, SecretString};
 
 #[derive(Debug, clap::Args)]
@@ -24,7 +23,7 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// List the providers the gateway serves: bundled, from the plugins directory, uploaded.
+    /// List the types the gateway serves: native, bundled, from the plugins directory, uploaded.
     List,
     /// Show one provider: source, version, digest, fields.
     Show { id: String },

@@ -1,7 +1,7 @@
 //! `credgate secret …`. Values come from a file, stdin or a hidden prompt, never from argv
 //! (where `ps` and shell history would see them).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -39,7 +39,7 @@ enum Cmd {
     Create {
         #[arg(long)]
         name: String,
-        /// bearer, api_key, basic or aws_sigv4.
+        /// A native type or a provider id (`credgate provider list` shows them).
         #[arg(long = "type")]
         secret_type: String,
         /// A config value, `key=value` (repeatable), e.g. `--config header=x-api-key`.
@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             source,
         } => {
             let config = parse_config(&config, config_json.as_deref())?;
-            let credential = read_credential(&source, &secret_type)?;
+            let credential = read_credential(&api, &source, &secret_type).await?;
             let body = json!({
                 "name": name,
                 "type": secret_type,
@@ -133,8 +133,11 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         Cmd::Show { id } => show(&api.get(&format!("/admin/v1/secrets/{id}")).await?),
         Cmd::Rotate { id, source } => {
             let current = api.get(&format!("/admin/v1/secrets/{id}")).await?;
-            let secret_type = current["type"].as_str().unwrap_or("bearer").to_owned();
-            let credential = read_credential(&source, &secret_type)?;
+            let secret_type = current["type"]
+                .as_str()
+                .ok_or_else(|| CliError::new(exit::FAILURE, "the gateway did not say the secret's type"))?
+                .to_owned();
+            let credential = read_credential(&api, &source, &secret_type).await?;
             show(
                 &api.post(
                     &format!("/admin/v1/secrets/{id}/rotate"),
@@ -172,25 +175,12 @@ fn parse_config(pairs: &[String], json_text: Option<&str>) -> Result<Map<String,
     Ok(config)
 }
 
-/// The fields credgate prompts for, per native type: (name, hidden, optional).
-fn prompt_fields(secret_type: &str) -> &'static [(&'static str, bool, bool)] {
-    match secret_type {
-        "basic" => &[("username", false, false), ("password", true, false)],
-        "aws_sigv4" => &[
-            ("access_key_id", false, false),
-            ("secret_access_key", true, false),
-            ("session_token", true, true),
-        ],
-        _ => &[("token", true, false)],
-    }
-}
-
-fn read_credential(source: &ValueSource, secret_type: &str) -> Result<Value, CliError> {
+async fn read_credential(api: &AdminClient, source: &ValueSource, secret_type: &str) -> Result<Value, CliError> {
     let io = |e: std::io::Error| CliError::new(exit::FAILURE, format!("cannot read the credential: {e}"));
     let text = match (&source.from_file, source.from_stdin) {
         (Some(path), _) if path.as_os_str() != "-" => Zeroizing::new(std::fs::read_to_string(path).map_err(io)?),
         (Some(_), _) | (None, true) => read_stdin()?,
-        (None, false) if std::io::stdin().is_terminal() => return prompt(secret_type),
+        (None, false) if std::io::stdin().is_terminal() => return prompt(api, secret_type).await,
         (None, false) => read_stdin()?,
     };
     parse_credential(&text)
@@ -227,29 +217,52 @@ fn parse_credential(text: &str) -> Result<Value, CliError> {
     Ok(json!({"token": value}))
 }
 
-fn prompt(secret_type: &str) -> Result<Value, CliError> {
+/// Asks for each credential field the type describes (`GET /admin/v1/providers/{type}`), with
+/// echo off for all of them: a description does not say which fields are public, and echoing a
+/// secret is worse than not echoing a user name.
+async fn prompt(api: &AdminClient, secret_type: &str) -> Result<Value, CliError> {
+    let detail = api
+        .get(&format!("/admin/v1/providers/{}", super::query_value(secret_type)))
+        .await?;
+    let fields = detail["description"]["credential_fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if fields.is_empty() {
+        return Err(CliError::new(
+            exit::INVALID,
+            format!(
+                "type {secret_type} takes fields you name: give them as a JSON object with --from-file or on standard input"
+            ),
+        ));
+    }
     let mut map = Map::new();
-    for (field, hidden, optional) in prompt_fields(secret_type) {
-        let label = if *optional {
-            format!("{field} (optional, Enter to skip): ")
-        } else {
-            format!("{field}: ")
+    for field in &fields {
+        let Some(name) = field["name"].as_str() else { continue };
+        let required = field["required"].as_bool().unwrap_or(true);
+        let may_be_empty = field["allow_empty"].as_bool().unwrap_or(false);
+        let label = match field["label"].as_str().filter(|l| !l.is_empty() && *l != name) {
+            Some(label) => format!("{label} ({name})"),
+            None => name.to_owned(),
         };
-        let value = if *hidden {
-            Zeroizing::new(rpassword::prompt_password(&label).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?)
+        let label = if required {
+            format!("{label}: ")
         } else {
-            eprint!("{label}");
-            let _ = std::io::stderr().flush();
-            let mut line = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_line(&mut line)
-                .map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?;
-            Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned())
+            format!("{label} (optional, Enter to skip): ")
         };
-        if value.is_empty() && *optional {
+        let value = Zeroizing::new(
+            rpassword::prompt_password(&label).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?,
+        );
+        if value.is_empty() && !(required && may_be_empty) {
+            if required {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!("credential field `{name}` is required"),
+                ));
+            }
             continue;
         }
-        map.insert((*field).to_owned(), Value::String(value.to_string()));
+        map.insert(name.to_owned(), Value::String(value.to_string()));
     }
     Ok(Value::Object(map))
 }

@@ -1,15 +1,36 @@
 //! `basic`: `Authorization: Basic base64(username:password)`.
 
+use std::sync::LazyLock;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use super::{Edits, InjectError, InjectRequest, Injector, field};
+use super::{Edits, FieldSpec, InjectError, InjectRequest, Injector, ProviderDescription, field};
 use crate::redact::{Credential, SecretString};
 
 #[derive(Debug, Default)]
 pub struct BasicInjector;
+
+static DESCRIPTION: LazyLock<ProviderDescription> = LazyLock::new(|| {
+    let mut password = FieldSpec::text(
+        "password",
+        "Password",
+        true,
+        "May be empty for APIs that take the key as the username.",
+    );
+    password.allow_empty = true;
+    ProviderDescription::native(
+        "basic",
+        "Basic authentication",
+        vec![
+            FieldSpec::text("username", "Username", true, "Must not contain `:`."),
+            password,
+        ],
+        Vec::new(),
+    )
+});
 
 /// `Basic base64(user:password)`, with the joined plaintext zeroed after encoding.
 pub fn basic_value(username: &str, password: &str) -> SecretString {
@@ -22,12 +43,17 @@ pub fn basic_value(username: &str, password: &str) -> SecretString {
 
 #[async_trait::async_trait]
 impl Injector for BasicInjector {
-    fn id(&self) -> &str {
-        "basic"
+    fn description(&self) -> &ProviderDescription {
+        &DESCRIPTION
     }
 
-    fn version(&self) -> &str {
-        "native"
+    async fn validate(&self, credential: &Credential, _: &Map<String, Value>) -> Result<(), InjectError> {
+        if credential.get("username").is_some_and(|u| u.expose().contains(':')) {
+            return Err(InjectError::Config(
+                "credential field `username` must not contain `:` (Basic auth joins on it)".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn credential_headers(&self, _: &Map<String, Value>) -> Vec<String> {

@@ -3,16 +3,22 @@
 //!
 //! Every injector, native or WebAssembly, implements [`Injector`] and returns [`Edits`]; the
 //! data plane applies them through [`apply`], which checks each edit by the rules in
-//! [`crate::edit_rules`] the same way whoever produced it. An injector never sees the body (SigV4 gets
-//! the body's hash) and cannot change the method, scheme, host or path.
+//! [`crate::edit_rules`] the same way whoever produced it. An injector never sees the body
+//! (SigV4 gets the body's hash) and cannot change the method, scheme, host or path.
+//!
+//! Every injector also describes its type ([`ProviderDescription`]): the fields a secret of
+//! it takes. A new secret is checked against that description ([`check_secret`]) and then by
+//! the injector's own [`Injector::validate`], the same way for native types (listed once, in
+//! [`native`]) and for provider templates (the plugin host implements this trait).
 
 mod api_key;
 mod basic;
 mod bearer;
+mod description;
+mod native;
+mod placeholders;
+mod secret_check;
 pub mod sigv4;
-mod wasm;
-
-use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
@@ -24,8 +30,11 @@ use crate::redact::{Credential, SecretString};
 pub use api_key::ApiKeyInjector;
 pub use basic::BasicInjector;
 pub use bearer::BearerInjector;
+pub use description::{FieldSpec, ProviderDescription};
+pub use native::{NATIVE_VERSION, is_native, native, natives};
+pub use placeholders::placeholders;
+pub use secret_check::{Checked, check_credential, check_secret};
 pub use sigv4::SigV4Injector;
-pub use wasm::WasmInjector;
 
 /// What an injector may look at.
 #[derive(Debug)]
@@ -71,7 +80,9 @@ pub struct Edits {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InjectError {
-    /// The secret's config or credential cannot be used (said without quoting a value).
+    /// The secret's config or credential cannot be used (said without quoting a value). From
+    /// [`Injector::validate`] it may be a template's own refusal, which goes to the operator
+    /// who sent the secret; on the data plane only native injectors return it.
     #[error("{0}")]
     Config(String),
     /// The injector produced something the rules refuse.
@@ -86,8 +97,9 @@ pub enum InjectError {
 }
 
 impl InjectError {
-    /// What the app and the audit trail are told: never text an injector's plugin produced.
-    /// `Config` messages are credgate's own (native injectors only) and quote no value.
+    /// What the app and the audit trail are told: never text an injector's plugin produced
+    /// while injecting. `Config` messages on the data plane are credgate's own and quote no
+    /// value.
     pub fn summary(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Self::Config(m) => std::borrow::Cow::Owned(m.clone()),
@@ -99,9 +111,25 @@ impl InjectError {
 
 #[async_trait::async_trait]
 pub trait Injector: Send + Sync + std::fmt::Debug {
+    /// The type this injector serves: its id, version and the fields its secrets take.
+    fn description(&self) -> &ProviderDescription;
     /// The provider id recorded in the audit trail (`bearer`, `aws_sigv4`, `openai`, …).
-    fn id(&self) -> &str;
-    fn version(&self) -> &str;
+    fn id(&self) -> &str {
+        &self.description().id
+    }
+    fn version(&self) -> &str {
+        &self.description().version
+    }
+    /// The type's own checks of a new secret (or a rotated credential), after
+    /// [`check_secret`]: rules a field list cannot say, such as "exactly one of two keys".
+    /// [`InjectError::Config`] is the operator's to fix.
+    async fn validate(&self, _credential: &Credential, _config: &Map<String, Value>) -> Result<(), InjectError> {
+        Ok(())
+    }
+    /// Checks that a secret with this config can be sent to each of its allowed hosts.
+    fn check_hosts(&self, _config: &Map<String, Value>, _hosts: &[String]) -> Result<(), String> {
+        Ok(())
+    }
     fn body_need(&self, _config: &Map<String, Value>, _url: &Url) -> BodyNeed {
         BodyNeed::Nothing
     }
@@ -120,17 +148,6 @@ pub trait Injector: Send + Sync + std::fmt::Debug {
         credential: &Credential,
         config: &Map<String, Value>,
     ) -> Result<Edits, InjectError>;
-}
-
-/// The native injector for a native secret type.
-pub fn native(secret_type: &str) -> Option<Arc<dyn Injector>> {
-    Some(match secret_type {
-        "bearer" => Arc::new(BearerInjector),
-        "api_key" => Arc::new(ApiKeyInjector),
-        "basic" => Arc::new(BasicInjector),
-        "aws_sigv4" => Arc::new(SigV4Injector),
-        _ => return None,
-    })
 }
 
 /// Checks every edit and applies it: removes, then sets (replacing any value the caller

@@ -7,6 +7,7 @@
 //! payload (`UNSIGNED-PAYLOAD`, `STREAMING-UNSIGNED-PAYLOAD-TRAILER` with aws-chunked
 //! checksums) that declaration is signed and the body streams through untouched.
 
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -20,8 +21,82 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{BodyNeed, Edits, InjectError, InjectRequest, Injector, Payload, field};
+use super::{BodyNeed, Edits, FieldSpec, InjectError, InjectRequest, Injector, Payload, ProviderDescription, field};
 use crate::redact::{Credential, SecretString};
+
+static DESCRIPTION: LazyLock<ProviderDescription> = LazyLock::new(|| {
+    ProviderDescription::native(
+        "aws_sigv4",
+        "AWS Signature Version 4",
+        vec![
+            FieldSpec::text("access_key_id", "Access key id", true, ""),
+            FieldSpec::text("secret_access_key", "Secret access key", true, ""),
+            FieldSpec::text(
+                "session_token",
+                "Session token",
+                false,
+                "Only for temporary credentials.",
+            ),
+        ],
+        vec![
+            FieldSpec::text(
+                "region",
+                "Region",
+                false,
+                "Optional when the host names it (s3.us-east-1.amazonaws.com).",
+            ),
+            FieldSpec::text("service", "Service", false, "Optional when the host names it."),
+            FieldSpec::text(
+                "endpoint",
+                "Endpoint",
+                false,
+                "Optional: an S3-compatible endpoint, used as the base URL. Give this or a base URL, not both.",
+            ),
+        ],
+    )
+});
+
+fn check_config(config: &Map<String, Value>) -> Result<(), String> {
+    for key in ["region", "service"] {
+        if let Some(v) = config.get(key).and_then(Value::as_str)
+            && (v.len() > 64
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+        {
+            return Err(format!(
+                "config `{key}` must be lower-case letters, digits and `-`, like `us-east-1` or `s3`"
+            ));
+        }
+    }
+    if config.contains_key("endpoint") && config.contains_key("base_url") {
+        return Err("give config `endpoint` or `base_url`, not both".into());
+    }
+    Ok(())
+}
+
+/// A secret must be signable for every host it may be sent to: its config names the region
+/// and service, or each host is one they can be read from (`s3.eu-west-1.amazonaws.com`).
+/// Refused at creation rather than failing every call later; a secret's config and hosts are
+/// fixed once created (rotation changes only the credential), so this holds for its life.
+fn check_signable(config: &Map<String, Value>, hosts: &[String]) -> Result<(), String> {
+    if config_str(config, "region").is_some() && config_str(config, "service").is_some() {
+        return Ok(());
+    }
+    for host in hosts {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host.as_str(),
+        };
+        let readable = detect(name.trim_start_matches("*.")).is_some_and(|(service, _)| !service.contains('*'));
+        if !readable {
+            return Err(format!(
+                "aws_sigv4 cannot tell the AWS region and service for host `{host}`: set config `region` and `service`"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Query parameters of a presigned request: the caller's signature, never forwarded. The
 /// request is signed anew, in headers, with the stored keys. SigV4's, and the legacy SigV2
@@ -134,12 +209,16 @@ pub fn region_and_service(config: &Map<String, Value>, url: &Url) -> Result<(Str
 
 #[async_trait::async_trait]
 impl Injector for SigV4Injector {
-    fn id(&self) -> &str {
-        "aws_sigv4"
+    fn description(&self) -> &ProviderDescription {
+        &DESCRIPTION
     }
 
-    fn version(&self) -> &str {
-        "native"
+    async fn validate(&self, _: &Credential, config: &Map<String, Value>) -> Result<(), InjectError> {
+        check_config(config).map_err(InjectError::Config)
+    }
+
+    fn check_hosts(&self, config: &Map<String, Value>, hosts: &[String]) -> Result<(), String> {
+        check_signable(config, hosts)
     }
 
     fn body_need(&self, config: &Map<String, Value>, url: &Url) -> BodyNeed {

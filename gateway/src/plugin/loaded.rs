@@ -5,15 +5,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{self, Pair, ProviderPre};
 use super::engine::PluginEngine;
 use super::sandbox::Sandbox;
+use crate::inject::{self, FieldSpec, ProviderDescription};
 
 /// After this many failures in a row a plugin is reported as failing repeatedly.
 const REPEATED_FAILURES: u64 = 3;
@@ -43,33 +42,6 @@ pub enum PluginError {
     Refused(String),
 }
 
-/// Field of a description, host side.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldSpec {
-    pub name: String,
-    pub label: String,
-    pub help: String,
-    pub required: bool,
-    /// `text`, `url`, `host`, `label` or `json`.
-    pub kind: String,
-    pub allowed_values: Vec<String>,
-    pub default_value: Option<String>,
-}
-
-/// A provider's description, host side, as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ProviderDescription {
-    pub id: String,
-    pub display_name: String,
-    pub version: String,
-    pub credential_fields: Vec<FieldSpec>,
-    pub open_credential_fields: bool,
-    pub config_fields: Vec<FieldSpec>,
-    pub base_url: String,
-    pub default_hosts: Vec<String>,
-    pub docs_url: String,
-}
-
 fn kind_name(kind: bindings::ValueKind) -> &'static str {
     match kind {
         bindings::ValueKind::Text => "text",
@@ -86,6 +58,7 @@ fn field(f: bindings::Field) -> FieldSpec {
         label: f.label,
         help: f.help,
         required: f.required,
+        allow_empty: false,
         kind: kind_name(f.kind).into(),
         allowed_values: f.allowed_values,
         default_value: f.default_value,
@@ -109,61 +82,57 @@ fn valid_field_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-impl ProviderDescription {
-    fn from_wit(d: bindings::Description) -> Result<Self, PluginError> {
-        let bad = |why: String| PluginError::Contract(format!("its description is invalid: {why}"));
-        if !valid_id(&d.id) {
-            return Err(bad("the id must be lower-case letters, digits and `-`".into()));
+/// The host's copy of what a component says of itself, checked: an id of its own (never a
+/// native type's), short names, and placeholders that name config fields.
+fn description_from_wit(d: bindings::Description) -> Result<ProviderDescription, PluginError> {
+    let bad = |why: String| PluginError::Contract(format!("its description is invalid: {why}"));
+    if !valid_id(&d.id) {
+        return Err(bad("the id must be lower-case letters, digits and `-`".into()));
+    }
+    if inject::is_native(&d.id) {
+        return Err(bad(format!("the id `{}` is a native type", d.id)));
+    }
+    if d.display_name.trim().is_empty()
+        || d.display_name.len() > 100
+        || d.version.trim().is_empty()
+        || d.version.len() > 64
+    {
+        return Err(bad("display name and version must be non-empty and short".into()));
+    }
+    let description = ProviderDescription {
+        id: d.id,
+        display_name: d.display_name,
+        version: d.version,
+        credential_fields: d.credential_fields.into_iter().map(field).collect(),
+        open_credential_fields: d.open_credential_fields,
+        config_fields: d.config_fields.into_iter().map(field).collect(),
+        base_url: d.base_url,
+        default_hosts: d.default_hosts,
+        docs_url: d.docs_url,
+    };
+    for f in description.credential_fields.iter().chain(&description.config_fields) {
+        if !valid_field_name(&f.name) {
+            return Err(bad(format!(
+                "field name `{}` is not a valid name",
+                f.name.chars().take(64).collect::<String>()
+            )));
         }
-        if ["bearer", "api_key", "basic", "aws_sigv4"].contains(&d.id.as_str()) {
-            return Err(bad(format!("the id `{}` is a native type", d.id)));
-        }
-        if d.display_name.trim().is_empty()
-            || d.display_name.len() > 100
-            || d.version.trim().is_empty()
-            || d.version.len() > 64
-        {
-            return Err(bad("display name and version must be non-empty and short".into()));
-        }
-        let description = Self {
-            id: d.id,
-            display_name: d.display_name,
-            version: d.version,
-            credential_fields: d.credential_fields.into_iter().map(field).collect(),
-            open_credential_fields: d.open_credential_fields,
-            config_fields: d.config_fields.into_iter().map(field).collect(),
-            base_url: d.base_url,
-            default_hosts: d.default_hosts,
-            docs_url: d.docs_url,
-        };
-        for f in description.credential_fields.iter().chain(&description.config_fields) {
-            if !valid_field_name(&f.name) {
+    }
+    if description.config_fields.iter().any(|f| f.name == "base_url") {
+        return Err(bad(
+            "`base_url` is a config key every secret has; a template cannot declare it".into(),
+        ));
+    }
+    for template in std::iter::once(&description.base_url).chain(&description.default_hosts) {
+        for name in inject::placeholders(template).map_err(bad)? {
+            if !description.config_fields.iter().any(|f| f.name == name) {
                 return Err(bad(format!(
-                    "field name `{}` is not a valid name",
-                    f.name.chars().take(64).collect::<String>()
+                    "`{template}` uses `{{{name}}}`, which is not a config field"
                 )));
             }
         }
-        if description.config_fields.iter().any(|f| f.name == "base_url") {
-            return Err(bad(
-                "`base_url` is a config key every secret has; a template cannot declare it".into(),
-            ));
-        }
-        for template in std::iter::once(&description.base_url).chain(&description.default_hosts) {
-            for name in super::template::placeholders(template).map_err(bad)? {
-                if !description.config_fields.iter().any(|f| f.name == name) {
-                    return Err(bad(format!(
-                        "`{template}` uses `{{{name}}}`, which is not a config field"
-                    )));
-                }
-            }
-        }
-        Ok(description)
     }
-
-    pub fn credential_field(&self, name: &str) -> Option<&FieldSpec> {
-        self.credential_fields.iter().find(|f| f.name == name)
-    }
+    Ok(description)
 }
 
 /// A plugin ready to run.
@@ -256,7 +225,7 @@ impl LoadedPlugin {
         }
         .await;
         let described = plugin.settle(described, &store)?;
-        plugin.description = ProviderDescription::from_wit(described)?;
+        plugin.description = description_from_wit(described)?;
         Ok(plugin)
     }
 

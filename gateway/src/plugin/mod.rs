@@ -3,16 +3,16 @@
 
 pub mod bindings;
 mod engine;
+mod injector;
 mod loaded;
 mod registry;
 mod sandbox;
-pub mod template;
-pub mod validate;
 pub mod watch;
 
 pub use engine::{Limits, PluginEngine};
-pub use loaded::{FieldSpec, LoadedPlugin, PluginError, ProviderDescription};
-pub use registry::{ProviderInfo, Registry, Source};
+pub use injector::{WasmInjector, config_pairs, credential_pairs};
+pub use loaded::{LoadedPlugin, PluginError};
+pub use registry::{ProviderInfo, Registry, Source, Unresolved};
 
 /// The provider components built from `plugins/` and embedded in the binary.
 pub mod bundled {

@@ -1,6 +1,8 @@
-//! Every provider a gateway serves, in one registry: bundled components (embedded in the
-//! binary), components from the watched plugins directory, and components uploaded through the
-//! admin API (kept in the database, so every replica runs the same set).
+//! Every provider a gateway serves, in one registry: the native types (built in), bundled
+//! components (embedded in the binary), components from the watched plugins directory, and
+//! components uploaded through the admin API (kept in the database, so every replica runs the
+//! same set). [`Registry::resolve`] turns a secret's type into its injector, for the admin API
+//! and the data plane alike.
 //!
 //! An id can have a component from each source; the active one is the uploaded, else the
 //! directory's, else the bundled one. A replacement is swapped in whole: a call that already
@@ -16,13 +18,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{LoadedPlugin, PluginEngine, PluginError, ProviderDescription};
+use super::{LoadedPlugin, PluginEngine, PluginError, WasmInjector};
+use crate::inject::{self, Injector, ProviderDescription};
 use crate::store::Store;
 
-/// Where a component came from.
+/// Where a type's injector came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// Built into credgate: cannot be disabled, removed or replaced.
+    Native,
     Bundled,
     Directory,
     Uploaded,
@@ -65,9 +70,12 @@ pub struct ProviderInfo {
     pub id: String,
     pub display_name: String,
     pub version: String,
-    /// SHA-256 of the component, hex.
-    pub digest: String,
-    pub size: usize,
+    /// SHA-256 of the component, hex (absent for native types, which have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The component's size in bytes (absent for native types).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<usize>,
     /// The source serving this id.
     pub source: Source,
     /// Sources with a component for this id that the active one overrides.
@@ -75,6 +83,17 @@ pub struct ProviderInfo {
     /// When the active component was loaded into this process.
     pub loaded_at: Option<DateTime<Utc>>,
     pub disabled: bool,
+}
+
+/// Why a secret's type has no injector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// No native type and no provider has this id.
+    Unknown,
+    /// The operator switched the provider off.
+    Disabled,
+    /// Its component cannot be used.
+    Broken(PluginError),
 }
 
 pub struct Registry {
@@ -94,7 +113,24 @@ impl std::fmt::Debug for Registry {
 }
 
 fn now() -> DateTime<Utc> {
-    crate::vault::now()
+    crate::clock::now()
+}
+
+/// A native type as the admin API lists it.
+fn native_info(native: &dyn Injector) -> (ProviderInfo, ProviderDescription) {
+    let description = native.description().clone();
+    let info = ProviderInfo {
+        id: description.id.clone(),
+        display_name: description.display_name.clone(),
+        version: description.version.clone(),
+        digest: None,
+        size: None,
+        source: Source::Native,
+        overrides: Vec::new(),
+        loaded_at: None,
+        disabled: false,
+    };
+    (info, description)
 }
 
 impl Registry {
@@ -138,6 +174,20 @@ impl Registry {
 
     pub fn is_disabled(&self, id: &str) -> bool {
         self.disabled.read().unwrap_or_else(|p| p.into_inner()).contains(id)
+    }
+
+    /// The injector for a secret of type `id`: a native one, else the provider's active
+    /// component (looked up in the database on a miss).
+    pub async fn resolve(&self, id: &str, store: &dyn Store) -> Result<Arc<dyn Injector>, Unresolved> {
+        if let Some(native) = inject::native(id) {
+            return Ok(native);
+        }
+        match self.get_or_fetch(id, store).await {
+            Some(Ok(plugin)) => Ok(Arc::new(WasmInjector { plugin })),
+            Some(Err(PluginError::Disabled)) => Err(Unresolved::Disabled),
+            Some(Err(e)) => Err(Unresolved::Broken(e)),
+            None => Err(Unresolved::Unknown),
+        }
     }
 
     /// The active component for `id`, compiled if this is its first use. `None` if unknown;
@@ -189,8 +239,8 @@ impl Registry {
         Ok(plugin)
     }
 
-    /// Every provider, with its active component's details (compiling bundled ones not yet
-    /// used, so versions can be shown).
+    /// Every type: the native ones, then every provider with its active component's details
+    /// (compiling bundled ones not yet used, so versions can be shown).
     pub async fn list(&self) -> Vec<(ProviderInfo, ProviderDescription)> {
         let mut ids: Vec<String> = self
             .read()
@@ -199,7 +249,7 @@ impl Registry {
             .map(|(id, _)| id.clone())
             .collect();
         ids.sort();
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out: Vec<_> = inject::natives().iter().map(|n| native_info(n.as_ref())).collect();
         for id in ids {
             if let Some(item) = self.show(&id).await {
                 out.push(item);
@@ -208,11 +258,16 @@ impl Registry {
         out
     }
 
-    /// One provider's details and description.
+    /// One type's details and description.
     pub async fn show(&self, id: &str) -> Option<(ProviderInfo, ProviderDescription)> {
+        if let Some(native) = inject::native(id) {
+            return Some(native_info(native.as_ref()));
+        }
         let entry = self.read().get(id).cloned().filter(|e| !e.is_empty())?;
         let source = entry.active_source()?;
         let (plugin, at) = match source {
+            // Native types were answered above; an entry never holds one.
+            Source::Native => return None,
             Source::Uploaded => entry.uploaded.as_ref().map(|l| (l.plugin.clone(), Some(l.at)))?,
             Source::Directory => entry.directory.as_ref().map(|(_, l)| (l.plugin.clone(), Some(l.at)))?,
             Source::Bundled => {
@@ -240,8 +295,8 @@ impl Registry {
             id: id.to_owned(),
             display_name: plugin.description.display_name.clone(),
             version: plugin.description.version.clone(),
-            digest: plugin.digest.clone(),
-            size: plugin.size,
+            digest: Some(plugin.digest.clone()),
+            size: Some(plugin.size),
             source,
             overrides,
             loaded_at: at,

@@ -14,10 +14,11 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, header};
 
 use super::call::{Call, Failure, refuse};
+use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::vault::token::{self, TokenKind};
-use crate::vault::{ApiKey, Grant, now};
+use crate::vault::{ApiKey, Grant};
 
 /// The phase: finds the app key (removing every copy of it from the request), checks it, and
 /// names the caller in the call's record.

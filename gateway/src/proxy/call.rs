@@ -10,10 +10,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::audit_writer::{OpenCall, Room};
 use crate::aws_errors::AwsShape;
+use crate::clock::now;
 use crate::error::{ApiError, ErrorCode, ErrorRender};
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::vault::now;
 
 /// How long a call waits for room in a full audit backlog before it is refused with
 /// `audit_unavailable`. Long enough to ride out indexing falling behind for a moment (one

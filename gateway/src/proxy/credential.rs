@@ -13,6 +13,7 @@ use crate::cache::LiveSecret;
 use crate::crypto::open_value;
 use crate::error::{ApiError, ErrorCode};
 use crate::inject::{self, InjectRequest, Injector, Payload};
+use crate::plugin::{PluginError, Unresolved};
 use crate::redact::Credential;
 use crate::state::AppState;
 
@@ -27,24 +28,25 @@ pub async fn injector(call: &mut Call, secret: &LiveSecret) -> Result<Arc<dyn In
 }
 
 async fn resolve(state: &AppState, secret: &LiveSecret) -> Result<Arc<dyn Injector>, Failure> {
-    if let Some(native) = inject::native(&secret.meta.secret_type) {
-        return Ok(native);
-    }
-    match state
+    let type_id = &secret.meta.secret_type;
+    state
         .providers
-        .get_or_fetch(&secret.meta.secret_type, state.store.as_ref())
+        .resolve(type_id, state.store.as_ref())
         .await
-    {
-        Some(Ok(plugin)) => Ok(Arc::new(inject::WasmInjector { plugin })),
-        Some(Err(e)) => Err(refuse(
-            ErrorCode::ProviderError,
-            format!("provider `{}` cannot be loaded: {e}", secret.meta.secret_type),
-        )),
-        None => Err(refuse(
-            ErrorCode::ProviderError,
-            format!("no provider is loaded for type `{}`", secret.meta.secret_type),
-        )),
-    }
+        .map_err(|why| match why {
+            Unresolved::Unknown => refuse(
+                ErrorCode::ProviderError,
+                format!("no provider is loaded for type `{type_id}`"),
+            ),
+            Unresolved::Disabled => refuse(
+                ErrorCode::ProviderError,
+                format!("provider `{type_id}` cannot be loaded: {}", PluginError::Disabled),
+            ),
+            Unresolved::Broken(e) => refuse(
+                ErrorCode::ProviderError,
+                format!("provider `{type_id}` cannot be loaded: {e}"),
+            ),
+        })
 }
 
 /// The caller's own copies of the credential's headers and parameters go, so exactly one

@@ -14,10 +14,10 @@ use super::headers;
 use super::scrub::{Needles, ScrubbedBody};
 use super::target::Target;
 use crate::cache::LiveSecret;
+use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
 use crate::outbound::body::TooLarge;
 use crate::outbound::client;
-use crate::vault::now;
 
 /// The request as it leaves, credential on.
 #[derive(Debug)]

@@ -10,8 +10,9 @@ use super::call::{Call, Failure, refuse};
 use super::headers;
 use super::target::{self, Target};
 use crate::cache::LiveSecret;
+use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
-use crate::vault::{Grant, GrantStatus, now};
+use crate::vault::{Grant, GrantStatus};
 
 /// Methods credgate never forwards, whatever a grant allows: `TRACE` and `TRACK` make an
 /// upstream echo the request (credential included) back, `CONNECT` would open a tunnel past

@@ -8,15 +8,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
+use tracing::instrument;
 use uuid::Uuid;
 
 use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError, Subscription, UploadedProvider};
 use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
+use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
-use crate::vault::{
-    ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta, from_micros, to_micros,
-};
+use crate::vault::{ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta};
 
 /// What one SQL engine does differently.
 pub trait Dialect: Database + sqlx::database::HasStatementCache {
@@ -71,10 +71,6 @@ fn uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("`{text}` is not a UUID")))
 }
 
-fn opt_time(micros: Option<i64>) -> Option<DateTime<Utc>> {
-    micros.map(from_micros)
-}
-
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
@@ -111,20 +107,44 @@ where
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    /// Appends `events` to the chain inside the caller's transaction.
+    /// A transaction that will write, on the writing connection.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>> {
+        Ok(self.writes.begin_with(DB::BEGIN_WRITE).await?)
+    }
+
+    /// Ends a change with its audit record: both commit, or neither.
+    async fn commit_with(mut tx: sqlx::Transaction<'static, DB>, audit: &AuditEvent) -> Result<()> {
+        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A UUID column (stored as text).
+    fn uuid_at(row: &DB::Row, column: &str) -> Result<Uuid> {
+        uuid(&row.try_get::<String, _>(column)?)
+    }
+
+    /// A time column (microseconds since the epoch).
+    fn time_at(row: &DB::Row, column: &str) -> Result<DateTime<Utc>> {
+        Ok(from_micros(row.try_get(column)?))
+    }
+
+    fn opt_time_at(row: &DB::Row, column: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(row.try_get::<Option<i64>, _>(column)?.map(from_micros))
+    }
+
     /// Ends a change of one row: when `change` touched it, the audit record joins the
     /// transaction and both commit; when it touched nothing, nothing is written (the
     /// transaction rolls back on drop) and the caller learns `false`.
     async fn commit_if_changed(
-        mut tx: sqlx::Transaction<'static, DB>,
+        tx: sqlx::Transaction<'static, DB>,
         change: &DB::QueryResult,
         audit: &AuditEvent,
     ) -> Result<bool> {
         if DB::rows_affected(change) == 0 {
             return Ok(false);
         }
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(true)
     }
 
@@ -179,29 +199,29 @@ where
     fn principal_row(row: &DB::Row) -> Result<Principal> {
         let kind: String = row.try_get("kind")?;
         Ok(Principal {
-            id: uuid(&row.try_get::<String, _>("id")?)?,
+            id: Self::uuid_at(row, "id")?,
             kind: PrincipalKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind `{kind}`")))?,
             name: row.try_get("name")?,
-            created_at: from_micros(row.try_get("created_at")?),
+            created_at: Self::time_at(row, "created_at")?,
         })
     }
 
     fn api_key_row(row: &DB::Row) -> Result<ApiKey> {
         Ok(ApiKey {
-            id: uuid(&row.try_get::<String, _>("id")?)?,
-            principal_id: uuid(&row.try_get::<String, _>("principal_id")?)?,
+            id: Self::uuid_at(row, "id")?,
+            principal_id: Self::uuid_at(row, "principal_id")?,
             name: row.try_get("name")?,
             prefix: row.try_get("prefix")?,
             hash: row.try_get("hash")?,
-            created_at: from_micros(row.try_get("created_at")?),
-            expires_at: opt_time(row.try_get("expires_at")?),
-            revoked_at: opt_time(row.try_get("revoked_at")?),
+            created_at: Self::time_at(row, "created_at")?,
+            expires_at: Self::opt_time_at(row, "expires_at")?,
+            revoked_at: Self::opt_time_at(row, "revoked_at")?,
         })
     }
 
     fn secret_row(row: &DB::Row) -> Result<SecretMeta> {
         Ok(SecretMeta {
-            id: uuid(&row.try_get::<String, _>("id")?)?,
+            id: Self::uuid_at(row, "id")?,
             name: row.try_get("name")?,
             slug: row.try_get("slug")?,
             secret_type: row.try_get("secret_type")?,
@@ -212,23 +232,23 @@ where
             redact_responses: row.try_get("redact_responses")?,
             credential_fields: json(&row.try_get::<String, _>("credential_fields")?, "credential fields")?,
             version: row.try_get("current_version")?,
-            created_at: from_micros(row.try_get("created_at")?),
-            updated_at: from_micros(row.try_get("updated_at")?),
-            deleted_at: opt_time(row.try_get("deleted_at")?),
+            created_at: Self::time_at(row, "created_at")?,
+            updated_at: Self::time_at(row, "updated_at")?,
+            deleted_at: Self::opt_time_at(row, "deleted_at")?,
         })
     }
 
     fn grant_row(row: &DB::Row) -> Result<Grant> {
         let mut policy: GrantPolicy = json(&row.try_get::<String, _>("policy")?, "grant policy")?;
         // The column is the source of truth for expiry (it is what status filters compare).
-        policy.expires_at = from_micros(row.try_get("expires_at")?);
+        policy.expires_at = Self::time_at(row, "expires_at")?;
         Ok(Grant {
-            grant_id: uuid(&row.try_get::<String, _>("id")?)?,
-            secret_id: uuid(&row.try_get::<String, _>("secret_id")?)?,
-            principal_id: uuid(&row.try_get::<String, _>("principal_id")?)?,
+            grant_id: Self::uuid_at(row, "id")?,
+            secret_id: Self::uuid_at(row, "secret_id")?,
+            principal_id: Self::uuid_at(row, "principal_id")?,
             grant_policy: policy,
-            created_at: from_micros(row.try_get("created_at")?),
-            revoked_at: opt_time(row.try_get("revoked_at")?),
+            created_at: Self::time_at(row, "created_at")?,
+            revoked_at: Self::opt_time_at(row, "revoked_at")?,
             revoked_reason: row.try_get("revoked_reason")?,
         })
     }
@@ -257,7 +277,7 @@ where
             version: row.try_get("version")?,
             digest: row.try_get("digest")?,
             size: row.try_get("size")?,
-            uploaded_at: from_micros(row.try_get("uploaded_at")?),
+            uploaded_at: Self::time_at(row, "uploaded_at")?,
         })
     }
 
@@ -284,12 +304,24 @@ macro_rules! secret_columns {
          redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at"
     };
 }
+macro_rules! api_key_columns {
+    () => {
+        "id, principal_id, name, prefix, hash, created_at, expires_at, revoked_at"
+    };
+}
+macro_rules! grant_columns {
+    () => {
+        "id, secret_id, principal_id, policy, expires_at, created_at, revoked_at, revoked_reason"
+    };
+}
 macro_rules! audit_columns {
     () => {
         "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash"
     };
 }
 
+// Every store call is a `debug` span named for it. `skip_all`: arguments include sealed
+// values, token hashes and audit bodies, none of which belongs in a trace.
 #[async_trait]
 impl<DB> Store for SqlStore<DB>
 where
@@ -310,6 +342,7 @@ where
         DB::BACKEND
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn is_initialised(&self) -> Result<bool> {
         // The migrator's own table: present once the schema was ever created.
         match sqlx::query::<DB>("SELECT COUNT(*) AS n FROM _sqlx_migrations")
@@ -322,20 +355,24 @@ where
         }
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn migrate(&self) -> Result<()> {
         DB::migrate(&self.pool).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn close(&self) {
         self.writes.close().await;
         self.pool.close().await;
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn ping(&self) -> Result<()> {
         sqlx::query::<DB>("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn key_checks(&self) -> Result<Vec<KeyCheck>> {
         let rows = sqlx::query::<DB>("SELECT kek_id, sealed FROM key_checks ORDER BY created_at")
             .fetch_all(&self.pool)
@@ -350,13 +387,14 @@ where
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_key_checks(&self, checks: &[KeyCheck]) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         for check in checks {
             sqlx::query::<DB>("INSERT INTO key_checks (kek_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (kek_id) DO NOTHING")
                 .bind(check.kek_id.clone())
                 .bind(check.sealed.clone())
-                .bind(to_micros(crate::vault::now()))
+                .bind(to_micros(crate::clock::now()))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -364,6 +402,7 @@ where
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn kek_usage(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query::<DB>(
             "SELECT kek_id, COUNT(*) AS n FROM secret_versions WHERE kek_id IS NOT NULL GROUP BY kek_id ORDER BY kek_id",
@@ -375,6 +414,7 @@ where
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn versions_to_rewrap(&self, active_kek: &str, limit: i64) -> Result<Vec<SealedVersion>> {
         let rows = sqlx::query::<DB>(
             "SELECT secret_id, version, kek_id, wrapped_key, ciphertext FROM secret_versions \
@@ -387,7 +427,7 @@ where
         rows.iter()
             .map(|r| {
                 Ok(SealedVersion {
-                    secret_id: uuid(&r.try_get::<String, _>("secret_id")?)?,
+                    secret_id: Self::uuid_at(r, "secret_id")?,
                     version: r.try_get("version")?,
                     sealed: Self::sealed_row(r)?,
                 })
@@ -395,6 +435,7 @@ where
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn replace_wrapped_key(&self, old: &SealedVersion, new: &SealedValue) -> Result<bool> {
         let done = sqlx::query::<DB>(
             "UPDATE secret_versions SET kek_id = $1, wrapped_key = $2 \
@@ -411,8 +452,9 @@ where
         Ok(DB::rows_affected(&done) == 1)
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query::<DB>(
             "INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -425,11 +467,11 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, "an admin token with that prefix"))?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
         let rows = sqlx::query::<DB>("SELECT id, name, prefix, hash, created_at, revoked_at FROM admin_tokens")
             .fetch_all(&self.pool)
@@ -437,19 +479,20 @@ where
         rows.iter()
             .map(|r| {
                 Ok(AdminToken {
-                    id: uuid(&r.try_get::<String, _>("id")?)?,
+                    id: Self::uuid_at(r, "id")?,
                     name: r.try_get("name")?,
                     prefix: r.try_get("prefix")?,
                     hash: r.try_get("hash")?,
-                    created_at: from_micros(r.try_get("created_at")?),
-                    revoked_at: opt_time(r.try_get("revoked_at")?),
+                    created_at: Self::time_at(r, "created_at")?,
+                    revoked_at: Self::opt_time_at(r, "revoked_at")?,
                 })
             })
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_principal(&self, p: &Principal, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query::<DB>("INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(p.id.to_string())
             .bind(p.kind.as_str().to_owned())
@@ -458,11 +501,11 @@ where
             .execute(&mut *tx)
             .await
             .map_err(|e| classify(e, "a principal with that name"))?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn principal(&self, id: Uuid) -> Result<Option<Principal>> {
         let row = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals WHERE id = $1")
             .bind(id.to_string())
@@ -471,6 +514,7 @@ where
         row.as_ref().map(Self::principal_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn principals(&self) -> Result<Vec<Principal>> {
         let rows = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals ORDER BY created_at, id")
             .fetch_all(&self.pool)
@@ -478,8 +522,9 @@ where
         rows.iter().map(Self::principal_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn delete_principal(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let id = id.to_string();
         sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 OR member_id = $1")
             .bind(id.clone())
@@ -504,8 +549,9 @@ where
         Self::commit_if_changed(tx, &deleted, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn add_member(&self, group: Uuid, member: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let added = sqlx::query::<DB>(
             "INSERT INTO group_members (group_id, member_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (group_id, member_id) DO NOTHING",
         )
@@ -518,8 +564,9 @@ where
         Self::commit_if_changed(tx, &added, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn remove_member(&self, group: Uuid, member: Uuid, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let removed = sqlx::query::<DB>("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
             .bind(group.to_string())
             .bind(member.to_string())
@@ -528,30 +575,29 @@ where
         Self::commit_if_changed(tx, &removed, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn members(&self, group: Uuid) -> Result<Vec<Uuid>> {
         let rows =
             sqlx::query::<DB>("SELECT member_id FROM group_members WHERE group_id = $1 ORDER BY created_at, member_id")
                 .bind(group.to_string())
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|r| uuid(&r.try_get::<String, _>("member_id")?))
-            .collect()
+        rows.iter().map(|r| Self::uuid_at(r, "member_id")).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn groups_of(&self, member: Uuid) -> Result<Vec<Uuid>> {
         let rows =
             sqlx::query::<DB>("SELECT group_id FROM group_members WHERE member_id = $1 ORDER BY created_at, group_id")
                 .bind(member.to_string())
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|r| uuid(&r.try_get::<String, _>("group_id")?))
-            .collect()
+        rows.iter().map(|r| Self::uuid_at(r, "group_id")).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_api_key(&self, key: &ApiKey, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // The principal must still exist when the key is written (no foreign key: keys
         // outlive their principal as revoked records).
         let exists = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
@@ -575,38 +621,48 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, "an API key with that prefix"))?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>> {
-        let row = sqlx::query::<DB>("SELECT * FROM api_keys WHERE id = $1")
+        let row = sqlx::query::<DB>(concat!("SELECT ", api_key_columns!(), " FROM api_keys WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::api_key_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn api_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query::<DB>("SELECT * FROM api_keys WHERE prefix = $1")
-            .bind(prefix.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query::<DB>(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE prefix = $1"
+        ))
+        .bind(prefix.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(Self::api_key_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn api_keys(&self, principal: Option<Uuid>) -> Result<Vec<ApiKey>> {
-        let rows =
-            sqlx::query::<DB>("SELECT * FROM api_keys WHERE ($1 IS NULL OR principal_id = $1) ORDER BY created_at, id")
-                .bind(principal.map(|p| p.to_string()))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query::<DB>(concat!(
+            "SELECT ",
+            api_key_columns!(),
+            " FROM api_keys WHERE ($1 IS NULL OR principal_id = $1) ORDER BY created_at, id"
+        ))
+        .bind(principal.map(|p| p.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(Self::api_key_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn revoke_api_key(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query::<DB>("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id.to_string())
             .bind(to_micros(at))
@@ -615,8 +671,9 @@ where
         Self::commit_if_changed(tx, &done, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_secret(&self, meta: &SecretMeta, sealed: &SealedValue, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query::<DB>(
             "INSERT INTO secrets (id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
              redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at) \
@@ -649,11 +706,11 @@ where
         .bind(to_micros(meta.created_at))
         .execute(&mut *tx)
         .await?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn secret(&self, id: Uuid) -> Result<Option<SecretMeta>> {
         let sql = concat!(
             "SELECT ",
@@ -667,6 +724,7 @@ where
         row.as_ref().map(Self::secret_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn secrets(&self) -> Result<Vec<SecretMeta>> {
         let sql = concat!(
             "SELECT ",
@@ -677,6 +735,7 @@ where
         rows.iter().map(Self::secret_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn rotate_secret(
         &self,
         id: Uuid,
@@ -685,7 +744,7 @@ where
         at: DateTime<Utc>,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let id = id.to_string();
         let moved = sqlx::query::<DB>(
             "UPDATE secrets SET current_version = $2 + 1, updated_at = $3 WHERE id = $1 AND current_version = $2 AND deleted_at IS NULL",
@@ -719,11 +778,11 @@ where
         .bind(to_micros(at))
         .execute(&mut *tx)
         .await?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(true)
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn live_secret(&self, id: Uuid) -> Result<Option<(SecretMeta, SealedValue)>> {
         let sql = concat!(
             "SELECT s.id, s.name, s.slug, s.secret_type, s.config, s.allowed_hosts, s.allow_private_destinations, ",
@@ -741,6 +800,7 @@ where
             .transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn sealed_value(&self, id: Uuid, version: i64) -> Result<Option<SealedValue>> {
         let row = sqlx::query::<DB>(
             "SELECT kek_id, wrapped_key, ciphertext FROM secret_versions WHERE secret_id = $1 AND version = $2 AND destroyed_at IS NULL",
@@ -752,8 +812,9 @@ where
         row.as_ref().map(Self::sealed_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn delete_secret(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let id = id.to_string();
         let at = to_micros(at);
         let done = sqlx::query::<DB>(
@@ -781,11 +842,11 @@ where
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(true)
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn active_grant_counts(&self, now: DateTime<Utc>) -> Result<Vec<(Uuid, i64)>> {
         let rows = sqlx::query::<DB>(
             "SELECT secret_id, COUNT(*) AS n FROM grants WHERE revoked_at IS NULL AND expires_at > $1 GROUP BY secret_id",
@@ -794,10 +855,11 @@ where
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((uuid(&r.try_get::<String, _>("secret_id")?)?, r.try_get("n")?)))
+            .map(|r| Ok((Self::uuid_at(r, "secret_id")?, r.try_get("n")?)))
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn secret_last_used(&self, secret: Uuid) -> Result<Option<DateTime<Utc>>> {
         // A call the credential went out on is chained once, as `proxy.response`, when it ends.
         let row = sqlx::query::<DB>(
@@ -806,11 +868,12 @@ where
         .bind(secret.to_string())
         .fetch_one(&self.pool)
         .await?;
-        Ok(opt_time(row.try_get("at")?))
+        Self::opt_time_at(&row, "at")
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn insert_grant(&self, grant: &Grant, audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // Both ends must still exist at commit: a grant to a deleted principal or of a
         // deleted secret would be dead on arrival.
         let principal = sqlx::query::<DB>("SELECT id FROM principals WHERE id = $1")
@@ -840,21 +903,22 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, "a grant with that id"))?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn grant(&self, id: Uuid) -> Result<Option<Grant>> {
-        let row = sqlx::query::<DB>("SELECT * FROM grants WHERE id = $1")
+        let row = sqlx::query::<DB>(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(Self::grant_row).transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>> {
-        let mut qb = QueryBuilder::<DB>::new("SELECT * FROM grants WHERE 1 = 1");
+        let mut qb = QueryBuilder::<DB>::new(concat!("SELECT ", grant_columns!(), " FROM grants WHERE 1 = 1"));
         if let Some(secret) = filter.secret_id {
             qb.push(" AND secret_id = ").push_bind(secret.to_string());
         }
@@ -880,8 +944,9 @@ where
         rows.iter().map(Self::grant_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query::<DB>(
             "UPDATE grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
         )
@@ -893,15 +958,17 @@ where
         Self::commit_if_changed(tx, &done, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         Self::append_chain(&mut tx, events).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn index_journal(&self, batch: &JournalBatch, progress: Option<(&str, i64)>) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         if let Some((segment, indexed_bytes)) = progress {
             // A retry after a commit whose answer was lost (the connection dropped) finds its
             // batch already indexed: batches are whole and in order, so progress says so.
@@ -952,16 +1019,18 @@ where
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn open_calls(&self, journal: &str) -> Result<Vec<(Uuid, String)>> {
         let rows = sqlx::query::<DB>("SELECT id, body FROM audit_open_calls WHERE journal = $1 ORDER BY id")
             .bind(journal.to_owned())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((uuid(&r.try_get::<String, _>("id")?)?, r.try_get("body")?)))
+            .map(|r| Ok((Self::uuid_at(r, "id")?, r.try_get("body")?)))
             .collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn journal_indexed(&self, segment: &str) -> Result<Option<i64>> {
         let row = sqlx::query::<DB>("SELECT indexed_bytes FROM audit_journal WHERE segment = $1")
             .bind(segment.to_owned())
@@ -970,6 +1039,7 @@ where
         Ok(row.map(|r| r.try_get("indexed_bytes")).transpose()?)
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn forget_journal_segment(&self, segment: &str) -> Result<()> {
         sqlx::query::<DB>("DELETE FROM audit_journal WHERE segment = $1")
             .bind(segment.to_owned())
@@ -978,6 +1048,7 @@ where
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn uploaded_providers(&self) -> Result<Vec<UploadedProvider>> {
         let rows =
             sqlx::query::<DB>("SELECT id, version, digest, size, uploaded_at FROM uploaded_providers ORDER BY id")
@@ -986,6 +1057,7 @@ where
         rows.iter().map(Self::uploaded_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn uploaded_component(&self, id: &str) -> Result<Option<(UploadedProvider, Vec<u8>)>> {
         let row = sqlx::query::<DB>(
             "SELECT id, version, digest, size, uploaded_at, component FROM uploaded_providers WHERE id = $1",
@@ -998,8 +1070,9 @@ where
             .transpose()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn put_uploaded_provider(&self, meta: &UploadedProvider, component: &[u8], audit: &AuditEvent) -> Result<()> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query::<DB>(
             "INSERT INTO uploaded_providers (id, version, digest, component, size, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (id) DO UPDATE SET version = excluded.version, digest = excluded.digest, component = excluded.component, \
@@ -1013,13 +1086,13 @@ where
         .bind(to_micros(meta.uploaded_at))
         .execute(&mut *tx)
         .await?;
-        Self::append_chain(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn delete_uploaded_provider(&self, id: &str, audit: &AuditEvent) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query::<DB>("DELETE FROM uploaded_providers WHERE id = $1")
             .bind(id.to_owned())
             .execute(&mut *tx)
@@ -1027,6 +1100,7 @@ where
         Self::commit_if_changed(tx, &done, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn disabled_providers(&self) -> Result<Vec<String>> {
         let rows = sqlx::query::<DB>("SELECT id FROM disabled_providers ORDER BY id")
             .fetch_all(&self.pool)
@@ -1034,6 +1108,7 @@ where
         rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn set_provider_disabled(
         &self,
         id: &str,
@@ -1041,7 +1116,7 @@ where
         at: DateTime<Utc>,
         audit: &AuditEvent,
     ) -> Result<bool> {
-        let mut tx = self.writes.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let done = if disabled {
             sqlx::query::<DB>(
                 "INSERT INTO disabled_providers (id, disabled_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
@@ -1059,6 +1134,7 @@ where
         Self::commit_if_changed(tx, &done, audit).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn secrets_of_type(&self, secret_type: &str) -> Result<i64> {
         let row = sqlx::query::<DB>("SELECT COUNT(*) AS n FROM secrets WHERE secret_type = $1 AND deleted_at IS NULL")
             .bind(secret_type.to_owned())
@@ -1067,14 +1143,17 @@ where
         Ok(row.try_get("n")?)
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn notify(&self, payload: &str) -> Result<()> {
         DB::notify(&self.pool, payload).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn subscribe(&self, name: &str) -> Result<Option<Box<dyn Subscription>>> {
         DB::subscribe(&self.pool, name).await
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {
         let mut qb = QueryBuilder::<DB>::new(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE 1 = 1"));
         if let Some(since) = q.since {
@@ -1104,6 +1183,7 @@ where
         rows.iter().map(Self::audit_row).collect()
     }
 
+    #[instrument(skip_all, level = "debug")]
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
         let sql = concat!(
             "SELECT ",

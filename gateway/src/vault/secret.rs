@@ -8,67 +8,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::host::HostPattern;
-use crate::edit_rules::{check_header_name, check_param_name};
-use crate::redact::Credential;
-
-/// How a secret's credential is injected.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum SecretType {
-    Bearer,
-    ApiKey,
-    Basic,
-    AwsSigv4,
-}
-
-pub const NATIVE_TYPES: &[&str] = &["bearer", "api_key", "basic", "aws_sigv4"];
-
-impl SecretType {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        Ok(match text {
-            "bearer" => Self::Bearer,
-            "api_key" => Self::ApiKey,
-            "basic" => Self::Basic,
-            "aws_sigv4" => Self::AwsSigv4,
-            // The value is not repeated: a credential pasted into the wrong field would be.
-            _ => {
-                return Err(format!(
-                    "unknown secret type; expected one of {}",
-                    NATIVE_TYPES.join(", ")
-                ));
-            }
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Bearer => "bearer",
-            Self::ApiKey => "api_key",
-            Self::Basic => "basic",
-            Self::AwsSigv4 => "aws_sigv4",
-        }
-    }
-
-    /// (field, required) for the credential of this type.
-    fn credential_fields(&self) -> &'static [(&'static str, bool)] {
-        match self {
-            Self::Bearer | Self::ApiKey => &[("token", true)],
-            Self::Basic => &[("username", true), ("password", true)],
-            Self::AwsSigv4 => &[
-                ("access_key_id", true),
-                ("secret_access_key", true),
-                ("session_token", false),
-            ],
-        }
-    }
-
-    fn config_keys(&self) -> &'static [&'static str] {
-        match self {
-            Self::Bearer | Self::Basic => &["base_url"],
-            Self::ApiKey => &["base_url", "header", "format", "query_param"],
-            Self::AwsSigv4 => &["base_url", "region", "service", "endpoint"],
-        }
-    }
-}
 
 /// What the admin API shows of a secret: everything but the value.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -120,118 +59,6 @@ pub fn slugify(name: &str) -> Result<String, String> {
         .collect::<String>()
         .trim_end_matches('-')
         .to_owned())
-}
-
-/// Checks a credential's fields against its type: every required field present and
-/// non-empty, no unknown field, values bounded. Values are never quoted in a message.
-pub fn validate_credential(secret_type: &SecretType, credential: &Credential) -> Result<(), String> {
-    let spec = secret_type.credential_fields();
-    for name in credential.field_names() {
-        if !spec.iter().any(|(f, _)| *f == name) {
-            return Err(format!(
-                "unknown credential field `{}` for type {}; expected {}",
-                name.chars().take(64).collect::<String>(),
-                secret_type.as_str(),
-                spec.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
-            ));
-        }
-    }
-    for (field, required) in spec {
-        match credential.get(field) {
-            None if *required => {
-                return Err(format!(
-                    "credential field `{field}` is required for type {}",
-                    secret_type.as_str()
-                ));
-            }
-            // Freshdesk-style Basic (key as username, empty password) needs an empty password.
-            Some(v) if v.is_empty() && *field != "password" => {
-                return Err(format!("credential field `{field}` must not be empty"));
-            }
-            Some(v) if v.expose().len() > MAX_FIELD_LEN => {
-                return Err(format!(
-                    "credential field `{field}` is longer than {MAX_FIELD_LEN} bytes"
-                ));
-            }
-            _ => {}
-        }
-    }
-    if *secret_type == SecretType::Basic && credential.get("username").is_some_and(|u| u.expose().contains(':')) {
-        return Err("credential field `username` must not contain `:` (Basic auth joins on it)".into());
-    }
-    Ok(())
-}
-
-/// Checks a native type's config: known keys only, string values, and the rules of each key.
-pub fn validate_config(secret_type: &SecretType, config: &Map<String, Value>) -> Result<(), String> {
-    let allowed = secret_type.config_keys();
-    for (key, value) in config {
-        if !allowed.contains(&key.as_str()) {
-            return Err(format!(
-                "unknown config key `{}` for type {}; expected {}",
-                key.chars().take(64).collect::<String>(),
-                secret_type.as_str(),
-                allowed.join(", ")
-            ));
-        }
-        if !value.is_string() {
-            return Err(format!("config `{key}` must be a string"));
-        }
-    }
-    let get = |key: &str| config.get(key).and_then(Value::as_str);
-    match secret_type {
-        SecretType::ApiKey => match (get("header"), get("query_param")) {
-            (Some(header), None) => {
-                check_header_name(header).map_err(|e| format!("config `header`: {e}"))?;
-                if let Some(format) = get("format") {
-                    validate_format(format)?;
-                }
-            }
-            (None, Some(param)) => {
-                check_param_name(param).map_err(|e| format!("config `query_param`: {e}"))?;
-                if config.contains_key("format") {
-                    return Err("config `format` applies to `header` only".into());
-                }
-            }
-            _ => {
-                return Err("type api_key needs exactly one of config `header` or `query_param`".into());
-            }
-        },
-        SecretType::AwsSigv4 => {
-            for key in ["region", "service"] {
-                if let Some(v) = get(key)
-                    && (v.is_empty()
-                        || v.len() > 64
-                        || !v
-                            .bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
-                {
-                    return Err(format!(
-                        "config `{key}` must be lower-case letters, digits and `-`, like `us-east-1` or `s3`"
-                    ));
-                }
-            }
-            if get("endpoint").is_some() && get("base_url").is_some() {
-                return Err("give config `endpoint` or `base_url`, not both".into());
-            }
-        }
-        SecretType::Bearer | SecretType::Basic => {}
-    }
-    Ok(())
-}
-
-/// An api_key header format holds `{token}` exactly once and no other placeholder.
-fn validate_format(format: &str) -> Result<(), String> {
-    if format.matches("{token}").count() != 1 {
-        return Err("config `format` must contain `{token}` exactly once, like `Token {token}`".into());
-    }
-    if format.replace("{token}", "").contains(['{', '}']) {
-        return Err("config `format` may use only the `{token}` placeholder".into());
-    }
-    if format.len() > 256 || format.chars().any(char::is_control) {
-        return Err("config `format` must be at most 256 characters, without control characters".into());
-    }
-    Ok(())
 }
 
 /// The secret's base URL for base-URL mode, if it has one, checked and normalised.
@@ -301,15 +128,6 @@ pub fn resolve_allowed_hosts(given: &[String], base_url: Option<&url::Url>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redact::SecretString;
-
-    fn cred(fields: &[(&str, &str)]) -> Credential {
-        let mut c = Credential::new();
-        for (k, v) in fields {
-            c.insert(*k, SecretString::from(*v));
-        }
-        c
-    }
 
     fn config(json: serde_json::Value) -> Map<String, Value> {
         json.as_object().unwrap().clone()
@@ -321,58 +139,6 @@ mod tests {
         assert_eq!(slugify("  --a__b--  ").unwrap(), "a-b");
         assert!(slugify("!!!").is_err());
         assert_eq!(slugify(&"x".repeat(100)).unwrap().len(), 64);
-    }
-
-    #[test]
-    fn credential_fields_by_type() {
-        validate_credential(&SecretType::Bearer, &cred(&[("token", "t")])).unwrap();
-        assert!(
-            validate_credential(&SecretType::Bearer, &cred(&[]))
-                .unwrap_err()
-                .contains("required")
-        );
-        assert!(
-            validate_credential(&SecretType::Bearer, &cred(&[("token", "")]))
-                .unwrap_err()
-                .contains("empty")
-        );
-        let err = validate_credential(&SecretType::Bearer, &cred(&[("token", "t"), ("tokn", "x")])).unwrap_err();
-        assert!(err.contains("unknown credential field `tokn`"), "{err}");
-        validate_credential(&SecretType::Basic, &cred(&[("username", "key"), ("password", "")])).unwrap();
-        assert!(validate_credential(&SecretType::Basic, &cred(&[("username", "a:b"), ("password", "p")])).is_err());
-        validate_credential(
-            &SecretType::AwsSigv4,
-            &cred(&[("access_key_id", "AK"), ("secret_access_key", "s")]),
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn api_key_config() {
-        validate_config(&SecretType::ApiKey, &config(serde_json::json!({"header": "x-api-key"}))).unwrap();
-        validate_config(
-            &SecretType::ApiKey,
-            &config(serde_json::json!({"header": "authorization", "format": "Token {token}"})),
-        )
-        .unwrap();
-        validate_config(&SecretType::ApiKey, &config(serde_json::json!({"query_param": "key"}))).unwrap();
-        for bad in [
-            serde_json::json!({}),
-            serde_json::json!({"header": "a", "query_param": "b"}),
-            serde_json::json!({"header": "host"}),
-            serde_json::json!({"header": "x", "format": "no placeholder"}),
-            serde_json::json!({"header": "x", "format": "{token} {token}"}),
-            serde_json::json!({"header": "x", "format": "{token:.4}"}),
-            serde_json::json!({"header": "x", "format": "{token} {other}"}),
-            serde_json::json!({"query_param": "k", "format": "{token}"}),
-            serde_json::json!({"header": 5}),
-            serde_json::json!({"headr": "x"}),
-        ] {
-            assert!(
-                validate_config(&SecretType::ApiKey, &config(bad.clone())).is_err(),
-                "{bad}"
-            );
-        }
     }
 
     #[test]

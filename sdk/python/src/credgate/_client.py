@@ -6,21 +6,22 @@ import contextlib
 import json as jsonlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Dict, Iterator, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 import httpx
 
-from ._request import HttpMethod, build
+from ._request import Body, HttpMethod, Params, build
 from .errors import error_from_response
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._request import RequestOptions
 
 __all__ = ["App", "SyncApp", "ProxyResult", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = os.environ.get("CREDGATE_URL", "http://127.0.0.1:8080")
 DEFAULT_TIMEOUT = 60.0
-
-Body = Union[bytes, str, None]
-Params = Optional[Mapping[str, Any]]
-
 
 @dataclass
 class ProxyResult:
@@ -72,34 +73,21 @@ def _boto3_client(api_key: str, base_url: str, service_name: str, grant_id: str,
     )
 
 
-class App:
-    """An app calling APIs through credgate with its app key.
+class _AppBase:
+    """What :class:`App` and :class:`SyncApp` share: the app key, the gateway's address, and
+    turning a call's arguments into the request credgate receives. The two differ only in how
+    they send it."""
 
-    >>> async with App(os.environ["CREDGATE_APP_KEY"]) as vault:
-    ...     r = await vault.request("POST", "https://api.openai.com/v1/chat/completions",
-    ...                             grant_id=GRANT, json={"model": "gpt-4o-mini", "messages": []})
-    """
-
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, api_key: str, base_url: str) -> None:
         if not api_key:
             raise ValueError("api_key is required (the app key credgate issued)")
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
 
     def __repr__(self) -> str:
-        return f"App(base_url={self.base_url!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
 
-    async def __aenter__(self) -> "App":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def request(
+    def _prepare(
         self,
         method: Union[HttpMethod, str],
         url: str,
@@ -110,63 +98,13 @@ class App:
         extra_headers: Optional[Mapping[str, str]] = None,
         query_params: Params = None,
         path_params: Params = None,
-    ) -> httpx.Response:
-        """Sends the request through credgate and returns the upstream's response.
-
-        Raises a :class:`~credgate.CredgateError` subclass when credgate refuses or fails; an
-        upstream's own 4xx and 5xx are returned, not raised.
-        """
-        method_name, endpoint, headers, content = build(
+    ) -> Tuple[str, str, Dict[str, str], Dict[str, Any]]:
+        """The arguments of :meth:`App.request` and its kin, checked, as (method, credgate URL,
+        headers, httpx keyword arguments for the body)."""
+        return build(
             api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
             extra_headers=extra_headers, query_params=query_params, path_params=path_params,
         )
-        response = await self._http.request(method_name, endpoint, headers=headers, **content)
-        _raise_for_credgate(response)
-        return response
-
-    @contextlib.asynccontextmanager
-    async def stream(
-        self,
-        method: Union[HttpMethod, str],
-        url: str,
-        *,
-        grant_id: str,
-        json: Any = None,
-        body: Body = None,
-        extra_headers: Optional[Mapping[str, str]] = None,
-        query_params: Params = None,
-        path_params: Params = None,
-    ) -> AsyncIterator[httpx.Response]:
-        """Like :meth:`request`, but the body is read as it arrives:
-        ``async with vault.stream(...) as r: async for event in credgate.aiter_sse(r): ...``
-        """
-        method_name, endpoint, headers, content = build(
-            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
-            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
-        )
-        async with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
-            if "x-credgate-error" in response.headers:
-                await response.aread()
-                _raise_for_credgate(response)
-            yield response
-
-    async def proxy_request(
-        self,
-        method: Union[HttpMethod, str],
-        url: str,
-        *,
-        grant_id: str,
-        json: Any = None,
-        body: Body = None,
-        extra_headers: Optional[Mapping[str, str]] = None,
-        query_params: Params = None,
-        path_params: Params = None,
-    ) -> ProxyResult:
-        """Like :meth:`request`, returning a buffered :class:`ProxyResult`."""
-        response = await self.request(
-            method, url, grant_id=grant_id, json=json, body=body, extra_headers=extra_headers, query_params=query_params, path_params=path_params
-        )
-        return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
 
     def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
         """A real botocore client whose calls go through credgate and are signed there.
@@ -181,18 +119,71 @@ class App:
         return f"{self.base_url}/v1/grants/{grant_id}{path}"
 
 
-class SyncApp:
+def _result(response: httpx.Response) -> ProxyResult:
+    return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
+
+
+class App(_AppBase):
+    """An app calling APIs through credgate with its app key.
+
+    >>> async with App(os.environ["CREDGATE_APP_KEY"]) as vault:
+    ...     r = await vault.request("POST", "https://api.openai.com/v1/chat/completions",
+    ...                             grant_id=GRANT, json={"model": "gpt-4o-mini", "messages": []})
+
+    Every call takes ``grant_id`` and optionally ``json`` or ``body``, ``extra_headers``,
+    ``query_params`` and ``path_params``: the same keyword arguments for every call, written
+    once (``RequestOptions`` in ``credgate._request``).
+    """
+
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(api_key, base_url)
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    async def __aenter__(self) -> "App":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
+        """Sends the request through credgate and returns the upstream's response.
+
+        Raises a :class:`~credgate.CredgateError` subclass when credgate refuses or fails; an
+        upstream's own 4xx and 5xx are returned, not raised.
+        """
+        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        response = await self._http.request(method_name, endpoint, headers=headers, **content)
+        _raise_for_credgate(response)
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]
+    ) -> AsyncIterator[httpx.Response]:
+        """Like :meth:`request`, but the body is read as it arrives:
+        ``async with vault.stream(...) as r: async for event in credgate.aiter_sse(r): ...``
+        """
+        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        async with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
+            if "x-credgate-error" in response.headers:
+                await response.aread()
+                _raise_for_credgate(response)
+            yield response
+
+    async def proxy_request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> ProxyResult:
+        """Like :meth:`request`, returning a buffered :class:`ProxyResult`."""
+        return _result(await self.request(method, url, **options))
+
+
+class SyncApp(_AppBase):
     """The synchronous twin of :class:`App`, for scripts."""
 
     def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
-        if not api_key:
-            raise ValueError("api_key is required (the app key credgate issued)")
-        self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
+        super().__init__(api_key, base_url)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
-
-    def __repr__(self) -> str:
-        return f"SyncApp(base_url={self.base_url!r})"
 
     def __enter__(self) -> "SyncApp":
         return self
@@ -203,73 +194,23 @@ class SyncApp:
     def close(self) -> None:
         self._http.close()
 
-    def request(
-        self,
-        method: Union[HttpMethod, str],
-        url: str,
-        *,
-        grant_id: str,
-        json: Any = None,
-        body: Body = None,
-        extra_headers: Optional[Mapping[str, str]] = None,
-        query_params: Params = None,
-        path_params: Params = None,
-    ) -> httpx.Response:
+    def request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """See :meth:`App.request`."""
-        method_name, endpoint, headers, content = build(
-            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
-            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
-        )
+        method_name, endpoint, headers, content = self._prepare(method, url, **options)
         response = self._http.request(method_name, endpoint, headers=headers, **content)
         _raise_for_credgate(response)
         return response
 
     @contextlib.contextmanager
-    def stream(
-        self,
-        method: Union[HttpMethod, str],
-        url: str,
-        *,
-        grant_id: str,
-        json: Any = None,
-        body: Body = None,
-        extra_headers: Optional[Mapping[str, str]] = None,
-        query_params: Params = None,
-        path_params: Params = None,
-    ) -> Iterator[httpx.Response]:
+    def stream(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> Iterator[httpx.Response]:
         """See :meth:`App.stream`."""
-        method_name, endpoint, headers, content = build(
-            api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
-            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
-        )
+        method_name, endpoint, headers, content = self._prepare(method, url, **options)
         with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
             if "x-credgate-error" in response.headers:
                 response.read()
                 _raise_for_credgate(response)
             yield response
 
-    def proxy_request(
-        self,
-        method: Union[HttpMethod, str],
-        url: str,
-        *,
-        grant_id: str,
-        json: Any = None,
-        body: Body = None,
-        extra_headers: Optional[Mapping[str, str]] = None,
-        query_params: Params = None,
-        path_params: Params = None,
-    ) -> ProxyResult:
+    def proxy_request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> ProxyResult:
         """See :meth:`App.proxy_request`."""
-        response = self.request(
-            method, url, grant_id=grant_id, json=json, body=body, extra_headers=extra_headers, query_params=query_params, path_params=path_params
-        )
-        return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
-
-    def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
-        """See :meth:`App.boto3_client`."""
-        return _boto3_client(self._api_key, self.base_url, service_name, grant_id, region_name, **kwargs)
-
-    def base_url_for(self, grant_id: str, path: str = "") -> str:
-        """See :meth:`App.base_url_for`."""
-        return f"{self.base_url}/v1/grants/{grant_id}{path}"
+        return _result(self.request(method, url, **options))

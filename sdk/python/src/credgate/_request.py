@@ -4,14 +4,36 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 import httpx
 
 from .errors import PathParamError
 
-__all__ = ["HttpMethod", "build"]
+__all__ = ["HttpMethod", "build", "Body", "Params"]
+
+Body = Union[bytes, str, None]
+Params = Optional[Mapping[str, Any]]
+
+if TYPE_CHECKING:
+    from typing_extensions import Required, TypedDict
+
+    class RequestOptions(TypedDict, total=False):
+        """The keyword arguments of every call (``request``, ``stream``, ``proxy_request``).
+
+        ``grant_id`` names the grant; ``json`` (sent as JSON) or ``body`` (bytes or text) is
+        the request body, not both; ``extra_headers`` are sent to the upstream;
+        ``query_params`` are added to the URL's query; ``path_params`` fill ``{name}``
+        placeholders in the URL, percent-encoded, strictly (see :func:`expand_path`).
+        """
+
+        grant_id: Required[str]
+        json: Any
+        body: Body
+        extra_headers: Optional[Mapping[str, str]]
+        query_params: Params
+        path_params: Params
 
 
 class HttpMethod(str, enum.Enum):

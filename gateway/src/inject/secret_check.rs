@@ -1,14 +1,16 @@
-//! Checking a new secret of a template type against its provider's description, before the
-//! plugin's own `validate` runs: required fields, unknown fields, allowed values, value
-//! kinds, defaults; then its base URL and default hosts completed from the config.
+//! Checking a new secret against its type's description, before the type's own
+//! [`Injector::validate`](super::Injector::validate) runs: required fields, unknown fields,
+//! allowed values, value kinds, defaults; then its base URL and default hosts completed from
+//! the config. The same checks for native types and templates. Values are never quoted in a
+//! message: a credential pasted into the wrong field would be.
 
 use serde_json::{Map, Value};
 
-use super::bindings::Pair;
-use super::template::complete;
-use super::{FieldSpec, ProviderDescription};
+use super::description::{FieldSpec, ProviderDescription};
+use super::placeholders::complete;
 use crate::redact::Credential;
 use crate::vault::host::HostPattern;
+use crate::vault::secret::MAX_FIELD_LEN;
 
 /// A secret that fits its description.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,11 +44,14 @@ pub fn check_credential(description: &ProviderDescription, credential: &Credenti
             None if field.required => {
                 return Err(format!("credential field `{}` is required for type {id}", field.name));
             }
-            Some(v) if field.required && v.is_empty() => {
+            Some(v) if field.required && !field.allow_empty && v.is_empty() => {
                 return Err(format!("credential field `{}` must not be empty", field.name));
             }
-            Some(v) if v.expose().len() > crate::vault::secret::MAX_FIELD_LEN => {
-                return Err(format!("credential field `{}` is too long", field.name));
+            Some(v) if v.expose().len() > MAX_FIELD_LEN => {
+                return Err(format!(
+                    "credential field `{}` is longer than {MAX_FIELD_LEN} bytes",
+                    field.name
+                ));
             }
             _ => {}
         }
@@ -154,27 +159,73 @@ pub fn check_secret(
     })
 }
 
-/// Config as the plugin receives it: strings as they are, other JSON values as JSON text.
-pub fn config_pairs(config: &Map<String, Value>) -> Vec<Pair> {
-    config
-        .iter()
-        .map(|(name, value)| Pair {
-            name: name.clone(),
-            value: match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
-        })
-        .collect()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inject::native;
+    use crate::redact::SecretString;
 
-/// The credential as the plugin receives it. The caller zeroes the values after the call.
-pub fn credential_pairs(credential: &Credential) -> Vec<Pair> {
-    credential
-        .fields()
-        .map(|(name, value)| Pair {
-            name: name.to_owned(),
-            value: value.expose().to_owned(),
-        })
-        .collect()
+    fn cred(fields: &[(&str, &str)]) -> Credential {
+        let mut c = Credential::new();
+        for (k, v) in fields {
+            c.insert(*k, SecretString::from(*v));
+        }
+        c
+    }
+
+    fn check(type_id: &str, fields: &[(&str, &str)]) -> Result<(), String> {
+        check_credential(native(type_id).unwrap().description(), &cred(fields))
+    }
+
+    #[test]
+    fn a_native_credential_has_its_types_fields_and_no_others() {
+        check("bearer", &[("token", "t")]).unwrap();
+        assert!(check("bearer", &[]).unwrap_err().contains("required"));
+        assert!(check("bearer", &[("token", "")]).unwrap_err().contains("empty"));
+        let err = check("bearer", &[("token", "t"), ("tokn", "x")]).unwrap_err();
+        assert!(err.contains("unknown credential field `tokn`"), "{err}");
+        let long = "v".repeat(MAX_FIELD_LEN + 1);
+        assert!(
+            check("bearer", &[("token", &long)])
+                .unwrap_err()
+                .contains("longer than")
+        );
+        // Freshdesk-style Basic: the key as username, an empty password.
+        check("basic", &[("username", "key"), ("password", "")]).unwrap();
+        assert!(
+            check("basic", &[("username", "key")])
+                .unwrap_err()
+                .contains("`password` is required")
+        );
+        check("aws_sigv4", &[("access_key_id", "AK"), ("secret_access_key", "s")]).unwrap();
+        assert!(check("aws_sigv4", &[("access_key_id", "AK")]).is_err());
+    }
+
+    #[tokio::test]
+    async fn basic_refuses_a_username_with_a_colon() {
+        let basic = native("basic").unwrap();
+        let refused = basic
+            .validate(&cred(&[("username", "a:b"), ("password", "p")]), &Map::new())
+            .await
+            .unwrap_err();
+        assert!(refused.summary().contains("must not contain `:`"), "{refused}");
+        basic
+            .validate(&cred(&[("username", "ab"), ("password", "p")]), &Map::new())
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn a_native_config_takes_only_its_keys_and_base_url() {
+        let sigv4 = native("aws_sigv4").unwrap();
+        let credential = cred(&[("access_key_id", "AK"), ("secret_access_key", "s")]);
+        let ok = serde_json::json!({"region": "eu-west-1", "service": "s3", "base_url": "https://x.example"});
+        check_secret(sigv4.description(), &credential, ok.as_object().unwrap()).unwrap();
+        let bad = serde_json::json!({"regoin": "eu-west-1"});
+        let err = check_secret(sigv4.description(), &credential, bad.as_object().unwrap()).unwrap_err();
+        assert!(
+            err.contains("unknown config key `regoin`") && err.contains("region"),
+            "{err}"
+        );
+    }
 }

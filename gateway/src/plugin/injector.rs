@@ -1,0 +1,117 @@
+//! A provider plugin behind the same [`Injector`] interface as the native injectors. The
+//! credential crosses into the sandbox as plain strings; every copy made for a call is zeroed
+//! after it.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use zeroize::Zeroize;
+
+use super::LoadedPlugin;
+use super::bindings::{Pair, Request};
+use super::loaded::PluginError;
+use crate::inject::{Edits, InjectError, InjectRequest, Injector, ProviderDescription};
+use crate::redact::{Credential, SecretString};
+
+#[derive(Debug)]
+pub struct WasmInjector {
+    pub plugin: Arc<LoadedPlugin>,
+}
+
+#[async_trait::async_trait]
+impl Injector for WasmInjector {
+    fn description(&self) -> &ProviderDescription {
+        &self.plugin.description
+    }
+
+    /// The plugin's own checks. A refusal is the operator's to fix; any other failure is the
+    /// provider's.
+    async fn validate(&self, credential: &Credential, config: &Map<String, Value>) -> Result<(), InjectError> {
+        let mut pairs = credential_pairs(credential);
+        let result = self.plugin.validate(&pairs, &config_pairs(config)).await;
+        for pair in &mut pairs {
+            pair.value.zeroize();
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(PluginError::Refused(message)) => Err(InjectError::Config(message)),
+            Err(e) => Err(InjectError::Failed {
+                summary: "the provider failed while checking the secret",
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    async fn inject(
+        &self,
+        request: &InjectRequest<'_>,
+        credential: &Credential,
+        config: &Map<String, Value>,
+    ) -> Result<Edits, InjectError> {
+        let wit_request = Request {
+            method: request.method.as_str().to_owned(),
+            url: request.url.as_str().to_owned(),
+            headers: request
+                .headers
+                .iter()
+                .filter_map(|(n, v)| {
+                    v.to_str().ok().map(|v| Pair {
+                        name: n.as_str().to_owned(),
+                        value: v.to_owned(),
+                    })
+                })
+                .collect(),
+        };
+        let mut pairs = credential_pairs(credential);
+        let result = self.plugin.inject(&wit_request, &pairs, &config_pairs(config)).await;
+        for pair in &mut pairs {
+            pair.value.zeroize();
+        }
+        let mut edits = result.map_err(|e| InjectError::Failed {
+            summary: e.summary(),
+            detail: e.to_string(),
+        })?;
+        let out = Edits {
+            set_headers: edits
+                .set_headers
+                .iter()
+                .map(|p| (p.name.clone(), SecretString::new(p.value.clone())))
+                .collect(),
+            remove_headers: std::mem::take(&mut edits.remove_headers),
+            set_query: edits
+                .set_query
+                .iter()
+                .map(|p| (p.name.clone(), SecretString::new(p.value.clone())))
+                .collect(),
+        };
+        for pair in edits.set_headers.iter_mut().chain(edits.set_query.iter_mut()) {
+            pair.value.zeroize();
+        }
+        Ok(out)
+    }
+}
+
+/// Config as the plugin receives it: strings as they are, other JSON values as JSON text.
+pub fn config_pairs(config: &Map<String, Value>) -> Vec<Pair> {
+    config
+        .iter()
+        .map(|(name, value)| Pair {
+            name: name.clone(),
+            value: match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// The credential as the plugin receives it. The caller zeroes the values after the call.
+pub fn credential_pairs(credential: &Credential) -> Vec<Pair> {
+    credential
+        .fields()
+        .map(|(name, value)| Pair {
+            name: name.to_owned(),
+            value: value.expose().to_owned(),
+        })
+        .collect()
+}
