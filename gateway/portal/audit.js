@@ -20,10 +20,10 @@ import {
 } from './ui.js';
 
 const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'secret_id', 'grant_id', 'request_id', 'since', 'until', 'limit'];
-const ACTIONS = ['proxy.request', 'proxy.response', 'secret.create', 'secret.rotate', 'secret.delete', 'grant.issue', 'grant.revoke',
+const ACTIONS = ['proxy.request', 'proxy.response', 'proxy.connect', 'proxy.passthrough', 'secret.create', 'secret.rotate', 'secret.delete', 'grant.issue', 'grant.revoke',
   'principal.create', 'principal.delete', 'principal.member.add', 'principal.member.remove', 'key.issue', 'key.revoke',
   'provider.upload', 'provider.remove', 'provider.disable', 'provider.enable', 'provider.load', 'provider.unload',
-  'keyring.rotate', 'keyring.rewrap'];
+  'keyring.rotate', 'keyring.rewrap', 'proxy_ca.create', 'proxy_ca.rotate'];
 const OUTCOMES = ['ok', 'interrupted', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
   'policy_violation', 'blocked_destination', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
   'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict', 'allowed'];

@@ -72,11 +72,19 @@ pub async fn apply(state: &AppState, change: &Change) {
     }
 }
 
-/// Drops every cached entry and reloads the provider registry from the database.
+/// Drops every cached entry and reloads the provider registry and the proxy CAs from the
+/// database.
 pub async fn resync(state: &AppState) {
     state.cache.invalidate_all();
     if let Err(e) = state.providers.sync_from_store(state.store.as_ref(), None).await {
         tracing::warn!(error = %e, "could not resync providers");
+    }
+    if let Err(e) = state
+        .authorities
+        .reload(state.store.as_ref(), &state.keyring.current())
+        .await
+    {
+        tracing::warn!(error = %e, "could not reload the proxy CAs");
     }
 }
 

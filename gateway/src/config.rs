@@ -83,6 +83,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_UPSTREAM_CA_FILE")]
     pub upstream_ca_file: Option<PathBuf>,
 
+    /// Also serve forward-proxy traffic (`HTTPS_PROXY=http://<addr>`) on this address:
+    /// `CONNECT` tunnels intercepted with credgate's own CA, and plain-HTTP absolute-form
+    /// requests. Off unless given.
+    #[arg(long, env = "CREDGATE_PROXY_LISTEN")]
+    pub proxy_listen: Option<SocketAddr>,
+
+    /// Hosts (`name`, `name:port` or `*.suffix`) that forward-proxy tunnels reach untouched:
+    /// no interception and no credential, audited as `proxy.passthrough`. For package
+    /// registries and the like. Repeatable, or comma-separated.
+    #[arg(long, env = "CREDGATE_PROXY_PASSTHROUGH", value_delimiter = ',')]
+    pub proxy_passthrough: Vec<String>,
+
     /// PEM certificate chain: serve TLS on --listen (with --tls-key).
     #[arg(long, env = "CREDGATE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

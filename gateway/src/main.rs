@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             init_tracing(args.log_format, &args.log);
-            match runtime.block_on(credgate::server::serve(args)) {
+            match runtime.block_on(credgate::server::serve(*args)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

@@ -49,6 +49,9 @@ pub struct Metrics {
     audit_failures: Counter,
     audit_index_errors: Counter,
     provider_failures: Family<ProviderLabels, Counter>,
+    forward_tunnels: Counter,
+    forward_passthroughs: Counter,
+    forward_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,24 @@ impl Metrics {
         let audit_failures = Counter::default();
         let audit_index_errors = Counter::default();
         let provider_failures = Family::<ProviderLabels, Counter>::default();
+        let forward_tunnels = Counter::default();
+        let forward_passthroughs = Counter::default();
+        let forward_refused = Counter::default();
+        registry.register(
+            "forward_tunnels",
+            "Forward-proxy tunnels intercepted (TLS terminated with credgate's CA); their requests count in calls",
+            forward_tunnels.clone(),
+        );
+        registry.register(
+            "forward_passthroughs",
+            "Forward-proxy tunnels passed through untouched (--proxy-passthrough)",
+            forward_passthroughs.clone(),
+        );
+        registry.register(
+            "forward_refused",
+            "Forward-proxy tunnels and requests refused before any TLS (no grant allows the host)",
+            forward_refused.clone(),
+        );
         registry.register(
             "calls",
             "Data-plane calls by outcome (ok or error code) and provider",
@@ -125,7 +146,22 @@ impl Metrics {
             audit_failures,
             audit_index_errors,
             provider_failures,
+            forward_tunnels,
+            forward_passthroughs,
+            forward_refused,
         }
+    }
+
+    pub fn forward_tunnel(&self) {
+        self.forward_tunnels.inc();
+    }
+
+    pub fn forward_passthrough(&self) {
+        self.forward_passthroughs.inc();
+    }
+
+    pub fn forward_refused(&self) {
+        self.forward_refused.inc();
     }
 
     pub fn call(&self, outcome: &str, provider: &str, duration: Duration) {

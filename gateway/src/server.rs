@@ -32,6 +32,7 @@ pub fn app(state: AppState) -> Shed<Router> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/proxy-ca", get(proxy_ca_bundle))
         .merge(admin::router(state.clone()))
         .merge(proxy::router())
         .merge(portal::router())
@@ -41,6 +42,16 @@ pub fn app(state: AppState) -> Shed<Router> {
         .layer(axum::middleware::from_fn(request_id::middleware));
     // Outside the router, so a shed request is not routed first.
     Shed::new(router, state)
+}
+
+/// The forward-proxy CA's trust bundle, as PEM. Public, like any CA certificate: clients
+/// (and `credgate run`) fetch it to trust credgate's interception.
+async fn proxy_ca_bundle(State(state): State<AppState>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        state.authorities.bundle_pem(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Response {
@@ -178,6 +189,16 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             .with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
         tokio::spawn(watcher.run());
     }
+    let proxy_passthrough = args
+        .proxy_passthrough
+        .iter()
+        .map(|h| crate::vault::host::HostPattern::parse(h).map_err(|e| anyhow::anyhow!("--proxy-passthrough {h}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Made at the first start even without --proxy-listen, so every replica and restart
+    // presents the same CA from the moment forward-proxy mode is switched on.
+    let authorities = crate::ca::Authorities::load_or_create(store.as_ref(), &ring)
+        .await
+        .context("cannot load or create the forward-proxy CA")?;
     let state = AppState::new(Inner {
         store,
         keyring: KeyRingHandle::new(ring),
@@ -185,6 +206,8 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         audit,
         cache: crate::cache::HotCache::new(),
         providers,
+        authorities: Arc::new(authorities),
+        leaves: crate::ca::leaf::Leaves::default(),
         upstream,
         metrics: crate::metrics::Metrics::new(),
         settings: Settings {
@@ -192,6 +215,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             max_body_bytes: args.max_body_bytes,
             portal_dir: args.portal_dir.clone(),
             log_plugin_errors: args.log_plugin_errors,
+            proxy_passthrough,
         },
         replica: uuid::Uuid::new_v4(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight.max(1))),
@@ -207,6 +231,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // Bound before "listening on" is printed, so whoever waits for that line can use both.
+    let proxy_listener = match args.proxy_listen {
+        Some(proxy_addr) => {
+            let proxy_listener = tokio::net::TcpListener::bind(proxy_addr)
+                .await
+                .with_context(|| format!("cannot listen on --proxy-listen {proxy_addr}"))?;
+            let bound = proxy_listener.local_addr()?;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "forward proxy on {bound}");
+            let _ = out.flush();
+            Some(proxy_listener)
+        }
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {addr}");
@@ -227,6 +265,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
+    if let Some(proxy_listener) = proxy_listener {
+        tokio::spawn(listener::serve(
+            proxy_listener,
+            crate::forward_proxy::app(state.clone()),
+            None,
+            stop_rx.clone(),
+        ));
+    }
     let mut deadline = stop_rx.clone();
     let grace = Duration::from_secs(args.shutdown_grace_seconds);
     tokio::select! {

@@ -21,6 +21,8 @@ pub struct Settings {
     pub portal_dir: Option<std::path::PathBuf>,
     /// Log the text of plugin errors (`--log-plugin-errors`).
     pub log_plugin_errors: bool,
+    /// Hosts forward-proxy tunnels reach untouched (`--proxy-passthrough`).
+    pub proxy_passthrough: Vec<crate::vault::host::HostPattern>,
 }
 
 #[derive(Debug)]
@@ -31,6 +33,9 @@ pub struct Inner {
     pub audit: AuditWriter,
     pub cache: HotCache,
     pub providers: Arc<Registry>,
+    /// credgate's own CAs, for forward-proxy interception, and the leaf certificates they sign.
+    pub authorities: Arc<crate::ca::Authorities>,
+    pub leaves: crate::ca::leaf::Leaves,
     pub upstream: Upstream,
     pub metrics: Metrics,
     pub settings: Settings,

@@ -10,6 +10,7 @@ mod admin_api;
 mod canary;
 mod cli;
 mod containment;
+mod forward;
 mod plugins;
 mod portal;
 mod proxy;

@@ -13,7 +13,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn venv() -> PathBuf {
+pub(crate) fn venv() -> PathBuf {
     let sdk = root().join("sdk/python");
     let mut hash = Sha256::new();
     for file in ["requirements-test.txt", "pyproject.toml"] {

@@ -143,16 +143,36 @@ async fn keyring_rotation_survives_a_restart() {
         gw.create_secret(json!({"name": format!("s{i}"), "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]})).await;
     }
     let before = gw.get("/admin/v1/keyring").await.json;
+    let ca_before = gw
+        .http
+        .get(format!("{}/v1/proxy-ca", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let rotated = gw.post("/admin/v1/keyring/rotate", json!({})).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    // Three secrets and the forward-proxy CA's sealed key.
     assert_eq!(
         (rotated.json["rewrapped"].as_u64(), rotated.json["remaining"].as_i64()),
-        (Some(3), Some(0))
+        (Some(4), Some(0))
     );
     assert_ne!(rotated.json["active_key_id"], before["active_key_id"]);
     let status = gw.get("/admin/v1/keyring").await.json;
     assert_eq!(status["keys"].as_array().unwrap().len(), 2);
     assert_eq!(status["pending_rewrap"], 0);
+    let old_key = status["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == before["active_key_id"])
+        .unwrap();
+    assert_eq!(
+        old_key["data_keys"], 0,
+        "nothing, the CA's key included, is left under the old key"
+    );
     gw.stop();
     let gw = Gateway::start_with(Options {
         data_dir: Some(data),
@@ -164,6 +184,16 @@ async fn keyring_rotation_survives_a_restart() {
         gw.get("/admin/v1/keyring").await.json["active_key_id"],
         rotated.json["active_key_id"]
     );
+    let ca_after = gw
+        .http
+        .get(format!("{}/v1/proxy-ca", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(ca_after, ca_before, "the CA's key opens under the new master key");
     // An environment-supplied ring is the operator's: credgate will not rotate it.
     let env_gw = Gateway::start_with(Options {
         env: vec![("CREDGATE_MASTER_KEY".into(), key_b64(9))],

@@ -34,6 +34,8 @@ pub struct Options {
 pub struct Gateway {
     child: Option<Child>,
     pub base: String,
+    /// `http://<addr>` of the forward proxy, when started with `--proxy-listen`.
+    pub proxy: Option<String>,
     pub admin_token: String,
     pub data_dir: PathBuf,
     _tmp: Option<Arc<tempfile::TempDir>>,
@@ -147,9 +149,15 @@ impl Gateway {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
+        // Printed before "listening on", so already in the file.
+        let proxy = read(&stdout_path)
+            .lines()
+            .find_map(|l| l.strip_prefix("forward proxy on "))
+            .map(|a| format!("http://{a}"));
         Ok(Self {
             child: Some(child),
             base: format!("http://{addr}"),
+            proxy,
             admin_token,
             data_dir,
             _tmp: tmp,

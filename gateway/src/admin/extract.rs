@@ -32,6 +32,7 @@ pub fn action_for(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/admin/v1/providers/{id}/enable") => "provider.enable",
         ("POST", "/admin/v1/keyring/rotate") => "keyring.rotate",
         ("POST", "/admin/v1/keyring/rewrap") => "keyring.rewrap",
+        ("POST", "/admin/v1/proxy-ca/rotate") => "proxy_ca.rotate",
         _ => return None,
     })
 }

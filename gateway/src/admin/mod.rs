@@ -11,6 +11,7 @@ mod keys;
 mod openapi;
 mod principals;
 mod providers;
+mod proxy_ca;
 mod secrets;
 
 use axum::Router;
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/keyring", get(keyring::status))
         .route("/admin/v1/keyring/rotate", post(keyring::rotate))
         .route("/admin/v1/keyring/rewrap", post(keyring::rewrap))
+        .route("/admin/v1/proxy-ca", get(proxy_ca::show))
+        .route("/admin/v1/proxy-ca/rotate", post(proxy_ca::rotate))
         // Inner to outer: failed changes are audited, after the caller is authenticated.
         .route_layer(from_fn_with_state(state.clone(), audit_failures))
         .route_layer(from_fn_with_state(state, auth::require_admin))

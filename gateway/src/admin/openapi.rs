@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, grants, keyring, keys, principals, providers, secrets};
+use super::{audit, grants, keyring, keys, principals, providers, proxy_ca, secrets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,6 +17,7 @@ use super::{audit, grants, keyring, keys, principals, providers, secrets};
         providers::list, providers::show, providers::upload, providers::remove, providers::disable, providers::enable,
         audit::list, audit::verify,
         keyring::status, keyring::rotate, keyring::rewrap,
+        proxy_ca::show, proxy_ca::rotate,
     ),
     modifiers(&AdminToken),
     security(("admin_token" = [])),
@@ -28,6 +29,7 @@ use super::{audit, grants, keyring, keys, principals, providers, secrets};
         (name = "providers", description = "Provider plugins: bundled, from the plugins directory, uploaded"),
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "keyring", description = "Master keys"),
+        (name = "proxy-ca", description = "credgate's CA for forward-proxy mode"),
     )
 )]
 #[derive(Debug)]

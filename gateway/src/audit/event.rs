@@ -56,6 +56,9 @@ pub struct AuditEvent {
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_version: Option<String>,
+    /// How a data-plane call came in: `explicit`, `base_url` or `forward` (a proxy tunnel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +99,7 @@ impl AuditEvent {
             secret_version: None,
             provider: None,
             provider_version: None,
+            mode: None,
             method: None,
             host: None,
             path: None,

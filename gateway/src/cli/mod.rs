@@ -1,6 +1,7 @@
 //! The `credgate` command line: `serve`, and admin commands over the admin API.
 
 mod audit;
+mod ca;
 mod client;
 mod grant;
 mod key;
@@ -8,6 +9,7 @@ mod keyring;
 mod output;
 mod principal;
 mod provider;
+mod run;
 mod secret;
 
 use std::process::ExitCode;
@@ -33,7 +35,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (admin API; data plane).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Users, groups, systems and agents.
     Principal(principal::Args),
     /// App API keys.
@@ -48,6 +50,11 @@ pub enum Command {
     Keyring(keyring::Args),
     /// Provider plugins.
     Provider(provider::Args),
+    /// The forward-proxy CA: show, export the trust bundle, rotate.
+    Ca(ca::Args),
+    /// Run a command with its HTTP(S) traffic through credgate's forward proxy: the app key
+    /// in HTTPS_PROXY, credgate's CA trusted, placeholder API keys in the environment.
+    Run(run::Args),
 }
 
 /// Runs an admin command; `serve` is handled by the binary (it owns logging and signals).
@@ -61,6 +68,8 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::Keyring(args) => keyring::run(args).await,
         Command::Provider(args) => provider::run(args).await,
+        Command::Ca(args) => ca::run(args).await,
+        Command::Run(args) => return run::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

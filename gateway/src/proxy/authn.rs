@@ -50,7 +50,7 @@ pub async fn authenticate(
     Ok(api_key)
 }
 
-async fn check(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Failure> {
+pub(super) async fn check(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Failure> {
     let unauthenticated = || refuse(ErrorCode::Unauthenticated, "invalid app key");
     let prefix = token::prefix_of(TokenKind::App, key).ok_or_else(unauthenticated)?;
     let record = state

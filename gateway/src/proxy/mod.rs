@@ -7,8 +7,8 @@
 //! [`destination`] → [`body`] (bounded) → [`credential`] (decrypt, strip the caller's copies,
 //! inject, validate) → [`forward`] (journal the opening durably before the credential leaves,
 //! send, stream back with the credential kept out, record the outcome: the call's one record
-//! in the audit chain). Each way in (explicit, base URL, and later others) differs only in
-//! where the grant, the target and the app key are read from: see [`Mode`].
+//! in the audit chain). Each way in (explicit, base URL, forward proxy) differs only in where
+//! the grant, the target and the app key are read from: see [`Mode`].
 
 mod authn;
 mod body;
@@ -19,12 +19,15 @@ mod headers;
 mod policy;
 pub mod scrub;
 mod target;
+pub mod tunnel;
 
 use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use axum::routing::any;
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderValue, header};
 
 use crate::cache::LiveSecret;
 use crate::error::{ApiError, ErrorCode};
@@ -34,6 +37,7 @@ use crate::state::AppState;
 use call::{Call, Failure, refuse};
 use forward::Outbound;
 use target::Target;
+use tunnel::Tunnel;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,23 +54,62 @@ enum Mode {
     Explicit,
     /// `/v1/grants/<grant_id>/<path>`: the secret's base URL + path + query.
     BaseUrl { grant: String, path: String },
+    /// A request inside a forward-proxy tunnel, or an absolute-form request to the proxy:
+    /// the tunnel's host, the request's path.
+    Forward(Arc<Tunnel>),
 }
 
 impl Mode {
     /// The grant id as sent, and whether the app key may be looked for where vendor SDKs put
     /// their own keys.
-    fn grant(&self, caller: &HeaderMap) -> (String, bool) {
-        match self {
-            Self::Explicit => {
-                let grant = caller
-                    .get(target::GRANT_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim)
-                    .map(str::to_owned)
-                    .unwrap_or_default();
-                (grant, false)
-            }
+    fn grant(&self, caller: &HeaderMap) -> Result<(String, bool), Failure> {
+        let named = || {
+            caller
+                .get(target::GRANT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(match self {
+            Self::Explicit => (named().unwrap_or_default(), false),
             Self::BaseUrl { grant, .. } => (grant.clone(), true),
+            // The client's own credential slot may hold the app key or a placeholder.
+            Self::Forward(tunnel) => match (named(), tunnel.grant) {
+                (Some(grant), _) => (grant, true),
+                (None, Some(grant)) => (grant.to_string(), true),
+                (None, None) => {
+                    return Err(refuse(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "{} of your grants allow {}: name one with X-Credgate-Grant or as the proxy user name",
+                            tunnel.candidates, tunnel.host
+                        ),
+                    ));
+                }
+            },
+        })
+    }
+
+    /// The app key, where the mode carries it outside the request: the one the tunnel (or the
+    /// absolute-form request) was let in with, as `Bearer`.
+    fn tunnel_key(&self) -> Option<HeaderValue> {
+        match self {
+            Self::Forward(tunnel) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {}", tunnel.key.expose())).ok()?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// The mode's name in the call's record.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Explicit => "explicit",
+            Self::BaseUrl { .. } => "base_url",
+            Self::Forward(_) => "forward",
         }
     }
 
@@ -74,14 +117,23 @@ impl Mode {
     /// finds and removes, in either mode.
     fn query(&self, parts: &http::request::Parts) -> Option<String> {
         match self {
-            Self::BaseUrl { .. } => parts.uri.query().map(str::to_owned),
+            Self::BaseUrl { .. } | Self::Forward(_) => parts.uri.query().map(str::to_owned),
             Self::Explicit => target::explicit_query(&parts.headers),
         }
     }
 
     /// Where the call goes, with the query authentication left.
-    fn target(&self, caller: &HeaderMap, secret: &LiveSecret, query: Option<String>) -> Result<Target, Failure> {
+    fn target(
+        &self,
+        parts: &http::request::Parts,
+        secret: &LiveSecret,
+        query: Option<String>,
+    ) -> Result<Target, Failure> {
+        let caller = &parts.headers;
         Ok(match self {
+            Self::Forward(tunnel) => {
+                target::forward(tunnel.scheme, &tunnel.host, tunnel.port, parts.uri.path(), query)?
+            }
             Self::Explicit => target::explicit(caller, query)?,
             Self::BaseUrl { path, .. } => {
                 let base = secret
@@ -131,6 +183,11 @@ async fn base_url(State(state): State<AppState>, req: Request) -> Response {
     handle(state, req, Mode::BaseUrl { grant, path }).await
 }
 
+/// A request inside a forward-proxy tunnel (or an absolute-form one): see [`tunnel`].
+pub async fn in_tunnel(state: AppState, req: Request, tunnel: Arc<Tunnel>) -> Response {
+    handle(state, req, Mode::Forward(tunnel)).await
+}
+
 async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
     let mut response = match Call::begin(state, call::About::of(&req)).await {
         Err(shed) => shed,
@@ -150,12 +207,16 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     policy::forwardable(&method)?;
     let mut headers = headers::to_upstream(&parts.headers);
     // Proxy-Authorization is hop-by-hop, so `to_upstream` dropped it; look for it where it came.
-    if let Some(value) = parts.headers.get(header::PROXY_AUTHORIZATION) {
-        headers.insert(header::PROXY_AUTHORIZATION, value.clone());
+    if let Some(value) = mode
+        .tunnel_key()
+        .or_else(|| parts.headers.get(header::PROXY_AUTHORIZATION).cloned())
+    {
+        headers.insert(header::PROXY_AUTHORIZATION, value);
     }
+    call.event.mode = Some(mode.name().into());
     // The grant id is read first only to know where to look for the key: nothing is looked
     // up until the key is checked.
-    let (grant_id, sdk_slots) = mode.grant(&parts.headers);
+    let (grant_id, sdk_slots) = mode.grant(&parts.headers)?;
     let mut query = mode.query(&parts);
 
     let key = authn::authenticate(call, &mut headers, &mut query, sdk_slots).await?;
@@ -164,7 +225,7 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     policy::lifetime_and_method(&grant, &method, &parts.headers)?;
     let secret = policy::secret(call, &grant).await?;
     let injector = credential::injector(call, &secret).await?;
-    let mut target = mode.target(&parts.headers, &secret, query)?;
+    let mut target = mode.target(&parts, &secret, query)?;
     policy::paths(call, &grant, &target, &parts.headers)?;
     let resolver = &call.state.upstream.resolver;
     destination::check(&target.url, &secret.meta, &secret.allowed_hosts, resolver).await?;

@@ -89,6 +89,20 @@ pub fn explicit(headers: &HeaderMap, query: Option<String>) -> Result<Target, Ap
     Target::new(url, path, query)
 }
 
+/// Forward-proxy mode: the tunnel's scheme, host and port, and the request's own path (an
+/// absolute-form request names the same host: the tunnel was opened for it).
+pub fn forward(scheme: &str, host: &str, port: u16, path: &str, query: Option<String>) -> Result<Target, ApiError> {
+    let host_text = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let url = Url::parse(&format!("{scheme}://{host_text}:{port}/"))
+        .map_err(|_| ApiError::bad_request("the proxy target is not a valid URL"))?;
+    let path = if path.is_empty() { "/" } else { path };
+    Target::new(url, path.to_owned(), query)
+}
+
 /// Base-URL mode: the secret's base URL, then the path after the grant id as sent, then the
 /// query.
 pub fn base_url(base: &Url, path: &str, query: Option<String>) -> Result<Target, ApiError> {

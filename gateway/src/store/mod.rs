@@ -118,12 +118,29 @@ pub async fn open_with(url: &DatabaseUrl, fsync_commits: bool) -> Result<Arc<dyn
     }
 }
 
-/// One sealed secret version, located.
+/// One sealed secret version, located. A proxy CA's key is one too: its id, version
+/// [`CA_KEY_VERSION`], so re-wrapping under a new master key covers it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedVersion {
     pub secret_id: Uuid,
     pub version: i64,
     pub sealed: SealedValue,
+}
+
+/// The envelope version a proxy CA's private key is sealed under (secret versions start at 1).
+pub const CA_KEY_VERSION: i64 = 0;
+
+/// A forward-proxy certificate authority as stored: the certificate, and its private key
+/// sealed with the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAuthority {
+    pub id: Uuid,
+    pub cert_pem: String,
+    pub sealed_key: SealedValue,
+    pub created_at: DateTime<Utc>,
+    /// From when it signs leaf certificates; until then it is only in the trust bundle.
+    pub activates_at: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -189,6 +206,15 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a data key's wrapping if it is still `old` (so concurrent re-wraps and
     /// rotations cannot overwrite each other). Returns whether it was replaced.
     async fn replace_wrapped_key(&self, old: &SealedVersion, new: &SealedValue) -> Result<bool>;
+
+    // Forward-proxy certificate authorities.
+    /// Every stored CA, oldest first.
+    async fn proxy_authorities(&self) -> Result<Vec<StoredAuthority>>;
+    /// Stores the first CA unless one exists (replicas starting together on an empty database
+    /// agree on one). Returns whether this one was stored.
+    async fn insert_first_proxy_authority(&self, ca: &StoredAuthority, audit: &AuditEvent) -> Result<bool>;
+    /// Stores a further CA (a rotation).
+    async fn insert_proxy_authority(&self, ca: &StoredAuthority, audit: &AuditEvent) -> Result<()>;
 
     // Admin tokens.
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()>;

@@ -11,7 +11,10 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{AuditQuery, GrantFilter, Result, SealedVersion, Store, StoreError, Subscription, UploadedProvider};
+use super::{
+    AuditQuery, CA_KEY_VERSION, GrantFilter, Result, SealedVersion, Store, StoreError, StoredAuthority, Subscription,
+    UploadedProvider,
+};
 use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
@@ -148,6 +151,33 @@ where
         Ok(true)
     }
 
+    /// Inserts a CA row; with `only_first`, only into an empty table.
+    async fn insert_authority(
+        conn: &mut DB::Connection,
+        ca: &StoredAuthority,
+        only_first: bool,
+    ) -> Result<DB::QueryResult> {
+        let statement = if only_first {
+            "INSERT INTO proxy_authorities (id, cert_pem, kek_id, wrapped_key, ciphertext, created_at, activates_at, not_after) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM proxy_authorities)"
+        } else {
+            "INSERT INTO proxy_authorities (id, cert_pem, kek_id, wrapped_key, ciphertext, created_at, activates_at, not_after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        };
+        Ok(sqlx::query::<DB>(statement)
+            .bind(ca.id.to_string())
+            .bind(ca.cert_pem.clone())
+            .bind(ca.sealed_key.kek_id.clone())
+            .bind(ca.sealed_key.wrapped_key.clone())
+            .bind(ca.sealed_key.ciphertext.clone())
+            .bind(to_micros(ca.created_at))
+            .bind(to_micros(ca.activates_at))
+            .bind(to_micros(ca.not_after))
+            .execute(&mut *conn)
+            .await?)
+    }
+
+    /// Appends `events` to the chain inside the caller's transaction.
     async fn append_chain(conn: &mut DB::Connection, events: &[AuditEvent]) -> Result<()> {
         let bodies: Vec<String> = events.iter().map(AuditEvent::body).collect();
         let chained: Vec<(&AuditEvent, &str)> = events.iter().zip(bodies.iter().map(String::as_str)).collect();
@@ -405,7 +435,8 @@ where
     #[instrument(skip_all, level = "debug")]
     async fn kek_usage(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query::<DB>(
-            "SELECT kek_id, COUNT(*) AS n FROM secret_versions WHERE kek_id IS NOT NULL GROUP BY kek_id ORDER BY kek_id",
+            "SELECT kek_id, COUNT(*) AS n FROM (SELECT kek_id FROM secret_versions WHERE kek_id IS NOT NULL \
+             UNION ALL SELECT kek_id FROM proxy_authorities) AS sealed GROUP BY kek_id ORDER BY kek_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -418,7 +449,9 @@ where
     async fn versions_to_rewrap(&self, active_kek: &str, limit: i64) -> Result<Vec<SealedVersion>> {
         let rows = sqlx::query::<DB>(
             "SELECT secret_id, version, kek_id, wrapped_key, ciphertext FROM secret_versions \
-             WHERE kek_id IS NOT NULL AND kek_id <> $1 ORDER BY secret_id, version LIMIT $2",
+             WHERE kek_id IS NOT NULL AND kek_id <> $1 \
+             UNION ALL SELECT id AS secret_id, 0 AS version, kek_id, wrapped_key, ciphertext FROM proxy_authorities \
+             WHERE kek_id <> $1 ORDER BY secret_id, version LIMIT $2",
         )
         .bind(active_kek.to_owned())
         .bind(limit)
@@ -437,19 +470,63 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn replace_wrapped_key(&self, old: &SealedVersion, new: &SealedValue) -> Result<bool> {
-        let done = sqlx::query::<DB>(
-            "UPDATE secret_versions SET kek_id = $1, wrapped_key = $2 \
-             WHERE secret_id = $3 AND version = $4 AND kek_id = $5 AND wrapped_key = $6",
-        )
-        .bind(new.kek_id.clone())
-        .bind(new.wrapped_key.clone())
-        .bind(old.secret_id.to_string())
-        .bind(old.version)
-        .bind(old.sealed.kek_id.clone())
-        .bind(old.sealed.wrapped_key.clone())
-        .execute(&self.pool)
-        .await?;
+        let query = if old.version == CA_KEY_VERSION {
+            sqlx::query::<DB>(
+                "UPDATE proxy_authorities SET kek_id = $1, wrapped_key = $2 \
+                 WHERE id = $3 AND $4 = 0 AND kek_id = $5 AND wrapped_key = $6",
+            )
+        } else {
+            sqlx::query::<DB>(
+                "UPDATE secret_versions SET kek_id = $1, wrapped_key = $2 \
+                 WHERE secret_id = $3 AND version = $4 AND kek_id = $5 AND wrapped_key = $6",
+            )
+        };
+        let done = query
+            .bind(new.kek_id.clone())
+            .bind(new.wrapped_key.clone())
+            .bind(old.secret_id.to_string())
+            .bind(old.version)
+            .bind(old.sealed.kek_id.clone())
+            .bind(old.sealed.wrapped_key.clone())
+            .execute(&self.pool)
+            .await?;
         Ok(DB::rows_affected(&done) == 1)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn proxy_authorities(&self) -> Result<Vec<StoredAuthority>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT id, cert_pem, kek_id, wrapped_key, ciphertext, created_at, activates_at, not_after \
+             FROM proxy_authorities ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAuthority {
+                    id: Self::uuid_at(r, "id")?,
+                    cert_pem: r.try_get("cert_pem")?,
+                    sealed_key: Self::sealed_row(r)?,
+                    created_at: Self::time_at(r, "created_at")?,
+                    activates_at: Self::time_at(r, "activates_at")?,
+                    not_after: Self::time_at(r, "not_after")?,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_first_proxy_authority(&self, ca: &StoredAuthority, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = Self::insert_authority(&mut tx, ca, true).await?;
+        Self::commit_if_changed(tx, &done, audit).await
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_proxy_authority(&self, ca: &StoredAuthority, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        Self::insert_authority(&mut tx, ca, false).await?;
+        Self::commit_with(tx, audit).await
     }
 
     #[instrument(skip_all, level = "debug")]
