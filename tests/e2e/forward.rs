@@ -501,3 +501,187 @@ async fn replicas_on_one_postgresql_present_the_same_ca() {
     assert!(ca_a.contains("BEGIN CERTIFICATE"));
     assert_eq!(ca_a, ca_b, "two replicas started together agree on one CA");
 }
+
+/// boto3 and the aws CLI, unchanged, with the placeholder keys `credgate run` gives them:
+/// credgate drops their signature and signs again with the stored keys, and s3s-fs (behind
+/// TLS) verifies every signature strictly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_and_the_aws_cli_work_through_credgate_run_against_a_strict_s3() {
+    let (access, secret_key) = ("AKIDFORWARDTEST", "fwd/s3cr3t+KEY");
+    let s3 = crate::sigv4::S3::start(access, secret_key).await;
+    let f = Forward::new().await;
+    let front = crate::upstream::TlsFront::start(&f.ca, &s3.url).await;
+    let host = front.url.trim_start_matches("https://").to_owned();
+    let aws_secret = |name: &str, secret: &str| {
+        json!({"name": name, "type": "aws_sigv4",
+            "credential": {"access_key_id": access, "secret_access_key": secret},
+            "config": {"region": "us-east-1", "service": "s3"},
+            "allowed_hosts": [host], "allow_private_destinations": true})
+    };
+    let good = f.gw.create_secret(aws_secret("s3", secret_key)).await;
+    let good = f.gw.issue_grant(&good, &f.agent, json!({})).await;
+    let wrong = f.gw.create_secret(aws_secret("s3-wrong", "not-the-secret")).await;
+    let wrong = f.gw.issue_grant(&wrong, &f.agent, json!({})).await;
+    let venv = crate::python::venv();
+    let python = venv.join("bin/python");
+    let script = format!(
+        r#"
+import os, sys, boto3, botocore
+from boto3.s3.transfer import TransferConfig
+assert os.environ["AWS_ACCESS_KEY_ID"] == "credgate"
+s3 = boto3.client("s3", endpoint_url="{url}", region_name="us-east-1",
+                  config=botocore.config.Config(s3={{"addressing_style": "path"}}))
+s3.create_bucket(Bucket="fwd")
+s3.put_object(Bucket="fwd", Key="a.txt", Body=b"hello through the proxy")
+print(s3.get_object(Bucket="fwd", Key="a.txt")["Body"].read().decode())
+big = bytes(i % 251 for i in range(20 * 1024 * 1024))
+import io
+s3.upload_fileobj(io.BytesIO(big), "fwd", "big.bin",
+                  Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024))
+got = s3.get_object(Bucket="fwd", Key="big.bin")["Body"].read()
+print(len(got), got == big)
+print(sorted(o["Key"] for o in s3.list_objects_v2(Bucket="fwd")["Contents"]))
+"#,
+        url = front.url
+    );
+    let out = f
+        .run(&["--grant", &good], &[python.to_str().unwrap(), "-c", &script])
+        .await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "hello through the proxy\n20971520 True\n['a.txt', 'big.bin']\n"
+    );
+
+    // The aws CLI: a listing and a copy.
+    let aws = venv.join("bin/aws");
+    let out = f
+        .run(
+            &["--grant", &good, "--env", "AWS_DEFAULT_REGION=us-east-1"],
+            &[
+                aws.to_str().unwrap(),
+                "--endpoint-url",
+                &front.url,
+                "s3",
+                "ls",
+                "s3://fwd",
+            ],
+        )
+        .await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("big.bin"), "{}", text(&out.stdout));
+
+    // A wrong stored secret: the strict server says so, in boto3's own error.
+    let script = format!(
+        r#"
+import boto3, botocore
+s3 = boto3.client("s3", endpoint_url="{url}", region_name="us-east-1",
+                  config=botocore.config.Config(s3={{"addressing_style": "path"}}))
+try:
+    s3.list_objects_v2(Bucket="fwd")
+except botocore.exceptions.ClientError as e:
+    print(e.response["Error"]["Code"])
+"#,
+        url = front.url
+    );
+    let out = f
+        .run(&["--grant", &wrong], &[python.to_str().unwrap(), "-c", &script])
+        .await;
+    assert_eq!(text(&out.stdout), "SignatureDoesNotMatch\n", "{}", text(&out.stderr));
+}
+
+/// The Python fake of the OpenAI and Anthropic APIs (`sdk/python/tests/servers.py`) in a
+/// process of its own, printing the `authorization` each request arrived with.
+struct FakeVendor {
+    child: tokio::process::Child,
+    url: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeVendor {
+    async fn start() -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/python/tests");
+        let script = format!(
+            "import sys, time\nsys.path.insert(0, {tests:?})\nfrom servers import Upstream\nu = Upstream()\n\
+             print(u.url, flush=True)\nn = 0\nwhile True:\n    time.sleep(0.02)\n    while n < len(u.seen):\n        \
+             print('AUTH', u.seen[n].headers.get('authorization'), flush=True)\n        n += 1\n",
+            tests = tests.display().to_string()
+        );
+        let mut child = Command::new(crate::python::venv().join("bin/python"))
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = lines.next_line().await.unwrap().expect("the fake prints its URL");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            url,
+            lines: seen,
+        }
+    }
+
+    async fn authorizations(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            if self.lines.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeVendor {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The openai SDK, unchanged, with `OPENAI_API_KEY` the placeholder: chat and streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_sdk_chats_and_streams_through_credgate_run() {
+    let vendor = FakeVendor::start().await;
+    let f = Forward::new().await;
+    let front = crate::upstream::TlsFront::start(&f.ca, &vendor.url).await;
+    let host = front.url.trim_start_matches("https://").to_owned();
+    let secret =
+        f.gw.create_secret(
+            json!({"name": "openai", "type": "openai", "credential": {"token": "sk-fwd-canary-1f2e"},
+            "config": {"base_url": front.url}, "allowed_hosts": [host], "allow_private_destinations": true}),
+        )
+        .await;
+    f.gw.issue_grant(&secret, &f.agent, json!({})).await;
+    let script = format!(
+        r#"
+import os
+from openai import OpenAI
+assert os.environ["OPENAI_API_KEY"] == "credgate"
+c = OpenAI(base_url="{url}/v1")
+r = c.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
+print(r.choices[0].message.content)
+s = c.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}], stream=True)
+print("".join(chunk.choices[0].delta.content or "" for chunk in s))
+"#,
+        url = front.url
+    );
+    let python = crate::python::venv().join("bin/python");
+    let out = f.run(&[], &[python.to_str().unwrap(), "-c", &script]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Hello\nHello\n");
+    assert_eq!(
+        vendor.authorizations(2).await,
+        ["AUTH Bearer sk-fwd-canary-1f2e", "AUTH Bearer sk-fwd-canary-1f2e"],
+        "the stored key, in place of the placeholder"
+    );
+    assert!(!f.gw.logs().contains("sk-fwd-canary-1f2e"));
+}

@@ -163,9 +163,9 @@ fn official_sigv4_vectors_through_the_injector() {
 }
 
 /// A real S3-compatible server that verifies SigV4 strictly.
-struct S3 {
+pub(crate) struct S3 {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
     _root: tempfile::TempDir,
 }
 
@@ -184,7 +184,7 @@ fn s3s_fs_binary() -> PathBuf {
 }
 
 impl S3 {
-    async fn start(access_key: &str, secret_key: &str) -> Self {
+    pub(crate) async fn start(access_key: &str, secret_key: &str) -> Self {
         let root = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

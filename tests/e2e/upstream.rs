@@ -313,3 +313,61 @@ fn echo_json(seen: &Seen) -> String {
     });
     body.to_string()
 }
+
+/// A TLS front for a plain-HTTP server on loopback (s3s-fs, say): `https://localhost:<port>`
+/// with the test CA's server certificate, each connection piped to the backend. HTTP/1.1
+/// only, as the backends speak it.
+pub struct TlsFront {
+    pub url: String,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl TlsFront {
+    pub async fn start(ca: &TestCa, backend: &str) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        crate::support::init();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca.cert_file)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&ca.key_file).unwrap();
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let backend = backend.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, mut stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let acceptor = acceptor.clone();
+                        let backend = backend.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                            let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else { return };
+                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                        });
+                    }
+                    _ = stopped.changed() => return,
+                }
+            }
+        });
+        Self {
+            url: format!("https://localhost:{port}"),
+            stop,
+        }
+    }
+}
