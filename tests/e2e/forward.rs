@@ -685,3 +685,168 @@ print("".join(chunk.choices[0].delta.content or "" for chunk in s))
     );
     assert!(!f.gw.logs().contains("sk-fwd-canary-1f2e"));
 }
+
+/// A WebSocket echo server on loopback that keeps the `authorization` of each handshake.
+#[allow(
+    clippy::result_large_err,
+    reason = "tungstenite's handshake callback fixes its error type"
+)]
+async fn websocket_echo() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use futures_util::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let record = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, res| {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    keep.lock().unwrap().push(auth.to_owned());
+                    Ok(res)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, record).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_text() || message.is_binary() {
+                        let _ = ws.send(message).await;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// A WebSocket inside a tunnel: the handshake gets the credential (in place of the client's
+/// placeholder), then frames stream both ways; the call's record is closed when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_upgraded_with_the_credential_in_a_tunnel_and_in_base_url_mode() {
+    use futures_util::{SinkExt, StreamExt};
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (backend, seen) = websocket_echo().await;
+    let f = Forward::new().await;
+    let front = crate::upstream::TlsFront::start(&f.ca, &backend).await;
+    let host = front.url.trim_start_matches("https://").to_owned();
+    let secret =
+        f.gw.create_secret(
+            json!({"name": "ws", "type": "bearer", "credential": {"token": "ws-canary-5d1"},
+            "allowed_hosts": [host], "allow_private_destinations": true}),
+        )
+        .await;
+    let grant = f.gw.issue_grant(&secret, &f.agent, json!({})).await;
+
+    // CONNECT by hand, then TLS trusting credgate's CA, then the WebSocket handshake.
+    let mut tcp = tokio::net::TcpStream::connect(f.proxy().trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!(
+            "CONNECT {host} HTTP/1.1\r\nHost: {host}\r\nProxy-Authorization: Bearer {}\r\n\r\n",
+            f.key
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tcp.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(text(&head).starts_with("HTTP/1.1 200"), "{}", text(&head));
+    let pem =
+        f.gw.http
+            .get(format!("{}/v1/proxy-ca", f.gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let mut request = format!("wss://{host}/socket").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer credgate".parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    assert_eq!(response.status(), 101);
+    for word in ["hello", "through", "credgate"] {
+        ws.send(Message::text(word)).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(word));
+    }
+    ws.close(None).await.unwrap();
+    drop(ws);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer ws-canary-5d1"],
+        "the credential, not the placeholder"
+    );
+
+    // The record: the handshake's 101, closed with the bytes each way once the socket ended.
+    let mut record = json!(null);
+    for _ in 0..100 {
+        let audit =
+            f.gw.get(&format!("/admin/v1/audit?grant_id={grant}&action=proxy.response"))
+                .await;
+        if let Some(r) = audit.json["data"].as_array().and_then(|d| d.first()) {
+            record = r.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(record["status"], 101, "{record}");
+    assert_eq!(record["mode"], "forward");
+    assert!(
+        record["bytes_in"].as_u64().unwrap() > 0 && record["bytes_out"].as_u64().unwrap() > 0,
+        "{record}"
+    );
+    assert!(!f.gw.logs().contains("ws-canary-5d1"));
+
+    // The same handshake in base-URL mode, on the main listener.
+    let based =
+        f.gw.create_secret(
+            json!({"name": "ws-base", "type": "bearer", "credential": {"token": "ws-base-token"},
+            "config": {"base_url": front.url}, "allow_private_destinations": true}),
+        )
+        .await;
+    let based = f.gw.issue_grant(&based, &f.agent, json!({})).await;
+    let tcp = tokio::net::TcpStream::connect(f.gw.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut request = format!("{}/v1/grants/{based}/socket", f.gw.base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("proxy-authorization", format!("Bearer {}", f.key).parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    ws.send(Message::text("base")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("base"));
+    assert_eq!(
+        seen.lock().unwrap().last().map(String::as_str),
+        Some("Bearer ws-base-token")
+    );
+}

@@ -46,6 +46,10 @@ pub struct UpstreamOptions {
 pub struct Upstream {
     strict: HttpClient,
     permissive: HttpClient,
+    /// HTTP/1.1 only (no `h2` offered), for WebSocket handshakes: an h2 connection cannot
+    /// switch protocols.
+    strict_http1: HttpClient,
+    permissive_http1: HttpClient,
     pub first_byte_timeout: Duration,
     pub idle_timeout: Duration,
     pub resolver: Arc<Resolver>,
@@ -65,10 +69,18 @@ impl Upstream {
         if allow_private { &self.permissive } else { &self.strict }
     }
 
+    pub fn http1_client(&self, allow_private: bool) -> &HttpClient {
+        if allow_private {
+            &self.permissive_http1
+        } else {
+            &self.strict_http1
+        }
+    }
+
     pub fn build(options: &UpstreamOptions) -> anyhow::Result<Self> {
         let tls = tls_config(options.ca_file.as_deref())?;
         let resolver = Arc::new(Resolver::default());
-        let client = |allow_private: bool| {
+        let client = |allow_private: bool, http2: bool| {
             let mut tcp = HttpConnector::new_with_resolver(CheckedResolve {
                 resolver: resolver.clone(),
                 allow_private,
@@ -88,9 +100,12 @@ impl Upstream {
             let https = HttpsConnectorBuilder::new()
                 .with_tls_config(tls.clone())
                 .https_or_http()
-                .enable_http1()
-                .enable_http2()
-                .wrap_connector(tcp);
+                .enable_http1();
+            let https = if http2 {
+                https.enable_http2().wrap_connector(tcp)
+            } else {
+                https.wrap_connector(tcp)
+            };
             // No redirects are followed and no system proxy is used: hyper's client does
             // neither. The timeout covers the TCP and the TLS handshake together.
             Client::builder(TokioExecutor::new())
@@ -103,8 +118,10 @@ impl Upstream {
                 })
         };
         Ok(Self {
-            strict: client(false),
-            permissive: client(true),
+            strict: client(false, true),
+            permissive: client(true, true),
+            strict_http1: client(false, false),
+            permissive_http1: client(true, false),
             first_byte_timeout: options.first_byte_timeout,
             idle_timeout: options.idle_timeout,
             resolver: resolver.clone(),

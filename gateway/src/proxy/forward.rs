@@ -13,6 +13,7 @@ use super::call::{Call, Failure, forwarded, refuse};
 use super::headers;
 use super::scrub::{Needles, ScrubbedBody};
 use super::target::Target;
+use super::upgrade::{self, ClientUpgrade};
 use crate::cache::LiveSecret;
 use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
@@ -28,6 +29,8 @@ pub struct Outbound {
     pub body: Prepared,
     /// What must not come back.
     pub needles: Needles,
+    /// Set for a WebSocket handshake: the caller's side, joined to the upstream's on `101`.
+    pub upgrade: Option<ClientUpgrade>,
 }
 
 /// The phase: journal, send, stream back.
@@ -43,6 +46,7 @@ pub async fn send(
         headers,
         body: Prepared { body, seen, .. },
         needles,
+        upgrade,
     } = outbound;
     let uri = target.uri()?;
     let state = call.state.clone();
@@ -63,7 +67,12 @@ pub async fn send(
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    let client = state.upstream.client(secret.meta.allow_private_destinations);
+    // A handshake needs HTTP/1.1 to the upstream too: a connection that negotiated h2 could
+    // not switch protocols.
+    let client = match upgrade {
+        Some(_) => state.upstream.http1_client(secret.meta.allow_private_destinations),
+        None => state.upstream.client(secret.meta.allow_private_destinations),
+    };
     let upstream_started = Instant::now();
     let response = match tokio::time::timeout(state.upstream.first_byte_timeout, client.request(request)).await {
         Err(_) => {
@@ -76,6 +85,13 @@ pub async fn send(
         Ok(Ok(response)) => response,
     };
     state.metrics.upstream(provider, upstream_started.elapsed());
+
+    let mut response = response;
+    if let Some(caller) = upgrade
+        && response.status() == http::StatusCode::SWITCHING_PROTOCOLS
+    {
+        return switch(call, caller, &mut response, &needles, provider, upstream_started);
+    }
 
     // Stream back, and record the result when the stream ends.
     let status = response.status();
@@ -127,6 +143,47 @@ pub async fn send(
     });
     let mut out = Response::new(axum::body::Body::new(tracked));
     *out.status_mut() = status;
+    *out.headers_mut() = caller_headers;
+    Ok(out)
+}
+
+/// The upstream switched protocols: answer the caller's handshake with its `101` and join the
+/// two connections; the call's record is closed when they part.
+fn switch(
+    call: &mut Call,
+    caller: ClientUpgrade,
+    response: &mut hyper::Response<hyper::body::Incoming>,
+    needles: &Needles,
+    provider: &str,
+    upstream_started: Instant,
+) -> Result<Response, Failure> {
+    let state = call.state.clone();
+    let opened = call
+        .opened
+        .take()
+        .ok_or_else(|| ApiError::internal("a forwarded call has no journaled opening"))?;
+    let permit = call.permit.take();
+    let started = call.started;
+    let provider_id = provider.to_owned();
+    let upstream_latency_ms = upstream_started.elapsed().as_secs_f64() * 1e3;
+    let mut caller_headers = headers::to_caller(response.headers());
+    needles.scrub_headers(&mut caller_headers);
+    upgrade::handshake_headers(&mut caller_headers);
+    upgrade::splice(caller, hyper::upgrade::on(response), move |bytes_in, bytes_out| {
+        state.metrics.call("ok", &provider_id, started.elapsed());
+        opened.close(|result| {
+            result.at = now();
+            result.outcome = "ok".into();
+            result.status = Some(http::StatusCode::SWITCHING_PROTOCOLS.as_u16());
+            result.upstream_latency_ms = Some(upstream_latency_ms);
+            result.bytes_in = Some(bytes_in);
+            result.bytes_out = Some(bytes_out);
+            result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+        });
+        drop(permit);
+    });
+    let mut out = Response::new(axum::body::Body::empty());
+    *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = caller_headers;
     Ok(out)
 }

@@ -20,6 +20,7 @@ mod policy;
 pub mod scrub;
 mod target;
 pub mod tunnel;
+mod upgrade;
 
 use axum::Router;
 use std::sync::Arc;
@@ -202,10 +203,14 @@ async fn handle(state: AppState, req: Request, mode: Mode) -> Response {
 
 /// The phases of one call, in order.
 async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Failure> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let method = parts.method.clone();
     policy::forwardable(&method)?;
+    let upgrade = upgrade::take(&mut parts);
     let mut headers = headers::to_upstream(&parts.headers);
+    if upgrade.is_some() {
+        upgrade::handshake_headers(&mut headers);
+    }
     // Proxy-Authorization is hop-by-hop, so `to_upstream` dropped it; look for it where it came.
     if let Some(value) = mode
         .tunnel_key()
@@ -250,6 +255,7 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
         headers,
         body,
         needles,
+        upgrade,
     };
     forward::send(call, &secret, injector.id(), outbound).await
 }
