@@ -99,6 +99,9 @@ pub struct HotCache {
     grants: Map<Uuid, Grant>,
     secrets: Map<Uuid, LiveSecret>,
     groups: Map<Uuid, Vec<Uuid>>,
+    /// The active grants each principal holds directly, by id: what a forward-proxy tunnel
+    /// chooses from. Dropped whole on any change to grants, secrets or memberships (rare).
+    held: Map<Uuid, Vec<Uuid>>,
     generation: AtomicU64,
 }
 
@@ -123,6 +126,7 @@ impl HotCache {
             grants: Map::new(),
             secrets: Map::new(),
             groups: Map::new(),
+            held: Map::new(),
             generation: AtomicU64::new(0),
         }
     }
@@ -172,6 +176,23 @@ impl HotCache {
         Ok(groups.unwrap_or_default())
     }
 
+    /// The ids of the grants `principal` holds directly that were active when read (each use
+    /// checks the grant again).
+    pub async fn grants_held(&self, store: &dyn Store, principal: Uuid) -> Result<Arc<Vec<Uuid>>> {
+        let held = self
+            .load(&self.held, principal, async {
+                let filter = crate::store::GrantFilter {
+                    principal_id: Some(principal),
+                    status: Some(crate::vault::GrantStatus::Active),
+                    ..Default::default()
+                };
+                let grants = store.grants(&filter, crate::clock::now()).await?;
+                Ok(Some(grants.into_iter().map(|g| g.grant_id).collect()))
+            })
+            .await?;
+        Ok(held.unwrap_or_default())
+    }
+
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -185,16 +206,19 @@ impl HotCache {
     pub fn invalidate_grant(&self, id: Uuid) {
         self.bump();
         self.grants.remove(&id);
+        self.held.clear();
     }
 
     pub fn invalidate_secret(&self, id: Uuid) {
         self.bump();
         self.secrets.remove(&id);
+        self.held.clear();
     }
 
     pub fn invalidate_memberships(&self, principal: Uuid) {
         self.bump();
         self.groups.remove(&principal);
+        self.held.clear();
     }
 
     /// Everything: after changes that touch many entries (principal deletion, re-wrap), and
@@ -205,5 +229,6 @@ impl HotCache {
         self.grants.clear();
         self.secrets.clear();
         self.groups.clear();
+        self.held.clear();
     }
 }

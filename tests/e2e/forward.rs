@@ -108,6 +108,22 @@ impl Forward {
     }
 }
 
+/// The status line of a `CONNECT` (the tunnel is then dropped unused).
+async fn connect_status(proxy: &str, key: &str, target: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(proxy.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: Bearer {key}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut line = String::new();
+    tokio::io::BufReader::new(tcp).read_line(&mut line).await.unwrap();
+    line.trim_end().to_owned()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -243,6 +259,20 @@ async fn no_key_is_407_and_a_host_without_a_grant_is_refused_before_any_tls() {
     let named = connect(Some(format!("Basic {basic}")), &f.host);
     assert!(named.starts_with("HTTP/1.1 403"), "{named}");
     assert_eq!(f.up.count(), before, "nothing reached the upstream");
+
+    // A grant issued now lets the next tunnel in at once: the cached choice is dropped.
+    let example =
+        f.gw.create_secret(
+            json!({"name": "example", "type": "bearer", "credential": {"token": "e"},
+            "allowed_hosts": ["example.com"]}),
+        )
+        .await;
+    f.gw.issue_grant(&example, &f.agent, json!({})).await;
+    assert_eq!(
+        connect_status(&proxy, &f.key, "example.com:443").await,
+        "HTTP/1.1 200 OK",
+        "the new grant is seen by the next CONNECT"
+    );
 
     let audit = f.gw.get("/admin/v1/audit?action=proxy.connect").await;
     let refusals = audit.json["data"].as_array().unwrap();
