@@ -880,3 +880,32 @@ async fn a_websocket_is_upgraded_with_the_credential_in_a_tunnel_and_in_base_url
         Some("Bearer ws-base-token")
     );
 }
+
+/// `--proxy-passthrough` tunnels a listed host untouched, but only to public addresses: a
+/// listed host that resolves to loopback is refused like any private destination, audited.
+/// (A passthrough to a public address cannot be shown here: the test machine has no route
+/// to one.)
+#[tokio::test]
+async fn a_passthrough_host_on_a_private_address_is_refused() {
+    let f = Forward::with(vec!["--proxy-passthrough".into(), "localhost,registry.invalid".into()]).await;
+    let proxy = f.proxy().to_owned();
+    let before = f.up.count();
+    let status = connect_status(&proxy, &f.key, "localhost:443").await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden", "listed, but loopback");
+    let status = connect_status(&proxy, &f.key, "registry.invalid:443").await;
+    assert_eq!(status, "HTTP/1.1 502 Bad Gateway", "listed, but it does not resolve");
+    assert_eq!(f.up.count(), before);
+    let audit = f.gw.get("/admin/v1/audit?action=proxy.connect").await;
+    let outcomes: Vec<&str> = audit.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"blocked_destination") && outcomes.contains(&"upstream_unreachable"),
+        "{}",
+        audit.text
+    );
+    assert!(f.gw.metrics().await.contains("credgate_forward_passthroughs_total 0"));
+}
