@@ -909,3 +909,114 @@ async fn a_passthrough_host_on_a_private_address_is_refused() {
     );
     assert!(f.gw.metrics().await.contains("credgate_forward_passthroughs_total 0"));
 }
+
+/// `git clone` over HTTPS, unchanged, from a smart-HTTP server (`git http-backend` behind
+/// Python's CGI server, behind TLS) that answers `401` unless the Basic credential names the
+/// stored user: the clone works only because credgate put the credential on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_clones_over_https_through_credgate_run() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path();
+    // Python's CGI server runs scripts as `nobody` when started as root: it must read the repo.
+    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    let source = root.join("source");
+    std::fs::create_dir(&source).unwrap();
+    git(&source, &["init", "-q", "-b", "main"]);
+    std::fs::write(source.join("README"), "cloned through credgate\n").unwrap();
+    git(&source, &["add", "README"]);
+    git(
+        &source,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "first",
+        ],
+    );
+    let repos = root.join("repos");
+    std::fs::create_dir(&repos).unwrap();
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            source.to_str().unwrap(),
+            repos.join("repo.git").to_str().unwrap(),
+        ],
+    );
+    let site = root.join("site");
+    std::fs::create_dir_all(site.join("cgi-bin")).unwrap();
+    let script = site.join("cgi-bin/git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$REMOTE_USER\" != gitbot ]; then\n  printf 'Status: 401 Unauthorized\\r\\nWWW-Authenticate: Basic realm=\"git\"\\r\\n\\r\\n'\n  exit 0\nfi\n\
+             export GIT_PROJECT_ROOT={} GIT_HTTP_EXPORT_ALL=1\n\
+             export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'\nexec git http-backend\n",
+            repos.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Command::new("python3")
+        .args(["-m", "http.server", "--cgi", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(&site)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let f = Forward::new().await;
+    let front = crate::upstream::TlsFront::start(&f.ca, &format!("127.0.0.1:{port}")).await;
+    let host = front.url.trim_start_matches("https://").to_owned();
+    let secret =
+        f.gw.create_secret(
+            json!({"name": "git", "type": "basic", "credential": {"username": "gitbot", "password": "git-canary-93a"},
+            "allowed_hosts": [host], "allow_private_destinations": true}),
+        )
+        .await;
+    f.gw.issue_grant(&secret, &f.agent, json!({})).await;
+    let dest = root.join("clone");
+    let url = format!("{}/cgi-bin/git/repo.git", front.url);
+    let out = f
+        .run(
+            &["--env", "GIT_TERMINAL_PROMPT=0", "--env", "GIT_CONFIG_GLOBAL=/dev/null"],
+            &["git", "clone", &url, dest.to_str().unwrap()],
+        )
+        .await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("README")).unwrap_or_else(|e| panic!(
+            "{e}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )),
+        "cloned through credgate\n"
+    );
+    assert!(!f.gw.logs().contains("git-canary-93a"));
+}
