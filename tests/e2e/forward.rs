@@ -1020,3 +1020,30 @@ async fn git_clones_over_https_through_credgate_run() {
     );
     assert!(!f.gw.logs().contains("git-canary-93a"));
 }
+
+/// Node's own `fetch`: Node 20 reads no `HTTPS_PROXY` by itself (`NODE_USE_ENV_PROXY`, which
+/// `credgate run` sets, is Node 24's), so the script installs undici's `EnvHttpProxyAgent`,
+/// the documented way; `NODE_EXTRA_CA_CERTS` from `credgate run` makes it trust credgate's CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_fetch_works_through_credgate_run() {
+    let f = Forward::new().await;
+    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node/node_modules");
+    assert!(
+        modules.join("undici").exists(),
+        "run `npm ci` in tests/node first (.ci/run does)"
+    );
+    let url = format!("https://{}/status/200", f.host);
+    let script = format!(
+        "const {{ EnvHttpProxyAgent, setGlobalDispatcher, fetch }} = require('undici');\n\
+         setGlobalDispatcher(new EnvHttpProxyAgent());\n\
+         fetch('{url}').then(async (r) => console.log(r.status, await r.text()));\n"
+    );
+    let node_path = format!("NODE_PATH={}", modules.display());
+    let out = f.run(&["--env", &node_path], &["node", "-e", &script]).await;
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout), "200 {\"upstream\":\"error\"}\n");
+    assert_eq!(
+        f.up.last().header("authorization").as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+}
