@@ -181,7 +181,8 @@ function auditTable(records, principalById, secretById) {
     const okOutcome = r.outcome === 'ok' || r.outcome === 'allowed';
     const request = r.method || r.host || r.path
       ? [h('code', { text: `${r.method || ''} ${r.host || ''}${r.path || ''}`.trim() }), r.status ? ` → ${r.status}` : '',
-        r.latency_ms !== undefined ? h('span', { class: 'muted', text: ` ${Math.round(r.latency_ms)} ms` }) : null]
+        r.latency_ms !== undefined ? h('span', { class: 'muted', text: ` ${Math.round(r.latency_ms)} ms` }) : null,
+        r.mode === 'forward' ? [' ', badge('forward proxy', 'info')] : null]
       : r.target ? h('code', { class: 'id', text: r.target }) : '';
     return h('tr', { 'data-testid': 'audit-row', 'data-seq': String(r.seq), 'data-action': r.action, 'data-outcome': r.outcome, 'data-grant-id': r.grant_id || '' },
       h('td', { text: String(r.seq) }),

@@ -1047,3 +1047,28 @@ async fn nodes_fetch_works_through_credgate_run() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
 }
+
+/// A tunnel is let in because a grant allows the host, but each request still meets the
+/// destination rules: a secret that does not allow private addresses cannot reach loopback.
+#[tokio::test]
+async fn a_request_in_a_tunnel_to_a_private_address_is_refused_without_the_private_switch() {
+    let f = Forward::new().await;
+    let strict =
+        f.gw.create_secret(
+            json!({"name": "strict", "type": "bearer", "credential": {"token": "strict-token"},
+            "allowed_hosts": [f.host]}),
+        )
+        .await;
+    let strict = f.gw.issue_grant(&strict, &f.agent, json!({})).await;
+    let client = f.client(&strict).await;
+    let before = f.up.count();
+    let r = client
+        .get(format!("https://{}/status/200", f.host))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "blocked_destination", "{body}");
+    assert_eq!(f.up.count(), before, "nothing reached the upstream");
+}
