@@ -1072,3 +1072,111 @@ async fn a_request_in_a_tunnel_to_a_private_address_is_refused_without_the_priva
     assert_eq!(body["error"]["code"], "blocked_destination", "{body}");
     assert_eq!(f.up.count(), before, "nothing reached the upstream");
 }
+
+/// A host on a public address, in a network namespace of this test's own (a veth pair with
+/// `45.0.0.1/30` on this side and `45.0.0.2/30` inside, a plain HTTP server there): the only way
+/// to give a passthrough a public destination on a machine with no route out.
+struct PublicHost {
+    netns: String,
+    _server: tokio::process::Child,
+}
+
+impl PublicHost {
+    const ADDR: &'static str = "45.0.0.2";
+
+    async fn start() -> Self {
+        let netns = format!("cgpass{}", std::process::id());
+        let veth = format!("cgp{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("iproute2's ip");
+            assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+        };
+        let _ = std::process::Command::new("ip").args(["netns", "del", &netns]).output();
+        ip(&["netns", "add", &netns]);
+        ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "cgpeer0", "netns", &netns,
+        ]);
+        ip(&["addr", "add", "45.0.0.1/30", "dev", &veth]);
+        ip(&["link", "set", &veth, "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            &netns,
+            "ip",
+            "addr",
+            "add",
+            "45.0.0.2/30",
+            "dev",
+            "cgpeer0",
+        ]);
+        ip(&["netns", "exec", &netns, "ip", "link", "set", "cgpeer0", "up"]);
+        let site = tempfile::tempdir().unwrap().keep();
+        std::fs::write(site.join("hello.txt"), "straight from the public host\n").unwrap();
+        let server = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &netns,
+                "python3",
+                "-m",
+                "http.server",
+                "8099",
+                "--bind",
+                Self::ADDR,
+            ])
+            .current_dir(&site)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect((Self::ADDR, 8099)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        Self { netns, _server: server }
+    }
+}
+
+impl Drop for PublicHost {
+    fn drop(&mut self) {
+        // Deleting the namespace takes its end of the veth pair, and so the pair.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
+}
+
+/// `--proxy-passthrough` to a public address: tunnelled untouched (no interception, no
+/// credential), audited as `proxy.passthrough`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passthrough_host_is_tunnelled_untouched() {
+    let public = PublicHost::start().await;
+    let f = Forward::with(vec!["--proxy-passthrough".into(), format!("{}:8099", PublicHost::ADDR)]).await;
+    let proxy = f.proxy().replace("http://", &format!("http://credgate:{}@", f.key));
+    // `-p`: a CONNECT tunnel even for http, as any client does for https.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-p",
+            "--proxy",
+            &proxy,
+            &format!("http://{}:8099/hello.txt", PublicHost::ADDR),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "straight from the public host\n");
+    let audit = f.gw.get("/admin/v1/audit?action=proxy.passthrough").await;
+    let record = &audit.json["data"][0];
+    assert_eq!(record["host"], format!("{}:8099", PublicHost::ADDR), "{}", audit.text);
+    assert_eq!(record["key_id"], f.key_id.as_str());
+    assert!(f.gw.metrics().await.contains("credgate_forward_passthroughs_total 1"));
+    drop(public);
+}
