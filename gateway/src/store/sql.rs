@@ -940,7 +940,8 @@ where
     async fn secret_last_used(&self, secret: Uuid) -> Result<Option<DateTime<Utc>>> {
         // A call the credential went out on is chained once, as `proxy.response`, when it ends.
         let row = sqlx::query::<DB>(
-            "SELECT MAX(at) AS at FROM audit_events WHERE secret_id = $1 AND action = 'proxy.response'",
+            "SELECT MAX(at) AS at FROM (SELECT at FROM audit_events \
+             WHERE secret_id = $1 AND action = 'proxy.response' ORDER BY seq DESC LIMIT 1) AS newest",
         )
         .bind(secret.to_string())
         .fetch_one(&self.pool)

@@ -1,0 +1,192 @@
+//! The audit trail at scale: fills a database with a chained trail of N records (as the
+//! indexer writes it: batches of 2,048 in one transaction each), then times the reads the
+//! admin API and the portal make, each filter on its own.
+//!
+//! `cargo bench -p credgate --bench audit_scale -- [records] [database URL]`
+//! (default: 1,000,000 records into a fresh SQLite file under the temp directory). Prints a
+//! table: the fill rate, the file size per million records (SQLite), and each read's median
+//! and p99 over 30 runs after one untimed run. A benchmark, never part of the test suite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent};
+use credgate::store::{AuditQuery, DatabaseUrl};
+use uuid::Uuid;
+
+const BATCH: usize = 2048;
+const PRINCIPALS: usize = 200;
+const GRANTS: usize = 1_000;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let records: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let dir = std::env::temp_dir().join(format!("credgate-audit-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("audit.db");
+    let url = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| format!("sqlite:{}", file.display()));
+    let store = credgate::store::open_with(&DatabaseUrl::new(url.clone()), false)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+
+    // A realistic spread: many principals and grants, one grant hot (a tenth of the calls),
+    // mostly `ok`, a few refusals.
+    let principals: Vec<Uuid> = (0..PRINCIPALS).map(|_| Uuid::new_v4()).collect();
+    let grants: Vec<(Uuid, Uuid, Uuid)> = (0..GRANTS)
+        .map(|i| (Uuid::new_v4(), Uuid::new_v4(), principals[i % PRINCIPALS]))
+        .collect();
+    let started = Instant::now();
+    let mut written = 0usize;
+    let mut rare_request = String::new();
+    let mut middle = credgate::clock::now();
+    while written < records {
+        let n = BATCH.min(records - written);
+        let events = (0..n)
+            .map(|i| {
+                let k = written + i;
+                let (grant, secret, principal) = if k.is_multiple_of(10) {
+                    grants[0]
+                } else {
+                    grants[(k * 7919) % GRANTS]
+                };
+                let outcome = match k % 1000 {
+                    0 => "grant_revoked",
+                    1..=4 => "upstream_error",
+                    _ => "ok",
+                };
+                let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", outcome);
+                e.principal_id = Some(principal);
+                e.grant_id = Some(grant);
+                e.secret_id = Some(secret);
+                e.request_id = Some(Uuid::now_v7().simple().to_string());
+                e.method = Some("POST".into());
+                e.host = Some("api.openai.com".into());
+                e.path = Some("/v1/chat/completions".into());
+                e.status = Some(200);
+                e.provider = Some("openai".into());
+                e.latency_ms = Some(12.5);
+                if k == records / 2 {
+                    rare_request = e.request_id.clone().unwrap_or_default();
+                    middle = e.at;
+                }
+                JournaledEvent::new(e)
+            })
+            .collect();
+        let batch = JournalBatch {
+            journal: "bench".into(),
+            events,
+            ..Default::default()
+        };
+        store.index_journal(&batch, None).await.unwrap();
+        written += n;
+    }
+    let fill = started.elapsed();
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.join("audit.db-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+
+    let hot = grants[0];
+    let cold = grants[GRANTS - 1];
+    let queries: Vec<(&str, AuditQuery)> = vec![
+        ("newest 50, no filter", AuditQuery::default()),
+        (
+            "grant (hot: a tenth of the trail)",
+            AuditQuery {
+                grant_id: Some(hot.0),
+                ..Default::default()
+            },
+        ),
+        (
+            "grant (one of 1,000)",
+            AuditQuery {
+                grant_id: Some(cold.0),
+                ..Default::default()
+            },
+        ),
+        (
+            "principal",
+            AuditQuery {
+                principal_id: Some(cold.2),
+                ..Default::default()
+            },
+        ),
+        (
+            "secret",
+            AuditQuery {
+                secret_id: Some(cold.1),
+                ..Default::default()
+            },
+        ),
+        (
+            "outcome (rare)",
+            AuditQuery {
+                outcome: Some("grant_revoked".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "action",
+            AuditQuery {
+                action: Some("proxy.response".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "request id",
+            AuditQuery {
+                request_id: Some(rare_request.clone()),
+                ..Default::default()
+            },
+        ),
+        (
+            "time range (a second, mid-trail)",
+            AuditQuery {
+                since: Some(middle),
+                until: Some(middle + chrono::Duration::seconds(1)),
+                ..Default::default()
+            },
+        ),
+    ];
+    println!("| records | backend | fill (records/s) | MiB per million records |");
+    println!("|---:|---|---:|---:|");
+    println!(
+        "| {records} | {} | {:.0} | {:.0} |",
+        store.backend(),
+        records as f64 / fill.as_secs_f64(),
+        size as f64 / (1 << 20) as f64 / (records as f64 / 1e6)
+    );
+    println!();
+    println!("| read (limit 50) | rows | median ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    for (name, mut query) in queries {
+        query.limit = 50;
+        // Once untimed: the first run plans the statement and reads the pages in.
+        store.audit_events(&query).await.unwrap();
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            rows = store.audit_events(&query).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "| {name} | {rows} | {:.2} | {:.2} |",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
