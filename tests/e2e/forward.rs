@@ -91,14 +91,7 @@ impl Forward {
 
     /// A reqwest client that uses the forward proxy and trusts credgate's CA.
     async fn client(&self, user: &str) -> reqwest::Client {
-        let bundle = self
-            .gw
-            .http
-            .get(format!("{}/v1/proxy-ca", self.gw.base))
-            .send()
-            .await
-            .unwrap();
-        let pem = bundle.text().await.unwrap();
+        let pem = self.gw.proxy_ca().await;
         let proxy = reqwest::Proxy::all(self.proxy()).unwrap().basic_auth(user, &self.key);
         reqwest::Client::builder()
             .proxy(proxy)
@@ -430,28 +423,12 @@ async fn the_ca_is_kept_across_restarts_shown_without_its_key_and_rotated_in_sta
         ..Default::default()
     };
     let mut gw = Gateway::start_with(options.clone()).await.unwrap();
-    let first = gw
-        .http
-        .get(format!("{}/v1/proxy-ca", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let first = gw.proxy_ca().await;
     assert!(first.starts_with("-----BEGIN CERTIFICATE-----"), "{first}");
     assert!(!first.contains("PRIVATE KEY"));
     gw.stop();
     let gw = Gateway::start_with(options).await.unwrap();
-    let again = gw
-        .http
-        .get(format!("{}/v1/proxy-ca", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = gw.proxy_ca().await;
     assert_eq!(first, again, "a restart presents the same CA");
 
     let export = gw.cli(&["ca", "export"], None);
@@ -477,15 +454,7 @@ async fn the_ca_is_kept_across_restarts_shown_without_its_key_and_rotated_in_sta
         Some(first.as_str()),
         "the old one still signs"
     );
-    let bundle = gw
-        .http
-        .get(format!("{}/v1/proxy-ca", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let bundle = gw.proxy_ca().await;
     assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 2);
     // At once: the new one signs and the old one leaves the bundle.
     let now = gw
@@ -523,11 +492,7 @@ async fn replicas_on_one_postgresql_present_the_same_ca() {
     };
     let (a, b) = tokio::join!(start(), start());
     let (a, b) = (a.unwrap(), b.unwrap());
-    let get = |gw: &Gateway| {
-        let req = gw.http.get(format!("{}/v1/proxy-ca", gw.base));
-        async move { req.send().await.unwrap().text().await.unwrap() }
-    };
-    let (ca_a, ca_b) = (get(&a).await, get(&b).await);
+    let (ca_a, ca_b) = (a.proxy_ca().await, b.proxy_ca().await);
     assert!(ca_a.contains("BEGIN CERTIFICATE"));
     assert_eq!(ca_a, ca_b, "two replicas started together agree on one CA");
 }
@@ -796,15 +761,7 @@ async fn a_websocket_is_upgraded_with_the_credential_in_a_tunnel_and_in_base_url
         head.push(byte[0]);
     }
     assert!(text(&head).starts_with("HTTP/1.1 200"), "{}", text(&head));
-    let pem =
-        f.gw.http
-            .get(format!("{}/v1/proxy-ca", f.gw.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+    let pem = f.gw.proxy_ca().await;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();

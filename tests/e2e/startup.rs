@@ -143,15 +143,7 @@ async fn keyring_rotation_survives_a_restart() {
         gw.create_secret(json!({"name": format!("s{i}"), "type": "bearer", "credential": {"token": "t"}, "allowed_hosts": ["x.com"]})).await;
     }
     let before = gw.get("/admin/v1/keyring").await.json;
-    let ca_before = gw
-        .http
-        .get(format!("{}/v1/proxy-ca", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ca_before = gw.proxy_ca().await;
     let rotated = gw.post("/admin/v1/keyring/rotate", json!({})).await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     // Three secrets and the forward-proxy CA's sealed key.
@@ -184,15 +176,7 @@ async fn keyring_rotation_survives_a_restart() {
         gw.get("/admin/v1/keyring").await.json["active_key_id"],
         rotated.json["active_key_id"]
     );
-    let ca_after = gw
-        .http
-        .get(format!("{}/v1/proxy-ca", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ca_after = gw.proxy_ca().await;
     assert_eq!(ca_after, ca_before, "the CA's key opens under the new master key");
     // An environment-supplied ring is the operator's: credgate will not rotate it.
     let env_gw = Gateway::start_with(Options {

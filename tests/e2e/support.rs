@@ -287,6 +287,17 @@ impl Gateway {
         )
     }
 
+    /// The forward-proxy CA's trust bundle (`GET /v1/proxy-ca`, no token), as PEM.
+    pub async fn proxy_ca(&self) -> String {
+        let r = self
+            .http
+            .get(format!("{}/v1/proxy-ca", self.base))
+            .send()
+            .await
+            .expect("GET /v1/proxy-ca");
+        r.text().await.expect("the CA bundle")
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics(&self) -> String {
         let r = self
