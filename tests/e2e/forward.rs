@@ -117,6 +117,15 @@ async fn connect_status(proxy: &str, key: &str, target: &str) -> String {
     line.trim_end().to_owned()
 }
 
+/// The upstream saw the stored credential, in place of whatever the client sent.
+fn assert_injected(seen: &crate::upstream::Seen) {
+    assert_eq!(
+        seen.header("authorization").as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str()),
+        "the stored credential reached the upstream"
+    );
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -135,10 +144,7 @@ async fn curl_through_credgate_run_reaches_the_upstream_with_the_credential_it_n
     );
     assert_eq!(text(&out.stdout), r#"{"upstream":"error"}"#, "the upstream's own body");
     let seen = f.up.last();
-    assert_eq!(
-        seen.header("authorization").as_deref(),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_injected(&seen);
     assert_eq!(
         seen.header("proxy-authorization"),
         None,
@@ -205,10 +211,7 @@ async fn python_requests_and_httpx_work_unchanged_through_credgate_run() {
     assert_eq!(last_two[0].method, "POST");
     assert_eq!(last_two[0].body, br#"{"a": 1}"#);
     for s in last_two {
-        assert_eq!(
-            s.header("authorization").as_deref(),
-            Some(format!("Bearer {TOKEN}").as_str())
-        );
+        assert_injected(s);
     }
 }
 
@@ -362,10 +365,7 @@ async fn with_two_grants_for_a_host_each_request_names_one() {
     // The proxy user name picks the grant for the whole tunnel.
     let by_user = f.client(&f.grant).await;
     assert_eq!(by_user.get(&url).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(
-        f.up.last().header("authorization").as_deref(),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_injected(&f.up.last());
 }
 
 #[tokio::test]
@@ -407,10 +407,7 @@ async fn plain_http_through_the_proxy_is_injected_too() {
         .await
         .unwrap();
     assert_eq!(text(&out.stdout), "202", "{}", text(&out.stderr));
-    assert_eq!(
-        up.last().header("authorization").as_deref(),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_injected(&up.last());
     assert_eq!(up.last().header("proxy-authorization"), None);
 }
 
@@ -999,10 +996,7 @@ async fn nodes_fetch_works_through_credgate_run() {
     let out = f.run(&["--env", &node_path], &["node", "-e", &script]).await;
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(text(&out.stdout), "200 {\"upstream\":\"error\"}\n");
-    assert_eq!(
-        f.up.last().header("authorization").as_deref(),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_injected(&f.up.last());
 }
 
 /// A tunnel is let in because a grant allows the host, but each request still meets the

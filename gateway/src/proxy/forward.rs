@@ -169,19 +169,24 @@ fn switch(
     let mut caller_headers = headers::to_caller(response.headers());
     needles.scrub_headers(&mut caller_headers);
     upgrade::handshake_headers(&mut caller_headers);
-    upgrade::splice(caller, hyper::upgrade::on(response), move |bytes_in, bytes_out| {
-        state.metrics.call("ok", &provider_id, started.elapsed());
-        opened.close(|result| {
-            result.at = now();
-            result.outcome = "ok".into();
-            result.status = Some(http::StatusCode::SWITCHING_PROTOCOLS.as_u16());
-            result.upstream_latency_ms = Some(upstream_latency_ms);
-            result.bytes_in = Some(bytes_in);
-            result.bytes_out = Some(bytes_out);
-            result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
-        });
-        drop(permit);
-    });
+    upgrade::splice(
+        caller,
+        hyper::upgrade::on(response),
+        move |joined, bytes_in, bytes_out| {
+            let outcome = if joined { "ok" } else { "abandoned" };
+            state.metrics.call(outcome, &provider_id, started.elapsed());
+            opened.close(|result| {
+                result.at = now();
+                result.outcome = outcome.into();
+                result.status = Some(http::StatusCode::SWITCHING_PROTOCOLS.as_u16());
+                result.upstream_latency_ms = Some(upstream_latency_ms);
+                result.bytes_in = Some(bytes_in);
+                result.bytes_out = Some(bytes_out);
+                result.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+            });
+            drop(permit);
+        },
+    );
     let mut out = Response::new(axum::body::Body::empty());
     *out.status_mut() = http::StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = caller_headers;

@@ -42,20 +42,21 @@ pub fn handshake_headers(headers: &mut HeaderMap) {
 }
 
 /// Joins the caller's connection to the upstream's once both have switched protocols, then
-/// calls `done(bytes from the caller, bytes to the caller)` when either side closes.
-pub fn splice(client: ClientUpgrade, upstream: OnUpgrade, done: impl FnOnce(u64, u64) + Send + 'static) {
+/// calls `done(joined, bytes from the caller, bytes to the caller)` when either side closes
+/// (`joined` false: one side never switched, so nothing was relayed).
+pub fn splice(client: ClientUpgrade, upstream: OnUpgrade, done: impl FnOnce(bool, u64, u64) + Send + 'static) {
     tokio::spawn(async move {
         let (caller, upstream) = match tokio::join!(client.0, upstream) {
             (Ok(caller), Ok(upstream)) => (caller, upstream),
             _ => {
-                done(0, 0);
+                done(false, 0, 0);
                 return;
             }
         };
         let (caller_read, caller_write) = tokio::io::split(TokioIo::new(caller));
         let (upstream_read, upstream_write) = tokio::io::split(TokioIo::new(upstream));
         let (sent, received) = tokio::join!(pipe(caller_read, upstream_write), pipe(upstream_read, caller_write));
-        done(sent, received);
+        done(true, sent, received);
     });
 }
 
