@@ -167,6 +167,10 @@ export const api = {
   issueGrant: (secretId, principalId, policy) =>
     call('POST', `/secrets/${enc(secretId)}/grants`, { body: { principal_id: principalId, grant_policy: policy } }),
   revokeGrant: (grantId) => call('DELETE', `/grants/${enc(grantId)}`),
+  grant: (grantId) => call('GET', `/grants/${enc(grantId)}`),
+  approvals: (filter) => call('GET', '/approvals', { query: filter }).then((r) => r.data),
+  approval: (id) => call('GET', `/approvals/${enc(id)}`),
+  decideApproval: (id, action, note) => call('POST', `/approvals/${enc(id)}/${action === 'approve' ? 'approve' : 'deny'}`, { body: note ? { note } : {} }),
 
   audit: (filters) => call('GET', '/audit', { query: { ...filters, format: 'json' } }),
   auditJsonl: (filters) => call('GET', '/audit', { query: { ...filters, format: 'jsonl' }, as: 'response' }),

@@ -20,6 +20,7 @@ import { pageGrants } from './grants.js';
 import { pagePrincipals } from './principals.js';
 import { pageProviders } from './providers.js';
 import { pageAudit } from './audit.js';
+import { pageApprovals, refreshPendingCount } from './approvals.js';
 
 // ---- routing -------------------------------------------------------------------------------
 
@@ -48,6 +49,7 @@ const pages = {
   principals: pagePrincipals,
   providers: pageProviders,
   audit: pageAudit,
+  approvals: pageApprovals,
 };
 
 async function route() {
@@ -67,6 +69,7 @@ async function route() {
   }
   if (!pages[name]) name = 'notfound';
   nav.hidden = !signedIn;
+  if (signedIn && name !== 'approvals') refreshPendingCount();
   for (const a of nav.querySelectorAll('a[data-route]')) {
     if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -117,6 +120,10 @@ document.getElementById('sign-out').addEventListener('click', () => {
 });
 
 window.addEventListener('hashchange', route);
+// The pending count stays current while the portal is open.
+setInterval(() => {
+  if (getToken() && !document.hidden) refreshPendingCount();
+}, 15000);
 
 
 function pageNotFound() {

@@ -19,13 +19,13 @@ import {
   navigate,
 } from './ui.js';
 
-const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'secret_id', 'grant_id', 'request_id', 'since', 'until', 'limit'];
+const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'secret_id', 'grant_id', 'request_id', 'reason', 'since', 'until', 'limit'];
 const ACTIONS = ['proxy.request', 'proxy.response', 'proxy.connect', 'proxy.passthrough', 'secret.create', 'secret.rotate', 'secret.delete', 'grant.issue', 'grant.revoke',
   'principal.create', 'principal.delete', 'principal.member.add', 'principal.member.remove', 'key.issue', 'key.revoke',
   'provider.upload', 'provider.remove', 'provider.disable', 'provider.enable', 'provider.load', 'provider.unload',
   'keyring.rotate', 'keyring.rewrap', 'proxy_ca.create', 'proxy_ca.rotate'];
 const OUTCOMES = ['ok', 'interrupted', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
-  'policy_violation', 'blocked_destination', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
+  'policy_violation', 'blocked_destination', 'rate_limited', 'quota_exceeded', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
   'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict', 'allowed'];
 
 function toLocalInput(iso) {
@@ -56,6 +56,7 @@ export async function pageAudit(ctx) {
     secret_id: h('select', { 'data-testid': 'audit-secret' }, h('option', { value: '', text: 'Any' }), [...secrets].sort(byName).map((s) => h('option', { value: s.id, text: s.name }))),
     grant_id: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'audit-grant', placeholder: 'grant UUID', value: filters.grant_id || '' }),
     request_id: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'audit-request-id', value: filters.request_id || '' }),
+    reason: h('input', { type: 'text', autocomplete: 'off', 'data-testid': 'audit-reason', value: filters.reason || '' }),
     since: h('input', { type: 'datetime-local', 'data-testid': 'audit-since', value: filters.since ? toLocalInput(filters.since) : '' }),
     until: h('input', { type: 'datetime-local', 'data-testid': 'audit-until', value: filters.until ? toLocalInput(filters.until) : '' }),
     limit: h('select', { 'data-testid': 'audit-limit' }, ['10', '25', '50', '100', '500'].map((n) => h('option', { value: n, text: n }))),
@@ -85,6 +86,7 @@ export async function pageAudit(ctx) {
       field({ label: 'Secret', control: inputs.secret_id }),
       field({ label: 'Grant id', control: inputs.grant_id }),
       field({ label: 'Request id', control: inputs.request_id }),
+      field({ label: 'Reason contains', control: inputs.reason, help: 'The app’s X-Credgate-Reason' }),
       field({ label: 'Per page', control: inputs.limit }),
       field({ label: 'Since (local time)', control: inputs.since }),
       field({ label: 'Until (local time)', control: inputs.until })),
@@ -196,9 +198,11 @@ function auditTable(records, principalById, secretById) {
         r.provider ? [h('br'), h('span', { class: 'muted', text: `provider ${r.provider}${r.provider_version ? ` ${r.provider_version}` : ''}` })] : null),
       h('td', {}, request),
       h('td', {}, r.request_id ? h('code', { class: 'id', text: r.request_id }) : ''),
-      h('td', { text: r.message || '' }));
+      h('td', {}, r.message || '',
+        r.reason ? h('div', { 'data-testid': 'audit-reason-text' }, h('span', { class: 'muted', text: 'reason: ' }), r.reason) : null,
+        r.context ? h('div', {}, h('span', { class: 'muted', text: 'context: ' }), h('code', { text: JSON.stringify(r.context) })) : null));
   });
-  return table({ caption: 'Audit records', headers: ['#', 'Time', 'Action', 'Outcome', 'Who', 'Secret / grant', 'Call or target', 'Request id', 'Message'], rows, testid: 'audit-table', empty: 'No records match.' });
+  return table({ caption: 'Audit records', headers: ['#', 'Time', 'Action', 'Outcome', 'Who', 'Secret / grant', 'Call or target', 'Request id', 'Message, reason, context'], rows, testid: 'audit-table', empty: 'No records match.' });
 }
 
 async function exportAudit(filters) {

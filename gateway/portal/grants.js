@@ -23,10 +23,40 @@ import {
   navigate,
 } from './ui.js';
 
+const PER = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
+const QUOTA_PER = { hour: 'an hour', day: 'a day', month: 'a month', total: 'in all' };
+
+function rateText(rate) {
+  const per = PER[rate.per_seconds] ? PER[rate.per_seconds] : `${rate.per_seconds} s`;
+  return `${rate.requests} calls per ${per}`;
+}
+
 function limitsText(policy) {
   const methods = policy.allowed_methods && policy.allowed_methods.length ? policy.allowed_methods.join(', ') : 'any method';
   const paths = policy.allowed_path_prefixes && policy.allowed_path_prefixes.length ? policy.allowed_path_prefixes.join(', ') : 'any path';
-  return `${methods}; ${paths}`;
+  const parts = [methods, paths];
+  if (policy.rate_limit) parts.push(rateText(policy.rate_limit));
+  if (policy.quota) parts.push(`${policy.quota.calls} calls ${QUOTA_PER[policy.quota.period] || policy.quota.period}`);
+  for (const rule of policy.require_approval || []) {
+    parts.push(`approval for ${(rule.methods || ['any method']).join(', ')}${rule.path_prefixes ? ` under ${rule.path_prefixes.join(', ')}` : ''}`);
+  }
+  return parts.join('; ');
+}
+
+/** What a limited grant has used, read from the grant itself (the list does not carry it). */
+function usageCell(grant) {
+  const cell = h('div', { class: 'muted', 'data-testid': 'grant-usage' });
+  api.grant(grant.grant_id).then((g) => {
+    const usage = g.usage || {};
+    const lines = [];
+    if (usage.rate_limit) lines.push(`${usage.rate_limit.available} of ${usage.rate_limit.requests} calls available now`);
+    if (usage.quota) {
+      const q = usage.quota;
+      lines.push(`${q.used} of ${q.calls} used${q.resets_at ? `, resets ${fmtTime(q.resets_at)}` : ''}`);
+    }
+    cell.textContent = lines.join('; ');
+  }).catch(() => { cell.textContent = 'usage unavailable'; });
+  return cell;
 }
 
 function statusBadge(status, reason) {
@@ -90,13 +120,14 @@ export async function pageGrants(ctx, parts) {
         h('td', {}, p ? `${p.name} (${p.kind})` : h('span', { class: 'muted', text: `${shortId(g.principal_id)} (deleted)` })),
         h('td', { 'data-col': 'status' }, statusBadge(g.status, g.revoked_reason)),
         h('td', {}, g.status === 'revoked' ? ['revoked ', timeEl(g.revoked_at)] : timeEl(g.grant_policy.expires_at)),
-        h('td', { text: limitsText(g.grant_policy) }),
+        h('td', {}, limitsText(g.grant_policy),
+          g.status === 'active' && (g.grant_policy.rate_limit || g.grant_policy.quota) ? usageCell(g) : null),
         h('td', {}, timeEl(g.created_at)),
         h('td', { class: 'row-actions' },
           h('a', { href: `#/audit?grant_id=${encodeURIComponent(g.grant_id)}`, text: 'Audit', 'aria-label': `Audit of grant ${g.grant_id}` }),
           revoke));
     });
-    const headers = ['Grant id', ...(secret ? [] : ['Secret']), 'Principal', 'Status', 'Expires', 'Limits (methods; paths)', 'Created', 'Actions'];
+    const headers = ['Grant id', ...(secret ? [] : ['Secret']), 'Principal', 'Status', 'Expires', 'Limits (methods; paths; rate; quota; approval)', 'Created', 'Actions'];
     return table({ caption: 'Grants', headers, rows, testid: 'grants-table', empty: 'No grants yet.' });
   };
 
@@ -144,6 +175,20 @@ function issueGrantForm(secret, principals, onIssued) {
     return { m, box, el: h('div', { class: 'check' }, box, h('label', { for: box.id, text: m })) };
   });
   const paths = h('textarea', { rows: '2', spellcheck: 'false', 'data-testid': 'grant-paths', placeholder: '/v1/chat' });
+  const rateRequests = h('input', { type: 'number', min: '1', step: '1', 'data-testid': 'grant-rate-requests', placeholder: 'no limit' });
+  const ratePer = h('select', { 'data-testid': 'grant-rate-per' },
+    Object.entries(PER).map(([seconds, name]) => h('option', { value: seconds, text: `per ${name}` })));
+  ratePer.value = '60';
+  const quotaCalls = h('input', { type: 'number', min: '1', step: '1', 'data-testid': 'grant-quota-calls', placeholder: 'no quota' });
+  const quotaPeriod = h('select', { 'data-testid': 'grant-quota-period' },
+    Object.entries(QUOTA_PER).map(([period, name]) => h('option', { value: period, text: name })));
+  quotaPeriod.value = 'day';
+  const approvalBoxes = METHODS.map((m) => {
+    const box = h('input', { type: 'checkbox', id: uid('a'), value: m, 'data-testid': `grant-approval-method-${m}` });
+    return { m, box, el: h('div', { class: 'check' }, box, h('label', { for: box.id, text: m })) };
+  });
+  const approvalPaths = h('textarea', { rows: '2', spellcheck: 'false', 'data-testid': 'grant-approval-paths', placeholder: '/v1/refunds' });
+  const approvalTtl = h('input', { type: 'number', min: '1', max: '10080', step: '1', value: '60', 'data-testid': 'grant-approval-ttl' });
   const submit = h('button', { type: 'submit', 'data-testid': 'issue-grant', text: 'Issue grant' });
   const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'issue-grant-title' },
     h('h2', { id: 'issue-grant-title', text: `Issue a grant of “${secret.name}”` }),
@@ -161,6 +206,20 @@ function issueGrantForm(secret, principals, onIssued) {
       h('legend', { text: 'Allowed methods (none checked: any method)' }),
       h('div', { class: 'checks-inline' }, methodBoxes.map((x) => x.el))),
     field({ label: 'Allowed path prefixes', control: paths, wide: true, help: 'Optional; one per line, each starting with “/”. Matched on whole segments: /v1/chat covers /v1/chat/completions, not /v1/chatty. Empty: any path.' }),
+    h('fieldset', { class: 'nested' },
+      h('legend', { text: 'Rate limit and quota (optional)' }),
+      h('div', { class: 'row-inline' },
+        field({ label: 'Calls at most', control: rateRequests, help: 'A burst of this many, refilled over the period. Past it: 429 rate_limited.' }),
+        field({ label: 'Rate period', control: ratePer })),
+      h('div', { class: 'row-inline' },
+        field({ label: 'Quota (calls)', control: quotaCalls, help: 'Per calendar period in UTC, or in all. Past it: 429 quota_exceeded.' }),
+        field({ label: 'Quota period', control: quotaPeriod }))),
+    h('fieldset', { class: 'nested' },
+      h('legend', { text: 'Require a person’s approval (optional)' }),
+      h('p', { class: 'help', text: 'Calls with these methods (and under these paths, if given) wait until an operator approves them in the Approvals page; the app gets 202 and follows up.' }),
+      h('div', { class: 'checks-inline' }, approvalBoxes.map((x) => x.el)),
+      field({ label: 'Only under these path prefixes', control: approvalPaths, wide: true, help: 'Optional; one per line. Empty: any path.' }),
+      field({ label: 'Waits at most (minutes)', control: approvalTtl, help: 'Also how long the response is kept for the app. 1 to 10080.' })),
     h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -191,6 +250,30 @@ function issueGrantForm(secret, principals, onIssued) {
     if (methods.length) policy.allowed_methods = methods;
     const prefixes = paths.value.split(/[\n,]+/).map((x) => x.trim()).filter(Boolean);
     if (prefixes.length) policy.allowed_path_prefixes = prefixes;
+    for (const [input, what] of [[rateRequests, 'rate limit'], [quotaCalls, 'quota']]) {
+      if (input.value.trim() && !(Number.isInteger(Number(input.value)) && Number(input.value) >= 1)) {
+        setStatus('error', `The ${what} must be a whole number of calls, at least 1.`);
+        input.focus();
+        return;
+      }
+    }
+    if (rateRequests.value.trim()) policy.rate_limit = { requests: Number(rateRequests.value), per_seconds: Number(ratePer.value) };
+    if (quotaCalls.value.trim()) policy.quota = { calls: Number(quotaCalls.value), period: quotaPeriod.value };
+    const approvalMethods = approvalBoxes.filter((x) => x.box.checked).map((x) => x.m);
+    const approvalPrefixes = approvalPaths.value.split(/[\n,]+/).map((x) => x.trim()).filter(Boolean);
+    if (approvalMethods.length || approvalPrefixes.length) {
+      const rule = {};
+      if (approvalMethods.length) rule.methods = approvalMethods;
+      if (approvalPrefixes.length) rule.path_prefixes = approvalPrefixes;
+      const minutes = Number(approvalTtl.value);
+      if (!Number.isInteger(minutes) || minutes < 1 || minutes > 10080) {
+        setStatus('error', 'The approval wait must be a whole number of minutes, 1 to 10080.');
+        approvalTtl.focus();
+        return;
+      }
+      policy.require_approval = [rule];
+      policy.approval_ttl_seconds = minutes * 60;
+    }
     await busy(submit, async () => {
       try {
         const grant = await api.issueGrant(secret.id, principalSelect.value, policy);

@@ -67,6 +67,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_MAX_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: u64,
 
+    /// Largest body of a call held for approval, in bytes (it is kept, sealed, until the call
+    /// is made); larger ones are refused with 413. Responses of approved calls are kept up to
+    /// this size too.
+    #[arg(long, env = "CREDGATE_APPROVAL_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub approval_max_body: u64,
+
+    /// The address operators reach this gateway at (e.g. `https://credgate.example.com`), for
+    /// the portal links credgate hands out (`approval_url`). Default: the address of the
+    /// request that asked.
+    #[arg(long, env = "CREDGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Seconds to wait for a TCP (and TLS) connection to an upstream.
     #[arg(long, env = "CREDGATE_UPSTREAM_CONNECT_TIMEOUT", default_value_t = 10)]
     pub upstream_connect_timeout: u64,

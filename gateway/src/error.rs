@@ -34,6 +34,16 @@ pub enum ErrorCode {
     GrantRevoked,
     PolicyViolation,
     BlockedDestination,
+    /// Past the grant's rate limit; `Retry-After` says when a call will be admitted.
+    RateLimited,
+    /// The grant's quota for the period is spent; `Retry-After` says when it resets.
+    QuotaExceeded,
+    /// An operator denied the held call.
+    ApprovalDenied,
+    /// Nobody approved the held call in time.
+    ApprovalExpired,
+    /// The approved call could not be made.
+    ApprovalFailed,
     ProviderError,
     UpstreamUnreachable,
     UpstreamTimeout,
@@ -52,10 +62,13 @@ impl ErrorCode {
             Forbidden | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => StatusCode::FORBIDDEN,
             NotFound | GrantNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            RateLimited | QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ApprovalDenied => StatusCode::FORBIDDEN,
+            ApprovalExpired => StatusCode::GONE,
             Conflict => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ProviderError | UpstreamUnreachable => StatusCode::BAD_GATEWAY,
+            ProviderError | UpstreamUnreachable | ApprovalFailed => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             AuditUnavailable | Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +100,11 @@ impl ErrorCode {
             GrantRevoked => "grant_revoked",
             PolicyViolation => "policy_violation",
             BlockedDestination => "blocked_destination",
+            RateLimited => "rate_limited",
+            QuotaExceeded => "quota_exceeded",
+            ApprovalDenied => "approval_denied",
+            ApprovalExpired => "approval_expired",
+            ApprovalFailed => "approval_failed",
             ProviderError => "provider_error",
             UpstreamUnreachable => "upstream_unreachable",
             UpstreamTimeout => "upstream_timeout",
@@ -105,6 +123,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub cause: Option<String>,
+    /// Seconds for `Retry-After`, when the refusal knows when it will clear.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -113,7 +133,14 @@ impl ApiError {
             code,
             message: message.into(),
             cause: None,
+            retry_after: None,
         }
+    }
+
+    /// Tells the caller when to try again (`Retry-After`), rounded up to whole seconds.
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -138,6 +165,7 @@ impl ApiError {
             code: ErrorCode::Internal,
             message: "an internal error occurred; the request id identifies it in the server log".into(),
             cause: Some(cause.to_string()),
+            retry_after: None,
         }
     }
 }
@@ -168,7 +196,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(ERROR_HEADER, HeaderValue::from_static(self.code.as_str()));
-        if let Some(seconds) = self.code.retry_after() {
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if let Some(seconds) = self.code.retry_after() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));

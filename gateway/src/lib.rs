@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod admin_tokens;
+pub mod approvals;
 pub mod audit;
 pub mod audit_writer;
 pub mod aws_errors;
@@ -22,6 +23,7 @@ pub mod edit_rules;
 pub mod error;
 pub mod forward_proxy;
 pub mod inject;
+pub mod limits;
 pub mod listener;
 pub mod masterkey;
 pub mod metrics;

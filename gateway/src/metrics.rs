@@ -21,6 +21,11 @@ pub struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
     pub provider: String,
 }
@@ -52,6 +57,9 @@ pub struct Metrics {
     forward_tunnels: Counter,
     forward_passthroughs: Counter,
     forward_refused: Counter,
+    limit_leases: Counter,
+    approvals: Family<OutcomeLabels, Counter>,
+    approvals_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -75,6 +83,24 @@ impl Metrics {
         let forward_tunnels = Counter::default();
         let forward_passthroughs = Counter::default();
         let forward_refused = Counter::default();
+        let limit_leases = Counter::default();
+        let approvals = Family::<OutcomeLabels, Counter>::default();
+        let approvals_pending = Gauge::default();
+        registry.register(
+            "approvals",
+            "Calls held for approval (requested), and what became of them: approved, denied, expired, executed, failed",
+            approvals.clone(),
+        );
+        registry.register(
+            "approvals_pending",
+            "Calls waiting for an operator's approval (all replicas; refreshed every few seconds)",
+            approvals_pending.clone(),
+        );
+        registry.register(
+            "limit_leases",
+            "Slices of grant rate limits and quotas taken from the database (the only limit work that reaches it)",
+            limit_leases.clone(),
+        );
         registry.register(
             "forward_tunnels",
             "Forward-proxy tunnels intercepted (TLS terminated with credgate's CA); their requests count in calls",
@@ -149,7 +175,29 @@ impl Metrics {
             forward_tunnels,
             forward_passthroughs,
             forward_refused,
+            limit_leases,
+            approvals,
+            approvals_pending,
         }
+    }
+
+    /// One step of a held call: `requested`, `approved`, `denied`, `expired`, `executed`,
+    /// `failed`.
+    pub fn approval(&self, outcome: &str) {
+        self.approvals
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn approvals_pending(&self, count: i64) {
+        self.approvals_pending.set(count);
+    }
+
+    /// The counter the limiter adds its leases to.
+    pub fn limit_leases(&self) -> Counter {
+        self.limit_leases.clone()
     }
 
     pub fn forward_tunnel(&self) {

@@ -78,6 +78,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../portal/audit.js"),
     ),
+    (
+        "approvals.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/approvals.js"),
+    ),
 ];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

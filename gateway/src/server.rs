@@ -199,8 +199,11 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
     let authorities = crate::ca::Authorities::load_or_create(store.as_ref(), &ring)
         .await
         .context("cannot load or create the forward-proxy CA")?;
+    let metrics = crate::metrics::Metrics::new();
+    let limits = crate::limits::Limiter::start(store.clone(), metrics.limit_leases());
     let state = AppState::new(Inner {
         store,
+        limits,
         keyring: KeyRingHandle::new(ring),
         admin_auth,
         audit,
@@ -209,10 +212,12 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         authorities: Arc::new(authorities),
         leaves: crate::ca::leaf::Leaves::default(),
         upstream,
-        metrics: crate::metrics::Metrics::new(),
+        metrics,
         settings: Settings {
             admin_max_body_bytes: args.admin_max_body_bytes,
             max_body_bytes: args.max_body_bytes,
+            approval_max_body: args.approval_max_body,
+            public_url: args.public_url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
             portal_dir: args.portal_dir.clone(),
             log_plugin_errors: args.log_plugin_errors,
             proxy_passthrough,
@@ -220,8 +225,10 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         replica: uuid::Uuid::new_v4(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight.max(1))),
         draining: AtomicBool::new(false),
+        origin: std::sync::OnceLock::new(),
     });
     crate::changes::spawn(state.clone(), Duration::from_secs(args.resync_seconds.max(1)));
+    crate::proxy::approved::spawn_sweeper(state.clone());
     Ok((state, audit_task))
 }
 
@@ -251,6 +258,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = out.flush();
     }
     tracing::info!(%addr, database = state.store.backend(), "credgate is serving");
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let _ = state.origin.set(format!("{scheme}://{host}"));
     resume_rewrap(&state);
 
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -282,7 +296,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tokio::time::sleep(grace).await;
         } => tracing::warn!("grace period over; closing the remaining connections"),
     }
-    // The audit writer writes what it holds, then stops.
+    // Slices of grant limits go back for the other replicas; then the audit writer writes
+    // what it holds, and stops.
+    state.limits.release_all().await;
     let store = state.store.clone();
     state.audit.close();
     drop(state);

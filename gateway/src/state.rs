@@ -17,6 +17,10 @@ pub struct Settings {
     pub admin_max_body_bytes: usize,
     /// Largest data-plane request body.
     pub max_body_bytes: u64,
+    /// Largest body of a call held for approval, and of an approved call's kept response.
+    pub approval_max_body: u64,
+    /// Where operators reach the portal (`--public-url`), without a trailing slash.
+    pub public_url: Option<String>,
     /// Serve the portal from here instead of the embedded copy.
     pub portal_dir: Option<std::path::PathBuf>,
     /// Log the text of plugin errors (`--log-plugin-errors`).
@@ -32,6 +36,8 @@ pub struct Inner {
     pub admin_auth: AdminAuth,
     pub audit: AuditWriter,
     pub cache: HotCache,
+    /// Grants' rate limits and quotas, and this process's slices of them.
+    pub limits: Arc<crate::limits::Limiter>,
     pub providers: Arc<Registry>,
     /// credgate's own CAs, for forward-proxy interception, and the leaf certificates they sign.
     pub authorities: Arc<crate::ca::Authorities>,
@@ -45,6 +51,9 @@ pub struct Inner {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Set when shutdown begins, so `/readyz` turns away new traffic first.
     pub draining: AtomicBool,
+    /// Where this process serves the portal, once it listens: the origin of the links it hands
+    /// out when `--public-url` is not given.
+    pub origin: std::sync::OnceLock<String>,
 }
 
 /// Cheap to clone: one `Arc`.
@@ -54,6 +63,17 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// The portal's address for operators: `--public-url`, else where this process listens.
+    pub fn portal_url(&self) -> String {
+        let origin = self
+            .settings
+            .public_url
+            .clone()
+            .or_else(|| self.origin.get().cloned())
+            .unwrap_or_default();
+        format!("{origin}/portal/")
     }
 }
 

@@ -20,7 +20,7 @@ fn canary() -> String {
 
 /// The canary is nowhere credgate keeps or shows anything: the responses given, the log, the
 /// audit trail, every file of the data directory (database and journal).
-async fn assert_canary_nowhere(f: &Fixture, canary: &str, responses: &[String]) {
+pub async fn assert_canary_nowhere(f: &Fixture, canary: &str, responses: &[String]) {
     for (i, text) in responses.iter().enumerate() {
         assert!(!text.contains(canary), "response {i} holds the canary: {text}");
     }

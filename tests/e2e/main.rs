@@ -7,10 +7,12 @@ mod support;
 mod upstream;
 
 mod admin_api;
+mod approvals;
 mod canary;
 mod cli;
 mod containment;
 mod forward;
+mod governance;
 mod plugins;
 mod portal;
 mod proxy;

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent, VerifyReport, verify_records};
+use credgate::approvals::held::{HeldRequest, HeldResponse};
+use credgate::approvals::{Approval, ApprovalStatus, Finished};
+use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent, StoredAudit, VerifyReport, verify_records};
 use credgate::clock::now;
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::masterkey::{KeyRingHandle, check_at_start, rewrap};
@@ -58,10 +60,12 @@ store_suite!(
     secrets_rotate_and_delete,
     grants_by_status,
     every_change_is_audited_in_one_chain,
+    reason_and_context_filters,
     concurrent_appends_keep_one_chain,
     journal_progress_commits_with_the_events,
     failed_changes_leave_no_record,
     rewrap_is_resumable,
+    held_calls_move_forward_once_and_are_rewrapped,
     admin_tokens,
 );
 
@@ -381,6 +385,47 @@ async fn grants_by_status(store: Arc<dyn Store>) {
     assert_eq!(store.grant(active.grant_id).await.unwrap(), Some(active));
 }
 
+/// Reason (contains, any ASCII case, `%` and `_` literal) and context (key = value as text)
+/// are read from the hashed body, the same on both engines.
+async fn reason_and_context_filters(store: Arc<dyn Store>) {
+    let mut refund = ev("ctx.refund");
+    refund.reason = Some("Refund 100% of order_7 for ticket T-9".into());
+    refund.context = Some(serde_json::from_str(r#"{"ticket": "T-9", "attempt": 2, "tags": ["x"]}"#).unwrap());
+    let mut other = ev("ctx.other");
+    other.reason = Some("Read the order list".into());
+    other.context = Some(serde_json::from_str(r#"{"ticket": "T-10", "attempt": 1}"#).unwrap());
+    store.append_audit(&[refund, other]).await.unwrap();
+    let actions = |rows: Vec<StoredAudit>| rows.iter().map(|r| r.action.clone()).collect::<Vec<_>>();
+    let find = |reason: Option<&str>, context: &[(&str, &str)]| AuditQuery {
+        reason: reason.map(str::to_owned),
+        context: context
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        limit: 10,
+        ..Default::default()
+    };
+    for (query, expected) in [
+        (find(Some("ORDER"), &[]), vec!["ctx.other", "ctx.refund"]),
+        (find(Some("100%"), &[]), vec!["ctx.refund"]),
+        (find(Some("order_7"), &[]), vec!["ctx.refund"]),
+        // `_` and `%` are literal: neither matches any character.
+        (find(Some("order_1"), &[]), vec![]),
+        (find(Some("1%0"), &[]), vec![]),
+        (find(None, &[("ticket", "T-9")]), vec!["ctx.refund"]),
+        (find(None, &[("attempt", "1")]), vec!["ctx.other"]),
+        (
+            find(Some("order"), &[("ticket", "T-10"), ("attempt", "1")]),
+            vec!["ctx.other"],
+        ),
+        (find(None, &[("ticket", "T-1")]), vec![]),
+        (find(None, &[("missing", "T-9")]), vec![]),
+    ] {
+        let what = format!("{:?} {:?}", query.reason, query.context);
+        assert_eq!(actions(store.audit_events(&query).await.unwrap()), expected, "{what}");
+    }
+}
+
 async fn every_change_is_audited_in_one_chain(store: Arc<dyn Store>) {
     let p = principal(PrincipalKind::User, "u");
     let mut e = ev("principal.create");
@@ -574,6 +619,150 @@ async fn rewrap_is_resumable(store: Arc<dyn Store>) {
             format!("value-{i}").as_bytes()
         );
     }
+}
+
+/// An approval's row only moves forward, one writer per step, and its sealed parts follow the
+/// master key like a credential's.
+async fn held_calls_move_forward_once_and_are_rewrapped(store: Arc<dyn Store>) {
+    let old = ring();
+    check_at_start(store.as_ref(), &old).await.unwrap();
+    let at = now();
+    let held = |ttl: i64| {
+        let id = Uuid::now_v7();
+        let request = HeldRequest {
+            method: "POST".into(),
+            url: "https://api.example.com/v1/refunds".into(),
+            headers: http::HeaderMap::new(),
+            body: b"{\"amount\": 1}".to_vec(),
+        };
+        Approval {
+            id,
+            status: ApprovalStatus::Pending,
+            grant_id: Uuid::new_v4(),
+            secret_id: Uuid::new_v4(),
+            principal_id: Uuid::new_v4(),
+            key_id: Uuid::new_v4(),
+            request_id: "req".into(),
+            method: "POST".into(),
+            host: "api.example.com".into(),
+            path: "/v1/refunds".into(),
+            reason: Some("why".into()),
+            context: Some(serde_json::from_str(r#"{"ticket": "T-1"}"#).unwrap()),
+            body_bytes: 13,
+            created_at: at,
+            expires_at: at + Duration::seconds(ttl),
+            ttl_seconds: ttl,
+            decided_at: None,
+            decided_by: None,
+            note: None,
+            finished_at: None,
+            failure: None,
+            response_status: None,
+            request: Some(request.seal(&old, id).unwrap()),
+            response: None,
+        }
+    };
+    let made = held(300);
+    let late = held(1);
+    store.insert_approval(&made).await.unwrap();
+    store.insert_approval(&late).await.unwrap();
+    assert_eq!(store.approval(made.id).await.unwrap().unwrap(), made);
+    assert_eq!(store.pending_approvals(at).await.unwrap(), 2);
+
+    // Approved twice at once: one wins, and its decision is audited.
+    let decide = |by: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .decide_approval(
+                    made.id,
+                    ApprovalStatus::Executing,
+                    by,
+                    None,
+                    at,
+                    &ev("approval.approve"),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(decide("admin:a"), decide("admin:b"));
+    assert!(a ^ b, "exactly one decision wins");
+    assert!(
+        !store
+            .decide_approval(
+                made.id,
+                ApprovalStatus::Denied,
+                "admin:c",
+                None,
+                at,
+                &ev("approval.deny")
+            )
+            .await
+            .unwrap()
+    );
+    let response = HeldResponse {
+        status: 201,
+        headers: http::HeaderMap::new(),
+        body: b"made".to_vec(),
+        truncated: false,
+    };
+    let finished = Finished {
+        status: ApprovalStatus::Executed,
+        at,
+        keep_until: at + Duration::seconds(300),
+        response_status: Some(201),
+        response: Some(response.seal(&old, made.id).unwrap()),
+        failure: None,
+    };
+    assert!(store.finish_approval(made.id, &finished).await.unwrap());
+    assert!(
+        !store.finish_approval(made.id, &finished).await.unwrap(),
+        "finished once"
+    );
+    let row = store.approval(made.id).await.unwrap().unwrap();
+    assert_eq!(row.status, ApprovalStatus::Executed);
+    assert!(row.request.is_none(), "the held request is dropped once made");
+
+    // Too late: expired by the sweep, never decidable.
+    let later = at + Duration::seconds(2);
+    assert!(
+        !store
+            .decide_approval(
+                late.id,
+                ApprovalStatus::Executing,
+                "admin:a",
+                None,
+                later,
+                &ev("approval.approve")
+            )
+            .await
+            .unwrap()
+    );
+    let ended = store
+        .sweep_approvals(later, later - Duration::minutes(15))
+        .await
+        .unwrap();
+    assert_eq!(ended.iter().map(|a| a.id).collect::<Vec<_>>(), vec![late.id]);
+    let swept = store.approval(late.id).await.unwrap().unwrap();
+    assert_eq!((swept.status, swept.request.is_none()), (ApprovalStatus::Expired, true));
+
+    // A new master key: the kept response is re-wrapped with the rest.
+    let rotated = old.with_new_active(MasterKey::generate().unwrap()).unwrap();
+    check_at_start(store.as_ref(), &rotated).await.unwrap();
+    let done = rewrap(store.as_ref(), &KeyRingHandle::new(rotated.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!((done.rewrapped, done.remaining), (1, 0));
+    assert_eq!(
+        store.kek_usage().await.unwrap(),
+        vec![(rotated.active().id().to_owned(), 1)]
+    );
+    let kept = store.approval(made.id).await.unwrap().unwrap().response.unwrap();
+    assert_eq!(HeldResponse::open(&rotated, made.id, &kept).unwrap(), response);
+    // Past its keeping time the response goes too.
+    store.sweep_approvals(at + Duration::seconds(301), at).await.unwrap();
+    assert!(store.approval(made.id).await.unwrap().unwrap().response.is_none());
 }
 
 fn rotated_key_b64(ring: &KeyRing) -> String {

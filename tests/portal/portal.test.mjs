@@ -187,10 +187,11 @@ async function clipboardText() {
   return page.evaluate(() => navigator.clipboard.readText());
 }
 
-async function dataPlane(grantId, appKey, { method = 'GET', pathAndQuery = '/v1/models' } = {}) {
+async function dataPlane(grantId, appKey, { method = 'GET', pathAndQuery = '/v1/models', headers = {}, body } = {}) {
   const response = await fetch(`${BASE}/v1/grants/${grantId}${pathAndQuery}`, {
     method,
-    headers: { 'Proxy-Authorization': `Bearer ${appKey}` },
+    headers: { 'Proxy-Authorization': `Bearer ${appKey}`, ...headers },
+    body,
   });
   const text = await response.text();
   let json = null;
@@ -384,6 +385,10 @@ async function run() {
   await tid('grant-ttl-unit').selectOption('86400');
   await tid('grant-method-GET').check();
   await tid('grant-paths').fill('/v1');
+  await tid('grant-rate-requests').fill('5');
+  await tid('grant-rate-per').selectOption('60');
+  await tid('grant-quota-calls').fill('100');
+  await tid('grant-quota-period').selectOption('day');
   await tid('issue-grant').click();
   await tid('issued-grant-id').waitFor();
   const grantId = ((await tid('issued-grant-id').textContent()) || '').trim();
@@ -398,6 +403,9 @@ async function run() {
   check((await grantRow.getAttribute('data-status')) === 'active', 'the grant is listed as active');
   const grantRowText = (await grantRow.textContent()) || '';
   check(grantRowText.includes(agentName) && grantRowText.includes('GET') && grantRowText.includes('/v1'), 'the list shows its principal and limits');
+  check(grantRowText.includes('5 calls per minute') && grantRowText.includes('100 calls a day'), 'the list shows its rate limit and quota');
+  await waitFor(async () => /5 of 5 calls available now; 0 of 100 used, resets/.test((await grantRow.locator('[data-testid="grant-usage"]').textContent()) || ''),
+    'the grant’s usage (nothing used yet)');
   await tid('copy-grant-id').click();
   await expectStatus('ok', 'Grant id copied', 'the Copy button reports');
   check((await clipboardText()) === grantId, 'the Copy button put the grant id on the clipboard');
@@ -406,7 +414,7 @@ async function run() {
   // 5. Data plane -----------------------------------------------------------------------------------
   step('5. call the data plane with the app key and the grant');
   let before = upstreamSeen.length;
-  let call = await dataPlane(grantId, appKey);
+  let call = await dataPlane(grantId, appKey, { headers: { 'X-Credgate-Reason': 'list the models for the weekly report', 'X-Credgate-Context': '{"run":"r-17"}' } });
   check(call.status === 200 && call.json && call.json.ok === true, `GET /v1/grants/<grant>/v1/models answers 200 from the upstream (got ${call.status} ${call.text.slice(0, 200)})`);
   check(upstreamSeen.length === before + 1, 'the upstream saw one request');
   let seen = upstreamSeen[upstreamSeen.length - 1];
@@ -429,6 +437,8 @@ async function run() {
     return false;
   }, 'the proxy.response record of the call');
   check(true, 'the call’s record (proxy.response, ok) is listed');
+  check(((await auditRow.first().textContent()) || '').includes('list the models for the weekly report') && ((await auditRow.first().textContent()) || '').includes('"run":"r-17"'),
+    'the record shows the app’s reason and context');
   check(page.url().includes(`grant_id=${grantId}`), 'the filters are in the page address (shareable)');
   const verifyEl = tid('audit-verify');
   await waitFor(async () => (await verifyEl.getAttribute('data-ok')) !== null, 'the chain verification');
@@ -485,6 +495,66 @@ async function run() {
   check(call.status === 200, `the next call answers 200 (got ${call.status})`);
   seen = upstreamSeen[upstreamSeen.length - 1];
   check(upstreamSeen.length === before + 1 && seen.headers.authorization === `Bearer ${CANARY_2}`, 'and carries the new value');
+
+  // 7b. Approvals -------------------------------------------------------------------------------------
+  step('7b. a call that needs approval waits; approved in the Approvals page, the app’s long-poll gets the answer; another is denied');
+  await go('nav-grants');
+  await tid('grant-secret').selectOption(secretId);
+  await waitFor(async () => page.url().includes(`#/grants/${secretId}`), 'the grants page of the secret');
+  await waitReady();
+  await tid('grant-principal').selectOption(agentId);
+  await tid('grant-approval-method-POST').check();
+  await tid('grant-approval-ttl').fill('30');
+  await tid('issue-grant').click();
+  await tid('issued-grant-id').waitFor();
+  const approvalGrant = ((await tid('issued-grant-id').textContent()) || '').trim();
+  check(((await page.locator(`[data-testid="grant-row"][data-grant-id="${approvalGrant}"]`).textContent()) || '').includes('approval for POST'),
+    'the list shows the grant’s approval rule');
+  before = upstreamSeen.length;
+  const heldCall = await dataPlane(approvalGrant, appKey, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-Credgate-Reason': 'send the monthly report' },
+    body: '{"report": "november"}',
+  });
+  check(heldCall.status === 202 && heldCall.json && heldCall.json.approval.status === 'pending', `the POST is held: 202 pending (got ${heldCall.status})`);
+  check(upstreamSeen.length === before, 'and not made');
+  const approvalId = heldCall.json.approval.id;
+  check(heldCall.json.approval.approval_url === `${BASE}/portal/#/approvals/${approvalId}`, 'approval_url opens the approval in the portal');
+  const longPoll = fetch(`${BASE}/v1/approvals/${approvalId}?wait=30`, { headers: { Authorization: `Bearer ${appKey}` } }).then((r) => r.json());
+  await go('nav-approvals');
+  await waitFor(async () => ((await tid('nav-approvals-count').textContent()) || '').trim() === '1', 'the navigation counts one pending approval');
+  const approvalRow = page.locator(`[data-testid="approval-row"][data-approval-id="${approvalId}"]`);
+  await approvalRow.waitFor();
+  const approvalText = (await approvalRow.textContent()) || '';
+  check(approvalText.includes('POST') && approvalText.includes('send the monthly report') && approvalText.includes('"report": "november"') && approvalText.includes(agentName),
+    'the row shows the call, who asked, why, and the body');
+  await approvalRow.locator('[data-testid="approve"]').click();
+  await tid('confirm-dialog').waitFor({ state: 'visible' });
+  await tid('confirm-yes').click();
+  await expectStatus('ok', `Approval ${approvalId}: executed`, 'the call is approved and made');
+  const polled = await longPoll;
+  check(polled.approval.status === 'executed' && polled.approval.response.status === 200, 'the app’s long-poll returns: executed, the upstream answered 200');
+  const answer = await fetch(`${BASE}/v1/approvals/${approvalId}/response`, { headers: { Authorization: `Bearer ${appKey}` } });
+  check(answer.status === 200, `the app reads the upstream’s answer (got ${answer.status})`);
+  check(upstreamSeen.length === before + 1, 'the upstream got the call once');
+  seen = upstreamSeen[upstreamSeen.length - 1];
+  check(seen.method === 'POST' && seen.headers.authorization === `Bearer ${CANARY_2}`, 'as a POST with the credential');
+  await waitFor(async () => (await tid('nav-approvals-count').isHidden()), 'no approval is pending any more');
+  const deniedCall = await dataPlane(approvalGrant, appKey, { method: 'POST', body: '{}' });
+  const deniedId = deniedCall.json.approval.id;
+  await page.evaluate((id) => { window.location.hash = `#/approvals/${id}`; }, deniedId);
+  await tid('approval').waitFor();
+  await waitFor(async () => (await tid('approval').getAttribute('data-status')) === 'pending', 'the approval’s own page');
+  await tid('approval-note').fill('not this month');
+  await tid('deny').click();
+  await tid('confirm-dialog').waitFor({ state: 'visible' });
+  await tid('confirm-yes').click();
+  await waitFor(async () => (await tid('approval').getAttribute('data-status')) === 'denied', 'the page shows it denied');
+  check(((await tid('approval').textContent()) || '').includes('not this month'), 'with the note');
+  const deniedView = await (await fetch(`${BASE}/v1/approvals/${deniedId}`, { headers: { Authorization: `Bearer ${appKey}` } })).json();
+  check(deniedView.approval.status === 'denied' && deniedView.approval.note === 'not this month', 'the app sees it denied, with the note');
+  check(upstreamSeen.length === before + 1, 'the denied call was never made');
+  await screenshot('approvals');
 
   // 8. Revoke -----------------------------------------------------------------------------------------
   step('8. revoke the grant in the page; the next call is refused');

@@ -1,7 +1,7 @@
 //! `/admin/v1/audit`: read, export and verify the audit trail.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::ApiQuery;
 use crate::audit::{AuditKind, AuditRecord, VerifyReport, verify_records};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -43,6 +42,10 @@ pub struct AuditParams {
     /// e.g. `grant.revoke`, `proxy.request`.
     pub action: Option<String>,
     pub request_id: Option<String>,
+    /// Records whose reason (`X-Credgate-Reason`) contains this text, ignoring ASCII case.
+    /// Alongside, any number of `context.<key>=<value>`: records whose context
+    /// (`X-Credgate-Context`) holds that key with that string or integer value.
+    pub reason: Option<String>,
     /// Paging: only records older than this sequence number (take `next_before` of the
     /// previous page).
     pub before: Option<i64>,
@@ -67,8 +70,9 @@ pub struct AuditPage {
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ApiQuery(p): ApiQuery<AuditParams>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let (p, context) = params(raw.as_deref().unwrap_or_default())?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit must be from 1 to {MAX_LIMIT}")));
@@ -91,6 +95,8 @@ pub async fn list(
         kind: p.kind,
         action: p.action,
         request_id: p.request_id,
+        reason: p.reason.filter(|r| !r.is_empty()),
+        context,
         before_seq: p.before,
         limit,
     };
@@ -122,6 +128,48 @@ pub async fn list(
         return Ok(response);
     }
     Ok(Json(AuditPage { data, next_before }).into_response())
+}
+
+/// Most `context.<key>` filters in one read.
+const MAX_CONTEXT_FILTERS: usize = 8;
+
+/// The named parameters, strictly, and the `context.<key>=<value>` filters beside them.
+fn params(raw: &str) -> Result<(AuditParams, Vec<(String, String)>), ApiError> {
+    let mut rest = url::form_urlencoded::Serializer::new(String::new());
+    let mut context = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        match name.strip_prefix("context.") {
+            Some(key) => {
+                let plain = !key.is_empty()
+                    && key.len() <= 64
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !plain {
+                    return Err(ApiError::bad_request(
+                        "context.<key>: the key is 1 to 64 letters, digits, `_` or `-`",
+                    ));
+                }
+                context.push((key.to_owned(), value.into_owned()));
+            }
+            None => {
+                rest.append_pair(&name, &value);
+            }
+        }
+    }
+    if context.len() > MAX_CONTEXT_FILTERS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_CONTEXT_FILTERS} context.<key> filters"
+        )));
+    }
+    let uri: http::Uri = format!("/?{}", rest.finish())
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid query"))?;
+    let Query(p) = Query::<AuditParams>::try_from_uri(&uri).map_err(|e| {
+        ApiError::bad_request(format!(
+            "invalid query: {}",
+            e.body_text().trim_start_matches("Failed to deserialize query string: ")
+        ))
+    })?;
+    Ok((p, context))
 }
 
 #[utoipa::path(get, path = "/admin/v1/audit/verify", tag = "audit",

@@ -33,6 +33,8 @@ pub fn action_for(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/admin/v1/keyring/rotate") => "keyring.rotate",
         ("POST", "/admin/v1/keyring/rewrap") => "keyring.rewrap",
         ("POST", "/admin/v1/proxy-ca/rotate") => "proxy_ca.rotate",
+        ("POST", "/admin/v1/approvals/{id}/approve") => "approval.approve",
+        ("POST", "/admin/v1/approvals/{id}/deny") => "approval.deny",
         _ => return None,
     })
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::extract::{AdminCtx, ApiPath, ApiQuery};
 use crate::clock::now;
 use crate::error::{ApiError, ApiJson, ErrorBody};
+use crate::limits::Usage;
 use crate::state::AppState;
 use crate::store::GrantFilter;
 use crate::vault::grant::GrantPolicyInput;
@@ -29,12 +30,19 @@ pub struct GrantView {
     #[serde(flatten)]
     pub grant: Grant,
     pub status: GrantStatus,
+    /// How much of its rate limit and quota the grant has used (reading one grant only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 impl From<Grant> for GrantView {
     fn from(grant: Grant) -> Self {
         let status = grant.status(now());
-        Self { grant, status }
+        Self {
+            grant,
+            status,
+            usage: None,
+        }
     }
 }
 
@@ -140,14 +148,17 @@ pub async fn list_for_secret(
 #[utoipa::path(get, path = "/admin/v1/grants/{grant_id}", tag = "grants", params(("grant_id" = Uuid, Path)),
     responses((status = 200, body = GrantView), (status = 404, body = ErrorBody)))]
 pub async fn get(State(state): State<AppState>, ApiPath(id): ApiPath<Uuid>) -> Result<Json<GrantView>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .grant(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("grant"))?
-            .into(),
-    ))
+    let grant = state
+        .store
+        .grant(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("grant"))?;
+    let usage = if grant.grant_policy.is_limited() {
+        Some(state.limits.usage(&grant).await?)
+    } else {
+        None
+    };
+    Ok(Json(GrantView { usage, ..grant.into() }))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/grants/{grant_id}", tag = "grants", params(("grant_id" = Uuid, Path)),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 
+mod approvals;
 mod audit;
 mod grants;
 mod keyring;
@@ -74,6 +75,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/keyring/rewrap", post(keyring::rewrap))
         .route("/admin/v1/proxy-ca", get(proxy_ca::show))
         .route("/admin/v1/proxy-ca/rotate", post(proxy_ca::rotate))
+        .route("/admin/v1/approvals", get(approvals::list))
+        .route("/admin/v1/approvals/{id}", get(approvals::get))
+        .route("/admin/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/admin/v1/approvals/{id}/deny", post(approvals::deny))
         // Inner to outer: failed changes are audited, after the caller is authenticated.
         .route_layer(from_fn_with_state(state.clone(), audit_failures))
         .route_layer(from_fn_with_state(state, auth::require_admin))

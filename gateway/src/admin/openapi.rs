@@ -4,11 +4,11 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, grants, keyring, keys, principals, providers, proxy_ca, secrets};
+use super::{approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "credgate admin API", description = "Manage principals, API keys, secrets, grants, the audit trail and the master key ring. Every error has the shape `{\"error\": {\"code\", \"message\", \"request_id\"}}`."),
+    info(title = "credgate admin API", description = "Manage principals, API keys, secrets, grants, approvals, the audit trail and the master key ring. Every error has the shape `{\"error\": {\"code\", \"message\", \"request_id\"}}`."),
     paths(
         principals::create, principals::list, principals::get, principals::delete, principals::add_member, principals::remove_member,
         keys::issue, keys::list, keys::list_for_principal, keys::get, keys::revoke,
@@ -18,6 +18,7 @@ use super::{audit, grants, keyring, keys, principals, providers, proxy_ca, secre
         audit::list, audit::verify,
         keyring::status, keyring::rotate, keyring::rewrap,
         proxy_ca::show, proxy_ca::rotate,
+        approvals::list, approvals::get, approvals::approve, approvals::deny,
     ),
     modifiers(&AdminToken),
     security(("admin_token" = [])),
@@ -30,6 +31,7 @@ use super::{audit, grants, keyring, keys, principals, providers, proxy_ca, secre
         (name = "audit", description = "The hash-chained audit trail"),
         (name = "keyring", description = "Master keys"),
         (name = "proxy-ca", description = "credgate's CA for forward-proxy mode"),
+        (name = "approvals", description = "Calls waiting for an operator's approval"),
     )
 )]
 #[derive(Debug)]

@@ -79,6 +79,13 @@ pub struct AuditEvent {
     /// A human-readable reason for a refusal. Built by credgate, never from a value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why the app made the call, in its own words (`X-Credgate-Reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What the app says about the call (`X-Credgate-Context`): a JSON object of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AuditEvent {
@@ -109,6 +116,8 @@ impl AuditEvent {
             bytes_in: None,
             bytes_out: None,
             message: None,
+            reason: None,
+            context: None,
         }
     }
 

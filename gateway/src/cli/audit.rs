@@ -34,6 +34,12 @@ struct Filters {
     /// e.g. `grant.revoke`.
     #[arg(long)]
     action: Option<String>,
+    /// Calls whose reason contains this text (any ASCII case).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Calls whose context holds this key with this value: `ticket=T-42` (repeatable).
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
 }
 
 impl Filters {
@@ -51,6 +57,11 @@ impl Filters {
         add("secret_id", self.secret.map(|v| v.to_string()));
         add("outcome", self.outcome.clone());
         add("action", self.action.clone());
+        add("reason", self.reason.clone());
+        for pair in &self.context {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            q.push(format!("context.{}={}", query_value(key), query_value(value)));
+        }
         q
     }
 }

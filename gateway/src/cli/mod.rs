@@ -1,5 +1,6 @@
 //! The `credgate` command line: `serve`, and admin commands over the admin API.
 
+mod approval;
 mod audit;
 mod ca;
 mod client;
@@ -44,6 +45,8 @@ pub enum Command {
     Secret(secret::Args),
     /// Secrets issued to principals.
     Grant(grant::Args),
+    /// Calls waiting for an operator's approval: list, show, approve, deny.
+    Approval(approval::Args),
     /// The audit trail.
     Audit(audit::Args),
     /// Master keys.
@@ -65,6 +68,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Key(args) => key::run(args).await,
         Command::Secret(args) => secret::run(args).await,
         Command::Grant(args) => grant::run(args).await,
+        Command::Approval(args) => approval::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Keyring(args) => keyring::run(args).await,
         Command::Provider(args) => provider::run(args).await,

@@ -73,12 +73,17 @@ pub(super) async fn check(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Fa
 
 /// The key's principal holds the grant, or is a member of the group that does.
 pub async fn authorise(state: &AppState, key: &ApiKey, grant: &Grant) -> Result<(), Failure> {
-    if key.principal_id == grant.principal_id {
+    authorise_principal(state, key.principal_id, grant).await
+}
+
+/// `principal` holds the grant, or is a member of the group that does.
+pub async fn authorise_principal(state: &AppState, principal: uuid::Uuid, grant: &Grant) -> Result<(), Failure> {
+    if principal == grant.principal_id {
         return Ok(());
     }
     let groups = state
         .cache
-        .groups_of(state.store.as_ref(), key.principal_id)
+        .groups_of(state.store.as_ref(), principal)
         .await
         .map_err(ApiError::from)?;
     if groups.contains(&grant.principal_id) {

@@ -68,6 +68,38 @@ pub async fn bound(limit: u64, caller: &HeaderMap, body: axum::body::Body) -> Re
     })
 }
 
+impl Inbound {
+    /// A body already held whole: a call made on approval.
+    pub fn held(bytes: Vec<u8>, limit: u64) -> Self {
+        Self {
+            content_length: Some(bytes.len() as u64),
+            body: axum::body::Body::from(bytes),
+            limit,
+        }
+    }
+
+    /// Reads the whole body for a call that waits for approval, refusing one over `most`
+    /// bytes (the held call is kept whole until it is made).
+    pub async fn collect(self, most: u64) -> Result<Vec<u8>, Failure> {
+        let too_large = || {
+            refuse(
+                ErrorCode::PayloadTooLarge,
+                format!("a call that waits for approval is kept whole: its body may be at most {most} bytes"),
+            )
+        };
+        if self.content_length.is_some_and(|n| n > most) {
+            linger(self.body).await;
+            return Err(too_large());
+        }
+        let limited = http_body_util::Limited::new(self.body, usize::try_from(most).unwrap_or(usize::MAX));
+        match limited.collect().await {
+            Ok(collected) => Ok(collected.to_bytes().to_vec()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+            Err(_) => Err(refuse(ErrorCode::BadRequest, "the request body could not be read")),
+        }
+    }
+}
+
 /// Reads and hashes the body when the injector signs it, else streams it through bounded.
 pub async fn prepare(
     inbound: Inbound,

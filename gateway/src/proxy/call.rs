@@ -59,6 +59,15 @@ pub struct About {
 }
 
 impl About {
+    /// A call credgate makes itself (an approved one), under a request id of its own.
+    pub fn made_here(request_id: String, method: &str) -> Self {
+        Self {
+            request_id,
+            method: method.to_owned(),
+            aws: None,
+        }
+    }
+
     pub fn of(req: &Request) -> Self {
         Self {
             request_id: req
@@ -100,6 +109,19 @@ impl Call {
             permit: Some(permit),
             room: Some(room),
         })
+    }
+
+    /// Ends the call without an upstream call and without failure (held for approval): its
+    /// record and its metric.
+    pub fn record(&mut self, outcome: &str, status: u16) {
+        let elapsed = self.started.elapsed();
+        let mut event = self.event.clone();
+        event.at = now();
+        event.outcome = outcome.into();
+        event.status = Some(status);
+        event.latency_ms = Some(elapsed.as_secs_f64() * 1e3);
+        self.state.metrics.call(outcome, &self.provider, elapsed);
+        self.state.audit.record_detached(event);
     }
 
     /// Ends the call in failure: its record (closing the journaled opening, if there is one),

@@ -3,20 +3,26 @@
 //!
 //! A call is a [`Call`] carried through named phases, each in its own file, in this order,
 //! every refusal before any decryption:
-//! [`authn`] (the app key) → [`policy`] (the grant, its principal, lifetime, method and path) →
-//! [`destination`] → [`body`] (bounded) → [`credential`] (decrypt, strip the caller's copies,
+//! [`authn`] (the app key, then the app's [`reason`] and context) → [`policy`] (the grant,
+//! its principal, lifetime, method and path) → [`destination`] → [`limit`] (the grant's rate
+//! limit and quota) → [`body`] (bounded) → [`credential`] (decrypt, strip the caller's copies,
 //! inject, validate) → [`forward`] (journal the opening durably before the credential leaves,
 //! send, stream back with the credential kept out, record the outcome: the call's one record
 //! in the audit chain). Each way in (explicit, base URL, forward proxy) differs only in where
 //! the grant, the target and the app key are read from: see [`Mode`].
 
+mod approval_status;
+pub mod approved;
 mod authn;
 mod body;
 mod call;
 mod credential;
 mod forward;
 mod headers;
+mod hold;
+mod limit;
 mod policy;
+mod reason;
 pub mod scrub;
 mod target;
 pub mod tunnel;
@@ -46,6 +52,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/grants/{grant_id}", any(base_url_root))
         .route("/v1/grants/{grant_id}/", any(base_url_root))
         .route("/v1/grants/{grant_id}/{*path}", any(base_url))
+        .route("/v1/approvals/{id}", axum::routing::get(approval_status::status))
+        .route(
+            "/v1/approvals/{id}/response",
+            axum::routing::get(approval_status::response),
+        )
 }
 
 /// Where a call comes in, which decides where its grant, target and app key are read from.
@@ -225,17 +236,63 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     let mut query = mode.query(&parts);
 
     let key = authn::authenticate(call, &mut headers, &mut query, sdk_slots).await?;
+    reason::read(call, &parts.headers)?;
     let grant = policy::grant(call, &grant_id).await?;
     authn::authorise(&call.state, &key, &grant).await?;
     policy::lifetime_and_method(&grant, &method, &parts.headers)?;
     let secret = policy::secret(call, &grant).await?;
     let injector = credential::injector(call, &secret).await?;
-    let mut target = mode.target(&parts, &secret, query)?;
+    let target = mode.target(&parts, &secret, query)?;
     policy::paths(call, &grant, &target, &parts.headers)?;
     let resolver = &call.state.upstream.resolver;
     destination::check(&target.url, &secret.meta, &secret.allowed_hosts, resolver).await?;
+    limit::admit(call, &grant).await?;
     let inbound = body::bound(call.state.settings.max_body_bytes, &parts.headers, body).await?;
+    if grant.grant_policy.needs_approval(method.as_str(), &target.path) && upgrade.is_none() {
+        let held = hold::Held {
+            grant: &grant,
+            key: &key,
+            method,
+            target,
+            headers,
+            inbound,
+        };
+        return hold::hold(call, held, &parts.headers).await;
+    }
+    let delivery = Delivery {
+        secret,
+        injector,
+        method,
+        target,
+        headers,
+        inbound,
+        upgrade,
+    };
+    deliver(call, delivery).await
+}
 
+/// A call that passed every check, on its way out.
+struct Delivery {
+    secret: Arc<LiveSecret>,
+    injector: Arc<dyn crate::inject::Injector>,
+    method: http::Method,
+    target: Target,
+    headers: HeaderMap,
+    inbound: body::Inbound,
+    upgrade: Option<upgrade::ClientUpgrade>,
+}
+
+/// The phases after the checks: the credential goes on, the call goes out.
+async fn deliver(call: &mut Call, delivery: Delivery) -> Result<Response, Failure> {
+    let Delivery {
+        secret,
+        injector,
+        method,
+        mut target,
+        mut headers,
+        inbound,
+        upgrade,
+    } = delivery;
     credential::strip_callers_copies(injector.as_ref(), &secret, &mut headers, &mut target);
     let mut body = body::prepare(inbound, injector.as_ref(), &secret, &target.url, &mut headers).await?;
     let payload = std::mem::replace(&mut body.payload, crate::inject::Payload::NotNeeded);

@@ -72,6 +72,12 @@ pub fn explicit(headers: &HeaderMap, query: Option<String>) -> Result<Target, Ap
         .ok_or_else(|| ApiError::bad_request("missing X-Credgate-Target: the absolute URL to call"))?
         .to_str()
         .map_err(|_| ApiError::bad_request("X-Credgate-Target must be a plain-text URL"))?;
+    absolute(text, query)
+}
+
+/// An absolute URL as sent (its own query replaced by `query`): the explicit target, or the
+/// target of a call held for approval.
+pub fn absolute(text: &str, query: Option<String>) -> Result<Target, ApiError> {
     // A fragment never goes on the wire.
     let text = text.trim().split('#').next().unwrap_or_default();
     let url = Url::parse(text)

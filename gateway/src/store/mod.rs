@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::approvals::{Approval, ApprovalStatus, Finished};
 use crate::audit::{AuditEvent, AuditKind, JournalBatch, StoredAudit};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
@@ -143,6 +144,33 @@ pub struct StoredAuthority {
     pub not_after: DateTime<Utc>,
 }
 
+/// Which of a grant's limits a [`LimitRow`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// A token bucket: `value` micro-tokens left at `at`.
+    Rate,
+    /// Calls taken: `value` calls in the period that began at `at`.
+    Quota,
+}
+
+impl LimitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rate => "rate",
+            Self::Quota => "quota",
+        }
+    }
+}
+
+/// One grant's limit as every replica shares it (see `crate::limits`): a number and a time,
+/// both as [`LimitKind`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitRow {
+    pub value: i64,
+    /// Microseconds since the epoch.
+    pub at: i64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct GrantFilter {
     pub secret_id: Option<Uuid>,
@@ -161,6 +189,10 @@ pub struct AuditQuery {
     pub kind: Option<AuditKind>,
     pub action: Option<String>,
     pub request_id: Option<String>,
+    /// Records whose reason contains this text, in any case.
+    pub reason: Option<String>,
+    /// Records whose context holds each of these keys with this value (as text).
+    pub context: Vec<(String, String)>,
     /// Only records with a smaller sequence number (paging newest first).
     pub before_seq: Option<i64>,
     pub limit: i64,
@@ -270,6 +302,46 @@ pub trait Store: Send + Sync + 'static {
     async fn grant(&self, id: Uuid) -> Result<Option<Grant>>;
     async fn grants(&self, filter: &GrantFilter, now: DateTime<Utc>) -> Result<Vec<Grant>>;
     async fn revoke_grant(&self, id: Uuid, at: DateTime<Utc>, reason: &str, audit: &AuditEvent) -> Result<bool>;
+
+    // Grant limits, shared by the replicas.
+    /// Reads a grant's limit row and writes back what `change` makes of it (given `None` when
+    /// there is none yet), with no other replica's change in between. `change` may run more
+    /// than once (when two replicas create the row at the same moment); the row it returned
+    /// last is the one written, and returned.
+    async fn update_limit(
+        &self,
+        grant: Uuid,
+        kind: LimitKind,
+        change: &mut (dyn FnMut(Option<LimitRow>) -> LimitRow + Send),
+    ) -> Result<LimitRow>;
+    async fn limit_row(&self, grant: Uuid, kind: LimitKind) -> Result<Option<LimitRow>>;
+
+    // Approvals (see `crate::approvals`).
+    async fn insert_approval(&self, approval: &Approval) -> Result<()>;
+    async fn approval(&self, id: Uuid) -> Result<Option<Approval>>;
+    /// Newest first.
+    async fn approvals(&self, status: Option<ApprovalStatus>, limit: i64) -> Result<Vec<Approval>>;
+    /// Moves a pending approval that has not expired at `at` to `to` (`Executing` when
+    /// approved, `Denied`), with its audit record; `false` when it was not pending any more
+    /// or had expired, and then nothing is written. However many replicas and operators try
+    /// at once, one wins.
+    async fn decide_approval(
+        &self,
+        id: Uuid,
+        to: ApprovalStatus,
+        by: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool>;
+    /// Ends an executing approval; its sealed request is dropped.
+    async fn finish_approval(&self, id: Uuid, finished: &Finished) -> Result<bool>;
+    /// Records what time did, as of `now`: pending approvals past their expiry become
+    /// `expired` (their request dropped), responses past their keeping time are dropped, and
+    /// approvals executing since before `stale` (their replica stopped mid-call) become
+    /// `failed`. Returns the approvals that expired or failed.
+    async fn sweep_approvals(&self, now: DateTime<Utc>, stale: DateTime<Utc>) -> Result<Vec<Approval>>;
+    async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<i64>;
 
     // Provider registry.
     async fn uploaded_providers(&self) -> Result<Vec<UploadedProvider>>;

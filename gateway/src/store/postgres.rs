@@ -15,6 +15,12 @@ impl Dialect for Postgres {
     // A transaction-scoped advisory lock: every replica appending to the audit chain takes
     // the same one, so the chain stays a single line however many processes write to it.
     const LOCK_AUDIT: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7305916442)");
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const BODY_FIELD: (&'static str, &'static str) = ("(body::jsonb #>> CAST(", " AS text[]))");
+
+    fn body_path(keys: &[&str]) -> String {
+        format!("{{{}}}", keys.join(","))
+    }
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()

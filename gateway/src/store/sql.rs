@@ -12,9 +12,10 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    AuditQuery, CA_KEY_VERSION, GrantFilter, Result, SealedVersion, Store, StoreError, StoredAuthority, Subscription,
-    UploadedProvider,
+    AuditQuery, CA_KEY_VERSION, GrantFilter, LimitKind, LimitRow, Result, SealedVersion, Store, StoreError,
+    StoredAuthority, Subscription, UploadedProvider,
 };
+use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
 use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
@@ -30,6 +31,14 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
     /// Run first in a transaction that appends to the audit chain, so appends from several
     /// processes never fork the chain. SQLite needs none: its write lock already serialises.
     const LOCK_AUDIT: Option<&'static str>;
+    /// Reads one text field out of an audit record's JSON body: the SQL before and after the
+    /// bound path, and the path for `keys` (`["context", "ticket"]`) in the engine's syntax.
+    /// Keys are plain words (checked by the caller), so they need no quoting beyond this.
+    const BODY_FIELD: (&'static str, &'static str);
+    /// Appended to a `SELECT` in a write transaction to hold the rows it read until commit.
+    /// SQLite's write transaction holds the whole database already.
+    const FOR_UPDATE: &'static str;
+    fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
     /// Applies pending migrations.
@@ -76,6 +85,18 @@ fn uuid(text: &str) -> Result<Uuid> {
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// `text` matched literally inside a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -301,6 +322,56 @@ where
         })
     }
 
+    /// A sealed value in columns `<prefix>kek_id`, `<prefix>wrapped_key`, `<prefix>ciphertext`,
+    /// if there is one.
+    fn opt_sealed_at(row: &DB::Row, prefix: &str) -> Result<Option<SealedValue>> {
+        let kek_id: Option<String> = row.try_get(format!("{prefix}kek_id").as_str())?;
+        let wrapped_key: Option<Vec<u8>> = row.try_get(format!("{prefix}wrapped_key").as_str())?;
+        let ciphertext: Option<Vec<u8>> = row.try_get(format!("{prefix}ciphertext").as_str())?;
+        Ok(match (kek_id, wrapped_key, ciphertext) {
+            (Some(kek_id), Some(wrapped_key), Some(ciphertext)) => Some(SealedValue {
+                kek_id,
+                wrapped_key,
+                ciphertext,
+            }),
+            _ => None,
+        })
+    }
+
+    fn approval_row(row: &DB::Row) -> Result<Approval> {
+        let status: String = row.try_get("status")?;
+        let context: Option<String> = row.try_get("context")?;
+        Ok(Approval {
+            id: Self::uuid_at(row, "id")?,
+            status: ApprovalStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("approval status `{status}`")))?,
+            grant_id: Self::uuid_at(row, "grant_id")?,
+            secret_id: Self::uuid_at(row, "secret_id")?,
+            principal_id: Self::uuid_at(row, "principal_id")?,
+            key_id: Self::uuid_at(row, "key_id")?,
+            request_id: row.try_get("request_id")?,
+            method: row.try_get("method")?,
+            host: row.try_get("host")?,
+            path: row.try_get("path")?,
+            reason: row.try_get("reason")?,
+            context: context.map(|c| json(&c, "approval context")).transpose()?,
+            body_bytes: row.try_get("body_bytes")?,
+            created_at: Self::time_at(row, "created_at")?,
+            expires_at: Self::time_at(row, "expires_at")?,
+            ttl_seconds: row.try_get("ttl_seconds")?,
+            decided_at: Self::opt_time_at(row, "decided_at")?,
+            decided_by: row.try_get("decided_by")?,
+            note: row.try_get("note")?,
+            finished_at: Self::opt_time_at(row, "finished_at")?,
+            failure: row.try_get("failure")?,
+            response_status: row
+                .try_get::<Option<i64>, _>("response_status")?
+                .and_then(|s| u16::try_from(s).ok()),
+            request: Self::opt_sealed_at(row, "request_")?,
+            response: Self::opt_sealed_at(row, "response_")?,
+        })
+    }
+
     fn uploaded_row(row: &DB::Row) -> Result<UploadedProvider> {
         Ok(UploadedProvider {
             id: row.try_get("id")?,
@@ -436,7 +507,10 @@ where
     async fn kek_usage(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query::<DB>(
             "SELECT kek_id, COUNT(*) AS n FROM (SELECT kek_id FROM secret_versions WHERE kek_id IS NOT NULL \
-             UNION ALL SELECT kek_id FROM proxy_authorities) AS sealed GROUP BY kek_id ORDER BY kek_id",
+             UNION ALL SELECT kek_id FROM proxy_authorities \
+             UNION ALL SELECT request_kek_id AS kek_id FROM approvals WHERE request_kek_id IS NOT NULL \
+             UNION ALL SELECT response_kek_id AS kek_id FROM approvals WHERE response_kek_id IS NOT NULL) \
+             AS sealed GROUP BY kek_id ORDER BY kek_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -451,7 +525,12 @@ where
             "SELECT secret_id, version, kek_id, wrapped_key, ciphertext FROM secret_versions \
              WHERE kek_id IS NOT NULL AND kek_id <> $1 \
              UNION ALL SELECT id AS secret_id, 0 AS version, kek_id, wrapped_key, ciphertext FROM proxy_authorities \
-             WHERE kek_id <> $1 ORDER BY secret_id, version LIMIT $2",
+             WHERE kek_id <> $1 \
+             UNION ALL SELECT id AS secret_id, -1 AS version, request_kek_id AS kek_id, request_wrapped_key AS wrapped_key, \
+             request_ciphertext AS ciphertext FROM approvals WHERE request_kek_id IS NOT NULL AND request_kek_id <> $1 \
+             UNION ALL SELECT id AS secret_id, -2 AS version, response_kek_id AS kek_id, response_wrapped_key AS wrapped_key, \
+             response_ciphertext AS ciphertext FROM approvals WHERE response_kek_id IS NOT NULL AND response_kek_id <> $1 \
+             ORDER BY secret_id, version LIMIT $2",
         )
         .bind(active_kek.to_owned())
         .bind(limit)
@@ -474,6 +553,16 @@ where
             sqlx::query::<DB>(
                 "UPDATE proxy_authorities SET kek_id = $1, wrapped_key = $2 \
                  WHERE id = $3 AND $4 = 0 AND kek_id = $5 AND wrapped_key = $6",
+            )
+        } else if old.version == REQUEST_SEAL {
+            sqlx::query::<DB>(
+                "UPDATE approvals SET request_kek_id = $1, request_wrapped_key = $2 \
+                 WHERE id = $3 AND $4 = -1 AND request_kek_id = $5 AND request_wrapped_key = $6",
+            )
+        } else if old.version == RESPONSE_SEAL {
+            sqlx::query::<DB>(
+                "UPDATE approvals SET response_kek_id = $1, response_wrapped_key = $2 \
+                 WHERE id = $3 AND $4 = -2 AND response_kek_id = $5 AND response_wrapped_key = $6",
             )
         } else {
             sqlx::query::<DB>(
@@ -1037,6 +1126,247 @@ where
     }
 
     #[instrument(skip_all, level = "debug")]
+    async fn update_limit(
+        &self,
+        grant: Uuid,
+        kind: LimitKind,
+        change: &mut (dyn FnMut(Option<LimitRow>) -> LimitRow + Send),
+    ) -> Result<LimitRow> {
+        // Fixed text: the dialect's locking clause only.
+        let select = format!(
+            "SELECT value, at FROM grant_limits WHERE grant_id = $1 AND kind = $2{}",
+            DB::FOR_UPDATE
+        );
+        // Twice at most: a first write loses only to another replica creating the row, and
+        // then the row exists to be locked.
+        for _ in 0..2 {
+            let mut tx = self.begin_write().await?;
+            let found = sqlx::query::<DB>(sqlx::AssertSqlSafe(select.clone()))
+                .bind(grant.to_string())
+                .bind(kind.as_str().to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| -> Result<LimitRow> {
+                    Ok(LimitRow {
+                        value: row.try_get("value")?,
+                        at: row.try_get("at")?,
+                    })
+                })
+                .transpose()?;
+            let existed = found.is_some();
+            let new = change(found);
+            let statement = if existed {
+                "UPDATE grant_limits SET value = $3, at = $4 WHERE grant_id = $1 AND kind = $2"
+            } else {
+                "INSERT INTO grant_limits (grant_id, kind, value, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+            };
+            let written = sqlx::query::<DB>(statement)
+                .bind(grant.to_string())
+                .bind(kind.as_str().to_owned())
+                .bind(new.value)
+                .bind(new.at)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, "grant"))?;
+            if DB::rows_affected(&written) == 1 {
+                tx.commit().await?;
+                return Ok(new);
+            }
+        }
+        Err(StoreError::Conflict("the grant's limit row".into()))
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn limit_row(&self, grant: Uuid, kind: LimitKind) -> Result<Option<LimitRow>> {
+        let row = sqlx::query::<DB>("SELECT value, at FROM grant_limits WHERE grant_id = $1 AND kind = $2")
+            .bind(grant.to_string())
+            .bind(kind.as_str().to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(LimitRow {
+                value: row.try_get("value")?,
+                at: row.try_get("at")?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_approval(&self, a: &Approval) -> Result<()> {
+        let (kek_id, wrapped_key, ciphertext) = match &a.request {
+            Some(s) => (
+                Some(s.kek_id.clone()),
+                Some(s.wrapped_key.clone()),
+                Some(s.ciphertext.clone()),
+            ),
+            None => (None, None, None),
+        };
+        sqlx::query::<DB>(
+            "INSERT INTO approvals (id, status, grant_id, secret_id, principal_id, key_id, request_id, method, host, path, \
+             reason, context, body_bytes, created_at, expires_at, ttl_seconds, request_kek_id, request_wrapped_key, \
+             request_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(a.id.to_string())
+        .bind(a.status.as_str().to_owned())
+        .bind(a.grant_id.to_string())
+        .bind(a.secret_id.to_string())
+        .bind(a.principal_id.to_string())
+        .bind(a.key_id.to_string())
+        .bind(a.request_id.clone())
+        .bind(a.method.clone())
+        .bind(a.host.clone())
+        .bind(a.path.clone())
+        .bind(a.reason.clone())
+        .bind(a.context.as_ref().map(to_json))
+        .bind(a.body_bytes)
+        .bind(to_micros(a.created_at))
+        .bind(to_micros(a.expires_at))
+        .bind(a.ttl_seconds)
+        .bind(kek_id)
+        .bind(wrapped_key)
+        .bind(ciphertext)
+        .execute(&self.writes)
+        .await
+        .map_err(|e| classify(e, "approval"))?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn approval(&self, id: Uuid) -> Result<Option<Approval>> {
+        sqlx::query::<DB>("SELECT * FROM approvals WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Self::approval_row(&row))
+            .transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn approvals(&self, status: Option<ApprovalStatus>, limit: i64) -> Result<Vec<Approval>> {
+        let mut qb = QueryBuilder::<DB>::new("SELECT * FROM approvals");
+        if let Some(status) = status {
+            qb.push(" WHERE status = ").push_bind(status.as_str().to_owned());
+        }
+        qb.push(" ORDER BY created_at DESC, id LIMIT ").push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(Self::approval_row).collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn decide_approval(
+        &self,
+        id: Uuid,
+        to: ApprovalStatus,
+        by: &str,
+        note: Option<&str>,
+        at: DateTime<Utc>,
+        audit: &AuditEvent,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        // A denied call's request is of no more use: dropped with the decision.
+        let drop_request = if to == ApprovalStatus::Denied {
+            ", request_kek_id = NULL, request_wrapped_key = NULL, request_ciphertext = NULL"
+        } else {
+            ""
+        };
+        // Both texts are fixed here: nothing in them comes from a request.
+        let changed = sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
+            "UPDATE approvals SET status = $1, decided_by = $2, note = $3, decided_at = $4{drop_request} \
+             WHERE id = $5 AND status = 'pending' AND expires_at > $4"
+        )))
+        .bind(to.as_str().to_owned())
+        .bind(by.to_owned())
+        .bind(note.map(str::to_owned))
+        .bind(to_micros(at))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        Self::commit_if_changed(tx, &changed, audit).await
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn finish_approval(&self, id: Uuid, f: &Finished) -> Result<bool> {
+        let (kek_id, wrapped_key, ciphertext) = match &f.response {
+            Some(s) => (
+                Some(s.kek_id.clone()),
+                Some(s.wrapped_key.clone()),
+                Some(s.ciphertext.clone()),
+            ),
+            None => (None, None, None),
+        };
+        let done = sqlx::query::<DB>(
+            "UPDATE approvals SET status = $1, finished_at = $2, expires_at = $3, response_status = $4, \
+             response_kek_id = $5, response_wrapped_key = $6, response_ciphertext = $7, failure = $8, \
+             request_kek_id = NULL, request_wrapped_key = NULL, request_ciphertext = NULL \
+             WHERE id = $9 AND status = 'executing'",
+        )
+        .bind(f.status.as_str().to_owned())
+        .bind(to_micros(f.at))
+        .bind(to_micros(f.keep_until))
+        .bind(f.response_status.map(i64::from))
+        .bind(kek_id)
+        .bind(wrapped_key)
+        .bind(ciphertext)
+        .bind(f.failure.clone())
+        .bind(id.to_string())
+        .execute(&self.writes)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn sweep_approvals(&self, now: DateTime<Utc>, stale: DateTime<Utc>) -> Result<Vec<Approval>> {
+        let mut tx = self.begin_write().await?;
+        let ended = sqlx::query::<DB>(
+            "SELECT * FROM approvals WHERE (status = 'pending' AND expires_at <= $1) \
+             OR (status = 'executing' AND decided_at < $2)",
+        )
+        .bind(to_micros(now))
+        .bind(to_micros(stale))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(Self::approval_row)
+        .collect::<Result<Vec<_>>>()?;
+        sqlx::query::<DB>(
+            "UPDATE approvals SET status = 'expired', request_kek_id = NULL, request_wrapped_key = NULL, \
+             request_ciphertext = NULL WHERE status = 'pending' AND expires_at <= $1",
+        )
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<DB>(
+            "UPDATE approvals SET status = 'failed', finished_at = $1, \
+             failure = 'interrupted: the replica making the call stopped; whether it reached the upstream is unknown', \
+             request_kek_id = NULL, request_wrapped_key = NULL, request_ciphertext = NULL \
+             WHERE status = 'executing' AND decided_at < $2",
+        )
+        .bind(to_micros(now))
+        .bind(to_micros(stale))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query::<DB>(
+            "UPDATE approvals SET response_kek_id = NULL, response_wrapped_key = NULL, response_ciphertext = NULL \
+             WHERE response_kek_id IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn pending_approvals(&self, now: DateTime<Utc>) -> Result<i64> {
+        let row = sqlx::query::<DB>("SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending' AND expires_at > $1")
+            .bind(to_micros(now))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    #[instrument(skip_all, level = "debug")]
     async fn append_audit(&self, events: &[AuditEvent]) -> Result<()> {
         let mut tx = self.begin_write().await?;
         Self::append_chain(&mut tx, events).await?;
@@ -1252,6 +1582,23 @@ where
             if let Some(value) = value {
                 qb.push(format_args!(" AND {column} = ")).push_bind(value);
             }
+        }
+        // Reason and context are read from the hashed body itself: no copy of them exists that
+        // could disagree with what the chain covers.
+        let (open, close) = DB::BODY_FIELD;
+        if let Some(needle) = &q.reason {
+            let pattern = format!("%{}%", like_escape(&needle.to_ascii_lowercase()));
+            qb.push(format_args!(" AND lower({open}"))
+                .push_bind(DB::body_path(&["reason"]))
+                .push(format_args!("{close}) LIKE "))
+                .push_bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        for (key, value) in &q.context {
+            qb.push(format_args!(" AND {open}"))
+                .push_bind(DB::body_path(&["context", key]))
+                .push(format_args!("{close} = "))
+                .push_bind(value.clone());
         }
         if let Some(before) = q.before_seq {
             qb.push(" AND seq < ").push_bind(before);

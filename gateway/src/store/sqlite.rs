@@ -13,6 +13,14 @@ impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const LOCK_AUDIT: Option<&'static str> = None;
+    // Numbers come out of json_extract as numbers: as text they compare like PostgreSQL's.
+    const FOR_UPDATE: &'static str = "";
+    const BODY_FIELD: (&'static str, &'static str) = ("CAST(json_extract(body, ", ") AS TEXT)");
+
+    fn body_path(keys: &[&str]) -> String {
+        keys.iter()
+            .fold(String::from("$"), |path, key| format!("{path}.\"{key}\""))
+    }
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()

@@ -24,6 +24,61 @@ pub struct GrantPolicyInput {
     /// Path prefixes the grant may reach (e.g. `["/v1/chat/"]`); all when absent. A prefix
     /// matches whole segments: `/v1/chat` covers `/v1/chat/x`, not `/v1/chatty`.
     pub allowed_path_prefixes: Option<Vec<String>>,
+    /// At most `requests` calls at once, refilled at `requests` per `per_seconds`.
+    pub rate_limit: Option<RateLimit>,
+    /// At most `calls` calls in each `period`.
+    pub quota: Option<Quota>,
+    /// Calls matching any of these rules wait for an operator's approval before they are made.
+    pub require_approval: Option<Vec<ApprovalRule>>,
+    /// How long a call waits for approval, and how long its response is kept once made: 60 s
+    /// to 7 days (default 1 hour).
+    pub approval_ttl_seconds: Option<i64>,
+}
+
+/// Which calls need an operator's approval: those whose method is one of `methods` and whose
+/// path is under one of `path_prefixes` (either left out: any).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefixes: Option<Vec<String>>,
+}
+
+/// Default for `approval_ttl_seconds`.
+pub const DEFAULT_APPROVAL_TTL_SECONDS: i64 = 3600;
+const MAX_APPROVAL_RULES: usize = 16;
+
+/// A token bucket: `requests` calls in a burst, then `requests` per `per_seconds`. A call
+/// past it is refused `429 rate_limited` with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// 1 to 1,000,000.
+    pub requests: u32,
+    /// 1 to 86,400.
+    pub per_seconds: u32,
+}
+
+/// A number of calls per calendar period (UTC), or in all. A call past it is refused
+/// `429 quota_exceeded`, with the time it resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    /// 1 to 10^12.
+    pub calls: u64,
+    pub period: QuotaPeriod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaPeriod {
+    Hour,
+    Day,
+    Month,
+    /// Never resets.
+    Total,
 }
 
 /// The policy as stored and enforced.
@@ -34,6 +89,39 @@ pub struct GrantPolicy {
     pub allowed_methods: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_path_prefixes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_approval: Option<Vec<ApprovalRule>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_ttl_seconds: Option<i64>,
+}
+
+impl GrantPolicy {
+    /// Whether a call of `method` to `path` must wait for an operator's approval.
+    pub fn needs_approval(&self, method: &str, path: &str) -> bool {
+        self.require_approval.as_ref().is_some_and(|rules| {
+            rules.iter().any(|rule| {
+                rule.methods.as_ref().is_none_or(|ms| ms.iter().any(|m| m == method))
+                    && rule
+                        .path_prefixes
+                        .as_ref()
+                        .is_none_or(|ps| ps.iter().any(|p| super::path::under(p, path)))
+            })
+        })
+    }
+
+    /// How long a call waits for approval, and how long its response is kept.
+    pub fn approval_ttl(&self) -> Duration {
+        Duration::seconds(self.approval_ttl_seconds.unwrap_or(DEFAULT_APPROVAL_TTL_SECONDS))
+    }
+
+    /// Whether calls under this policy are counted at all.
+    pub fn is_limited(&self) -> bool {
+        self.rate_limit.is_some() || self.quota.is_some()
+    }
 }
 
 impl GrantPolicyInput {
@@ -61,45 +149,97 @@ impl GrantPolicyInput {
         };
         let allowed_methods = self
             .allowed_methods
-            .map(|methods| {
-                if methods.is_empty() || methods.len() > MAX_LIST {
-                    return Err(format!(
-                        "grant_policy.allowed_methods must list 1 to {MAX_LIST} methods"
-                    ));
-                }
-                let mut out: Vec<String> = Vec::with_capacity(methods.len());
-                for m in methods {
-                    let upper = m.to_ascii_uppercase();
-                    if upper.is_empty() || upper.len() > 32 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
-                        return Err("grant_policy.allowed_methods holds HTTP method names like GET or POST".into());
-                    }
-                    if !out.contains(&upper) {
-                        out.push(upper);
-                    }
-                }
-                Ok(out)
-            })
+            .map(|methods| methods_list(methods, "grant_policy.allowed_methods"))
             .transpose()?;
         let allowed_path_prefixes = self
             .allowed_path_prefixes
-            .map(|prefixes| {
-                if prefixes.is_empty() || prefixes.len() > MAX_LIST {
+            .map(|prefixes| prefix_list(prefixes, "grant_policy.allowed_path_prefixes"))
+            .transpose()?;
+        if let Some(rate) = self.rate_limit {
+            if !(1..=1_000_000).contains(&rate.requests) {
+                return Err("grant_policy.rate_limit.requests must be from 1 to 1000000".into());
+            }
+            if !(1..=86_400).contains(&rate.per_seconds) {
+                return Err("grant_policy.rate_limit.per_seconds must be from 1 to 86400".into());
+            }
+        }
+        if let Some(quota) = self.quota
+            && !(1..=1_000_000_000_000).contains(&quota.calls)
+        {
+            return Err("grant_policy.quota.calls must be from 1 to 1000000000000".into());
+        }
+        let require_approval = self
+            .require_approval
+            .map(|rules| {
+                if rules.is_empty() || rules.len() > MAX_APPROVAL_RULES {
                     return Err(format!(
-                        "grant_policy.allowed_path_prefixes must list 1 to {MAX_LIST} prefixes"
+                        "grant_policy.require_approval must list 1 to {MAX_APPROVAL_RULES} rules"
                     ));
                 }
-                for p in &prefixes {
-                    validate_prefix(p)?;
-                }
-                Ok(prefixes)
+                rules
+                    .into_iter()
+                    .map(|rule| {
+                        Ok(ApprovalRule {
+                            methods: rule
+                                .methods
+                                .map(|m| methods_list(m, "grant_policy.require_approval[].methods"))
+                                .transpose()?,
+                            path_prefixes: rule
+                                .path_prefixes
+                                .map(|p| prefix_list(p, "grant_policy.require_approval[].path_prefixes"))
+                                .transpose()?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()
             })
             .transpose()?;
+        if let Some(ttl) = self.approval_ttl_seconds {
+            if require_approval.is_none() {
+                return Err("grant_policy.approval_ttl_seconds needs grant_policy.require_approval".into());
+            }
+            if !(60..=7 * 86_400).contains(&ttl) {
+                return Err("grant_policy.approval_ttl_seconds must be from 60 to 604800".into());
+            }
+        }
         Ok(GrantPolicy {
             expires_at,
             allowed_methods,
             allowed_path_prefixes,
+            rate_limit: self.rate_limit,
+            quota: self.quota,
+            require_approval,
+            approval_ttl_seconds: self.approval_ttl_seconds,
         })
     }
+}
+
+/// HTTP method names, upper-cased and without repeats.
+fn methods_list(methods: Vec<String>, field: &str) -> Result<Vec<String>, String> {
+    if methods.is_empty() || methods.len() > MAX_LIST {
+        return Err(format!("{field} must list 1 to {MAX_LIST} methods"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(methods.len());
+    for m in methods {
+        let upper = m.to_ascii_uppercase();
+        if upper.is_empty() || upper.len() > 32 || !upper.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!("{field} holds HTTP method names like GET or POST"));
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    Ok(out)
+}
+
+/// Path prefixes, each checked.
+fn prefix_list(prefixes: Vec<String>, field: &str) -> Result<Vec<String>, String> {
+    if prefixes.is_empty() || prefixes.len() > MAX_LIST {
+        return Err(format!("{field} must list 1 to {MAX_LIST} prefixes"));
+    }
+    for p in &prefixes {
+        validate_prefix(p)?;
+    }
+    Ok(prefixes)
 }
 
 fn validate_prefix(prefix: &str) -> Result<(), String> {
@@ -255,6 +395,68 @@ mod tests {
             ..Default::default()
         };
         assert!(input.resolve(now()).is_err());
+    }
+
+    #[test]
+    fn approval_rules_match_method_and_path() {
+        let p = GrantPolicyInput {
+            require_approval: Some(vec![
+                ApprovalRule {
+                    methods: Some(vec!["post".into(), "DELETE".into()]),
+                    path_prefixes: Some(vec!["/v1/refunds".into()]),
+                },
+                ApprovalRule {
+                    methods: None,
+                    path_prefixes: Some(vec!["/admin".into()]),
+                },
+            ]),
+            approval_ttl_seconds: Some(600),
+            ..Default::default()
+        }
+        .resolve(now())
+        .unwrap();
+        assert!(p.needs_approval("POST", "/v1/refunds") && p.needs_approval("DELETE", "/v1/refunds/re_1"));
+        assert!(!p.needs_approval("GET", "/v1/refunds") && !p.needs_approval("POST", "/v1/refundsx"));
+        assert!(p.needs_approval("GET", "/admin/users"));
+        assert_eq!(p.approval_ttl(), Duration::seconds(600));
+        let every = GrantPolicyInput {
+            require_approval: Some(vec![ApprovalRule::default()]),
+            ..Default::default()
+        }
+        .resolve(now())
+        .unwrap();
+        assert!(every.needs_approval("GET", "/"));
+        assert_eq!(every.approval_ttl(), Duration::seconds(DEFAULT_APPROVAL_TTL_SECONDS));
+        assert!(
+            !GrantPolicyInput::default()
+                .resolve(now())
+                .unwrap()
+                .needs_approval("POST", "/")
+        );
+        for bad in [
+            GrantPolicyInput {
+                require_approval: Some(vec![]),
+                ..Default::default()
+            },
+            GrantPolicyInput {
+                approval_ttl_seconds: Some(600),
+                ..Default::default()
+            },
+            GrantPolicyInput {
+                require_approval: Some(vec![ApprovalRule::default()]),
+                approval_ttl_seconds: Some(59),
+                ..Default::default()
+            },
+            GrantPolicyInput {
+                require_approval: Some(vec![ApprovalRule {
+                    methods: None,
+                    path_prefixes: Some(vec!["/a/../b".into()]),
+                }]),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.clone().resolve(now()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

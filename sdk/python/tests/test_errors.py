@@ -95,3 +95,42 @@ async def test_audit_unavailable_raises_and_nothing_is_sent():
         gateway.close()
         upstream.close()
         psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_limits_raise_with_retry_after(world):
+    up = world.upstream.url
+    secret = world.secret("limited", "bearer", {"token": "t"})
+    limited = world.grant(secret, {"rate_limit": {"requests": 2, "per_seconds": 3600}})
+    quota = world.grant(secret, {"quota": {"calls": 1, "period": "total"}})
+    async with credgate.App(world.key, base_url=world.gateway.url) as vault:
+        for _ in range(2):
+            assert (await vault.request("GET", up, grant_id=limited)).status_code == 200
+        error = await expect(vault, credgate.RateLimited, up, limited)
+        assert error.status == 429 and 1700 <= error.retry_after <= 1800, error.retry_after
+        assert (await vault.request("GET", up, grant_id=quota)).status_code == 200
+        error = await expect(vault, credgate.QuotaExceeded, up, quota)
+        assert error.status == 429 and error.retry_after is None, "a total quota never resets"
+
+
+async def test_reason_and_context_reach_the_audit_trail_and_not_the_upstream(world):
+    up = world.upstream.url
+    grant = world.grant(world.secret("annotated", "bearer", {"token": "t"}))
+    with credgate.SyncApp(world.key, base_url=world.gateway.url) as vault:
+        result = vault.proxy_request(
+            "GET", up, grant_id=grant, reason="Réconcilier la facture 7", context={"ticket": "T-7", "step": 2}
+        )
+        assert result.status_code == 200
+        seen = world.upstream.last()
+        assert not any(name.lower().startswith("x-credgate-") for name in seen.headers)
+        with pytest.raises(ValueError, match="at most 256"):
+            vault.request("GET", up, grant_id=grant, reason="x" * 257)
+        with pytest.raises(ValueError, match="dict"):
+            vault.request("GET", up, grant_id=grant, context=["not", "a", "dict"])  # type: ignore[arg-type]
+    request_id = result.request_id
+    for _ in range(50):
+        records = world.gateway.admin.get("/admin/v1/audit", params={"request_id": request_id}).json()["data"]
+        if records:
+            break
+        time.sleep(0.02)
+    assert records[0]["reason"] == "Réconcilier la facture 7"
+    assert records[0]["context"] == {"ticket": "T-7", "step": 2}

@@ -8,10 +8,15 @@
 See :class:`App`, :class:`SyncApp`, and the errors in :mod:`credgate.errors`.
 """
 
+from ._approvals import ApprovalInfo, PendingApproval
 from ._client import DEFAULT_BASE_URL, App, ProxyResult, SyncApp
 from ._request import HttpMethod
 from ._sse import ServerSentEvent, aiter_sse, iter_sse
 from .errors import (
+    ApprovalDenied,
+    ApprovalExpired,
+    ApprovalFailed,
+    ApprovalTimeout,
     AuditUnavailable,
     BadRequest,
     BlockedDestination,
@@ -25,6 +30,8 @@ from .errors import (
     PayloadTooLarge,
     PolicyViolation,
     ProviderError,
+    QuotaExceeded,
+    RateLimited,
     Unauthenticated,
     UpstreamTimeout,
     UpstreamUnreachable,
@@ -34,6 +41,8 @@ __all__ = [
     "App",
     "SyncApp",
     "ProxyResult",
+    "PendingApproval",
+    "ApprovalInfo",
     "HttpMethod",
     "DEFAULT_BASE_URL",
     "ServerSentEvent",
@@ -53,6 +62,12 @@ __all__ = [
     "PayloadTooLarge",
     "AuditUnavailable",
     "Overloaded",
+    "RateLimited",
+    "QuotaExceeded",
+    "ApprovalDenied",
+    "ApprovalExpired",
+    "ApprovalFailed",
+    "ApprovalTimeout",
     "BadRequest",
     "PathParamError",
 ]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import json as jsonlib
 import os
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterator, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from urllib.parse import quote
 
 import httpx
 
+from ._approvals import ApprovalInfo, PendingApproval, info_from, pending_from, raise_if_unmade
 from ._request import Body, HttpMethod, Params, build
-from .errors import error_from_response
+from .errors import ApprovalTimeout, error_from_response
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -31,6 +34,11 @@ class ProxyResult:
     headers: httpx.Headers
     content: bytes = field(repr=False)
     request_id: Optional[str] = None
+
+    @property
+    def status_code(self) -> int:
+        """The upstream's status, under the name Alter's SDK and httpx use."""
+        return self.status
 
     @property
     def text(self) -> str:
@@ -98,12 +106,15 @@ class _AppBase:
         extra_headers: Optional[Mapping[str, str]] = None,
         query_params: Params = None,
         path_params: Params = None,
-    ) -> Tuple[str, str, Dict[str, str], Dict[str, Any]]:
+        reason: Optional[str] = None,
+        context: Optional[Mapping[str, Any]] = None,
+    ) -> Tuple[str, str, List[Tuple[bytes, bytes]], Dict[str, Any]]:
         """The arguments of :meth:`App.request` and its kin, checked, as (method, credgate URL,
         headers, httpx keyword arguments for the body)."""
         return build(
             api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
-            extra_headers=extra_headers, query_params=query_params, path_params=path_params,
+            extra_headers=extra_headers, query_params=query_params, path_params=path_params, reason=reason,
+            context=context,
         )
 
     def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
@@ -114,6 +125,21 @@ class _AppBase:
         """
         return _boto3_client(self._api_key, self.base_url, service_name, grant_id, region_name, **kwargs)
 
+    def _approval_request(self, approval_id: str, wait: float) -> Tuple[str, Dict[str, Any]]:
+        """The URL and keyword arguments of a status read, waiting up to ``wait`` seconds."""
+        params = {"wait": str(int(wait))} if wait >= 1 else {}
+        # The request may be held open for ``wait`` seconds: the client's timeout must outlast it.
+        return (
+            f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}",
+            {"params": params, "headers": self._app_auth(), "timeout": httpx.Timeout(wait + 30)},
+        )
+
+    def _approval_response(self, approval_id: str) -> Tuple[str, Dict[str, Any]]:
+        return f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}/response", {"headers": self._app_auth()}
+
+    def _app_auth(self) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
     def base_url_for(self, grant_id: str, path: str = "") -> str:
         """The base URL that points a vendor SDK at a grant (base-URL mode)."""
         return f"{self.base_url}/v1/grants/{grant_id}{path}"
@@ -121,6 +147,14 @@ class _AppBase:
 
 def _result(response: httpx.Response) -> ProxyResult:
     return ProxyResult(response.status_code, response.headers, response.content, response.headers.get("x-credgate-request-id"))
+
+
+def _result_or_pending(response: httpx.Response) -> Union[ProxyResult, PendingApproval]:
+    return pending_from(response) or _result(response)
+
+
+#: Longest single wait credgate holds a status request open for, in seconds.
+_LONGEST_POLL = 60
 
 
 class App(_AppBase):
@@ -173,9 +207,42 @@ class App(_AppBase):
                 _raise_for_credgate(response)
             yield response
 
-    async def proxy_request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> ProxyResult:
-        """Like :meth:`request`, returning a buffered :class:`ProxyResult`."""
-        return _result(await self.request(method, url, **options))
+    async def proxy_request(
+        self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]
+    ) -> Union[ProxyResult, PendingApproval]:
+        """Like :meth:`request`, returning a buffered :class:`ProxyResult`, or a
+        :class:`PendingApproval` when the grant holds the call for an operator's approval
+        (follow it with :meth:`await_approval`)."""
+        return _result_or_pending(await self.request(method, url, **options))
+
+    async def get_approval_status(self, approval_id: str, *, wait: float = 0) -> ApprovalInfo:
+        """What became of a held call; with ``wait``, waits up to that many seconds (at most
+        60) for it to settle."""
+        url, options = self._approval_request(approval_id, wait)
+        response = await self._http.get(url, **options)
+        _raise_for_credgate(response)
+        return info_from(response.json())
+
+    async def await_approval(self, approval_id: str, *, timeout: float = 300.0) -> ProxyResult:
+        """Waits for a held call to be decided and made; returns the upstream's response.
+
+        Raises :class:`~credgate.ApprovalDenied`, :class:`~credgate.ApprovalExpired`,
+        :class:`~credgate.ApprovalFailed`, or :class:`~credgate.ApprovalTimeout` after
+        ``timeout`` seconds (the call may still be approved later).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            info = await self.get_approval_status(approval_id, wait=max(0.0, min(left, _LONGEST_POLL)))
+            if info.is_final:
+                break
+            if time.monotonic() >= deadline:
+                raise ApprovalTimeout(f"approval {approval_id} is still {info.status} after {timeout:g} s")
+        raise_if_unmade(info)
+        url, options = self._approval_response(approval_id)
+        response = await self._http.get(url, **options)
+        _raise_for_credgate(response)
+        return _result(response)
 
 
 class SyncApp(_AppBase):
@@ -211,6 +278,31 @@ class SyncApp(_AppBase):
                 _raise_for_credgate(response)
             yield response
 
-    def proxy_request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> ProxyResult:
+    def proxy_request(
+        self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]
+    ) -> Union[ProxyResult, PendingApproval]:
         """See :meth:`App.proxy_request`."""
-        return _result(self.request(method, url, **options))
+        return _result_or_pending(self.request(method, url, **options))
+
+    def get_approval_status(self, approval_id: str, *, wait: float = 0) -> ApprovalInfo:
+        """See :meth:`App.get_approval_status`."""
+        url, options = self._approval_request(approval_id, wait)
+        response = self._http.get(url, **options)
+        _raise_for_credgate(response)
+        return info_from(response.json())
+
+    def await_approval(self, approval_id: str, *, timeout: float = 300.0) -> ProxyResult:
+        """See :meth:`App.await_approval`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            info = self.get_approval_status(approval_id, wait=max(0.0, min(left, _LONGEST_POLL)))
+            if info.is_final:
+                break
+            if time.monotonic() >= deadline:
+                raise ApprovalTimeout(f"approval {approval_id} is still {info.status} after {timeout:g} s")
+        raise_if_unmade(info)
+        url, options = self._approval_response(approval_id)
+        response = self._http.get(url, **options)
+        _raise_for_credgate(response)
+        return _result(response)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import enum
+import json as _json
 import re
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 import httpx
 
 from .errors import PathParamError
 
-__all__ = ["HttpMethod", "build", "Body", "Params"]
+__all__ = ["HttpMethod", "build", "reason_headers", "Body", "Params"]
 
 Body = Union[bytes, str, None]
 Params = Optional[Mapping[str, Any]]
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
         ``grant_id`` names the grant; ``json`` (sent as JSON) or ``body`` (bytes or text) is
         the request body, not both; ``extra_headers`` are sent to the upstream;
         ``query_params`` are added to the URL's query; ``path_params`` fill ``{name}``
-        placeholders in the URL, percent-encoded, strictly (see :func:`expand_path`).
+        placeholders in the URL, percent-encoded, strictly (see :func:`expand_path`);
+        ``reason`` (text, at most 256 characters) and ``context`` (a JSON-serialisable dict,
+        at most 4 KiB as JSON) are recorded with the call in credgate's audit trail and never
+        sent upstream.
         """
 
         grant_id: Required[str]
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
         extra_headers: Optional[Mapping[str, str]]
         query_params: Params
         path_params: Params
+        reason: Optional[str]
+        context: Optional[Mapping[str, Any]]
 
 
 class HttpMethod(str, enum.Enum):
@@ -84,6 +90,34 @@ def method_name(method: Union[HttpMethod, str]) -> str:
     return name
 
 
+MAX_REASON_CHARS = 256
+MAX_CONTEXT_BYTES = 4096
+
+
+def reason_headers(reason: Optional[str], context: Optional[Mapping[str, Any]]) -> Dict[str, Union[str, bytes]]:
+    """The headers that carry a call's reason and context, checked as credgate checks them, so
+    a mistake is a ``ValueError`` here rather than a refused call."""
+    headers: Dict[str, Union[str, bytes]] = {}
+    if reason is not None:
+        reason = reason.strip()
+        if len(reason) > MAX_REASON_CHARS:
+            raise ValueError(f"reason is {len(reason)} characters long; at most {MAX_REASON_CHARS}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in reason):
+            raise ValueError("reason must be one line of text")
+        if reason:
+            # Header values travel as bytes: UTF-8, which credgate reads back as such.
+            headers["X-Credgate-Reason"] = reason.encode("utf-8")
+    if context is not None:
+        if not isinstance(context, Mapping):
+            raise ValueError("context must be a dict (a JSON object)")
+        encoded = _json.dumps(dict(context), separators=(",", ":"), ensure_ascii=True)
+        if len(encoded) > MAX_CONTEXT_BYTES:
+            raise ValueError(f"context is {len(encoded)} bytes as JSON; at most {MAX_CONTEXT_BYTES}")
+        if context:
+            headers["X-Credgate-Context"] = encoded
+    return headers
+
+
 def build(
     *,
     api_key: str,
@@ -96,8 +130,13 @@ def build(
     extra_headers: Optional[Mapping[str, str]] = None,
     query_params: Optional[Mapping[str, Any]] = None,
     path_params: Optional[Mapping[str, Any]] = None,
-) -> Tuple[str, str, Dict[str, str], Dict[str, Any]]:
-    """Returns (method, credgate URL, headers, httpx keyword arguments for the body)."""
+    reason: Optional[str] = None,
+    context: Optional[Mapping[str, Any]] = None,
+) -> Tuple[str, str, List[Tuple[bytes, bytes]], Dict[str, Any]]:
+    """Returns (method, credgate URL, headers as bytes, httpx keyword arguments for the body).
+
+    Headers go as bytes: a reason in any language is sent as its UTF-8 bytes, as credgate
+    reads it."""
     if json is not None and body is not None:
         raise ValueError("give json or body, not both")
     if not grant_id:
@@ -107,13 +146,15 @@ def build(
         raise ValueError(f"url must be an absolute http(s) URL, got {url!r}")
     if query_params:
         target = target.copy_merge_params({k: str(v) for k, v in query_params.items()})
-    headers = {k: v for k, v in (extra_headers or {}).items()}
+    headers: Dict[str, Union[str, bytes]] = {k: v for k, v in (extra_headers or {}).items()}
     headers["Proxy-Authorization"] = f"Bearer {api_key}"
     headers["X-Credgate-Grant"] = str(grant_id)
     headers["X-Credgate-Target"] = str(target)
+    headers.update(reason_headers(reason, context))
     content: Dict[str, Any] = {}
     if json is not None:
         content["json"] = json
     elif body is not None:
         content["content"] = body
-    return method_name(method), base_url.rstrip("/") + "/v1/proxy", headers, content
+    wire = [(name.encode("latin-1"), value if isinstance(value, bytes) else value.encode("latin-1")) for name, value in headers.items()]
+    return method_name(method), base_url.rstrip("/") + "/v1/proxy", wire, content

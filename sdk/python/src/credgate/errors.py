@@ -28,6 +28,12 @@ __all__ = [
     "PayloadTooLarge",
     "AuditUnavailable",
     "Overloaded",
+    "RateLimited",
+    "QuotaExceeded",
+    "ApprovalDenied",
+    "ApprovalExpired",
+    "ApprovalFailed",
+    "ApprovalTimeout",
     "BadRequest",
     "PathParamError",
     "error_from_response",
@@ -137,6 +143,54 @@ class Overloaded(CredgateError):
     code = "overloaded"
 
 
+class RateLimited(CredgateError):
+    """Past the grant's rate limit.
+
+    Attributes:
+        retry_after: seconds until the grant admits a call again (``Retry-After``).
+    """
+
+    code = "rate_limited"
+    retry_after: Optional[float] = None
+
+
+class QuotaExceeded(CredgateError):
+    """The grant's quota for its period is spent.
+
+    Attributes:
+        retry_after: seconds until the quota resets (``Retry-After``); ``None`` for a quota
+            that never resets.
+    """
+
+    code = "quota_exceeded"
+    retry_after: Optional[float] = None
+
+
+class ApprovalDenied(CredgateError):
+    """An operator denied the held call; it was not made. The message carries their note."""
+
+    code = "approval_denied"
+
+
+class ApprovalExpired(CredgateError):
+    """Nobody approved the held call before it expired; it was not made."""
+
+    code = "approval_expired"
+
+
+class ApprovalFailed(CredgateError):
+    """The call was approved but could not be made (the grant was revoked in between, the
+    upstream was unreachable, ...)."""
+
+    code = "approval_failed"
+
+
+class ApprovalTimeout(CredgateError):
+    """:meth:`credgate.App.await_approval` gave up waiting; the call may still be approved."""
+
+    code = "approval_timeout"
+
+
 class BadRequest(CredgateError):
     """The request to credgate itself is malformed."""
 
@@ -163,6 +217,11 @@ _BY_CODE: Dict[str, Type[CredgateError]] = {
         PayloadTooLarge,
         AuditUnavailable,
         Overloaded,
+        RateLimited,
+        QuotaExceeded,
+        ApprovalDenied,
+        ApprovalExpired,
+        ApprovalFailed,
         BadRequest,
     )
 }
@@ -182,4 +241,10 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes) -> Opt
     except (ValueError, AttributeError, UnicodeDecodeError):
         pass
     cls = _BY_CODE.get(code, CredgateError)
-    return cls(message, code=code, request_id=request_id, status=status)
+    error = cls(message, code=code, request_id=request_id, status=status)
+    if isinstance(error, (RateLimited, QuotaExceeded)):
+        try:
+            error.retry_after = float(headers.get("retry-after", ""))
+        except ValueError:
+            error.retry_after = None
+    return error

@@ -1,0 +1,455 @@
+//! Calls that wait for a person, end to end: held with `202`, approved or denied by an
+//! operator, made once by credgate, the response delivered to the app that asked; expiry,
+//! revocation in between, `Prefer: wait`, a restart, and two replicas approving at once.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::proxy::Fixture;
+use crate::support::{Gateway, Options, Reply, fresh_postgres_url, postgres_skipped};
+use crate::upstream::Upstream;
+
+async fn send(req: reqwest::RequestBuilder) -> Reply {
+    Reply::from(req.send().await.unwrap()).await
+}
+
+/// POSTs to `/refunds` need approval; everything else goes through.
+fn approval_policy() -> Value {
+    json!({"require_approval": [{"methods": ["POST"], "path_prefixes": ["/refunds"]}], "approval_ttl_seconds": 300})
+}
+
+/// A held call's approval id, checked to be a proper `202`.
+fn held(r: &Reply) -> String {
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
+    let approval = &r.json["approval"];
+    assert_eq!(approval["status"], "pending");
+    let id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.headers["x-credgate-approval"].to_str().unwrap(), id);
+    assert_eq!(r.headers["location"].to_str().unwrap(), format!("/v1/approvals/{id}"));
+    assert!(
+        approval["approval_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/portal/#/approvals/{id}")),
+        "{approval}"
+    );
+    id
+}
+
+/// The app's view of an approval.
+async fn app_view(gw: &Gateway, key: &str, id: &str, wait: u64) -> Reply {
+    send(
+        gw.http
+            .get(format!("{}/v1/approvals/{id}?wait={wait}", gw.base))
+            .bearer_auth(key),
+    )
+    .await
+}
+
+fn refund(f: &Fixture, grant: &str) -> reqwest::RequestBuilder {
+    f.gw.via_grant(Method::POST, grant, "refunds")
+        .bearer_auth(&f.key)
+        .header("content-type", "application/json")
+        .header("x-credgate-reason", "refund order 1009")
+        .header("x-credgate-context", r#"{"ticket": "T-9"}"#)
+        .body(r#"{"amount": 1250, "currency": "eur"}"#)
+}
+
+fn metric(text: &str, outcome: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("credgate_approvals_total") && l.contains(&format!("outcome=\"{outcome}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_approved_call_is_made_once_and_its_response_reaches_the_app() {
+    let f = Fixture::new().await;
+    let secret = f
+        .secret("payments", "bearer", json!({"token": "sk-live-payments"}), json!({}))
+        .await;
+    let grant = f.grant(&secret, approval_policy()).await;
+
+    let r = send(refund(&f, &grant)).await;
+    let id = held(&r);
+    assert_eq!(f.up.count(), 0, "a held call is not made");
+    // Calls no rule matches go through as ever.
+    assert_eq!(
+        send(f.gw.via_grant(Method::GET, &grant, "refunds").bearer_auth(&f.key))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(f.up.count(), 1);
+
+    // The app sees it pending; another principal does not see it at all.
+    let view = app_view(&f.gw, &f.key, &id, 0).await;
+    assert_eq!(view.json["approval"]["status"], "pending", "{}", view.text);
+    let stranger = f.gw.create_principal("agent", "stranger").await;
+    let (_, stranger_key) = f.gw.issue_key(&stranger).await;
+    app_view(&f.gw, &stranger_key, &id, 0)
+        .await
+        .assert_error(404, "not_found");
+    send(f.gw.http.get(format!("{}/v1/approvals/{id}", f.gw.base)))
+        .await
+        .assert_error(401, "unauthenticated");
+
+    // The operator sees who, what, why and a preview of the body.
+    let pending = f.gw.get("/admin/v1/approvals?status=pending").await;
+    let listed = &pending.json["data"][0];
+    assert_eq!(listed["id"], id.as_str(), "{}", pending.text);
+    assert_eq!(listed["method"], "POST");
+    assert_eq!(listed["path"], "/refunds");
+    assert_eq!(listed["reason"], "refund order 1009");
+    assert_eq!(listed["context"]["ticket"], "T-9");
+    assert_eq!(listed["principal_id"], f.agent.as_str());
+    assert!(listed["body_preview"].as_str().unwrap().contains("\"amount\": 1250"));
+
+    // Approve: the call is made, with the credential, once.
+    let approved =
+        f.gw.post(
+            &format!("/admin/v1/approvals/{id}/approve"),
+            json!({"note": "customer confirmed"}),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.json["status"], "executed", "{}", approved.text);
+    assert_eq!(approved.json["response_status"], 200);
+    assert!(approved.json["decided_by"].as_str().unwrap().starts_with("admin:"));
+    assert_eq!(f.up.count(), 2);
+    let made = f.up.last();
+    assert_eq!(made.method, "POST");
+    assert_eq!(made.path, "/refunds");
+    assert_eq!(made.body, br#"{"amount": 1250, "currency": "eur"}"#);
+    assert_eq!(made.header("authorization").as_deref(), Some("Bearer sk-live-payments"));
+    assert!(made.header("x-credgate-reason").is_none());
+    assert!(
+        !format!("{:?}", made.headers).contains("cg_app_"),
+        "no app key upstream"
+    );
+    // Never twice.
+    f.gw.post(&format!("/admin/v1/approvals/{id}/approve"), json!({}))
+        .await
+        .assert_error(409, "conflict");
+    f.gw.post(&format!("/admin/v1/approvals/{id}/deny"), json!({}))
+        .await
+        .assert_error(409, "conflict");
+    assert_eq!(f.up.count(), 2);
+
+    // The app reads the outcome and the upstream's response.
+    let view = app_view(&f.gw, &f.key, &id, 1).await;
+    let approval = &view.json["approval"];
+    assert_eq!(approval["status"], "executed", "{}", view.text);
+    assert_eq!(approval["note"], "customer confirmed");
+    assert_eq!(approval["response"]["status"], 200);
+    let response = send(
+        f.gw.http
+            .get(format!("{}/v1/approvals/{id}/response", f.gw.base))
+            .bearer_auth(&f.key),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.json["path"], "/refunds",
+        "the upstream's own body: {}",
+        response.text
+    );
+    assert_eq!(response.json["body"], r#"{"amount": 1250, "currency": "eur"}"#);
+
+    // Audited: the held call, the decision (by whom), the call made.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let trail = f.gw.get(&format!("/admin/v1/audit?grant_id={grant}&limit=50")).await;
+    let records = trail.json["data"].as_array().unwrap();
+    let held_record = records.iter().find(|r| r["outcome"] == "approval_pending").unwrap();
+    assert_eq!(held_record["status"], 202);
+    assert_eq!(held_record["target"], id.as_str());
+    assert_eq!(held_record["reason"], "refund order 1009");
+    let decision = records.iter().find(|r| r["action"] == "approval.approve").unwrap();
+    assert!(decision["actor"].as_str().unwrap().starts_with("admin:"));
+    assert_eq!(decision["message"], "customer confirmed");
+    let made = records
+        .iter()
+        .find(|r| r["action"] == "proxy.response" && r["mode"] == "approval")
+        .unwrap();
+    assert_eq!(made["outcome"], "ok");
+    assert_eq!(made["target"], id.as_str());
+    assert_eq!(made["reason"], "refund order 1009");
+    let metrics = f.gw.metrics().await;
+    for outcome in ["requested", "approved", "executed"] {
+        assert_eq!(metric(&metrics, outcome), 1.0, "{outcome}");
+    }
+    assert_eq!(f.gw.get("/admin/v1/audit/verify").await.json["ok"], true);
+}
+
+#[tokio::test]
+async fn denied_expired_and_revoked_calls_are_never_made() {
+    let f = Fixture::new().await;
+    let secret = f.secret("payments", "bearer", json!({"token": "t"}), json!({})).await;
+    let grant = f.grant(&secret, approval_policy()).await;
+
+    // Denied: the app learns it, with the note; nothing is sent.
+    let denied = held(&send(refund(&f, &grant)).await);
+    let r =
+        f.gw.post(
+            &format!("/admin/v1/approvals/{denied}/deny"),
+            json!({"note": "not this customer"}),
+        )
+        .await;
+    assert_eq!(r.json["status"], "denied", "{}", r.text);
+    let view = app_view(&f.gw, &f.key, &denied, 0).await;
+    assert_eq!(view.json["approval"]["status"], "denied");
+    assert_eq!(view.json["approval"]["note"], "not this customer");
+    let answer = send(
+        f.gw.http
+            .get(format!("{}/v1/approvals/{denied}/response", f.gw.base))
+            .bearer_auth(&f.key),
+    )
+    .await;
+    assert!(
+        answer
+            .assert_error(403, "approval_denied")
+            .contains("not this customer")
+    );
+    f.gw.post(&format!("/admin/v1/approvals/{denied}/approve"), json!({}))
+        .await
+        .assert_error(409, "conflict");
+
+    // Revoked between the request and the approval: failed, nothing sent.
+    let revoked_grant = f.grant(&secret, approval_policy()).await;
+    let orphan = held(&send(refund(&f, &revoked_grant)).await);
+    assert_eq!(
+        f.gw.delete(&format!("/admin/v1/grants/{revoked_grant}")).await.status,
+        200
+    );
+    let r =
+        f.gw.post(&format!("/admin/v1/approvals/{orphan}/approve"), json!({}))
+            .await;
+    assert_eq!(r.json["status"], "failed", "{}", r.text);
+    assert!(
+        r.json["failure"].as_str().unwrap().starts_with("grant_revoked"),
+        "{}",
+        r.text
+    );
+
+    // Expired: nobody decided in time. Here the hour passes in the database: the approval's
+    // expiry is moved into the past.
+    let late = held(&send(refund(&f, &grant)).await);
+    let url = format!("sqlite:{}", f.gw.data_dir.join("credgate.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE approvals SET expires_at = expires_at - 400000000 WHERE id = $1")
+        .bind(&late)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+    assert_eq!(
+        app_view(&f.gw, &f.key, &late, 0).await.json["approval"]["status"],
+        "expired"
+    );
+    let refused =
+        f.gw.post(&format!("/admin/v1/approvals/{late}/approve"), json!({}))
+            .await;
+    assert!(refused.assert_error(409, "conflict").contains("expired"));
+    // The sweep records it (every 5 s) and drops what was held.
+    let mut swept = false;
+    for _ in 0..40 {
+        let trail = f.gw.get("/admin/v1/audit?action=approval.expire").await;
+        if trail.json["data"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|r| r["target"] == late.as_str()))
+        {
+            swept = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(swept, "the expiry is audited");
+    assert_eq!(f.up.count(), 0, "no held call was ever made");
+    let metrics = f.gw.metrics().await;
+    assert_eq!(metric(&metrics, "denied"), 1.0);
+    assert_eq!(metric(&metrics, "failed"), 1.0);
+    assert_eq!(metric(&metrics, "expired"), 1.0);
+}
+
+#[tokio::test]
+async fn prefer_wait_holds_the_call_open_until_it_is_made() {
+    let f = Fixture::new().await;
+    let secret = f.secret("payments", "bearer", json!({"token": "t"}), json!({})).await;
+    let grant = f.grant(&secret, approval_policy()).await;
+
+    // Nobody decides within the second: the 202, after about a second.
+    let started = std::time::Instant::now();
+    let r = send(refund(&f, &grant).header("prefer", "wait=1")).await;
+    held(&r);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    // Approved while the app waits: the app's own call answers with the upstream's response.
+    let waiting = tokio::spawn(refund(&f, &grant).header("prefer", "wait=20").send());
+    let mut id = None;
+    for _ in 0..100 {
+        let pending = f.gw.get("/admin/v1/approvals?status=pending").await;
+        id = pending.json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .find(|a| Some(a.as_str()) != r.json["approval"]["id"].as_str());
+        if id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.expect("the waiting call is listed");
+    assert_eq!(
+        f.gw.post(&format!("/admin/v1/approvals/{id}/approve"), json!({}))
+            .await
+            .status,
+        200
+    );
+    let answer = Reply::from(waiting.await.unwrap().unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.json["path"], "/refunds",
+        "the upstream's response: {}",
+        answer.text
+    );
+    assert_eq!(answer.headers["x-credgate-approval"].to_str().unwrap(), id);
+    assert_eq!(f.up.count(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_pending_approvals_and_big_bodies_are_refused() {
+    let f = Fixture::with(Options {
+        args: vec!["--approval-max-body".into(), "1000".into()],
+        ..Default::default()
+    })
+    .await;
+    let secret = f.secret("payments", "bearer", json!({"token": "t"}), json!({})).await;
+    let grant = f.grant(&secret, approval_policy()).await;
+    let big = send(
+        f.gw.via_grant(Method::POST, &grant, "refunds")
+            .bearer_auth(&f.key)
+            .body("x".repeat(1001)),
+    )
+    .await;
+    big.assert_error(413, "payload_too_large");
+    let id = held(&send(refund(&f, &grant)).await);
+
+    let Fixture { mut gw, up, key, .. } = f;
+    let data_dir = gw.data_dir.clone();
+    gw.kill();
+    let gw = Gateway::start_with(Options {
+        data_dir: Some(data_dir),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let pending = gw.get("/admin/v1/approvals?status=pending").await;
+    assert_eq!(pending.json["data"][0]["id"], id.as_str(), "{}", pending.text);
+    let approved = gw.post(&format!("/admin/v1/approvals/{id}/approve"), json!({})).await;
+    assert_eq!(approved.json["status"], "executed", "{}", approved.text);
+    assert_eq!(up.count(), 1);
+    assert_eq!(up.last().body, br#"{"amount": 1250, "currency": "eur"}"#);
+    assert_eq!(app_view(&gw, &key, &id, 0).await.json["approval"]["status"], "executed");
+}
+
+#[tokio::test]
+async fn two_replicas_approving_at_once_make_the_call_once() {
+    if postgres_skipped() {
+        return;
+    }
+    let url = fresh_postgres_url().await;
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [5u8; 32]);
+    let options = Options {
+        database_url: Some(url),
+        env: vec![
+            ("CREDGATE_MASTER_KEY".into(), master),
+            ("CREDGATE_ADMIN_TOKEN".into(), "approvals-replicas-admin-token".into()),
+        ],
+        ..Default::default()
+    };
+    let a = Gateway::start_with(options.clone()).await.unwrap();
+    let b = Gateway::start_with(options).await.unwrap();
+    let up = Upstream::start().await;
+    let agent = a.create_principal("agent", "payer").await;
+    let (_, key) = a.issue_key(&agent).await;
+    let secret = a
+        .create_secret(
+            json!({"name": "payments", "type": "bearer", "credential": {"token": "t"},
+            "config": {"base_url": up.url}, "allow_private_destinations": true, "allow_insecure_http": true}),
+        )
+        .await;
+    let grant = a.issue_grant(&secret, &agent, approval_policy()).await;
+    for round in 0..5 {
+        let r = send(
+            a.via_grant(Method::POST, &grant, "refunds")
+                .bearer_auth(&key)
+                .body(format!("{{\"round\": {round}}}")),
+        )
+        .await;
+        let id = held(&r);
+        let path = format!("/admin/v1/approvals/{id}/approve");
+        let (on_a, on_b) = tokio::join!(a.post(&path, json!({})), b.post(&path, json!({})));
+        let statuses = [on_a.status.as_u16(), on_b.status.as_u16()];
+        assert!(statuses.contains(&200) && statuses.contains(&409), "{statuses:?}");
+        // The app reads the outcome from the replica that did not make the call, too.
+        let view = app_view(&b, &key, &id, 10).await;
+        assert_eq!(view.json["approval"]["status"], "executed", "{}", view.text);
+        assert_eq!(up.count(), round + 1, "one upstream call per approval");
+    }
+}
+
+/// The canary sweep for held calls: the credential behind an approval rule, calls held,
+/// approved, denied; the response kept and read back.
+#[tokio::test]
+async fn the_canary_never_leaves_through_held_calls() {
+    let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let f = Fixture::with(Options {
+        log: Some("debug".into()),
+        ..Default::default()
+    })
+    .await;
+    let secret = f.secret("c", "bearer", json!({"token": canary}), json!({})).await;
+    let grant = f
+        .grant(&secret, json!({"require_approval": [{"methods": ["POST"]}]}))
+        .await;
+    let mut responses = Vec::new();
+    let mut keep = |r: &Reply| responses.push(format!("{:?}\n{}", r.headers, r.text));
+    let hold = || {
+        f.gw.via_grant(Method::POST, &grant, "status/201")
+            .bearer_auth(&f.key)
+            .body("{}")
+    };
+    let first = send(hold()).await;
+    keep(&first);
+    let second = send(hold()).await;
+    keep(&second);
+    let (first, second) = (held(&first), held(&second));
+    keep(&f.gw.get("/admin/v1/approvals?status=pending").await);
+    keep(
+        &f.gw
+            .post(&format!("/admin/v1/approvals/{first}/approve"), json!({}))
+            .await,
+    );
+    keep(
+        &f.gw
+            .post(&format!("/admin/v1/approvals/{second}/deny"), json!({}))
+            .await,
+    );
+    for id in [&first, &second] {
+        keep(&app_view(&f.gw, &f.key, id, 0).await);
+        keep(&f.gw.get(&format!("/admin/v1/approvals/{id}")).await);
+        keep(
+            &send(
+                f.gw.http
+                    .get(format!("{}/v1/approvals/{id}/response", f.gw.base))
+                    .bearer_auth(&f.key),
+            )
+            .await,
+        );
+    }
+    assert_eq!(f.up.last().header("authorization"), Some(format!("Bearer {canary}")));
+    crate::containment::assert_canary_nowhere(&f, &canary, &responses).await;
+}
