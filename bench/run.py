@@ -13,6 +13,7 @@ round by round after a warm-up, and each figure is the median over the rounds.
   S2  credgate, native bearer (defaults: SQLite; each call's audit record appended to the
       local audit journal before the call is forwarded, surviving a crash of credgate, and
       copied into the database's hash chain right behind)
+  S2r S2 under a grant rate limit it never reaches (the cost of counting)
   S3  credgate, a Wasm provider template (openai)
   S4  credgate, AWS SigV4 over a 1 KiB PUT body (payload hashed)
   S5  credgate with --fsync-commits: each audit record flushed to disk before the call goes on
@@ -391,10 +392,11 @@ def start_credgate(label: str, binary: str, work: Path, up: int, sse: int, extra
     agent = admin(port, token, "POST", "/admin/v1/principals", {"kind": "agent", "name": "bench"})["id"]
     key = admin(port, token, "POST", f"/admin/v1/principals/{agent}/keys", {})["key"]
 
-    def grant(body: dict[str, Any]) -> str:
+    def grant(body: dict[str, Any], policy: dict[str, Any] | None = None) -> str:
         body = dict(body, allow_private_destinations=True, allow_insecure_http=True)
         secret = admin(port, token, "POST", "/admin/v1/secrets", body)["id"]
-        return str(admin(port, token, "POST", f"/admin/v1/secrets/{secret}/grants", {"principal_id": agent, "grant_policy": {}})["grant_id"])
+        return str(admin(port, token, "POST", f"/admin/v1/secrets/{secret}/grants",
+                         {"principal_id": agent, "grant_policy": policy or {}})["grant_id"])
 
     base = f"http://127.0.0.1:{up}"
     grants = {
@@ -409,6 +411,9 @@ def start_credgate(label: str, binary: str, work: Path, up: int, sse: int, extra
         "redact": grant({"name": "redact", "type": "bearer", "credential": {"token": "bench-upstream-token"},
                          "config": {"base_url": base}, "redact_responses": True}),
         "sse": grant({"name": "sse", "type": "bearer", "credential": {"token": "bench-upstream-token"}, "config": {"base_url": f"http://127.0.0.1:{sse}"}}),
+        # S2 under a rate limit it never reaches (a million calls a second): the cost of counting.
+        "limited": grant({"name": "limited", "type": "bearer", "credential": {"token": "bench-upstream-token"}, "config": {"base_url": base}},
+                         {"rate_limit": {"requests": 1000000, "per_seconds": 1}}),
     }
     if tls_up:
         # Forward-proxy mode (S7): the one grant that allows the TLS upstream's host.
@@ -631,6 +636,7 @@ def main() -> None:
                    ["authorization: Bearer bench-upstream-token"]),
             Target("S1", "nginx, static bearer header", f"http://127.0.0.1:{px_port}/v1/models", proxy),
             Target("S2", "credgate, native bearer", via(cg, "bearer", "v1/models"), cg.proc, auth),
+            Target("S2r", "credgate, native bearer, rate limit never hit", via(cg, "limited", "v1/models"), cg.proc, auth),
             Target("S3", "credgate, Wasm template (openai)", via(cg, "wasm", "v1/models"), cg.proc, auth),
             Target("S4", "credgate, SigV4, 1 KiB PUT", via(cg, "sigv4", "bench/object"), cg.proc, auth, "PUT", BODY_1K),
         ]
@@ -815,6 +821,9 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     out.append(check("S2 ≥ 0.9× nginx req/s", s2["rps"] >= 0.9 * s1["rps"], f"{s2['rps'] / s1['rps']:.2f}×"))
     out.append(check("S2 ≤ 1.2× nginx CPU/req", s2["cpu_us"] <= 1.2 * s1["cpu_us"], f"{s2['cpu_us'] / s1['cpu_us']:.2f}×"))
     out.append(check("S2 p50 ≤ S0 + 50 µs at 1,000 req/s", s2["p50"] - s0["p50"] <= 50, f"{s2['p50'] - s0['p50']:+.0f} µs"))
+    if "S2r" in rows:
+        out.append(check("S2r ≤ S2 + 2 µs CPU/req (a rate limit never hit)", rows["S2r"]["cpu_us"] - s2["cpu_us"] <= 2.0,
+                         f"{rows['S2r']['cpu_us'] - s2['cpu_us']:+.1f} µs"))
     if "S7" in rows:
         out.append(check("S7 ≤ 1.15× S2 CPU/req", rows["S7"]["cpu_us"] <= 1.15 * s2["cpu_us"],
                          f"{rows['S7']['cpu_us'] / s2['cpu_us']:.2f}×"))

@@ -23,10 +23,11 @@ const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'secret_id',
 const ACTIONS = ['proxy.request', 'proxy.response', 'proxy.connect', 'proxy.passthrough', 'secret.create', 'secret.rotate', 'secret.delete', 'grant.issue', 'grant.revoke',
   'principal.create', 'principal.delete', 'principal.member.add', 'principal.member.remove', 'key.issue', 'key.revoke',
   'provider.upload', 'provider.remove', 'provider.disable', 'provider.enable', 'provider.load', 'provider.unload',
-  'keyring.rotate', 'keyring.rewrap', 'proxy_ca.create', 'proxy_ca.rotate'];
+  'keyring.rotate', 'keyring.rewrap', 'proxy_ca.create', 'proxy_ca.rotate', 'approval.approve', 'approval.deny',
+  'approval.expire', 'approval.interrupt'];
 const OUTCOMES = ['ok', 'interrupted', 'unauthenticated', 'grant_not_found', 'grant_expired', 'grant_revoked', 'forbidden',
   'policy_violation', 'blocked_destination', 'rate_limited', 'quota_exceeded', 'provider_error', 'upstream_unreachable', 'upstream_timeout', 'upstream_error',
-  'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict', 'allowed'];
+  'abandoned', 'payload_too_large', 'bad_request', 'not_found', 'conflict', 'allowed', 'approval_pending'];
 
 function toLocalInput(iso) {
   const d = new Date(iso);

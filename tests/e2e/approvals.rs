@@ -401,6 +401,60 @@ async fn two_replicas_approving_at_once_make_the_call_once() {
     }
 }
 
+/// Ways around an approval rule, each tried as an attacker would send it: a method-override
+/// header naming the held method, a WebSocket handshake (which cannot wait), and the app key
+/// revoked while the call waits (an operator's approval must not revive a cut-off agent).
+#[tokio::test]
+async fn approval_rules_cannot_be_walked_around() {
+    let f = Fixture::new().await;
+    let secret = f.secret("payments", "bearer", json!({"token": "t"}), json!({})).await;
+    let grant = f
+        .grant(
+            &secret,
+            json!({"require_approval": [{"methods": ["DELETE"]}, {"path_prefixes": ["/live"]}]}),
+        )
+        .await;
+
+    // POST that asks the upstream to run DELETE: held like a DELETE.
+    let overridden = send(
+        f.gw.via_grant(Method::POST, &grant, "things/1")
+            .bearer_auth(&f.key)
+            .header("x-http-method-override", "delete"),
+    )
+    .await;
+    held(&overridden);
+    assert_eq!(f.up.count(), 0);
+
+    // A WebSocket handshake to a held path: refused, not let through.
+    let base = f.gw.base.clone();
+    let request = format!(
+        "GET /v1/grants/{grant}/live/socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Proxy-Authorization: Bearer {}\r\n\r\n",
+        f.key
+    );
+    let raw = tokio::task::spawn_blocking(move || crate::support::raw_http(&base, &request))
+        .await
+        .unwrap();
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert!(raw.contains("policy_violation") && raw.contains("WebSocket"), "{raw}");
+    assert_eq!(f.up.count(), 0);
+
+    // The agent's key is revoked while its call waits: approving makes nothing.
+    let waiting = held(&send(f.gw.via_grant(Method::DELETE, &grant, "things/2").bearer_auth(&f.key)).await);
+    assert_eq!(f.gw.delete(&format!("/admin/v1/keys/{}", f.key_id)).await.status, 200);
+    let r =
+        f.gw.post(&format!("/admin/v1/approvals/{waiting}/approve"), json!({}))
+            .await;
+    assert_eq!(r.json["status"], "failed", "{}", r.text);
+    assert!(
+        r.json["failure"].as_str().unwrap().starts_with("unauthenticated"),
+        "{}",
+        r.text
+    );
+    assert_eq!(f.up.count(), 0, "no way around the rule reached the upstream");
+}
+
 /// The canary sweep for held calls: the credential behind an approval rule, calls held,
 /// approved, denied; the response kept and read back.
 #[tokio::test]

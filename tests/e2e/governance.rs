@@ -79,6 +79,13 @@ async fn a_burst_past_a_rate_limit_admits_exactly_the_limit_on_sqlite() {
         0.0,
         "one process counts in memory"
     );
+    // A quota under the same kind of burst: exactly its calls.
+    let quota = f
+        .grant(&secret, json!({"quota": {"calls": 7, "period": "total"}}))
+        .await;
+    let replies = burst(&[&f.gw], &f.key, &quota, &target, 20).await;
+    assert_eq!(count(&replies, 200), 7, "exactly the quota is admitted");
+    assert_eq!(count(&replies, 429), 13);
     // A grant without limits beside it is untouched.
     let free = f.grant(&secret, json!({})).await;
     let replies = burst(&[&f.gw], &f.key, &free, &target, 20).await;

@@ -1,6 +1,7 @@
 //! An approved call, made by credgate itself: the held request goes through the phases a call
-//! goes through from the grant on (the grant re-read, so one revoked or expired since is
-//! refused and nothing is sent; the principal, method, path and destination checked again),
+//! goes through from the grant on (the app key and the grant read again, so either revoked or
+//! expired since means nothing is sent; the principal, method, path and destination checked
+//! again),
 //! then the credential goes on, the call goes out, and the response is kept, sealed, for the
 //! app. Not counted against the limits again: the call was, when it was held.
 
@@ -11,7 +12,7 @@ use super::{Delivery, authn, body, credential, deliver, policy, target};
 use crate::approvals::held::{HeldRequest, HeldResponse};
 use crate::approvals::{Approval, ApprovalStatus, Finished};
 use crate::clock::now;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::outbound::destination;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -75,7 +76,7 @@ async fn make(state: &AppState, approval: &Approval) -> Result<HeldResponse, Str
     call.event.target = Some(approval.id.to_string());
     call.event.key_id = Some(approval.key_id);
     call.event.principal_id = Some(approval.principal_id);
-    call.event.actor = approval.decided_by.clone();
+    call.event.actor = Some(format!("principal:{}", approval.principal_id));
     call.event.reason = approval.reason.clone();
     call.event.context = approval.context.clone();
     match through_phases(&mut call, approval, held).await {
@@ -95,6 +96,21 @@ async fn through_phases(
 ) -> Result<axum::response::Response, Failure> {
     let method = http::Method::from_bytes(held.method.as_bytes())
         .map_err(|_| ApiError::bad_request("the held method is not a method"))?;
+    // The app key that made the call, still valid: revoking an agent's key stops what it left
+    // waiting, as it stops its next call.
+    let key = call
+        .state
+        .store
+        .api_key(approval.key_id)
+        .await
+        .map_err(ApiError::from)?;
+    if !key.is_some_and(|k| k.is_usable(now())) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "the app key that made this call has been revoked or has expired",
+        )
+        .into());
+    }
     let grant = policy::grant(call, &approval.grant_id.to_string()).await?;
     authn::authorise_principal(&call.state, approval.principal_id, &grant).await?;
     policy::lifetime_and_method(&grant, &method, &held.headers)?;

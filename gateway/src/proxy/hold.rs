@@ -39,6 +39,22 @@ pub struct Held<'a> {
     pub inbound: Inbound,
 }
 
+/// Whether the grant holds this call for approval: its method, or any method a
+/// method-override header names (the upstream may run that one), with its path.
+pub fn needed(grant: &Grant, method: &http::Method, path: &str, caller: &HeaderMap) -> bool {
+    let policy = &grant.grant_policy;
+    if policy.require_approval.is_none() {
+        return false;
+    }
+    policy.needs_approval(method.as_str(), path)
+        || super::headers::METHOD_OVERRIDES.iter().any(|name| {
+            caller.get_all(name).iter().any(|value| {
+                let named = value.to_str().map(str::trim).unwrap_or_default().to_ascii_uppercase();
+                policy.needs_approval(&named, path)
+            })
+        })
+}
+
 /// The phase: keeps the call, sealed, and answers `202` (or, with `Prefer: wait`, what came of
 /// it). The call's own record says `approval_pending`; the approved call, once made, has its
 /// own.

@@ -248,7 +248,13 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     destination::check(&target.url, &secret.meta, &secret.allowed_hosts, resolver).await?;
     limit::admit(call, &grant).await?;
     let inbound = body::bound(call.state.settings.max_body_bytes, &parts.headers, body).await?;
-    if grant.grant_policy.needs_approval(method.as_str(), &target.path) && upgrade.is_none() {
+    if hold::needed(&grant, &method, &target.path, &parts.headers) {
+        if upgrade.is_some() {
+            return Err(call::refuse(
+                ErrorCode::PolicyViolation,
+                "this call needs an operator's approval, and a WebSocket handshake cannot wait for one",
+            ));
+        }
         let held = hold::Held {
             grant: &grant,
             key: &key,
