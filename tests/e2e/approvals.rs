@@ -507,3 +507,103 @@ async fn the_canary_never_leaves_through_held_calls() {
     assert_eq!(f.up.last().header("authorization"), Some(format!("Bearer {canary}")));
     crate::containment::assert_canary_nowhere(&f, &canary, &responses).await;
 }
+
+/// The operator's side from the command line: a grant with limits and an approval rule, then
+/// list, show, approve and deny. (A runtime with a second worker: the CLI blocks one while the
+/// gateway calls this test's upstream.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_decide_from_the_command_line() {
+    let f = Fixture::new().await;
+    let secret = f.secret("payments", "bearer", json!({"token": "t"}), json!({})).await;
+    let issued = f.gw.cli(
+        &[
+            "grant",
+            "issue",
+            &secret,
+            "--principal",
+            &f.agent,
+            "--require-approval",
+            "POST:/refunds",
+            "--approval-ttl",
+            "5m",
+            "--rate-limit",
+            "100/60s",
+            "--quota",
+            "1000/day",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let grant: Value = serde_json::from_str(&issued.stdout).unwrap();
+    let policy = &grant["grant_policy"];
+    assert_eq!(
+        policy["require_approval"],
+        json!([{"methods": ["POST"], "path_prefixes": ["/refunds"]}])
+    );
+    assert_eq!(policy["approval_ttl_seconds"], 300);
+    assert_eq!(policy["rate_limit"], json!({"requests": 100, "per_seconds": 60}));
+    assert_eq!(policy["quota"], json!({"calls": 1000, "period": "day"}));
+    let grant = grant["grant_id"].as_str().unwrap().to_owned();
+    let bad = f.gw.cli(
+        &[
+            "grant",
+            "issue",
+            &secret,
+            "--principal",
+            &f.agent,
+            "--rate-limit",
+            "many",
+        ],
+        None,
+    );
+    assert_eq!(bad.code, 6, "invalid input: {}", bad.stderr);
+
+    let first = held(&send(refund(&f, &grant)).await);
+    let second = held(&send(refund(&f, &grant)).await);
+    let list = f.gw.cli(&["approval", "list"], None);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(
+        list.stdout.contains(&first) && list.stdout.contains(&second),
+        "{}",
+        list.stdout
+    );
+    assert!(list.stdout.contains("POST 127.0.0.1/refunds") && list.stdout.contains("refund order 1009"));
+    let shown = f.gw.cli(&["approval", "show", &first, "--json"], None);
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert!(shown["body_preview"].as_str().unwrap().contains("1250"));
+
+    let approved =
+        f.gw.cli(&["approval", "approve", &first, "--note", "checked", "--json"], None);
+    assert_eq!(approved.code, 0, "{}", approved.stderr);
+    let approved: Value = serde_json::from_str(&approved.stdout).unwrap();
+    assert_eq!(approved["status"], "executed");
+    assert_eq!(approved["note"], "checked");
+    let denied = f.gw.cli(&["approval", "deny", &second], None);
+    assert_eq!(denied.code, 0, "{}", denied.stderr);
+    assert!(denied.stdout.contains("denied"));
+    let again = f.gw.cli(&["approval", "approve", &second], None);
+    assert_eq!(again.code, 5, "a decided approval is a conflict: {}", again.stderr);
+    assert_eq!(f.up.count(), 1);
+    let by_reason = f.gw.cli(
+        &[
+            "audit",
+            "list",
+            "--reason",
+            "REFUND",
+            "--context",
+            "ticket=T-9",
+            "--json",
+        ],
+        None,
+    );
+    let records: Value = serde_json::from_str(&by_reason.stdout).unwrap();
+    assert!(records.as_array().unwrap().len() >= 3, "{records}");
+    assert!(
+        records
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reason"] == "refund order 1009")
+    );
+}
