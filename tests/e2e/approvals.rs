@@ -8,12 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::proxy::Fixture;
-use crate::support::{Gateway, Options, Reply, fresh_postgres_url, postgres_skipped};
+use crate::support::{Gateway, Options, Reply, replicas_on_postgres, send};
 use crate::upstream::Upstream;
-
-async fn send(req: reqwest::RequestBuilder) -> Reply {
-    Reply::from(req.send().await.unwrap()).await
-}
 
 /// POSTs to `/refunds` need approval; everything else goes through.
 fn approval_policy() -> Value {
@@ -357,21 +353,10 @@ async fn a_restart_keeps_pending_approvals_and_big_bodies_are_refused() {
 
 #[tokio::test]
 async fn two_replicas_approving_at_once_make_the_call_once() {
-    if postgres_skipped() {
+    let Some(replicas) = replicas_on_postgres(2).await else {
         return;
-    }
-    let url = fresh_postgres_url().await;
-    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [5u8; 32]);
-    let options = Options {
-        database_url: Some(url),
-        env: vec![
-            ("CREDGATE_MASTER_KEY".into(), master),
-            ("CREDGATE_ADMIN_TOKEN".into(), "approvals-replicas-admin-token".into()),
-        ],
-        ..Default::default()
     };
-    let a = Gateway::start_with(options.clone()).await.unwrap();
-    let b = Gateway::start_with(options).await.unwrap();
+    let (a, b) = (&replicas[0], &replicas[1]);
     let up = Upstream::start().await;
     let agent = a.create_principal("agent", "payer").await;
     let (_, key) = a.issue_key(&agent).await;
@@ -395,7 +380,7 @@ async fn two_replicas_approving_at_once_make_the_call_once() {
         let statuses = [on_a.status.as_u16(), on_b.status.as_u16()];
         assert!(statuses.contains(&200) && statuses.contains(&409), "{statuses:?}");
         // The app reads the outcome from the replica that did not make the call, too.
-        let view = app_view(&b, &key, &id, 10).await;
+        let view = app_view(b, &key, &id, 10).await;
         assert_eq!(view.json["approval"]["status"], "executed", "{}", view.text);
         assert_eq!(up.count(), round + 1, "one upstream call per approval");
     }

@@ -7,12 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::proxy::Fixture;
-use crate::support::{Gateway, Options, Reply, fresh_postgres_url, postgres_skipped};
+use crate::support::{Gateway, Options, Reply, replicas_on_postgres, send};
 use crate::upstream::Upstream;
-
-async fn send(req: reqwest::RequestBuilder) -> Reply {
-    Reply::from(req.send().await.unwrap()).await
-}
 
 /// `n` calls at once through `gateways` in turn; the statuses in order.
 async fn burst(gateways: &[&Gateway], key: &str, grant: &str, target: &str, n: usize) -> Vec<Reply> {
@@ -195,31 +191,11 @@ async fn drain(gateways: &[&Gateway], key: &str, grant: &str, target: &str) -> u
     drain_with_last(gateways, key, grant, target).await.0
 }
 
-/// Three replicas on one PostgreSQL database.
-async fn three_replicas() -> Option<Vec<Gateway>> {
-    if postgres_skipped() {
-        return None;
-    }
-    let url = fresh_postgres_url().await;
-    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32]);
-    let options = Options {
-        database_url: Some(url),
-        env: vec![
-            ("CREDGATE_MASTER_KEY".into(), key),
-            ("CREDGATE_ADMIN_TOKEN".into(), "governed-replicas-admin-token".into()),
-        ],
-        ..Default::default()
-    };
-    let mut replicas = Vec::new();
-    for _ in 0..3 {
-        replicas.push(Gateway::start_with(options.clone()).await.unwrap());
-    }
-    Some(replicas)
-}
-
 #[tokio::test]
 async fn three_replicas_on_postgresql_hold_one_rate_limit_and_one_quota() {
-    let Some(replicas) = three_replicas().await else { return };
+    let Some(replicas) = replicas_on_postgres(3).await else {
+        return;
+    };
     let gateways: Vec<&Gateway> = replicas.iter().collect();
     let up = Upstream::start().await;
     let gw = gateways[0];

@@ -489,6 +489,36 @@ pub fn postgres_skipped() -> bool {
     skip
 }
 
+/// `n` gateway processes on one fresh PostgreSQL schema, sharing a master key and an admin
+/// token; `None` when PostgreSQL is left out explicitly.
+pub async fn replicas_on_postgres(n: usize) -> Option<Vec<Gateway>> {
+    if postgres_skipped() {
+        return None;
+    }
+    use base64::Engine;
+    let options = Options {
+        database_url: Some(fresh_postgres_url().await),
+        env: vec![
+            (
+                "CREDGATE_MASTER_KEY".into(),
+                base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+            ),
+            ("CREDGATE_ADMIN_TOKEN".into(), "replicas-share-this-admin-token".into()),
+        ],
+        ..Default::default()
+    };
+    let mut replicas = Vec::with_capacity(n);
+    for _ in 0..n {
+        replicas.push(Gateway::start_with(options.clone()).await.unwrap());
+    }
+    Some(replicas)
+}
+
+/// A request sent, its reply read.
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    Reply::from(req.send().await.unwrap()).await
+}
+
 /// A URL for a fresh, empty schema on the test PostgreSQL server.
 pub async fn fresh_postgres_url() -> String {
     init();
