@@ -73,9 +73,10 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_APPROVAL_MAX_BODY", default_value_t = 1024 * 1024)]
     pub approval_max_body: u64,
 
-    /// The address operators reach this gateway at (e.g. `https://credgate.example.com`), for
-    /// the portal links credgate hands out (`approval_url`). Default: the address of the
-    /// request that asked.
+    /// The address operators and apps reach this gateway at (e.g.
+    /// `https://credgate.example.com`), for the links credgate hands out (`approval_url`, the
+    /// `Location` of a held call). Default: the address it listens on (`127.0.0.1` for an
+    /// unspecified one), which only serves callers on the same host.
     #[arg(long, env = "CREDGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
 

@@ -65,15 +65,19 @@ impl AppState {
         Self(Arc::new(inner))
     }
 
-    /// The portal's address for operators: `--public-url`, else where this process listens.
-    pub fn portal_url(&self) -> String {
-        let origin = self
-            .settings
+    /// Where operators and apps reach this gateway: `--public-url`, else where this process
+    /// listens.
+    pub fn public_origin(&self) -> String {
+        self.settings
             .public_url
             .clone()
             .or_else(|| self.origin.get().cloned())
-            .unwrap_or_default();
-        format!("{origin}/portal/")
+            .unwrap_or_default()
+    }
+
+    /// The portal's address.
+    pub fn portal_url(&self) -> String {
+        format!("{}/portal/", self.public_origin())
     }
 }
 

@@ -350,7 +350,7 @@ async fn reason_and_context_are_audited_filterable_and_never_forwarded() {
 }
 
 /// The canary sweep for governed calls: a credential behind a rate limit and a quota, calls
-/// admitted and refused, reasons and contexts that try to look like credentials.
+/// admitted and refused, reasons and contexts that carry the app key.
 #[tokio::test]
 async fn the_canary_never_leaves_through_governed_calls() {
     let canary = format!("canary-{}", uuid::Uuid::new_v4().simple());
@@ -378,8 +378,27 @@ async fn the_canary_never_leaves_through_governed_calls() {
         responses.push(format!("{:?}\n{}", r.headers, r.text));
     }
     assert!(responses[2].contains("quota_exceeded"), "{}", responses[2]);
+    // A reason or context carrying a credgate key is refused, not recorded.
+    for (name, value) in [
+        ("x-credgate-reason", format!("debugging with {}", f.key)),
+        ("x-credgate-context", format!(r#"{{"key": "{}"}}"#, f.key)),
+    ] {
+        let r = send(
+            f.gw.via_grant(Method::GET, &grant, "status/200")
+                .bearer_auth(&f.key)
+                .header(name, value),
+        )
+        .await;
+        assert!(
+            r.assert_error(400, "bad_request")
+                .contains("must not carry a credgate key")
+        );
+        responses.push(r.text);
+    }
     responses.push(f.gw.get(&format!("/admin/v1/grants/{grant}")).await.text);
     crate::containment::assert_canary_nowhere(&f, &canary, &responses).await;
+    let trail = f.gw.get("/admin/v1/audit?limit=1000").await;
+    assert!(!trail.text.contains(&f.key), "the app key is not in the trail");
     assert_eq!(
         f.up.last().header("authorization").as_deref(),
         Some(format!("Bearer {canary}").as_str())

@@ -10,7 +10,7 @@ use credgate::clock::now;
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::masterkey::{KeyRingHandle, check_at_start, rewrap};
 use credgate::redact::SecretBytes;
-use credgate::store::{AuditQuery, DatabaseUrl, GrantFilter, Store, StoreError};
+use credgate::store::{AuditQuery, DatabaseUrl, GrantFilter, LimitKind, LimitRow, Store, StoreError};
 use credgate::vault::api_key::AdminToken;
 use credgate::vault::grant::GrantPolicyInput;
 use credgate::vault::{ApiKey, Grant, GrantStatus, Principal, PrincipalKind, SecretMeta};
@@ -66,6 +66,7 @@ store_suite!(
     failed_changes_leave_no_record,
     rewrap_is_resumable,
     held_calls_move_forward_once_and_are_rewrapped,
+    limit_rows_take_one_writer_at_a_time,
     admin_tokens,
 );
 
@@ -763,6 +764,37 @@ async fn held_calls_move_forward_once_and_are_rewrapped(store: Arc<dyn Store>) {
     // Past its keeping time the response goes too.
     store.sweep_approvals(at + Duration::seconds(301), at).await.unwrap();
     assert!(store.approval(made.id).await.unwrap().unwrap().response.is_none());
+}
+
+/// Replicas leasing from one limit row at once: each change sees the one before it, whether
+/// the row exists yet or not (two first writers race to create it).
+async fn limit_rows_take_one_writer_at_a_time(store: Arc<dyn Store>) {
+    let grant = Uuid::new_v4();
+    let writers = (0..8).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .update_limit(grant, LimitKind::Quota, &mut |row| LimitRow {
+                    value: row.map_or(0, |r| r.value) + 1,
+                    at: i,
+                })
+                .await
+                .unwrap()
+        }
+    });
+    let mut seen: Vec<i64> = futures_util::future::join_all(writers)
+        .await
+        .into_iter()
+        .map(|row| row.value)
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=8).collect::<Vec<_>>(), "every increment saw the one before");
+    let row = store.limit_row(grant, LimitKind::Quota).await.unwrap().unwrap();
+    assert_eq!(row.value, 8);
+    assert!(
+        store.limit_row(grant, LimitKind::Rate).await.unwrap().is_none(),
+        "kinds are apart"
+    );
 }
 
 fn rotated_key_b64(ring: &KeyRing) -> String {

@@ -87,6 +87,19 @@ struct Held {
     last_used: i64,
 }
 
+/// A slice of a shared bucket: whole tokens, and when the bucket has its next one if none.
+struct TokenLease {
+    granted: i64,
+    wait: i64,
+}
+
+/// A slice of a quota: calls, for the period that began at `began`, which ends at `reset`.
+struct CallLease {
+    granted: i64,
+    began: i64,
+    reset: i64,
+}
+
 /// What this process can decide alone.
 enum Local {
     Admitted,
@@ -141,21 +154,50 @@ impl Limiter {
             Local::Refused(refusal) => return Err(refusal),
             Local::Lease { rate, quota } => (rate, quota),
         };
-        if rate {
-            self.lease_tokens(grant.grant_id, &slot, now)
-                .await
-                .map_err(Refusal::Store)?;
+        let tokens = match rate {
+            true => Some(
+                self.lease_tokens(grant.grant_id, &slot, now)
+                    .await
+                    .map_err(Refusal::Store)?,
+            ),
+            false => None,
+        };
+        let calls = match quota {
+            true => Some(
+                self.lease_calls(grant.grant_id, &slot, now)
+                    .await
+                    .map_err(Refusal::Store)?,
+            ),
+            false => None,
+        };
+        // The fresh slices join what this process holds and this call takes its unit in one
+        // locked step: no call on the fast path can take them first.
+        let mut held = lock(&slot.held);
+        if let Some(lease) = tokens {
+            held.tokens += lease.granted;
+            if lease.granted == 0 {
+                held.next_token = now + lease.wait.max(1);
+                held.dry_until = held.next_token.min(now + RECHECK.as_micros() as i64);
+            }
         }
-        if quota {
-            self.lease_calls(grant.grant_id, &slot, now)
-                .await
-                .map_err(Refusal::Store)?;
+        if let Some(lease) = calls {
+            if held.period != lease.began {
+                held.calls = 0;
+                held.period = lease.began;
+            }
+            held.calls += lease.granted;
+            if lease.granted == 0 {
+                held.spent_until = (now + RECHECK.as_micros() as i64).min(lease.reset);
+            }
         }
-        // Fresh slices answer now: admitted, or refused because there was nothing to lease.
-        slot.decide(self.shared, now)
-            .unwrap_or(Err(Refusal::Store(StoreError::Corrupt(
+        held.last_used = now;
+        match slot.take_held(&mut held, self.shared, now) {
+            Local::Admitted => Ok(()),
+            Local::Refused(refusal) => Err(refusal),
+            Local::Lease { .. } => Err(Refusal::Store(StoreError::Corrupt(
                 "a lease left the limit undecided".into(),
-            ))))
+            ))),
+        }
     }
 
     fn slot(&self, grant: &Grant) -> Arc<Slot> {
@@ -176,9 +218,12 @@ impl Limiter {
             .clone()
     }
 
-    /// Moves a slice of the shared bucket here; none when it holds no whole token.
-    async fn lease_tokens(&self, grant: Uuid, slot: &Slot, now: i64) -> Result<(), StoreError> {
-        let Some(limit) = slot.rate else { return Ok(()) };
+    /// Takes a slice of the shared bucket (none when it holds no whole token), for the caller
+    /// to add to what this process holds.
+    async fn lease_tokens(&self, grant: Uuid, slot: &Slot, now: i64) -> Result<TokenLease, StoreError> {
+        let Some(limit) = slot.rate else {
+            return Ok(TokenLease { granted: 0, wait: 0 });
+        };
         let most = (i64::from(limit.requests) / 16).clamp(1, RATE_SLICE_MAX);
         let (mut granted, mut wait) = (0, 0);
         self.leases.inc();
@@ -199,21 +244,22 @@ impl Limiter {
                 LimitRow { value: left, ..now_row }
             })
             .await?;
-        let mut held = lock(&slot.held);
-        held.tokens += granted;
-        if granted == 0 {
-            held.next_token = now + wait.max(1);
-            held.dry_until = held.next_token.min(now + RECHECK.as_micros() as i64);
-        }
-        Ok(())
+        Ok(TokenLease { granted, wait })
     }
 
-    /// Moves a slice of the quota's current period here; none when it is spent.
-    async fn lease_calls(&self, grant: Uuid, slot: &Slot, now: i64) -> Result<(), StoreError> {
-        let Some(quota) = slot.quota else { return Ok(()) };
+    /// Takes a slice of the quota's current period (none when it is spent), for the caller to
+    /// add to what this process holds.
+    async fn lease_calls(&self, grant: Uuid, slot: &Slot, now: i64) -> Result<CallLease, StoreError> {
+        let Some(quota) = slot.quota else {
+            return Ok(CallLease {
+                granted: 0,
+                began: 0,
+                reset: i64::MAX,
+            });
+        };
         let began = to_micros(period::start(quota.period, from_micros(now)));
-        let most = (i64::try_from(quota.calls).unwrap_or(i64::MAX) / 16).clamp(1, QUOTA_SLICE_MAX);
         let calls = i64::try_from(quota.calls).unwrap_or(i64::MAX);
+        let most = (calls / 16).clamp(1, QUOTA_SLICE_MAX);
         let mut granted = 0;
         self.leases.inc();
         self.store
@@ -231,18 +277,8 @@ impl Limiter {
                 }
             })
             .await?;
-        let mut held = lock(&slot.held);
-        if held.period != began {
-            held.calls = 0;
-            held.period = began;
-        }
-        held.calls += granted;
-        if granted == 0 {
-            let recheck = now + RECHECK.as_micros() as i64;
-            let reset = period::reset(quota.period, from_micros(began)).map_or(i64::MAX, to_micros);
-            held.spent_until = recheck.min(reset);
-        }
-        Ok(())
+        let reset = period::reset(quota.period, from_micros(began)).map_or(i64::MAX, to_micros);
+        Ok(CallLease { granted, began, reset })
     }
 
     /// Returns what `slot` holds to the shared rows: all of it with `everything`, else only
@@ -380,7 +416,10 @@ impl Slot {
 
     /// Takes one token and one call from what this process holds, both or neither.
     fn take(&self, shared: bool, now: i64) -> Local {
-        let mut held = lock(&self.held);
+        self.take_held(&mut lock(&self.held), shared, now)
+    }
+
+    fn take_held(&self, held: &mut Held, shared: bool, now: i64) -> Local {
         let mut lease_rate = false;
         let mut lease_quota = false;
         if let Some(limit) = self.rate {

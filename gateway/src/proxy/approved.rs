@@ -42,9 +42,15 @@ pub async fn execute(state: AppState, approval: Approval) {
     } else {
         "failed"
     });
-    if let Err(e) = state.store.finish_approval(approval.id, &ended).await {
+    match state.store.finish_approval(approval.id, &ended).await {
+        Ok(true) => {}
+        // The sweep gave up on it first (it ran past the time a replica is given to finish).
+        Ok(false) => tracing::warn!(
+            approval = %approval.id,
+            "an approved call ended after it was recorded as failed; its response is not kept"
+        ),
         // The sweep marks it failed once it has been executing for too long.
-        tracing::error!(approval = %approval.id, error = %e, "could not record how an approved call ended");
+        Err(e) => tracing::error!(approval = %approval.id, error = %e, "could not record how an approved call ended"),
     }
 }
 
@@ -68,10 +74,8 @@ async fn make(state: &AppState, approval: &Approval) -> Result<HeldResponse, Str
         .ok_or_else(|| "internal: the held request is gone".to_owned())?;
     let held = HeldRequest::open(&state.keyring.current(), approval.id, sealed)
         .map_err(|e| format!("internal: the held request cannot be opened ({e})"))?;
-    let about = About::made_here(RequestId::new().0, &held.method);
-    let mut call = Call::begin(state.clone(), about).await.map_err(|_| {
-        "overloaded: credgate had no room for the call; approve it again by holding a new one".to_owned()
-    })?;
+    let request_id = RequestId::new().0;
+    let mut call = begin(state, &request_id, &held.method).await?;
     call.event.mode = Some("approval".into());
     call.event.target = Some(approval.id.to_string());
     call.event.key_id = Some(approval.key_id);
@@ -88,6 +92,24 @@ async fn make(state: &AppState, approval: &Approval) -> Result<HeldResponse, Str
         }
     }
 }
+
+/// A place among the calls in flight, waited for: an approved call is not refused for a
+/// moment's load the way a new one is.
+async fn begin(state: &AppState, request_id: &str, method: &str) -> Result<Call, String> {
+    let deadline = tokio::time::Instant::now() + PLACE_PATIENCE;
+    loop {
+        if let Ok(call) = Call::begin(state.clone(), About::made_here(request_id.to_owned(), method)).await {
+            return Ok(call);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err("overloaded: credgate had no room for the call for 30 s".to_owned());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// How long an approved call waits for a place among the calls in flight.
+const PLACE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn through_phases(
     call: &mut Call,

@@ -40,19 +40,32 @@ pub struct Held<'a> {
 }
 
 /// Whether the grant holds this call for approval: its method, or any method a
-/// method-override header names (the upstream may run that one), with its path.
-pub fn needed(grant: &Grant, method: &http::Method, path: &str, caller: &HeaderMap) -> bool {
+/// method-override header names (the upstream may run that one), with its path, or with the
+/// object an S3 copy reads; paths matched as loosely as any server could read them.
+pub fn needed(grant: &Grant, method: &http::Method, path: &str, caller: &HeaderMap) -> Result<bool, Failure> {
     let policy = &grant.grant_policy;
     if policy.require_approval.is_none() {
-        return false;
+        return Ok(false);
     }
-    policy.needs_approval(method.as_str(), path)
-        || super::headers::METHOD_OVERRIDES.iter().any(|name| {
-            caller.get_all(name).iter().any(|value| {
-                let named = value.to_str().map(str::trim).unwrap_or_default().to_ascii_uppercase();
-                policy.needs_approval(&named, path)
-            })
-        })
+    let mut paths = vec![path.to_owned()];
+    for source in caller.get_all(super::headers::COPY_SOURCE) {
+        paths.push(super::target::copy_source_path(source.as_bytes())?);
+    }
+    let methods: Vec<String> = std::iter::once(method.as_str().to_owned())
+        .chain(overrides(caller))
+        .collect();
+    Ok(methods
+        .iter()
+        .any(|m| paths.iter().any(|p| policy.needs_approval(m, p))))
+}
+
+/// The methods method-override headers name, upper-cased.
+fn overrides(caller: &HeaderMap) -> Vec<String> {
+    super::headers::METHOD_OVERRIDES
+        .iter()
+        .flat_map(|name| caller.get_all(name).iter())
+        .map(|value| value.to_str().map(str::trim).unwrap_or_default().to_ascii_uppercase())
+        .collect()
 }
 
 /// The phase: keeps the call, sealed, and answers `202` (or, with `Prefer: wait`, what came of
@@ -83,7 +96,11 @@ pub async fn hold(call: &mut Call, held: Held<'_>, caller: &HeaderMap) -> Result
         principal_id: held.key.principal_id,
         key_id: held.key.id,
         request_id: call.event.request_id.clone().unwrap_or_default(),
-        method: request.method.clone(),
+        // What the upstream will run, as the operator must see it.
+        method: std::iter::once(request.method.clone())
+            .chain(overrides(caller).into_iter().map(|m| format!("(as {m})")))
+            .collect::<Vec<_>>()
+            .join(" "),
         host: held.target.url.host_str().unwrap_or_default().to_owned(),
         path,
         reason: call.event.reason.clone(),
@@ -107,9 +124,18 @@ pub async fn hold(call: &mut Call, held: Held<'_>, caller: &HeaderMap) -> Result
     call.record("approval_pending", StatusCode::ACCEPTED.as_u16());
 
     if let Some(wait) = prefer_wait(caller) {
-        let settled = settle(&state, id, wait).await.map_err(ApiError::from)?;
-        if let Some(answer) = settled.and_then(|a| final_answer(&state, &a)) {
-            return Ok(answer);
+        // A waiting call holds no place among the calls in flight: the approved call it waits
+        // for needs one.
+        drop(call.permit.take());
+        drop(call.room.take());
+        match settle(&state, id, wait).await {
+            Ok(settled) => {
+                if let Some(answer) = settled.and_then(|a| final_answer(&state, &a)) {
+                    return Ok(answer);
+                }
+            }
+            // The call is held and recorded: the app follows it up as if it had not waited.
+            Err(e) => tracing::warn!(approval = %id, error = %e, "could not wait for an approval"),
         }
     }
     Ok(accepted(&state, &approval))
@@ -146,7 +172,8 @@ pub async fn settle(state: &AppState, id: Uuid, wait: Duration) -> Result<Option
 
 /// `202` with the approval to follow.
 pub fn accepted(state: &AppState, approval: &Approval) -> Response {
-    let status_url = format!("/v1/approvals/{}", approval.id);
+    // Absolute: in forward-proxy mode a relative one would name the upstream's host.
+    let status_url = format!("{}/v1/approvals/{}", state.public_origin(), approval.id);
     let body = json!({"approval": {
         "id": approval.id,
         "status": approval.status_at(now()),

@@ -4,8 +4,9 @@
 //! A call is a [`Call`] carried through named phases, each in its own file, in this order,
 //! every refusal before any decryption:
 //! [`authn`] (the app key, then the app's [`reason`] and context) → [`policy`] (the grant,
-//! its principal, lifetime, method and path) → [`destination`] → [`limit`] (the grant's rate
-//! limit and quota) → [`body`] (bounded) → [`credential`] (decrypt, strip the caller's copies,
+//! its principal, lifetime, method and path) → [`destination`] → [`body`] (bounded) →
+//! [`limit`] (the grant's rate limit and quota) → [`hold`] (for approval, when a rule says so)
+//! → [`credential`] (decrypt, strip the caller's copies,
 //! inject, validate) → [`forward`] (journal the opening durably before the credential leaves,
 //! send, stream back with the credential kept out, record the outcome: the call's one record
 //! in the audit chain). Each way in (explicit, base URL, forward proxy) differs only in where
@@ -246,15 +247,16 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     policy::paths(call, &grant, &target, &parts.headers)?;
     let resolver = &call.state.upstream.resolver;
     destination::check(&target.url, &secret.meta, &secret.allowed_hosts, resolver).await?;
-    limit::admit(call, &grant).await?;
     let inbound = body::bound(call.state.settings.max_body_bytes, &parts.headers, body).await?;
-    if hold::needed(&grant, &method, &target.path, &parts.headers) {
-        if upgrade.is_some() {
-            return Err(call::refuse(
-                ErrorCode::PolicyViolation,
-                "this call needs an operator's approval, and a WebSocket handshake cannot wait for one",
-            ));
-        }
+    let held = hold::needed(&grant, &method, &target.path, &parts.headers)?;
+    if held && upgrade.is_some() {
+        return Err(call::refuse(
+            ErrorCode::PolicyViolation,
+            "this call needs an operator's approval, and a WebSocket handshake cannot wait for one",
+        ));
+    }
+    limit::admit(call, &grant).await?;
+    if held {
         let held = hold::Held {
             grant: &grant,
             key: &key,

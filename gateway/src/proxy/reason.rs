@@ -43,6 +43,12 @@ fn one<'a>(caller: &'a HeaderMap, name: &str) -> Result<Option<&'a [u8]>, String
     Ok(first.map(|v| v.as_bytes()))
 }
 
+/// Whether `text` holds something shaped like a credgate app key or admin token: the audit
+/// trail would keep it, so such a reason or context is refused rather than recorded.
+fn holds_a_token(text: &str) -> bool {
+    text.contains("cg_app_") || text.contains("cg_adm_")
+}
+
 fn reason(caller: &HeaderMap) -> Result<Option<String>, String> {
     let Some(bytes) = one(caller, REASON_HEADER)? else {
         return Ok(None);
@@ -53,6 +59,9 @@ fn reason(caller: &HeaderMap) -> Result<Option<String>, String> {
         .trim();
     if text.chars().any(char::is_control) {
         return Err(format!("{REASON_HEADER} must be one line of text"));
+    }
+    if holds_a_token(text) {
+        return Err(format!("{REASON_HEADER} must not carry a credgate key"));
     }
     let chars = text.chars().count();
     if chars > MAX_REASON_CHARS {
@@ -72,6 +81,9 @@ fn context(caller: &HeaderMap) -> Result<Option<Map<String, Value>>, String> {
             "{CONTEXT_HEADER} is {} bytes long; at most {MAX_CONTEXT_BYTES}",
             bytes.len()
         ));
+    }
+    if holds_a_token(&String::from_utf8_lossy(bytes)) {
+        return Err(format!("{CONTEXT_HEADER} must not carry a credgate key"));
     }
     // The parser's own message is left out: it can quote the input.
     match serde_json::from_slice::<Value>(bytes) {
@@ -122,6 +134,8 @@ mod tests {
             (CONTEXT_HEADER, big.as_bytes(), "at most 4096"),
             (CONTEXT_HEADER, b"[1, 2]".as_slice(), "JSON object"),
             (CONTEXT_HEADER, br#"{"canary-value"#.as_slice(), "not valid JSON"),
+            (REASON_HEADER, b"see cg_app_abc".as_slice(), "credgate key"),
+            (CONTEXT_HEADER, br#"{"k": "cg_adm_x"}"#.as_slice(), "credgate key"),
         ] {
             let message = parse(&headers(&[(name, value)])).unwrap_err();
             assert!(message.contains(says) && message.contains(name), "{message}");

@@ -1318,10 +1318,13 @@ where
     #[instrument(skip_all, level = "debug")]
     async fn sweep_approvals(&self, now: DateTime<Utc>, stale: DateTime<Utc>) -> Result<Vec<Approval>> {
         let mut tx = self.begin_write().await?;
-        let ended = sqlx::query::<DB>(
+        // Locked as read: with several replicas sweeping at once, each approval is reported by
+        // the one that changes it, and one approved meanwhile is not reported as expired.
+        let ended = sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM approvals WHERE (status = 'pending' AND expires_at <= $1) \
-             OR (status = 'executing' AND decided_at < $2)",
-        )
+             OR (status = 'executing' AND decided_at < $2){}",
+            DB::FOR_UPDATE
+        )))
         .bind(to_micros(now))
         .bind(to_micros(stale))
         .fetch_all(&mut *tx)
@@ -1587,12 +1590,13 @@ where
         // could disagree with what the chain covers.
         let (open, close) = DB::BODY_FIELD;
         if let Some(needle) = &q.reason {
-            let pattern = format!("%{}%", like_escape(&needle.to_ascii_lowercase()));
+            // Both sides lowered by the engine, so they are folded alike (ASCII on SQLite).
+            let pattern = format!("%{}%", like_escape(needle));
             qb.push(format_args!(" AND lower({open}"))
                 .push_bind(DB::body_path(&["reason"]))
-                .push(format_args!("{close}) LIKE "))
+                .push(format_args!("{close}) LIKE lower("))
                 .push_bind(pattern)
-                .push(" ESCAPE '\\'");
+                .push(") ESCAPE '\\'");
         }
         for (key, value) in &q.context {
             qb.push(format_args!(" AND {open}"))

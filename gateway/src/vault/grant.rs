@@ -100,7 +100,9 @@ pub struct GrantPolicy {
 }
 
 impl GrantPolicy {
-    /// Whether a call of `method` to `path` must wait for an operator's approval.
+    /// Whether a call of `method` to `path` must wait for an operator's approval. Paths are
+    /// matched loosely ([`super::path::reaches`]): a path some server reads as under a held
+    /// prefix is held.
     pub fn needs_approval(&self, method: &str, path: &str) -> bool {
         self.require_approval.as_ref().is_some_and(|rules| {
             rules.iter().any(|rule| {
@@ -108,7 +110,7 @@ impl GrantPolicy {
                     && rule
                         .path_prefixes
                         .as_ref()
-                        .is_none_or(|ps| ps.iter().any(|p| super::path::under(p, path)))
+                        .is_none_or(|ps| ps.iter().any(|p| super::path::reaches(p, path)))
             })
         })
     }

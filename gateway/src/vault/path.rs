@@ -171,6 +171,29 @@ pub fn stays_under(prefix: &str, path: &str) -> bool {
     true
 }
 
+/// Whether any server could read `path` as under `prefix`: the reverse of [`admits`], for
+/// rules that hold a call (an approval) rather than let it through, where a reading missed is a
+/// way around. True if the path is under the prefix as sent, or as a lenient server reads it
+/// after any number of decoding layers up to one more than credgate looks through (`\` as `/`,
+/// `;parameters` dropped, empty and dot segments resolved), in any ASCII case.
+pub fn reaches(prefix: &str, path: &str) -> bool {
+    if under(prefix, path) {
+        return true;
+    }
+    let lower =
+        |segments: Vec<String>| -> Vec<String> { segments.into_iter().map(|s| s.to_ascii_lowercase()).collect() };
+    let want = lower(segments(prefix.as_bytes()));
+    let mut text = path.as_bytes().to_vec();
+    for _ in 0..=LAYERS + 1 {
+        let got = lower(segments(&text));
+        if got.len() >= want.len() && got[..want.len()] == want[..] {
+            return true;
+        }
+        text = decode_once(&text);
+    }
+    false
+}
+
 /// Path segments as a lenient server reads them: `\` as `/`, `;parameters` dropped, dot
 /// segments resolved, each in RFC 3986 normal form. A trailing empty segment is dropped, so
 /// a prefix `/a/` is the segments `[a]`.
@@ -193,6 +216,26 @@ fn segments(path: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_prefix_is_reached_however_a_server_reads_the_path() {
+        for path in [
+            "/v1/refunds",
+            "/v1/refunds/re_1",
+            "/v1/refunds;x=1",
+            "/v1//refunds",
+            "/v1%2Frefunds",
+            "/v1%252Frefunds",
+            "/V1/Refunds",
+            "/v1/%72efunds",
+            "/v1\\refunds",
+        ] {
+            assert!(reaches("/v1/refunds", path), "{path}");
+        }
+        for path in ["/v1/refundsx", "/v1/charges", "/v2/refunds", "/refunds"] {
+            assert!(!reaches("/v1/refunds", path), "{path}");
+        }
+    }
 
     #[test]
     fn escapes_in_any_encoding_are_refused() {
