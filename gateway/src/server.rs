@@ -216,6 +216,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         settings: Settings {
             admin_max_body_bytes: args.admin_max_body_bytes,
             max_body_bytes: args.max_body_bytes,
+            max_in_flight: args.max_in_flight.max(1),
             approval_max_body: args.approval_max_body,
             public_url: args.public_url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
             portal_dir: args.portal_dir.clone(),

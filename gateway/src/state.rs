@@ -17,6 +17,8 @@ pub struct Settings {
     pub admin_max_body_bytes: usize,
     /// Largest data-plane request body.
     pub max_body_bytes: u64,
+    /// `--max-in-flight`: data-plane calls at once.
+    pub max_in_flight: usize,
     /// Largest body of a call held for approval, and of an approved call's kept response.
     pub approval_max_body: u64,
     /// Where operators reach the portal (`--public-url`), without a trailing slash.

@@ -20,4 +20,5 @@ mod python;
 mod registry;
 mod sigv4;
 mod startup;
+mod stats;
 mod store;

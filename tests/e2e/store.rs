@@ -10,7 +10,9 @@ use credgate::clock::now;
 use credgate::crypto::{KeyRing, KeyRingSource, MasterKey, open_value, seal_value};
 use credgate::masterkey::{KeyRingHandle, check_at_start, rewrap};
 use credgate::redact::SecretBytes;
-use credgate::store::{AuditQuery, DatabaseUrl, GrantFilter, LimitKind, LimitRow, Store, StoreError};
+use credgate::store::{
+    AuditQuery, CountBy, CountQuery, DatabaseUrl, GrantFilter, LimitKind, LimitRow, Store, StoreError,
+};
 use credgate::vault::api_key::AdminToken;
 use credgate::vault::grant::GrantPolicyInput;
 use credgate::vault::{ApiKey, Grant, GrantStatus, Principal, PrincipalKind, SecretMeta};
@@ -67,6 +69,7 @@ store_suite!(
     rewrap_is_resumable,
     held_calls_move_forward_once_and_are_rewrapped,
     limit_rows_take_one_writer_at_a_time,
+    calls_are_counted_per_minute_with_the_trail,
     admin_tokens,
 );
 
@@ -795,6 +798,85 @@ async fn limit_rows_take_one_writer_at_a_time(store: Arc<dyn Store>) {
         store.limit_row(grant, LimitKind::Rate).await.unwrap().is_none(),
         "kinds are apart"
     );
+}
+
+/// Every data-plane call the trail records is counted in its minute, in the transaction that
+/// chains it (a retried batch is not counted twice), and read back summed per bucket.
+async fn calls_are_counted_per_minute_with_the_trail(store: Arc<dyn Store>) {
+    let base: chrono::DateTime<chrono::Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
+    let (grant, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let call = |minute: i64, outcome: &str, provider: Option<&str>, grant: Option<Uuid>| {
+        let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", outcome);
+        e.at = base + Duration::minutes(minute) + Duration::seconds(7);
+        e.provider = provider.map(str::to_owned);
+        e.grant_id = grant;
+        JournaledEvent::new(e)
+    };
+    let mut refused = AuditEvent::new(AuditKind::Proxy, "proxy.request", "unauthenticated");
+    refused.at = base + Duration::seconds(1);
+    let events = vec![
+        call(0, "ok", Some("openai"), Some(grant)),
+        call(0, "ok", Some("openai"), Some(grant)),
+        call(1, "policy_violation", Some("openai"), Some(grant)),
+        call(61, "ok", Some("bearer"), Some(other)),
+        JournaledEvent::new(refused),
+        // Not calls: an admin change, a refused tunnel.
+        JournaledEvent::new(ev("grant.issue")),
+        JournaledEvent::new(AuditEvent::new(AuditKind::Proxy, "proxy.connect", "forbidden")),
+    ];
+    let batch = JournalBatch {
+        journal: Uuid::new_v4().to_string(),
+        events,
+        ..Default::default()
+    };
+    let segment = Uuid::now_v7().to_string();
+    store.index_journal(&batch, Some((&segment, 100))).await.unwrap();
+    store.index_journal(&batch, Some((&segment, 100))).await.unwrap();
+    let read = |bucket_seconds: i64, by: CountBy, grant_id: Option<Uuid>| {
+        let store = store.clone();
+        async move {
+            store
+                .call_counts(&CountQuery {
+                    from: base,
+                    to: base + Duration::hours(3),
+                    bucket_seconds,
+                    by,
+                    grant_id,
+                    secret_id: None,
+                    principal_id: None,
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| ((r.bucket - base).num_minutes(), r.key, r.calls))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        read(60, CountBy::Outcome, None).await,
+        vec![
+            (0, "ok".to_owned(), 2),
+            (0, "unauthenticated".to_owned(), 1),
+            (1, "policy_violation".to_owned(), 1),
+            (61, "ok".to_owned(), 1),
+        ]
+    );
+    assert_eq!(
+        read(3600, CountBy::Provider, None).await,
+        vec![
+            (0, String::new(), 1),
+            (0, "openai".to_owned(), 3),
+            (60, "bearer".to_owned(), 1)
+        ]
+    );
+    assert_eq!(
+        read(3600, CountBy::Outcome, Some(grant)).await,
+        vec![(0, "ok".to_owned(), 2), (0, "policy_violation".to_owned(), 1)]
+    );
+    // Buckets start at multiples of their size since the epoch: 3 h buckets at 09:00, 12:00.
+    let by_grant = read(10_800, CountBy::Grant, None).await;
+    assert!(by_grant.contains(&(-60, grant.to_string(), 3)), "{by_grant:?}");
+    assert!(by_grant.contains(&(-60, other.to_string(), 1)), "{by_grant:?}");
 }
 
 fn rotated_key_b64(ring: &KeyRing) -> String {

@@ -14,6 +14,7 @@ mod principals;
 mod providers;
 mod proxy_ca;
 mod secrets;
+mod stats;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/grants/{grant_id}", get(grants::get).delete(grants::revoke))
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/audit/verify", get(audit::verify))
+        .route("/admin/v1/stats", get(stats::read))
         .route(
             "/admin/v1/providers",
             get(providers::list)

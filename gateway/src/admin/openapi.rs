@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets};
+use super::{approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets, stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +15,7 @@ use super::{approvals, audit, grants, keyring, keys, principals, providers, prox
         secrets::create, secrets::list, secrets::get, secrets::rotate, secrets::delete,
         grants::issue, grants::list, grants::list_for_secret, grants::get, grants::revoke,
         providers::list, providers::show, providers::upload, providers::remove, providers::disable, providers::enable,
-        audit::list, audit::verify,
+        audit::list, audit::verify, stats::read,
         keyring::status, keyring::rotate, keyring::rewrap,
         proxy_ca::show, proxy_ca::rotate,
         approvals::list, approvals::get, approvals::approve, approvals::deny,

@@ -143,6 +143,12 @@ impl Limiter {
 
     /// `admit`, at `now` (microseconds since the epoch).
     async fn admit_at(&self, grant: &Grant, now: i64) -> Result<(), Refusal> {
+        // The common call: decided under the map's read lock, from what this process holds.
+        if let Some(slot) = read(&self.slots).get(&grant.grant_id)
+            && let Some(done) = slot.decide(self.shared, now)
+        {
+            return done;
+        }
         let slot = self.slot(grant);
         if let Some(done) = slot.decide(self.shared, now) {
             return done;
@@ -526,8 +532,9 @@ async fn settle_loop(limiter: Weak<Limiter>) {
     }
 }
 
+/// Microseconds since the epoch, as [`crate::clock`] keeps time.
 fn now() -> i64 {
-    to_micros(crate::clock::now())
+    Utc::now().timestamp_micros()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -171,6 +171,50 @@ pub struct LimitRow {
     pub at: i64,
 }
 
+/// What data-plane calls are counted by (see [`Store::call_counts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CountBy {
+    Outcome,
+    Provider,
+    Grant,
+    Principal,
+    Secret,
+}
+
+impl CountBy {
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Outcome => "outcome",
+            Self::Provider => "provider",
+            Self::Grant => "grant_id",
+            Self::Principal => "principal_id",
+            Self::Secret => "secret_id",
+        }
+    }
+}
+
+/// Calls in `[from, to)`, summed per `bucket_seconds` (a multiple of 60) and per `by`,
+/// optionally for one grant, secret or principal.
+#[derive(Clone, Debug)]
+pub struct CountQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub bucket_seconds: i64,
+    pub by: CountBy,
+    pub grant_id: Option<Uuid>,
+    pub secret_id: Option<Uuid>,
+    pub principal_id: Option<Uuid>,
+}
+
+/// Calls in one time bucket with one value of the `by` column (`""` for none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountRow {
+    pub bucket: DateTime<Utc>,
+    pub key: String,
+    pub calls: i64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct GrantFilter {
     pub secret_id: Option<Uuid>,
@@ -386,4 +430,7 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAudit>>;
     /// Oldest first, from `after_seq` exclusive, for verification and export.
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>>;
+    /// Data-plane calls counted per time bucket (from the per-minute counts kept with the
+    /// trail), oldest first.
+    async fn call_counts(&self, query: &CountQuery) -> Result<Vec<CountRow>>;
 }

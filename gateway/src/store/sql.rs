@@ -12,8 +12,8 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    AuditQuery, CA_KEY_VERSION, GrantFilter, LimitKind, LimitRow, Result, SealedVersion, Store, StoreError,
-    StoredAuthority, Subscription, UploadedProvider,
+    AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result, SealedVersion, Store,
+    StoreError, StoredAuthority, Subscription, UploadedProvider,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
 use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
@@ -243,6 +243,54 @@ where
         // Not kept as a prepared statement: its text differs with every batch size, and a
         // cached statement of two thousand rows' binds holds megabytes (the connection cache
         // keeps a hundred of them).
+        qb.build().persistent(false).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Adds a batch's data-plane calls to the per-minute counts, in the caller's transaction.
+    async fn count_calls(conn: &mut DB::Connection, events: impl Iterator<Item = &AuditEvent>) -> Result<()> {
+        type Key = (i64, String, String, String, String, String);
+        let mut counts: std::collections::BTreeMap<Key, i64> = std::collections::BTreeMap::new();
+        for e in events {
+            if e.kind != crate::audit::AuditKind::Proxy
+                || !matches!(e.action.as_str(), "proxy.request" | "proxy.response")
+            {
+                continue;
+            }
+            let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
+            let minute = to_micros(e.at).div_euclid(60_000_000) * 60_000_000;
+            let key = (
+                minute,
+                e.outcome.clone(),
+                e.provider.clone().unwrap_or_default(),
+                id(e.grant_id),
+                id(e.principal_id),
+                id(e.secret_id),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut qb = QueryBuilder::<DB>::new(
+            "INSERT INTO call_counts (bucket, outcome, provider, grant_id, principal_id, secret_id, calls) ",
+        );
+        qb.push_values(
+            &counts,
+            |mut b, ((minute, outcome, provider, grant, principal, secret), calls)| {
+                b.push_bind(*minute)
+                    .push_bind(outcome.clone())
+                    .push_bind(provider.clone())
+                    .push_bind(grant.clone())
+                    .push_bind(principal.clone())
+                    .push_bind(secret.clone())
+                    .push_bind(*calls);
+            },
+        );
+        qb.push(
+            " ON CONFLICT (bucket, outcome, provider, grant_id, principal_id, secret_id) \
+             DO UPDATE SET calls = call_counts.calls + excluded.calls",
+        );
         qb.build().persistent(false).execute(&mut *conn).await?;
         Ok(())
     }
@@ -1395,6 +1443,7 @@ where
         }
         let chained: Vec<(&AuditEvent, &str)> = batch.events.iter().map(|e| (&e.event, e.body.as_str())).collect();
         Self::append_bodies(&mut tx, &chained).await?;
+        Self::count_calls(&mut tx, batch.events.iter().map(|e| &e.event)).await?;
         if !batch.opened.is_empty() {
             let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_open_calls (id, journal, body) ");
             qb.push_values(&batch.opened, |mut b, (id, body)| {
@@ -1610,6 +1659,42 @@ where
         qb.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(Self::audit_row).collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn call_counts(&self, q: &CountQuery) -> Result<Vec<CountRow>> {
+        let size = q.bucket_seconds.max(60) * 1_000_000;
+        let column = q.by.column();
+        let mut qb = QueryBuilder::<DB>::new("SELECT (bucket / ");
+        qb.push_bind(size)
+            .push(") * ")
+            .push_bind(size)
+            .push(format_args!(
+                " AS b, {column} AS k, CAST(SUM(calls) AS BIGINT) AS n FROM call_counts WHERE bucket >= "
+            ))
+            .push_bind(to_micros(q.from))
+            .push(" AND bucket < ")
+            .push_bind(to_micros(q.to));
+        for (column, value) in [
+            ("grant_id", q.grant_id),
+            ("secret_id", q.secret_id),
+            ("principal_id", q.principal_id),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(" AND {column} = ")).push_bind(value.to_string());
+            }
+        }
+        qb.push(" GROUP BY b, k ORDER BY b, k");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CountRow {
+                    bucket: from_micros(r.try_get("b")?),
+                    key: r.try_get("k")?,
+                    calls: r.try_get("n")?,
+                })
+            })
+            .collect()
     }
 
     #[instrument(skip_all, level = "debug")]
