@@ -168,6 +168,7 @@ export const api = {
     call('POST', `/secrets/${enc(secretId)}/grants`, { body: { principal_id: principalId, grant_policy: policy } }),
   revokeGrant: (grantId) => call('DELETE', `/grants/${enc(grantId)}`),
   grant: (grantId) => call('GET', `/grants/${enc(grantId)}`),
+  stats: (query) => call('GET', '/stats', { query }),
   approvals: (filter) => call('GET', '/approvals', { query: filter }).then((r) => r.data),
   approval: (id) => call('GET', `/approvals/${enc(id)}`),
   decideApproval: (id, action, note) => call('POST', `/approvals/${enc(id)}/${action === 'approve' ? 'approve' : 'deny'}`, { body: note ? { note } : {} }),

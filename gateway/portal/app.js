@@ -21,6 +21,7 @@ import { pagePrincipals } from './principals.js';
 import { pageProviders } from './providers.js';
 import { pageAudit } from './audit.js';
 import { pageApprovals, refreshPendingCount } from './approvals.js';
+import { pageOverview } from './overview.js';
 
 // ---- routing -------------------------------------------------------------------------------
 
@@ -44,6 +45,7 @@ function parseHash() {
 
 const pages = {
   signin: pageSignin,
+  overview: pageOverview,
   secrets: pageSecrets,
   grants: pageGrants,
   principals: pagePrincipals,
@@ -55,7 +57,7 @@ const pages = {
 async function route() {
   const { parts, query } = parseHash();
   const signedIn = Boolean(getToken());
-  let name = parts[0] || (signedIn ? 'secrets' : 'signin');
+  let name = parts[0] || (signedIn ? 'overview' : 'signin');
   if (!signedIn && name !== 'signin') {
     if (location.hash !== '#/signin') {
       location.replace('#/signin');
@@ -64,7 +66,7 @@ async function route() {
     name = 'signin';
   }
   if (signedIn && name === 'signin') {
-    location.replace('#/secrets');
+    location.replace('#/overview');
     return;
   }
   if (!pages[name]) name = 'notfound';

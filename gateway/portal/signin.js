@@ -48,7 +48,7 @@ export function pageSignin() {
       }
       input.value = '';
       setToken(token);
-      navigate('#/secrets', ['ok', 'Signed in.']);
+      navigate('#/overview', ['ok', 'Signed in.']);
     });
   });
   return form;

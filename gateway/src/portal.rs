@@ -83,6 +83,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../portal/approvals.js"),
     ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../portal/overview.js"),
+    ),
 ];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -263,7 +263,8 @@ async function run() {
   await tid('signin-submit').click();
   await tid('nav-secrets').waitFor({ state: 'visible' });
   await waitReady();
-  check(page.url().endsWith('#/secrets'), 'signing in leads to the secrets page');
+  check(page.url().endsWith('#/overview'), 'signing in leads to the overview');
+  check(((await tid('overview-summary').textContent()) || '').includes('No calls in the last day'), 'which has no calls yet');
   dump = await storageDump();
   check(Object.values(dump.session).includes(ADMIN_TOKEN), 'the admin token is kept in sessionStorage');
   check(!JSON.stringify(dump.local).includes(ADMIN_TOKEN) && !JSON.stringify(dump.cookies).includes(ADMIN_TOKEN) && !dump.cookie.includes(ADMIN_TOKEN),
@@ -271,6 +272,7 @@ async function run() {
 
   // 2. Add a template secret --------------------------------------------------------------------
   step('2. add an openai template secret pointing at the test upstream');
+  await go('nav-secrets');
   const secretName = `portal-openai-${RUN}`;
   await clickAndRender('add-secret');
   await waitFor(async () => (await page.locator('[data-testid="secret-type"] option[value="openai"]').count()) === 1, 'the openai template in the type list');
@@ -555,6 +557,36 @@ async function run() {
   check(deniedView.approval.status === 'denied' && deniedView.approval.note === 'not this month', 'the app sees it denied, with the note');
   check(upstreamSeen.length === before + 1, 'the denied call was never made');
   await screenshot('approvals');
+
+  // 7c. Overview ---------------------------------------------------------------------------------------
+  step('7c. the overview counts the calls so far by outcome and provider, as the audit trail has them');
+  const trail = await (await fetch(`${BASE}/admin/v1/audit?kind=proxy&limit=10000`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const expected = {};
+  for (const r of trail.data) {
+    if (r.action === 'proxy.request' || r.action === 'proxy.response') expected[r.outcome] = (expected[r.outcome] || 0) + 1;
+  }
+  check(expected.ok >= 3 && expected.policy_violation === 1 && expected.approval_pending === 2, `the calls so far: ${JSON.stringify(expected)}`);
+  await go('nav-overview');
+  const shown = {};
+  for (const row of await page.locator('[data-testid="outcome-row"]').all()) {
+    shown[await row.getAttribute('data-outcome')] = Number(await row.locator('[data-col="calls"]').textContent());
+  }
+  check(JSON.stringify(Object.keys(shown).sort().map((k) => [k, shown[k]])) === JSON.stringify(Object.keys(expected).sort().map((k) => [k, expected[k]])),
+    `the outcome totals match the trail (${JSON.stringify(shown)})`);
+  const total = Object.values(expected).reduce((a, b) => a + b, 0);
+  check(((await tid('overview-summary').textContent()) || '').startsWith(`${total} calls in the last day`), 'the summary gives the total');
+  const openaiRow = page.locator('[data-testid="provider-row"][data-provider="openai"]');
+  check(Number(await openaiRow.locator('[data-col="calls"]').textContent()) === expected.ok + expected.approval_pending,
+    'the calls that reached the secret are counted under its provider (openai); the one refused before is under none');
+  check((await page.locator('[data-testid="chart-calls"] rect.bar').count()) >= 3, 'the time chart has a bar part per outcome');
+  check((await page.locator('[data-testid="chart-grants"] rect.bar').count()) >= 2, 'the busiest grants are charted');
+  await screenshot('overview');
+  await page.locator('[data-testid="chart-calls"] rect.bar[data-outcome="policy_violation"]').first().click();
+  await waitFor(async () => page.url().includes('#/audit?') && page.url().includes('outcome=policy_violation'), 'a click on a bar opens the audit view filtered to it');
+  await waitReady();
+  const filteredRows = page.locator('[data-testid="audit-row"]');
+  await waitFor(async () => (await filteredRows.count()) === 1, 'the one policy_violation record');
+  check((await filteredRows.first().getAttribute('data-outcome')) === 'policy_violation', 'listed in the audit view');
 
   // 8. Revoke -----------------------------------------------------------------------------------------
   step('8. revoke the grant in the page; the next call is refused');
