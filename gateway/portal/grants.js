@@ -22,6 +22,7 @@ import {
   pageHeader,
   navigate,
 } from './ui.js';
+import { sparkline } from './overview.js';
 
 const PER = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
 const QUOTA_PER = { hour: 'an hour', day: 'a day', month: 'a month', total: 'in all' };
@@ -89,6 +90,11 @@ export async function pageGrants(ctx, parts) {
 
   const drawList = async () => {
     const grants = secret ? await api.grantsOf(secret.id) : await api.grants();
+    // Each grant's calls over the last day, from one read of the counts.
+    const dayAgo = new Date(Date.now() - 86400 * 1000).toISOString();
+    const perGrant = await api.stats({ from: dayAgo, bucket: 3600, by: 'grant', ...(secret ? { secret_id: secret.id } : {}) })
+      .then((st) => new Map(st.series.map((x) => [x.key, x.points])))
+      .catch(() => new Map());
     grants.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     const rows = grants.map((g) => {
       const p = principalById.get(g.principal_id);
@@ -122,12 +128,13 @@ export async function pageGrants(ctx, parts) {
         h('td', {}, g.status === 'revoked' ? ['revoked ', timeEl(g.revoked_at)] : timeEl(g.grant_policy.expires_at)),
         h('td', {}, limitsText(g.grant_policy),
           g.status === 'active' && (g.grant_policy.rate_limit || g.grant_policy.quota) ? usageCell(g) : null),
+        h('td', {}, sparkline(perGrant.get(g.grant_id), { label: `Calls of grant ${g.grant_id}`, testid: 'grant-calls' })),
         h('td', {}, timeEl(g.created_at)),
         h('td', { class: 'row-actions' },
           h('a', { href: `#/audit?grant_id=${encodeURIComponent(g.grant_id)}`, text: 'Audit', 'aria-label': `Audit of grant ${g.grant_id}` }),
           revoke));
     });
-    const headers = ['Grant id', ...(secret ? [] : ['Secret']), 'Principal', 'Status', 'Expires', 'Limits (methods; paths; rate; quota; approval)', 'Created', 'Actions'];
+    const headers = ['Grant id', ...(secret ? [] : ['Secret']), 'Principal', 'Status', 'Expires', 'Limits (methods; paths; rate; quota; approval)', 'Calls, last day', 'Created', 'Actions'];
     return table({ caption: 'Grants', headers, rows, testid: 'grants-table', empty: 'No grants yet.' });
   };
 
@@ -142,6 +149,14 @@ export async function pageGrants(ctx, parts) {
     }));
   } else if (secrets.length) {
     section.append(h('p', { class: 'help', text: 'Choose a secret to issue a grant of it.' }));
+  }
+  if (secret) {
+    const dayAgo = new Date(Date.now() - 86400 * 1000).toISOString();
+    const ofSecret = await api.stats({ from: dayAgo, bucket: 3600, by: 'secret', secret_id: secret.id }).catch(() => null);
+    const points = ofSecret && ofSecret.series.length ? ofSecret.series[0].points : [];
+    section.append(h('p', { class: 'muted' }, 'Calls with this secret, last day: ',
+      sparkline(points, { label: `Calls with secret ${secret.name}`, testid: 'secret-calls' }),
+      ` ${ofSecret ? ofSecret.total : 0}`));
   }
   section.append(issuedArea, h('h2', { text: secret ? 'Its grants' : 'All grants' }), listArea);
   listArea.append(await drawList());

@@ -98,6 +98,30 @@ function barList(series, { label, link, testid, colour = '#0072B2' }) {
   return chart;
 }
 
+/**
+ * A small chart of calls over the last day, one bar an hour, for a grant or a secret's page:
+ * `points` from one series of `GET /stats` with hour buckets.
+ */
+export function sparkline(points, { to = new Date(), label, testid } = {}) {
+  const hour = 3600 * 1000;
+  const last = Math.floor(to.getTime() / hour) * hour;
+  const counts = new Array(24).fill(0);
+  for (const p of points || []) {
+    const i = 23 - Math.round((last - new Date(p.at).getTime()) / hour);
+    if (i >= 0 && i < 24) counts[i] += p.calls;
+  }
+  const max = Math.max(1, ...counts);
+  const total = counts.reduce((a, b) => a + b, 0);
+  const chart = svg('svg', { viewBox: '0 0 96 20', width: 96, height: 20, role: 'img', 'aria-label': `${label}: ${total} calls in the last day`, 'data-testid': testid, 'data-total': total },
+    svg('title', {}, document.createTextNode(`${total} calls in the last day, by hour`)));
+  counts.forEach((n, i) => {
+    if (!n) return;
+    const height = Math.max(1, (n / max) * 18);
+    chart.append(svg('rect', { x: i * 4, y: 20 - height, width: 3, height, fill: '#0072B2' }));
+  });
+  return chart;
+}
+
 export async function pageOverview(ctx) {
   const range = RANGES[ctx.query.get('range')] ? ctx.query.get('range') : 'day';
   const to = new Date();

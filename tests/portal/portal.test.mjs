@@ -595,6 +595,11 @@ async function run() {
   await waitFor(async () => page.url().includes(`#/grants/${secretId}`), 'the grants page of the secret');
   await waitReady();
   const grantRow2 = page.locator(`[data-testid="grant-row"][data-grant-id="${grantId}"]`);
+  const grantTrail = await (await fetch(`${BASE}/admin/v1/audit?grant_id=${grantId}&kind=proxy&limit=1000`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+  const grantCalls = grantTrail.data.filter((r) => r.action === 'proxy.request' || r.action === 'proxy.response').length;
+  check(grantCalls >= 3 && Number(await grantRow2.locator('[data-testid="grant-calls"]').getAttribute('data-total')) === grantCalls,
+    `the grant's row charts its ${grantCalls} calls of the last day`);
+  check(Number(await tid('secret-calls').getAttribute('data-total')) >= grantCalls, 'the secret’s page charts its calls');
   await grantRow2.locator('[data-testid="revoke-grant"]').click();
   await tid('confirm-dialog').waitFor({ state: 'visible' });
   check(((await tid('confirm-dialog').textContent()) || '').includes(grantId), 'a confirmation names the grant');
