@@ -5,14 +5,16 @@
 //! `cargo bench -p credgate --bench audit_scale -- [records] [database URL]`
 //! (default: 1,000,000 records into a fresh SQLite file under the temp directory). Prints a
 //! table: the fill rate, the file size per million records (SQLite), and each read's median
-//! and p99 over 30 runs after one untimed run. A benchmark, never part of the test suite.
+//! and p99 over 30 runs after one untimed run; then the reads of the per-minute call counts the
+//! overview makes over the day the records are spread across. A benchmark, never part of the
+//! test suite.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
 use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent};
-use credgate::store::{AuditQuery, DatabaseUrl};
+use credgate::store::{AuditQuery, CountBy, CountQuery, DatabaseUrl};
 use uuid::Uuid;
 
 const BATCH: usize = 2048;
@@ -45,6 +47,10 @@ async fn main() {
     let grants: Vec<(Uuid, Uuid, Uuid)> = (0..GRANTS)
         .map(|i| (Uuid::new_v4(), Uuid::new_v4(), principals[i % PRINCIPALS]))
         .collect();
+    // The records are spread over the last day, as a day of traffic would be: what the per-minute
+    // call counts (and the overview's reads of them) see.
+    let day_start = credgate::clock::now() - chrono::Duration::days(1);
+    let step = 86_400_000_000 / records.max(1) as i64;
     let started = Instant::now();
     let mut written = 0usize;
     let mut rare_request = String::new();
@@ -65,6 +71,7 @@ async fn main() {
                     _ => "ok",
                 };
                 let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", outcome);
+                e.at = day_start + chrono::Duration::microseconds(step * k as i64);
                 e.principal_id = Some(principal);
                 e.grant_id = Some(grant);
                 e.secret_id = Some(secret);
@@ -183,6 +190,45 @@ async fn main() {
         times.sort();
         println!(
             "| {name} | {rows} | {:.2} | {:.2} |",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    println!();
+    println!("| stats read over the day (GET /admin/v1/stats) | series | median ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    let day = |by: CountBy, bucket_seconds: i64, grant_id: Option<Uuid>| CountQuery {
+        from: day_start,
+        to: day_start + chrono::Duration::days(1),
+        bucket_seconds,
+        by,
+        grant_id,
+        secret_id: None,
+        principal_id: None,
+    };
+    for (name, query) in [
+        (
+            "by outcome, 12-minute buckets (the overview)",
+            day(CountBy::Outcome, 720, None),
+        ),
+        ("by grant, hourly", day(CountBy::Grant, 3600, None)),
+        ("one grant (hot), hourly", day(CountBy::Outcome, 3600, Some(hot.0))),
+    ] {
+        store.call_counts(&query).await.unwrap();
+        let mut times = Vec::new();
+        let mut series = 0;
+        for _ in 0..30 {
+            let t = Instant::now();
+            let rows = store.call_counts(&query).await.unwrap();
+            times.push(t.elapsed());
+            let mut keys: Vec<String> = rows.into_iter().map(|r| r.key).collect();
+            keys.sort();
+            keys.dedup();
+            series = keys.len();
+        }
+        times.sort();
+        println!(
+            "| {name} | {series} | {:.2} | {:.2} |",
             percentile(&times, 0.5).as_secs_f64() * 1e3,
             percentile(&times, 0.99).as_secs_f64() * 1e3
         );
