@@ -310,7 +310,8 @@ async fn three_replicas_on_postgresql_hold_one_rate_limit_and_one_quota() {
     for gw in &gateways {
         let usage: Value = gw.get(&format!("/admin/v1/grants/{quota}")).await.json["usage"]["quota"].clone();
         let (used, remaining) = (usage["used"].as_u64().unwrap(), usage["remaining"].as_u64().unwrap());
-        assert_eq!(used + remaining, 50, "{usage}");
+        // What is not used is at most what the replicas may have left unused (a slice each).
+        assert!(remaining <= 3 * 3, "{usage}");
         assert!(used as usize >= overall.ok, "{usage}");
         seen.push(used);
     }
