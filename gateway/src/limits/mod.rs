@@ -149,7 +149,7 @@ impl Limiter {
         {
             return done;
         }
-        let slot = self.slot(grant);
+        let slot = self.slot(grant, now);
         if let Some(done) = slot.decide(self.shared, now) {
             return done;
         }
@@ -168,6 +168,14 @@ impl Limiter {
             ),
             false => None,
         };
+        if let Some(lease) = &tokens
+            && quota
+        {
+            // Held before the quota is asked, so that a failure there loses nothing: until a
+            // quota slice joins them no call can take these tokens (each needs a call too),
+            // and unused they go back like any other slice.
+            add_tokens(&mut lock(&slot.held), lease, now);
+        }
         let calls = match quota {
             true => Some(
                 self.lease_calls(grant.grant_id, &slot, now)
@@ -179,12 +187,10 @@ impl Limiter {
         // The fresh slices join what this process holds and this call takes its unit in one
         // locked step: no call on the fast path can take them first.
         let mut held = lock(&slot.held);
-        if let Some(lease) = tokens {
-            held.tokens += lease.granted;
-            if lease.granted == 0 {
-                held.next_token = now + lease.wait.max(1);
-                held.dry_until = held.next_token.min(now + RECHECK.as_micros() as i64);
-            }
+        if let Some(lease) = &tokens
+            && !quota
+        {
+            add_tokens(&mut held, lease, now);
         }
         if let Some(lease) = calls {
             if held.period != lease.began {
@@ -196,7 +202,7 @@ impl Limiter {
                 held.spent_until = (now + RECHECK.as_micros() as i64).min(lease.reset);
             }
         }
-        held.last_used = now;
+        held.last_used = held.last_used.max(now);
         match slot.take_held(&mut held, self.shared, now) {
             Local::Admitted => Ok(()),
             Local::Refused(refusal) => Err(refusal),
@@ -206,7 +212,8 @@ impl Limiter {
         }
     }
 
-    fn slot(&self, grant: &Grant) -> Arc<Slot> {
+    /// The grant's slot, made at `now` if it is new.
+    fn slot(&self, grant: &Grant, now: i64) -> Arc<Slot> {
         if let Some(slot) = read(&self.slots).get(&grant.grant_id) {
             return slot.clone();
         }
@@ -217,7 +224,11 @@ impl Limiter {
                 Arc::new(Slot {
                     rate: grant.grant_policy.rate_limit,
                     quota: grant.grant_policy.quota,
-                    held: Mutex::default(),
+                    held: Mutex::new(Held {
+                        // Not idle yet: a sweep before the first lease must not forget it.
+                        last_used: now,
+                        ..Held::default()
+                    }),
                     leasing: tokio::sync::Mutex::new(()),
                 })
             })
@@ -344,6 +355,11 @@ impl Limiter {
         }
         let mut slots = self.slots.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         slots.retain(|_, slot| {
+            // A call still holds it (it may be leasing into it right now): a slot dropped
+            // from the map then would keep that slice where nothing ever gives it back.
+            if Arc::strong_count(slot) > 1 {
+                return true;
+            }
             let held = lock(&slot.held);
             // A bucket in memory that has not refilled is still owed its wait.
             let refilling = match (slot.rate, held.bucket) {
@@ -480,8 +496,17 @@ impl Slot {
         if self.quota.is_some() {
             held.calls -= 1;
         }
-        held.last_used = now;
+        held.last_used = held.last_used.max(now);
         Local::Admitted
+    }
+}
+
+/// A token lease joins what this process holds; an empty one says the bucket is dry.
+fn add_tokens(held: &mut Held, lease: &TokenLease, now: i64) {
+    held.tokens += lease.granted;
+    if lease.granted == 0 {
+        held.next_token = now + lease.wait.max(1);
+        held.dry_until = held.next_token.min(now + RECHECK.as_micros() as i64);
     }
 }
 
@@ -667,7 +692,7 @@ mod tests {
         let t = at("2026-12-06T10:00:00Z");
         // `a` leases a slice of five and uses one.
         a.admit_at(&g, t).await.unwrap();
-        assert_eq!(lock(&a.slot(&g).held).tokens, 4);
+        assert_eq!(lock(&a.slot(&g, 0).held).tokens, 4);
         // `b` gets what is left in the row, then nothing.
         let mut admitted_b = 0;
         while b.admit_at(&g, t).await.is_ok() {
@@ -698,6 +723,40 @@ mod tests {
         a.admit_at(&g, t + 1080 * SECOND).await.unwrap();
     }
 
+    /// A call leasing into a new grant's slot while the idle-slice sweep runs: the slice it
+    /// leases must stay where the sweep finds it, or it is never given back.
+    #[tokio::test]
+    async fn a_sweep_during_a_first_lease_keeps_the_slot_the_call_fills() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let (a, b) = (limiter(&store, true), limiter(&store, true));
+        let g = grant(
+            None,
+            Some(Quota {
+                calls: 40,
+                period: QuotaPeriod::Total,
+            }),
+        );
+        // The call has made the slot and is about to lease into it...
+        let in_flight = a.slot(&g, 0);
+        // ...when the sweep runs: the slot holds nothing yet, but it is not forgotten.
+        a.settle(false).await;
+        assert!(
+            Arc::ptr_eq(&in_flight, &a.slot(&g, 0)),
+            "the sweep dropped a slot a call was filling"
+        );
+        drop(in_flight);
+        let t = to_micros(crate::clock::now());
+        a.admit_at(&g, t).await.unwrap();
+        // Everything `a` did not use is found and returned at shutdown, for `b` to use.
+        a.release_all().await;
+        let mut admitted_b = 0;
+        while b.admit_at(&g, t).await.is_ok() {
+            admitted_b += 1;
+        }
+        assert_eq!(admitted_b, 39);
+    }
+
     #[tokio::test]
     async fn unused_slices_go_back_for_the_other_replicas() {
         let dir = tempfile::tempdir().unwrap();
@@ -712,11 +771,11 @@ mod tests {
         );
         let t = to_micros(crate::clock::now());
         a.admit_at(&g, t).await.unwrap();
-        assert_eq!(lock(&a.slot(&g).held).calls, 1, "a slice of two (40 / 16), one used");
+        assert_eq!(lock(&a.slot(&g, 0).held).calls, 1, "a slice of two (40 / 16), one used");
         // Not idle yet: kept.
-        a.give_back(g.grant_id, &a.slot(&g), t, false).await.unwrap();
-        assert_eq!(lock(&a.slot(&g).held).calls, 1);
-        a.give_back(g.grant_id, &a.slot(&g), t + IDLE.as_micros() as i64, false)
+        a.give_back(g.grant_id, &a.slot(&g, 0), t, false).await.unwrap();
+        assert_eq!(lock(&a.slot(&g, 0).held).calls, 1);
+        a.give_back(g.grant_id, &a.slot(&g, 0), t + IDLE.as_micros() as i64, false)
             .await
             .unwrap();
         let mut admitted_b = 0;
