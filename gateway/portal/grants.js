@@ -22,7 +22,7 @@ import {
   pageHeader,
   navigate,
 } from './ui.js';
-import { sparkline } from './overview.js';
+import { sparkline, meter } from './overview.js';
 
 const PER = { 1: 'second', 60: 'minute', 3600: 'hour', 86400: 'day' };
 const QUOTA_PER = { hour: 'an hour', day: 'a day', month: 'a month', total: 'in all' };
@@ -44,18 +44,27 @@ function limitsText(policy) {
   return parts.join('; ');
 }
 
-/** What a limited grant has used, read from the grant itself (the list does not carry it). */
+/**
+ * What a limited grant has used against its limits, read from the grant itself (the list does
+ * not carry it): a bar per limit and its numbers.
+ */
 function usageCell(grant) {
   const cell = h('div', { class: 'muted', 'data-testid': 'grant-usage' });
   api.grant(grant.grant_id).then((g) => {
     const usage = g.usage || {};
-    const lines = [];
-    if (usage.rate_limit) lines.push(`${usage.rate_limit.available} of ${usage.rate_limit.requests} calls available now`);
+    const parts = [];
+    if (usage.rate_limit) {
+      const r = usage.rate_limit;
+      const text = `${r.available} of ${r.requests} calls available now`;
+      parts.push([meter(r.requests - r.available, r.requests, { label: `Rate limit: ${text}`, testid: 'rate-meter' }), text]);
+    }
     if (usage.quota) {
       const q = usage.quota;
-      lines.push(`${q.used} of ${q.calls} used${q.resets_at ? `, resets ${fmtTime(q.resets_at)}` : ''}`);
+      const text = `${q.used} of ${q.calls} used${q.resets_at ? `, resets ${fmtTime(q.resets_at)}` : ''}`;
+      parts.push([meter(q.used, q.calls, { label: `Quota: ${text}`, testid: 'quota-meter' }), text]);
     }
-    cell.textContent = lines.join('; ');
+    cell.textContent = '';
+    parts.forEach((part, i) => cell.append(h('span', { class: 'usage' }, i ? '; ' : '', ...part)));
   }).catch(() => { cell.textContent = 'usage unavailable'; });
   return cell;
 }

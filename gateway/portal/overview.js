@@ -4,7 +4,7 @@
 // and its numbers in a table; colours from the Okabe–Ito palette, readable with colour-blindness.
 
 import { api } from './api.js';
-import { h, table, pageHeader, navigate, shortId } from './ui.js';
+import { h, table, pageHeader, navigate, shortId, fmtTime } from './ui.js';
 
 const RANGES = { hour: 3600, day: 86400, week: 604800 };
 const OK = '#009E73';
@@ -122,6 +122,24 @@ export function sparkline(points, { to = new Date(), label, testid } = {}) {
   return chart;
 }
 
+/** Calls by grant and principal are counted per hour: say which hours a list covers. */
+function perHour(stats) {
+  return h('p', { class: 'muted', 'data-testid': 'counted-since', text: `Since ${fmtTime(stats.from)} (counted by the hour).` });
+}
+
+/**
+ * How much of a limit is used, as a bar: green, then orange past 70 %, vermillion past 90 %.
+ * Its numbers are in the text beside it and in its accessible name.
+ */
+export function meter(used, max, { label, testid } = {}) {
+  const share = max > 0 ? Math.min(1, Math.max(0, used / max)) : 0;
+  const colour = share >= 0.9 ? '#D55E00' : share >= 0.7 ? '#E69F00' : OK;
+  const chart = svg('svg', { viewBox: '0 0 60 8', width: 60, height: 8, class: 'meter', role: 'img', 'aria-label': label, 'data-testid': testid, 'data-used': used, 'data-max': max },
+    svg('rect', { x: 0, y: 0, width: 60, height: 8, fill: '#E5E5E5' }));
+  if (share > 0) chart.append(svg('rect', { x: 0, y: 0, width: Math.max(1, share * 60), height: 8, fill: colour }));
+  return chart;
+}
+
 export async function pageOverview(ctx) {
   const range = RANGES[ctx.query.get('range')] ? ctx.query.get('range') : 'day';
   const to = new Date();
@@ -181,8 +199,8 @@ export async function pageOverview(ctx) {
         providers.length ? barList(providers, { label: 'Calls by provider', testid: 'chart-providers', link: () => auditLink({ since: window.from }) }) : h('p', { class: 'empty', text: 'No calls.' }),
         h('details', {}, h('summary', { text: 'The numbers' }),
           table({ caption: 'Calls by provider', headers: ['Provider', 'Calls'], rows: providerRows, testid: 'overview-providers', empty: 'No calls.' }))),
-      h('div', { class: 'card' }, h('h2', { text: 'Busiest grants' }),
+      h('div', { class: 'card' }, h('h2', { text: 'Busiest grants' }), perHour(byGrant),
         topGrants.length ? barList(topGrants, { label: 'Calls by grant', testid: 'chart-grants', colour: '#56B4E9', link: (s) => auditLink({ grant_id: s.key }) }) : h('p', { class: 'empty', text: 'No calls.' })),
-      h('div', { class: 'card' }, h('h2', { text: 'Busiest principals' }),
+      h('div', { class: 'card' }, h('h2', { text: 'Busiest principals' }), perHour(byPrincipal),
         topPrincipals.length ? barList(topPrincipals, { label: 'Calls by principal', testid: 'chart-principals', colour: '#CC79A7', link: (s) => auditLink({ principal_id: s.key }) }) : h('p', { class: 'empty', text: 'No calls.' }))));
 }

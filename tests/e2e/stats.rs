@@ -67,15 +67,30 @@ async fn stats_count_every_call_as_the_trail_records_it() {
         .count();
     assert_eq!(calls, 6);
 
+    // By grant (or for one) the counts are per hour: the range counted is widened to whole
+    // hours, and the reply says so.
     let one_grant =
-        f.gw.get(&format!("/admin/v1/stats?by=grant&grant_id={narrow}&bucket=60"))
+        f.gw.get(&format!("/admin/v1/stats?by=grant&grant_id={narrow}&bucket=3600"))
             .await;
     assert_eq!(totals(&one_grant.json), vec![(narrow.clone(), 2)], "{}", one_grant.text);
     let points = one_grant.json["series"][0]["points"].as_array().unwrap();
     assert!(
-        points.iter().all(|p| p["at"].as_str().unwrap().ends_with(":00Z")),
-        "minute buckets"
+        points.iter().all(|p| p["at"].as_str().unwrap().ends_with(":00:00Z")),
+        "hour buckets"
     );
+    assert!(
+        one_grant.json["from"].as_str().unwrap().ends_with(":00:00Z"),
+        "{}",
+        one_grant.text
+    );
+    let minutes = f.gw.get(&format!("/admin/v1/stats?grant_id={narrow}&bucket=60")).await;
+    let message = minutes.assert_error(400, "bad_request");
+    assert!(message.contains("multiple of 3600"), "{message}");
+    // Without a bucket, one is chosen that the counts can answer.
+    let by_principal = f.gw.get("/admin/v1/stats?by=principal").await;
+    assert_eq!(by_principal.status, 200, "{}", by_principal.text);
+    assert_eq!(by_principal.json["bucket_seconds"], 3600);
+    assert_eq!(by_principal.json["total"], 6);
     let by_provider = totals(&f.gw.get("/admin/v1/stats?by=provider").await.json);
     assert!(by_provider.contains(&("bearer".to_owned(), 3)), "{by_provider:?}");
 

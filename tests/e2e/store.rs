@@ -69,7 +69,7 @@ store_suite!(
     rewrap_is_resumable,
     held_calls_move_forward_once_and_are_rewrapped,
     limit_rows_take_one_writer_at_a_time,
-    calls_are_counted_per_minute_with_the_trail,
+    calls_are_counted_per_minute_hour_and_day_with_the_trail,
     admin_tokens,
 );
 
@@ -800,9 +800,10 @@ async fn limit_rows_take_one_writer_at_a_time(store: Arc<dyn Store>) {
     );
 }
 
-/// Every data-plane call the trail records is counted in its minute, in the transaction that
-/// chains it (a retried batch is not counted twice), and read back summed per bucket.
-async fn calls_are_counted_per_minute_with_the_trail(store: Arc<dyn Store>) {
+/// Every data-plane call the trail records is counted in its minute, hour and day, in the
+/// transaction that chains it (a retried batch is not counted twice), and read back summed per
+/// bucket.
+async fn calls_are_counted_per_minute_hour_and_day_with_the_trail(store: Arc<dyn Store>) {
     let base: chrono::DateTime<chrono::Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
     let (grant, other) = (Uuid::new_v4(), Uuid::new_v4());
     let call = |minute: i64, outcome: &str, provider: Option<&str>, grant: Option<Uuid>| {
@@ -877,6 +878,31 @@ async fn calls_are_counted_per_minute_with_the_trail(store: Arc<dyn Store>) {
     let by_grant = read(10_800, CountBy::Grant, None).await;
     assert!(by_grant.contains(&(-60, grant.to_string(), 3)), "{by_grant:?}");
     assert!(by_grant.contains(&(-60, other.to_string(), 1)), "{by_grant:?}");
+    // The day's rows: every call of the batch once, in the day that began at midnight.
+    let day = read(86_400, CountBy::Outcome, None).await;
+    assert_eq!(
+        day,
+        vec![
+            (-600, "ok".to_owned(), 3),
+            (-600, "policy_violation".to_owned(), 1),
+            (-600, "unauthenticated".to_owned(), 1),
+        ]
+    );
+    let by_principal = read(86_400, CountBy::Principal, None).await;
+    assert_eq!(by_principal.iter().map(|r| r.2).sum::<i64>(), 5, "{by_principal:?}");
+    // Per grant there are no minute rows: asking for them is refused, not answered wrongly.
+    let refused = store
+        .call_counts(&CountQuery {
+            from: base,
+            to: base + Duration::hours(1),
+            bucket_seconds: 60,
+            by: CountBy::Grant,
+            grant_id: None,
+            secret_id: None,
+            principal_id: None,
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
 }
 
 fn rotated_key_b64(ring: &KeyRing) -> String {

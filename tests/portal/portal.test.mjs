@@ -150,7 +150,13 @@ async function clickAndRender(testId) {
 }
 
 async function go(navTestId) {
+  // Moving to another page: wait for its render, not the ready mark the last page left.
+  const href = await tid(navTestId).getAttribute('href');
+  const view = page.locator('#view');
+  const before = await view.getAttribute('data-render');
+  const moving = Boolean(href) && !page.url().endsWith(href);
   await tid(navTestId).click();
+  if (moving) await waitFor(async () => (await view.getAttribute('data-render')) !== before, `the page behind ${navTestId} to render`);
   await waitReady();
 }
 
@@ -600,6 +606,15 @@ async function run() {
   check(grantCalls >= 3 && Number(await grantRow2.locator('[data-testid="grant-calls"]').getAttribute('data-total')) === grantCalls,
     `the grant's row charts its ${grantCalls} calls of the last day`);
   check(Number(await tid('secret-calls').getAttribute('data-total')) >= grantCalls, 'the secret’s page charts its calls');
+  const usage = (await (await fetch(`${BASE}/admin/v1/grants/${grantId}`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json()).usage;
+  const quotaMeter = grantRow2.locator('[data-testid="quota-meter"]');
+  await quotaMeter.waitFor();
+  check(usage.quota.used >= 1 && Number(await quotaMeter.getAttribute('data-used')) === usage.quota.used && Number(await quotaMeter.getAttribute('data-max')) === 100,
+    `the grant's quota is charted against its limit (${usage.quota.used} of 100 used)`);
+  const rateMeter = grantRow2.locator('[data-testid="rate-meter"]');
+  check(Number(await rateMeter.getAttribute('data-max')) === 5 && ((await rateMeter.getAttribute('aria-label')) || '').includes('of 5 calls available now'),
+    'and its rate limit, with its numbers in the chart’s accessible name');
+  await screenshot('grant-usage');
   await grantRow2.locator('[data-testid="revoke-grant"]').click();
   await tid('confirm-dialog').waitFor({ state: 'visible' });
   check(((await tid('confirm-dialog').textContent()) || '').includes(grantId), 'a confirmation names the grant');

@@ -1,7 +1,7 @@
 //! `/admin/v1/stats`: data-plane calls over time, by outcome, provider, grant, principal or
-//! secret, summed from the per-minute counts kept with the audit trail (so a day of traffic is
-//! a few thousand rows, whatever the trail's length); and what is in flight now. For the
-//! portal's overview and for any other dashboard.
+//! secret, summed from the per-minute, per-hour and per-day counts kept with the audit trail
+//! (crate::store's counts: a day of traffic is a few thousand rows, whatever the trail's
+//! length); and what is in flight now. For the portal's overview and for any other dashboard.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -33,8 +33,9 @@ pub struct StatsParams {
     pub from: Option<DateTime<Utc>>,
     /// End, exclusive (RFC 3339); default: now.
     pub to: Option<DateTime<Utc>>,
-    /// Bucket size in seconds, a multiple of 60; default: the range cut into about 120
-    /// buckets. Buckets start at multiples of their size since the Unix epoch (UTC).
+    /// Bucket size in seconds: a multiple of 60, or of 3600 when counting by grant, principal
+    /// or secret or for one of them; default: the range cut into about 120 buckets. Buckets
+    /// start at multiples of their size since the Unix epoch (UTC).
     pub bucket: Option<i64>,
     /// `outcome` (default), `provider`, `grant`, `principal` or `secret`.
     pub by: Option<CountBy>,
@@ -46,6 +47,8 @@ pub struct StatsParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
+    /// The range counted: the one asked for, widened to whole minutes, or whole hours or days
+    /// when the bucket is a multiple of them (calls are counted per minute, hour and day).
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub bucket_seconds: i64,
@@ -84,7 +87,7 @@ pub struct Now {
 }
 
 #[utoipa::path(get, path = "/admin/v1/stats", tag = "audit", params(StatsParams),
-    description = "Data-plane calls over time, by outcome, provider, grant, principal or secret. Every call has one record in the audit trail; these are those records counted per minute, kept in the same transaction, then summed into the buckets asked for.",
+    description = "Data-plane calls over time, by outcome, provider, grant, principal or secret. Every call has one record in the audit trail; these are those records counted per minute, hour and day (per hour and day by grant, principal and secret), kept in the same transaction, then summed into the buckets asked for. The range is widened to whole rows of the grain counted, and the reply says the range counted.",
     responses((status = 200, body = Stats), (status = 400, body = ErrorBody)))]
 pub async fn read(State(state): State<AppState>, ApiQuery(p): ApiQuery<StatsParams>) -> Result<Json<Stats>, ApiError> {
     let to = p.to.unwrap_or_else(now);
@@ -97,35 +100,32 @@ pub async fn read(State(state): State<AppState>, ApiQuery(p): ApiQuery<StatsPara
             "a range covers at most {MAX_RANGE_DAYS} days"
         )));
     }
-    let range = (to - from).num_seconds().max(1);
-    let bucket_seconds = match p.bucket {
-        Some(b) if b < 60 || b % 60 != 0 => {
-            return Err(ApiError::bad_request("bucket is a number of seconds, a multiple of 60"));
-        }
-        Some(b) => b,
-        // Signed integers have no stable div_ceil: the range is positive here.
-        None => (range as u64).div_ceil(DEFAULT_BUCKETS as u64).div_ceil(60).max(1) as i64 * 60,
+    let by = p.by.unwrap_or(CountBy::Outcome);
+    let mut query = CountQuery {
+        from,
+        to,
+        bucket_seconds: 0,
+        by,
+        grant_id: p.grant_id,
+        secret_id: p.secret_id,
+        principal_id: p.principal_id,
     };
-    if range / bucket_seconds > MAX_BUCKETS {
+    let range = (to - from).num_seconds().max(1);
+    // Signed integers have no stable div_ceil: the range is positive here.
+    let finest = query.finest_bucket() as u64;
+    query.bucket_seconds = match p.bucket {
+        Some(b) => b,
+        None => (range as u64).div_ceil(DEFAULT_BUCKETS as u64).div_ceil(finest).max(1) as i64 * finest as i64,
+    };
+    let rollup = query.rollup().map_err(ApiError::bad_request)?;
+    if (rollup.to - rollup.from).num_seconds() / query.bucket_seconds > MAX_BUCKETS {
         return Err(ApiError::bad_request(format!(
             "at most {MAX_BUCKETS} buckets: choose a larger bucket"
         )));
     }
-    let by = p.by.unwrap_or(CountBy::Outcome);
     // Settled first, so the calls just answered are counted.
     state.audit.settle().await;
-    let rows = state
-        .store
-        .call_counts(&CountQuery {
-            from,
-            to,
-            bucket_seconds,
-            by,
-            grant_id: p.grant_id,
-            secret_id: p.secret_id,
-            principal_id: p.principal_id,
-        })
-        .await?;
+    let rows = state.store.call_counts(&query).await?;
     let mut series: BTreeMap<String, Series> = BTreeMap::new();
     let mut total = 0;
     for row in rows {
@@ -145,9 +145,9 @@ pub async fn read(State(state): State<AppState>, ApiQuery(p): ApiQuery<StatsPara
     series.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
     let max_in_flight = state.settings.max_in_flight as u64;
     Ok(Json(Stats {
-        from,
-        to,
-        bucket_seconds,
+        from: rollup.from,
+        to: rollup.to,
+        bucket_seconds: query.bucket_seconds,
         by,
         series,
         total,

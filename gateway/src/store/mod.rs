@@ -5,6 +5,7 @@
 //! locks ([`sqlite`], [`postgres`]). Every change takes the audit event that records it and
 //! appends it in the same transaction, so a change is never committed without its record.
 
+mod counts;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -22,6 +23,7 @@ use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{ApiKey, Grant, GrantStatus, Principal, SecretMeta};
 
+pub use counts::{CountBy, CountQuery, CountRow, Rollup};
 pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -169,50 +171,6 @@ pub struct LimitRow {
     pub value: i64,
     /// Microseconds since the epoch.
     pub at: i64,
-}
-
-/// What data-plane calls are counted by (see [`Store::call_counts`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CountBy {
-    Outcome,
-    Provider,
-    Grant,
-    Principal,
-    Secret,
-}
-
-impl CountBy {
-    pub fn column(self) -> &'static str {
-        match self {
-            Self::Outcome => "outcome",
-            Self::Provider => "provider",
-            Self::Grant => "grant_id",
-            Self::Principal => "principal_id",
-            Self::Secret => "secret_id",
-        }
-    }
-}
-
-/// Calls in `[from, to)`, summed per `bucket_seconds` (a multiple of 60) and per `by`,
-/// optionally for one grant, secret or principal.
-#[derive(Clone, Debug)]
-pub struct CountQuery {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    pub bucket_seconds: i64,
-    pub by: CountBy,
-    pub grant_id: Option<Uuid>,
-    pub secret_id: Option<Uuid>,
-    pub principal_id: Option<Uuid>,
-}
-
-/// Calls in one time bucket with one value of the `by` column (`""` for none).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CountRow {
-    pub bucket: DateTime<Utc>,
-    pub key: String,
-    pub calls: i64,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result, SealedVersion, Store,
-    StoreError, StoredAuthority, Subscription, UploadedProvider,
+    StoreError, StoredAuthority, Subscription, UploadedProvider, counts,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
 use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
@@ -247,10 +247,13 @@ where
         Ok(())
     }
 
-    /// Adds a batch's data-plane calls to the per-minute counts, in the caller's transaction.
+    /// Adds a batch's data-plane calls to the rollups ([`crate::store::counts`]), in the
+    /// caller's transaction. Rows go in sorted, so two replicas' batches lock them in the same
+    /// order.
     async fn count_calls(conn: &mut DB::Connection, events: impl Iterator<Item = &AuditEvent>) -> Result<()> {
-        type Key = (i64, String, String, String, String, String);
-        let mut counts: std::collections::BTreeMap<Key, i64> = std::collections::BTreeMap::new();
+        use std::collections::BTreeMap;
+        let mut totals: BTreeMap<(i64, i64, String, String), i64> = BTreeMap::new();
+        let mut grants: BTreeMap<(i64, i64, String, String, String, String, String), i64> = BTreeMap::new();
         for e in events {
             if e.kind != crate::audit::AuditKind::Proxy
                 || !matches!(e.action.as_str(), "proxy.request" | "proxy.response")
@@ -258,40 +261,67 @@ where
                 continue;
             }
             let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
-            let minute = to_micros(e.at).div_euclid(60_000_000) * 60_000_000;
-            let key = (
-                minute,
-                e.outcome.clone(),
-                e.provider.clone().unwrap_or_default(),
-                id(e.grant_id),
-                id(e.principal_id),
-                id(e.secret_id),
-            );
-            *counts.entry(key).or_default() += 1;
+            let at = to_micros(e.at);
+            let provider = e.provider.clone().unwrap_or_default();
+            for grain in counts::TOTAL_GRAINS {
+                let key = (grain, counts::bucket_of(at, grain), e.outcome.clone(), provider.clone());
+                *totals.entry(key).or_default() += 1;
+            }
+            for grain in counts::GRANT_GRAINS {
+                let key = (
+                    grain,
+                    counts::bucket_of(at, grain),
+                    id(e.grant_id),
+                    e.outcome.clone(),
+                    provider.clone(),
+                    id(e.principal_id),
+                    id(e.secret_id),
+                );
+                *grants.entry(key).or_default() += 1;
+            }
         }
-        if counts.is_empty() {
-            return Ok(());
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO call_counts (bucket, outcome, provider, grant_id, principal_id, secret_id, calls) ",
-        );
-        qb.push_values(
-            &counts,
-            |mut b, ((minute, outcome, provider, grant, principal, secret), calls)| {
-                b.push_bind(*minute)
+        // Under SQLite's 32,766 bound parameters a statement, with room to spare.
+        const ROWS: usize = 2_000;
+        let totals: Vec<_> = totals.into_iter().collect();
+        for chunk in totals.chunks(ROWS) {
+            let mut qb = QueryBuilder::<DB>::new("INSERT INTO call_totals (grain, bucket, outcome, provider, calls) ");
+            qb.push_values(chunk, |mut b, ((grain, bucket, outcome, provider), calls)| {
+                b.push_bind(*grain)
+                    .push_bind(*bucket)
                     .push_bind(outcome.clone())
                     .push_bind(provider.clone())
-                    .push_bind(grant.clone())
-                    .push_bind(principal.clone())
-                    .push_bind(secret.clone())
                     .push_bind(*calls);
-            },
-        );
-        qb.push(
-            " ON CONFLICT (bucket, outcome, provider, grant_id, principal_id, secret_id) \
-             DO UPDATE SET calls = call_counts.calls + excluded.calls",
-        );
-        qb.build().persistent(false).execute(&mut *conn).await?;
+            });
+            qb.push(
+                " ON CONFLICT (grain, bucket, outcome, provider) \
+                 DO UPDATE SET calls = call_totals.calls + excluded.calls",
+            );
+            qb.build().persistent(false).execute(&mut *conn).await?;
+        }
+        let grants: Vec<_> = grants.into_iter().collect();
+        for chunk in grants.chunks(ROWS) {
+            let mut qb = QueryBuilder::<DB>::new(
+                "INSERT INTO call_grants (grain, bucket, grant_id, outcome, provider, principal_id, secret_id, calls) ",
+            );
+            qb.push_values(
+                chunk,
+                |mut b, ((grain, bucket, grant, outcome, provider, principal, secret), calls)| {
+                    b.push_bind(*grain)
+                        .push_bind(*bucket)
+                        .push_bind(grant.clone())
+                        .push_bind(outcome.clone())
+                        .push_bind(provider.clone())
+                        .push_bind(principal.clone())
+                        .push_bind(secret.clone())
+                        .push_bind(*calls);
+                },
+            );
+            qb.push(
+                " ON CONFLICT (grain, bucket, grant_id, outcome, provider, principal_id, secret_id) \
+                 DO UPDATE SET calls = call_grants.calls + excluded.calls",
+            );
+            qb.build().persistent(false).execute(&mut *conn).await?;
+        }
         Ok(())
     }
 
@@ -1663,18 +1693,23 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn call_counts(&self, q: &CountQuery) -> Result<Vec<CountRow>> {
-        let size = q.bucket_seconds.max(60) * 1_000_000;
+        let rollup = q.rollup().map_err(StoreError::Config)?;
+        let size = q.bucket_seconds * 1_000_000;
         let column = q.by.column();
+        let table = if rollup.per_grant { "call_grants" } else { "call_totals" };
         let mut qb = QueryBuilder::<DB>::new("SELECT (bucket / ");
+        // Fixed text: a column and a table name from the enums above.
         qb.push_bind(size)
             .push(") * ")
             .push_bind(size)
             .push(format_args!(
-                " AS b, {column} AS k, CAST(SUM(calls) AS BIGINT) AS n FROM call_counts WHERE bucket >= "
+                " AS b, {column} AS k, CAST(SUM(calls) AS BIGINT) AS n FROM {table} WHERE grain = "
             ))
-            .push_bind(to_micros(q.from))
+            .push_bind(rollup.grain)
+            .push(" AND bucket >= ")
+            .push_bind(to_micros(rollup.from))
             .push(" AND bucket < ")
-            .push_bind(to_micros(q.to));
+            .push_bind(to_micros(rollup.to));
         for (column, value) in [
             ("grant_id", q.grant_id),
             ("secret_id", q.secret_id),
