@@ -252,8 +252,12 @@ where
     /// order.
     async fn count_calls(conn: &mut DB::Connection, events: impl Iterator<Item = &AuditEvent>) -> Result<()> {
         use std::collections::BTreeMap;
-        let mut totals: BTreeMap<(i64, i64, String, String), i64> = BTreeMap::new();
-        let mut grants: BTreeMap<(i64, i64, String, String, String, String, String), i64> = BTreeMap::new();
+        // (grain, bucket, outcome, provider) and (grain, bucket, grant, outcome, provider,
+        // principal, secret): the tables' keys, in their column order.
+        type TotalKey = (i64, i64, String, String);
+        type GrantKey = (i64, i64, String, String, String, String, String);
+        let mut totals: BTreeMap<TotalKey, i64> = BTreeMap::new();
+        let mut grants: BTreeMap<GrantKey, i64> = BTreeMap::new();
         for e in events {
             if e.kind != crate::audit::AuditKind::Proxy
                 || !matches!(e.action.as_str(), "proxy.request" | "proxy.response")
