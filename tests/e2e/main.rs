@@ -18,6 +18,7 @@ mod portal;
 mod proxy;
 mod python;
 mod registry;
+mod signing;
 mod sigv4;
 mod startup;
 mod stats;

@@ -91,3 +91,27 @@ fn the_python_sdk_suite_passes() {
         "{text}"
     );
 }
+
+/// The exchange peer's own tests: it accepts what ccxt signs and refuses tampered, stale and
+/// forged requests, so its verdicts on credgate's signatures (signing.rs) mean something.
+#[test]
+fn the_exchange_peer_checks_signatures_as_ccxt_makes_them() {
+    let out = Command::new(venv().join("bin/python"))
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_exchange_oracle.py",
+        ])
+        .current_dir(root().join("tests/peers"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run pytest");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains(" passed") && !text.contains(" skipped"),
+        "{text}"
+    );
+}

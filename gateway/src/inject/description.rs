@@ -51,6 +51,37 @@ pub struct ProviderDescription {
     pub base_url: String,
     pub default_hosts: Vec<String>,
     pub docs_url: String,
+    /// What of the request body the injector reads before it runs (a signer's).
+    #[serde(skip_serializing_if = "BodyAccess::is_none")]
+    pub body: BodyAccess,
+}
+
+/// What of the request body an injector reads: the data plane then buffers it (bounded)
+/// instead of streaming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyAccess {
+    /// Nothing: the body streams through.
+    #[default]
+    None,
+    /// Its digest.
+    Digest(BodyHash),
+    /// The bytes themselves, up to this many.
+    Bytes(u64),
+}
+
+impl BodyAccess {
+    pub fn is_none(&self) -> bool {
+        *self == Self::None
+    }
+}
+
+/// A body digest's hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyHash {
+    Sha256,
+    Sha512,
 }
 
 impl ProviderDescription {
@@ -71,6 +102,7 @@ impl ProviderDescription {
             base_url: String::new(),
             default_hosts: Vec::new(),
             docs_url: String::new(),
+            body: BodyAccess::None,
         }
     }
 

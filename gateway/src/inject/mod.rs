@@ -30,7 +30,7 @@ use crate::redact::{Credential, SecretString};
 pub use api_key::ApiKeyInjector;
 pub use basic::BasicInjector;
 pub use bearer::BearerInjector;
-pub use description::{FieldSpec, ProviderDescription};
+pub use description::{BodyAccess, BodyHash, FieldSpec, ProviderDescription};
 pub use native::{NATIVE_VERSION, is_native, native, natives};
 pub use placeholders::placeholders;
 pub use secret_check::{Checked, check_credential, check_secret};
@@ -43,7 +43,7 @@ pub struct InjectRequest<'a> {
     pub url: &'a Url,
     /// The headers that will be forwarded (the caller's, already filtered).
     pub headers: &'a HeaderMap,
-    /// The body's SHA-256, when the injector asked for it ([`BodyNeed::Sha256`]).
+    /// The body, or what of it the injector asked for ([`Injector::body_need`]).
     pub payload: Payload,
 }
 
@@ -57,6 +57,10 @@ pub enum Payload {
     /// The body streams unsigned (`UNSIGNED-PAYLOAD` or a streaming-unsigned variant named by
     /// the caller's `x-amz-content-sha256`).
     Unsigned(String),
+    /// The body's digest, as [`BodyNeed::Digest`] asked.
+    Digest(Vec<u8>),
+    /// The whole body, as [`BodyNeed::Bytes`] asked.
+    Bytes(bytes::Bytes),
 }
 
 /// What an injector needs of the body before it can run.
@@ -67,6 +71,12 @@ pub enum BodyNeed {
     /// request already says its payload is unsigned.
     Sha256 {
         may_stream_unsigned: bool,
+    },
+    /// The body's digest (a template's declared body access).
+    Digest(BodyHash),
+    /// The body itself, refused past `most` bytes.
+    Bytes {
+        most: u64,
     },
 }
 

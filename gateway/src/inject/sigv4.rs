@@ -323,7 +323,9 @@ pub fn sign_request(
             SignableBody::StreamingUnsignedPayloadTrailer
         }
         Payload::Unsigned(_) => SignableBody::UnsignedPayload,
-        Payload::NotNeeded => SignableBody::Bytes(&[]),
+        Payload::Bytes(bytes) => SignableBody::Bytes(bytes),
+        // Never asked for by this injector: it signs an empty body, as with nothing.
+        Payload::NotNeeded | Payload::Digest(_) => SignableBody::Bytes(&[]),
     };
     let signable = SignableRequest::new(method, url.as_str(), signed_headers.into_iter(), body)
         .map_err(|e| InjectError::Config(format!("the request cannot be signed: {e}")))?;

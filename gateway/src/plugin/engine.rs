@@ -107,6 +107,9 @@ impl PluginEngine {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        // What the 0.2 contract grants (crypto, clock, random); 0.1 components import none of it.
+        super::bindings::Provider::add_to_linker::<Sandbox, wasmtime::component::HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("credgate-epoch".into())

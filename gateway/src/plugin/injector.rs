@@ -8,9 +8,9 @@ use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
 use super::LoadedPlugin;
-use super::bindings::{Pair, Request};
+use super::bindings::{Body, Pair, Request};
 use super::loaded::PluginError;
-use crate::inject::{Edits, InjectError, InjectRequest, Injector, ProviderDescription};
+use crate::inject::{BodyAccess, BodyNeed, Edits, InjectError, InjectRequest, Injector, Payload, ProviderDescription};
 use crate::redact::{Credential, SecretString};
 
 #[derive(Debug)]
@@ -42,6 +42,15 @@ impl Injector for WasmInjector {
         }
     }
 
+    /// What the template's description asked for (0.2 templates that sign the body).
+    fn body_need(&self, _config: &Map<String, Value>, _url: &url::Url) -> BodyNeed {
+        match self.plugin.description.body {
+            BodyAccess::None => BodyNeed::Nothing,
+            BodyAccess::Digest(hash) => BodyNeed::Digest(hash),
+            BodyAccess::Bytes(most) => BodyNeed::Bytes { most },
+        }
+    }
+
     async fn inject(
         &self,
         request: &InjectRequest<'_>,
@@ -61,6 +70,11 @@ impl Injector for WasmInjector {
                     })
                 })
                 .collect(),
+            body: match &request.payload {
+                Payload::Digest(digest) => Body::Digest(digest.clone()),
+                Payload::Bytes(bytes) => Body::Bytes(bytes.to_vec()),
+                Payload::NotNeeded | Payload::Sha256(_) | Payload::Unsigned(_) => Body::None,
+            },
         };
         let mut pairs = credential_pairs(credential);
         let result = self.plugin.inject(&wit_request, &pairs, &config_pairs(config)).await;

@@ -9,10 +9,10 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::{self, Pair, ProviderPre};
+use super::bindings::{self, Pair, ProviderPre, v0_1};
 use super::engine::PluginEngine;
 use super::sandbox::Sandbox;
-use crate::inject::{self, FieldSpec, ProviderDescription};
+use crate::inject::{self, BodyAccess, BodyHash, FieldSpec, ProviderDescription};
 
 /// After this many failures in a row a plugin is reported as failing repeatedly.
 const REPEATED_FAILURES: u64 = 3;
@@ -24,7 +24,7 @@ pub enum PluginError {
     Compile(String),
     /// It does not fit the contract: missing exports, imports the host does not offer, a
     /// description that does not hold together.
-    #[error("the component does not implement credgate:provider@0.1.0: {0}")]
+    #[error("the component does not implement credgate:provider@0.2.0 or @0.1.0: {0}")]
     Contract(String),
     #[error("the plugin ran past its deadline")]
     Timeout,
@@ -84,7 +84,7 @@ fn valid_field_name(name: &str) -> bool {
 
 /// The host's copy of what a component says of itself, checked: an id of its own (never a
 /// native type's), short names, and placeholders that name config fields.
-fn description_from_wit(d: bindings::Description) -> Result<ProviderDescription, PluginError> {
+fn description_from_wit(d: bindings::Description, max_body_bytes: u64) -> Result<ProviderDescription, PluginError> {
     let bad = |why: String| PluginError::Contract(format!("its description is invalid: {why}"));
     if !valid_id(&d.id) {
         return Err(bad("the id must be lower-case letters, digits and `-`".into()));
@@ -109,6 +109,20 @@ fn description_from_wit(d: bindings::Description) -> Result<ProviderDescription,
         base_url: d.base_url,
         default_hosts: d.default_hosts,
         docs_url: d.docs_url,
+        body: match d.body {
+            bindings::BodyAccess::None => BodyAccess::None,
+            bindings::BodyAccess::Digest(bindings::HashAlgorithm::Sha1) => {
+                return Err(bad("a body digest is SHA-256 or SHA-512".into()));
+            }
+            bindings::BodyAccess::Digest(bindings::HashAlgorithm::Sha256) => BodyAccess::Digest(BodyHash::Sha256),
+            bindings::BodyAccess::Digest(bindings::HashAlgorithm::Sha512) => BodyAccess::Digest(BodyHash::Sha512),
+            bindings::BodyAccess::Bytes(most) if u64::from(most) > max_body_bytes => {
+                return Err(bad(format!(
+                    "it asks for up to {most} bytes of the body; a plugin may ask for at most {max_body_bytes} (a quarter of its memory)"
+                )));
+            }
+            bindings::BodyAccess::Bytes(most) => BodyAccess::Bytes(u64::from(most)),
+        },
     };
     for f in description.credential_fields.iter().chain(&description.config_fields) {
         if !valid_field_name(&f.name) {
@@ -135,10 +149,36 @@ fn description_from_wit(d: bindings::Description) -> Result<ProviderDescription,
     Ok(description)
 }
 
+/// A component pre-linked against the contract it implements.
+enum Contract {
+    V0_2(ProviderPre<Sandbox>),
+    V0_1(v0_1::ProviderPre<Sandbox>),
+}
+
+impl Contract {
+    /// The newest contract the component implements.
+    fn of(instance_pre: wasmtime::component::InstancePre<Sandbox>) -> Result<Self, PluginError> {
+        let newest = match ProviderPre::new(instance_pre.clone()) {
+            Ok(pre) => return Ok(Self::V0_2(pre)),
+            Err(e) => e,
+        };
+        v0_1::ProviderPre::new(instance_pre)
+            .map(Self::V0_1)
+            .map_err(|_| PluginError::Contract(one_line(&newest)))
+    }
+
+    pub fn version(&self) -> &'static str {
+        match self {
+            Self::V0_2(_) => "0.2.0",
+            Self::V0_1(_) => "0.1.0",
+        }
+    }
+}
+
 /// A plugin ready to run.
 pub struct LoadedPlugin {
     engine: Arc<PluginEngine>,
-    pre: ProviderPre<Sandbox>,
+    pre: Contract,
     pub description: ProviderDescription,
     /// SHA-256 of the component's bytes, hex.
     pub digest: String,
@@ -196,7 +236,7 @@ impl LoadedPlugin {
                 .linker
                 .instantiate_pre(&component)
                 .map_err(|e| PluginError::Contract(one_line(&e)))?;
-            ProviderPre::new(instance_pre).map_err(|e| PluginError::Contract(one_line(&e)))
+            Contract::of(instance_pre)
         })
         .await
         .map_err(|e| PluginError::Compile(format!("compilation panicked: {e}")))??;
@@ -213,6 +253,7 @@ impl LoadedPlugin {
                 base_url: String::new(),
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
+                body: BodyAccess::None,
             },
             digest,
             size,
@@ -220,13 +261,25 @@ impl LoadedPlugin {
         };
         let mut store = plugin.store();
         let described = async {
-            let provider = plugin.pre.instantiate_async(&mut store).await?;
-            provider.call_describe(&mut store).await
+            match &plugin.pre {
+                Contract::V0_2(pre) => pre.instantiate_async(&mut store).await?.call_describe(&mut store).await,
+                Contract::V0_1(pre) => Ok(v0_1::description(
+                    pre.instantiate_async(&mut store)
+                        .await?
+                        .call_describe(&mut store)
+                        .await?,
+                )),
+            }
         }
         .await;
         let described = plugin.settle(described, &store)?;
-        plugin.description = description_from_wit(described)?;
+        plugin.description = description_from_wit(described, engine.limits.memory_bytes as u64 / 4)?;
         Ok(plugin)
+    }
+
+    /// The contract version the component implements: `0.2.0` or `0.1.0`.
+    pub fn contract(&self) -> &'static str {
+        self.pre.version()
     }
 
     /// A fresh store for one call: its own instance, the memory cap and the deadline.
@@ -267,8 +320,19 @@ impl LoadedPlugin {
     pub async fn validate(&self, credential: Credentials<'_>, config: &[Pair]) -> Result<(), PluginError> {
         let mut store = self.store();
         let result = async {
-            let provider = self.pre.instantiate_async(&mut store).await?;
-            provider.call_validate(&mut store, credential, config).await
+            match &self.pre {
+                Contract::V0_2(pre) => {
+                    let provider = pre.instantiate_async(&mut store).await?;
+                    provider.call_validate(&mut store, credential, config).await
+                }
+                Contract::V0_1(pre) => {
+                    let provider = pre.instantiate_async(&mut store).await?;
+                    let mut old = v0_1::pairs(credential);
+                    let result = provider.call_validate(&mut store, &old, &v0_1::pairs(config)).await;
+                    zeroize_values(old.iter_mut().map(|p| &mut p.value));
+                    Ok(result?.map_err(v0_1::error))
+                }
+            }
         }
         .await;
         self.settle(result, &store)?.map_err(|e| refusal(e, credential))
@@ -282,8 +346,21 @@ impl LoadedPlugin {
     ) -> Result<bindings::Edits, PluginError> {
         let mut store = self.store();
         let result = async {
-            let provider = self.pre.instantiate_async(&mut store).await?;
-            provider.call_inject(&mut store, request, credential, config).await
+            match &self.pre {
+                Contract::V0_2(pre) => {
+                    let provider = pre.instantiate_async(&mut store).await?;
+                    provider.call_inject(&mut store, request, credential, config).await
+                }
+                Contract::V0_1(pre) => {
+                    let provider = pre.instantiate_async(&mut store).await?;
+                    let mut old = v0_1::pairs(credential);
+                    let result = provider
+                        .call_inject(&mut store, &v0_1::request(request), &old, &v0_1::pairs(config))
+                        .await;
+                    zeroize_values(old.iter_mut().map(|p| &mut p.value));
+                    Ok(result?.map(v0_1::edits).map_err(v0_1::error))
+                }
+            }
         }
         .await;
         self.settle(result, &store)?.map_err(|e| refusal(e, credential))
@@ -291,6 +368,14 @@ impl LoadedPlugin {
 
     pub fn consecutive_failures(&self) -> u64 {
         self.consecutive_failures.load(Ordering::Relaxed)
+    }
+}
+
+/// The copies of credential values made for a 0.1 call, wiped after it.
+fn zeroize_values<'a>(values: impl Iterator<Item = &'a mut String>) {
+    use zeroize::Zeroize;
+    for value in values {
+        value.zeroize();
     }
 }
 

@@ -1,8 +1,9 @@
 //! The WebAssembly provider host: provider templates and Custom run as sandboxed components
-//! that implement the WIT contract in `wit/`.
+//! that implement a WIT contract in `wit/` (`credgate:provider` 0.2, or 0.1).
 
 pub mod bindings;
 mod engine;
+mod grants;
 mod injector;
 mod loaded;
 mod registry;
@@ -24,7 +25,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use super::bindings::{Pair, Request};
+    use super::bindings::{Body, Pair, Request};
     use super::*;
 
     fn engine() -> Arc<PluginEngine> {
@@ -47,6 +48,7 @@ mod tests {
             method: "POST".into(),
             url: "https://api.openai.com/v1/x".into(),
             headers: vec![],
+            body: Body::None,
         };
         let credential = [Pair {
             name: "token".into(),

@@ -76,6 +76,10 @@ pub struct ProviderInfo {
     /// The component's size in bytes (absent for native types).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<usize>,
+    /// The `credgate:provider` contract the component implements: `0.2.0` or `0.1.0`
+    /// (absent for native types).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<&'static str>,
     /// The source serving this id.
     pub source: Source,
     /// Sources with a component for this id that the active one overrides.
@@ -125,6 +129,7 @@ fn native_info(native: &dyn Injector) -> (ProviderInfo, ProviderDescription) {
         version: description.version.clone(),
         digest: None,
         size: None,
+        contract: None,
         source: Source::Native,
         overrides: Vec::new(),
         loaded_at: None,
@@ -297,6 +302,7 @@ impl Registry {
             version: plugin.description.version.clone(),
             digest: Some(plugin.digest.clone()),
             size: Some(plugin.size),
+            contract: Some(plugin.contract()),
             source,
             overrides,
             loaded_at: at,

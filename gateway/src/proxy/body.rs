@@ -3,7 +3,7 @@
 //! signer must hash).
 //!
 //! The phase ([`bound`], then [`prepare`]): a body declared larger than the limit is refused
-//! before anything is decrypted; then it is read and hashed if the injector signs it, or
+//! before anything is decrypted; then it is read (and hashed) if the injector signs it, or
 //! streamed through bounded.
 
 use std::future::Future;
@@ -24,7 +24,7 @@ use url::Url;
 use super::call::{Failure, refuse};
 use crate::cache::LiveSecret;
 use crate::error::ErrorCode;
-use crate::inject::{BodyNeed, Injector, Payload};
+use crate::inject::{BodyHash, BodyNeed, Injector, Payload};
 use crate::outbound::body::{LimitedBody, OutboundBody};
 
 /// Bodies up to this size are hashed for S3 signatures; larger ones stream as
@@ -130,8 +130,28 @@ async fn describe(
         limit,
     } = inbound;
     let stream = |body| Either::Left(LimitedBody::new(body, limit, seen.clone()));
-    let BodyNeed::Sha256 { may_stream_unsigned } = injector.body_need(&secret.meta.config, url) else {
-        return Ok((Payload::NotNeeded, stream(body)));
+    let may_stream_unsigned = match injector.body_need(&secret.meta.config, url) {
+        BodyNeed::Nothing => return Ok((Payload::NotNeeded, stream(body))),
+        BodyNeed::Sha256 { may_stream_unsigned } => may_stream_unsigned,
+        BodyNeed::Digest(hash) => {
+            let bytes = whole(body, content_length, limit, "", seen).await?;
+            let algorithm = match hash {
+                BodyHash::Sha256 => &ring::digest::SHA256,
+                BodyHash::Sha512 => &ring::digest::SHA512,
+            };
+            let digest = ring::digest::digest(algorithm, &bytes).as_ref().to_vec();
+            return Ok((Payload::Digest(digest), Either::Right(Full::new(bytes))));
+        }
+        BodyNeed::Bytes { most } => {
+            // The smaller bound speaks: the provider's, or the gateway's own.
+            let (most, whose) = if most < limit {
+                (most, " (the provider reads bodies it signs up to that size)")
+            } else {
+                (limit, "")
+            };
+            let bytes = whole(body, content_length, most, whose, seen).await?;
+            return Ok((Payload::Bytes(bytes.clone()), Either::Right(Full::new(bytes))));
+        }
     };
     // An AWS SDK says how it sends the payload; credgate signs that declaration.
     if let Some(declared) = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
@@ -167,6 +187,37 @@ async fn describe(
     seen.store(bytes.len() as u64, Ordering::Relaxed);
     let hash = hex::encode(Sha256::digest(&bytes));
     Ok((Payload::Sha256(hash), Either::Right(Full::new(bytes))))
+}
+
+/// The whole body, for a provider that signs it: refused with `payload_too_large` past `most`
+/// bytes (`whose` says whose bound that is).
+async fn whole(
+    body: axum::body::Body,
+    content_length: Option<u64>,
+    most: u64,
+    whose: &str,
+    seen: &Arc<AtomicU64>,
+) -> Result<Bytes, Failure> {
+    let too_large = || {
+        refuse(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {most} bytes{whose}"),
+        )
+    };
+    if content_length.is_some_and(|n| n > most) {
+        linger(body).await;
+        return Err(too_large());
+    }
+    let bytes = match http_body_util::Limited::new(body, usize::try_from(most).unwrap_or(usize::MAX))
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(_) => return Err(refuse(ErrorCode::BadRequest, "the request body could not be read")),
+    };
+    seen.store(bytes.len() as u64, Ordering::Relaxed);
+    Ok(bytes)
 }
 
 /// Reads and discards a refused body for a little while before answering, as nginx's lingering

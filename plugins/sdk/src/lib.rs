@@ -33,21 +33,27 @@
 //! that needs the standard library enables the SDK's `std` feature instead.
 //!
 //! The plugin runs sandboxed: a fresh instance for every call (a global set in one call is
-//! gone in the next), a deadline, a memory cap, and no files, environment, network or clock.
-//! It never sees the body. Whatever it returns is checked by credgate before it is applied.
+//! gone in the next), a deadline, a memory cap, and no files, environment or network. It gets
+//! what the contract (`credgate:provider@0.2.0`) grants: keyed hashes, digests and signatures
+//! computed by the host ([`crypto`]), the time ([`time`]), random bytes, and the request body
+//! only if its description asks ([`Description::body_digest`], [`Description::body_bytes`]).
+//! Whatever it returns is checked by credgate before it is applied.
 
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 #[doc(hidden)]
 pub extern crate alloc;
 
+pub mod crypto;
+pub mod encoding;
 mod format;
 #[cfg(all(target_arch = "wasm32", not(feature = "std"), not(test)))]
 mod runtime;
+pub mod time;
 mod types;
 
 pub use format::{FormatError, Placeholder, expand, parse};
-pub use types::{Config, Credential, Description, Edits, Error, Field, Request, ValueKind};
+pub use types::{Body, Config, Credential, Description, Edits, Error, Field, Hash, Request, ValueKind};
 
 /// The generated bindings of the `credgate:provider` WIT contract. [`provider!`] uses them;
 /// plugins rarely need to.
@@ -55,7 +61,7 @@ pub use types::{Config, Credential, Description, Edits, Error, Field, Request, V
 #[allow(clippy::too_many_arguments)] // generated: one argument per record field
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/0.2",
         world: "provider",
         pub_export_macro: true,
         default_bindings_module: "credgate_plugin_sdk::bindings",
@@ -66,7 +72,8 @@ pub mod bindings {
 /// plugins, `format!`, `String`, `Vec` and `ToString` from `alloc`.
 pub mod prelude {
     pub use crate::{
-        Config, Credential, Description, Edits, Error, Field, Provider, Request, ValueKind, basic, provider,
+        Body, Config, Credential, Description, Edits, Error, Field, Hash, Provider, Request, ValueKind, basic, crypto,
+        encoding, provider, time,
     };
     pub use alloc::borrow::ToOwned;
     pub use alloc::format;
@@ -97,7 +104,7 @@ pub fn basic(username: &str, password: &str) -> alloc::string::String {
     joined.push_str(username);
     joined.push(':');
     joined.push_str(password);
-    alloc::format!("Basic {}", format::base64(joined.as_bytes()))
+    alloc::format!("Basic {}", encoding::base64(joined.as_bytes()))
 }
 
 /// Exports a [`Provider`] as the component's implementation of the contract.

@@ -88,8 +88,23 @@ impl Description {
                 base_url: String::new(),
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
+                body: wit::BodyAccess::None,
             },
         }
+    }
+
+    /// Asks for the request body's digest, which [`Request::body`] then holds: credgate
+    /// buffers the body (within its own body limit) to compute it.
+    pub fn body_digest(mut self, algorithm: Hash) -> Self {
+        self.inner.body = wit::BodyAccess::Digest(algorithm);
+        self
+    }
+
+    /// Asks for the request body itself, up to `most` bytes (larger bodies are refused with
+    /// `payload_too_large`), which [`Request::body`] then holds.
+    pub fn body_bytes(mut self, most: u32) -> Self {
+        self.inner.body = wit::BodyAccess::Bytes(most);
+        self
     }
 
     /// The API's base URL; `{name}` is completed from the config field `name`.
@@ -228,18 +243,72 @@ impl Config {
     }
 }
 
-/// The request as the plugin sees it: no body.
+/// A hash function, for [`Description::body_digest`] and [`crate::crypto`].
+pub use wit::HashAlgorithm as Hash;
+
+/// The request body as the plugin sees it: only what the description asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Not asked for.
+    None,
+    /// Its digest ([`Description::body_digest`]); of no bytes when there is no body.
+    Digest(Vec<u8>),
+    /// The bytes ([`Description::body_bytes`]); empty when there is no body.
+    Bytes(Vec<u8>),
+}
+
+/// The request as the plugin sees it.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// `GET`, `POST`, …
     pub method: String,
-    /// The absolute URL, with its query.
+    /// The absolute URL, with its query exactly as it will be sent.
     pub url: String,
     /// The headers that will be sent, names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The body, as the description asked.
+    pub body: Body,
 }
 
 impl Request {
+    /// The path, as sent (`/api/v3/order`).
+    pub fn path(&self) -> &str {
+        let after_scheme = self.url.split_once("://").map_or(self.url.as_str(), |(_, rest)| rest);
+        let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+        path.split(['?', '#']).next().unwrap_or("/")
+    }
+
+    /// The query, as sent, without the `?` (empty when there is none).
+    pub fn query(&self) -> &str {
+        let without_fragment = self.url.split('#').next().unwrap_or("");
+        without_fragment.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    /// The query without the parameters named in `names`, as credgate leaves it when the
+    /// plugin sets those parameters: what a signature over the final query starts from.
+    pub fn query_without(&self, names: &[&str]) -> String {
+        let mut kept = String::new();
+        for pair in self.query().split('&').filter(|p| !p.is_empty()) {
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+            if names.contains(&name) {
+                continue;
+            }
+            if !kept.is_empty() {
+                kept.push('&');
+            }
+            kept.push_str(pair);
+        }
+        kept
+    }
+
+    /// The body's bytes, or nothing when they were not asked for.
+    pub fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            Body::Bytes(bytes) => bytes,
+            _ => &[],
+        }
+    }
+
     /// The first value of a header (name compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -254,6 +323,11 @@ impl Request {
             method: request.method,
             url: request.url,
             headers: request.headers.into_iter().map(|p| (p.name, p.value)).collect(),
+            body: match request.body {
+                wit::Body::None => Body::None,
+                wit::Body::Digest(digest) => Body::Digest(digest),
+                wit::Body::Bytes(bytes) => Body::Bytes(bytes),
+            },
         }
     }
 }
@@ -296,7 +370,8 @@ impl Edits {
         self
     }
 
-    /// Sets a query parameter, replacing any the caller sent.
+    /// Sets a query parameter: any the caller sent under the name is removed, and this one is
+    /// appended after the others set, percent-encoded except for unreserved characters.
     pub fn set_query(mut self, name: &str, value: impl Into<String>) -> Self {
         self.inner.set_query.push(wit::Pair {
             name: name.to_owned(),
