@@ -61,7 +61,11 @@ pub async fn apply(state: &AppState, change: &Change) {
     match change {
         Change::Key { prefix } => state.cache.invalidate_key(prefix),
         Change::Grant { id } => state.cache.invalidate_grant(*id),
-        Change::Secret { id } => state.cache.invalidate_secret(*id),
+        Change::Secret { id } => {
+            state.cache.invalidate_secret(*id);
+            // Rotated, reconfigured or deleted: what was minted from it is not used again.
+            state.minter.forget(*id);
+        }
         Change::Memberships { principal } => state.cache.invalidate_memberships(*principal),
         Change::Provider { id } => {
             if let Err(e) = state.providers.sync_from_store(state.store.as_ref(), Some(id)).await {

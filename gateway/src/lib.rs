@@ -27,6 +27,7 @@ pub mod limits;
 pub mod listener;
 pub mod masterkey;
 pub mod metrics;
+pub mod minting;
 pub mod outbound;
 pub mod plugin;
 pub mod portal;

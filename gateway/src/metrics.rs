@@ -58,6 +58,7 @@ pub struct Metrics {
     forward_passthroughs: Counter,
     forward_refused: Counter,
     limit_leases: Counter,
+    token_requests: Counter,
     approvals: Family<OutcomeLabels, Counter>,
     approvals_pending: Gauge,
 }
@@ -84,6 +85,12 @@ impl Metrics {
         let forward_passthroughs = Counter::default();
         let forward_refused = Counter::default();
         let limit_leases = Counter::default();
+        let token_requests = Counter::default();
+        registry.register(
+            "token_requests",
+            "Token requests minting types made (one per secret version and expiry, however many calls wait)",
+            token_requests.clone(),
+        );
         let approvals = Family::<OutcomeLabels, Counter>::default();
         let approvals_pending = Gauge::default();
         registry.register(
@@ -176,6 +183,7 @@ impl Metrics {
             forward_passthroughs,
             forward_refused,
             limit_leases,
+            token_requests,
             approvals,
             approvals_pending,
         }
@@ -198,6 +206,10 @@ impl Metrics {
     /// The counter the limiter adds its leases to.
     pub fn limit_leases(&self) -> Counter {
         self.limit_leases.clone()
+    }
+
+    pub fn token_requests(&self) -> Counter {
+        self.token_requests.clone()
     }
 
     pub fn forward_tunnel(&self) {

@@ -201,9 +201,11 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         .context("cannot load or create the forward-proxy CA")?;
     let metrics = crate::metrics::Metrics::new();
     let limits = crate::limits::Limiter::start(store.clone(), metrics.limit_leases());
+    let minter = Arc::new(crate::minting::Minter::new(metrics.token_requests()));
     let state = AppState::new(Inner {
         store,
         limits,
+        minter,
         keyring: KeyRingHandle::new(ring),
         admin_auth,
         audit,

@@ -40,6 +40,8 @@ pub struct Inner {
     pub cache: HotCache,
     /// Grants' rate limits and quotas, and this process's slices of them.
     pub limits: Arc<crate::limits::Limiter>,
+    /// Tokens minting types obtained, per secret version, in this process.
+    pub minter: Arc<crate::minting::Minter>,
     pub providers: Arc<Registry>,
     /// credgate's own CAs, for forward-proxy interception, and the leaf certificates they sign.
     pub authorities: Arc<crate::ca::Authorities>,

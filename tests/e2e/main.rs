@@ -13,6 +13,7 @@ mod cli;
 mod containment;
 mod forward;
 mod governance;
+mod minting;
 mod plugins;
 mod portal;
 mod proxy;

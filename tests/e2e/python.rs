@@ -92,19 +92,15 @@ fn the_python_sdk_suite_passes() {
     );
 }
 
-/// The exchange peer's own tests: it accepts what ccxt signs and refuses tampered, stale and
-/// forged requests, so its verdicts on credgate's signatures (signing.rs) mean something.
+/// The test peers' own tests: the exchange peer accepts what ccxt signs and refuses tampered,
+/// stale and forged requests, and the token server issues tokens to the real clients (Authlib,
+/// google-auth, PyJWT) and refuses bad ones, so their verdicts on credgate (signing.rs,
+/// minting.rs) mean something.
 #[test]
-fn the_exchange_peer_checks_signatures_as_ccxt_makes_them() {
+fn the_test_peers_check_what_real_clients_send() {
     let out = Command::new(venv().join("bin/python"))
-        .args([
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "test_exchange_oracle.py",
-        ])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .args(["test_exchange_oracle.py", "test_token_server.py"])
         .current_dir(root().join("tests/peers"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()

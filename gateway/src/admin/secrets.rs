@@ -298,6 +298,21 @@ impl Kind {
     ) -> Result<(Map<String, Value>, Vec<String>), ApiError> {
         let chose_base_url = config.contains_key("base_url");
         let checked = check_secret(self.0.description(), credential, &config).map_err(ApiError::bad_request)?;
+        if !allow_insecure_http {
+            for field in self.0.description().config_fields.iter().filter(|f| f.kind == "url") {
+                if checked
+                    .config
+                    .get(&field.name)
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| u.starts_with("http:"))
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "config `{}` must be an absolute https URL (plain http needs allow_insecure_http)",
+                        field.name
+                    )));
+                }
+            }
+        }
         let mut config = checked.config;
         if let Some(url) = checked.base_url {
             config.insert("base_url".into(), Value::String(url));

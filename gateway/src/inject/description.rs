@@ -54,6 +54,10 @@ pub struct ProviderDescription {
     /// What of the request body the injector reads before it runs (a signer's).
     #[serde(skip_serializing_if = "BodyAccess::is_none")]
     pub body: BodyAccess,
+    /// Hosts a minting template's token requests may go to (`{name}` from config; a URL
+    /// field gives its host and port). Empty for every type that mints nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_hosts: Vec<String>,
 }
 
 /// What of the request body an injector reads: the data plane then buffers it (bounded)
@@ -103,6 +107,7 @@ impl ProviderDescription {
             default_hosts: Vec::new(),
             docs_url: String::new(),
             body: BodyAccess::None,
+            token_hosts: Vec::new(),
         }
     }
 

@@ -15,6 +15,7 @@ mod api_key;
 mod basic;
 mod bearer;
 mod description;
+pub mod mint;
 mod native;
 mod placeholders;
 mod secret_check;
@@ -32,7 +33,7 @@ pub use basic::BasicInjector;
 pub use bearer::BearerInjector;
 pub use description::{BodyAccess, BodyHash, FieldSpec, ProviderDescription};
 pub use native::{NATIVE_VERSION, is_native, native, natives};
-pub use placeholders::placeholders;
+pub use placeholders::{complete as complete_placeholders, placeholders};
 pub use secret_check::{Checked, check_credential, check_secret};
 pub use sigv4::SigV4Injector;
 
@@ -142,6 +143,10 @@ pub trait Injector: Send + Sync + std::fmt::Debug {
     }
     fn body_need(&self, _config: &Map<String, Value>, _url: &Url) -> BodyNeed {
         BodyNeed::Nothing
+    }
+    /// For a type that mints short-lived fields before it injects (crate::minting).
+    fn minting(&self) -> Option<&dyn mint::Mint> {
+        None
     }
     /// Headers that carry this provider's credential, which the caller's request must not
     /// keep (so exactly one credential reaches the upstream), besides the ones it sets.

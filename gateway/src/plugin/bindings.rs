@@ -87,7 +87,7 @@ pub mod v0_1 {
         }
     }
 
-    /// A 0.1 description: it never asks for the body.
+    /// A 0.1 description: it never asks for the body, and mints nothing.
     pub fn description(d: old::Description) -> new::Description {
         new::Description {
             id: d.id,
@@ -100,6 +100,7 @@ pub mod v0_1 {
             default_hosts: d.default_hosts,
             docs_url: d.docs_url,
             body: new::BodyAccess::None,
+            token_hosts: Vec::new(),
         }
     }
 }
@@ -108,6 +109,7 @@ pub use self::v0_2::credgate::provider::clock::{Host as ClockHost, Instant};
 pub use self::v0_2::credgate::provider::crypto::{Host as CryptoHost, SignatureAlgorithm};
 pub use self::v0_2::credgate::provider::random::Host as RandomHost;
 pub use self::v0_2::credgate::provider::types::{
-    Body, BodyAccess, Description, Edits, Error, Field, HashAlgorithm, Host as TypesHost, Pair, Request, ValueKind,
+    Body, BodyAccess, Description, Edits, Error, Field, HashAlgorithm, Host as TypesHost, Minted, Pair, Request,
+    TokenBody, TokenRequest, TokenResponse, ValueKind,
 };
 pub use self::v0_2::{Provider, ProviderPre};

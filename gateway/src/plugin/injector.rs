@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 use zeroize::Zeroize;
 
 use super::LoadedPlugin;
-use super::bindings::{Body, Pair, Request};
+use super::bindings::{self, Body, Pair, Request};
 use super::loaded::PluginError;
+use crate::inject::mint::{Mint, Minted, TokenBody, TokenRequest, TokenResponse};
 use crate::inject::{BodyAccess, BodyNeed, Edits, InjectError, InjectRequest, Injector, Payload, ProviderDescription};
 use crate::redact::{Credential, SecretString};
 
@@ -40,6 +41,10 @@ impl Injector for WasmInjector {
                 detail: e.to_string(),
             }),
         }
+    }
+
+    fn minting(&self) -> Option<&dyn Mint> {
+        (!self.plugin.description.token_hosts.is_empty()).then_some(self as &dyn Mint)
     }
 
     /// What the template's description asked for (0.2 templates that sign the body).
@@ -102,6 +107,108 @@ impl Injector for WasmInjector {
             pair.value.zeroize();
         }
         Ok(out)
+    }
+}
+
+#[async_trait::async_trait]
+impl Mint for WasmInjector {
+    async fn token_request(
+        &self,
+        credential: &Credential,
+        config: &Map<String, Value>,
+    ) -> Result<Option<TokenRequest>, InjectError> {
+        let mut pairs = credential_pairs(credential);
+        let result = self.plugin.mint(&pairs, &config_pairs(config)).await;
+        zeroize(&mut pairs);
+        let Some(mut request) = result.map_err(failed)? else {
+            return Ok(None);
+        };
+        let converted = token_request(&request);
+        zeroize(&mut request.headers);
+        match &mut request.body {
+            bindings::TokenBody::Form(fields) => zeroize(fields),
+            bindings::TokenBody::Json(text) => text.zeroize(),
+            bindings::TokenBody::None => {}
+        }
+        converted.map(Some)
+    }
+
+    async fn accept(
+        &self,
+        response: &TokenResponse,
+        credential: &Credential,
+        config: &Map<String, Value>,
+    ) -> Result<Minted, InjectError> {
+        let mut wit_response = bindings::TokenResponse {
+            status: response.status,
+            headers: response
+                .headers
+                .iter()
+                .map(|(name, value)| Pair {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            body: response.body.expose().to_owned(),
+        };
+        let mut pairs = credential_pairs(credential);
+        let result = self.plugin.accept(&wit_response, &pairs, &config_pairs(config)).await;
+        zeroize(&mut pairs);
+        wit_response.body.zeroize();
+        let mut minted = result.map_err(failed)?;
+        let out = Minted {
+            fields: to_credential(&minted.fields),
+            expires_in: std::time::Duration::from_secs(minted.expires_in),
+        };
+        zeroize(&mut minted.fields);
+        Ok(out)
+    }
+}
+
+/// The host's copy of a plugin's token request, checked: a method and an absolute URL.
+fn token_request(request: &bindings::TokenRequest) -> Result<TokenRequest, InjectError> {
+    let refused = |why: &str| InjectError::Failed {
+        summary: "the plugin's token request was refused",
+        detail: why.to_owned(),
+    };
+    let method = http::Method::from_bytes(request.method.as_bytes()).map_err(|_| refused("its method is not one"))?;
+    let url = url::Url::parse(&request.url).map_err(|_| refused("its URL is not an absolute URL"))?;
+    let secret = |pairs: &[Pair]| {
+        pairs
+            .iter()
+            .map(|p| (p.name.clone(), SecretString::new(p.value.clone())))
+            .collect::<Vec<_>>()
+    };
+    Ok(TokenRequest {
+        method,
+        url,
+        headers: secret(&request.headers),
+        body: match &request.body {
+            bindings::TokenBody::None => TokenBody::None,
+            bindings::TokenBody::Form(fields) => TokenBody::Form(secret(fields)),
+            bindings::TokenBody::Json(text) => TokenBody::Json(SecretString::new(text.clone())),
+        },
+    })
+}
+
+fn to_credential(pairs: &[Pair]) -> Credential {
+    let mut credential = Credential::new();
+    for pair in pairs {
+        credential.insert(pair.name.clone(), SecretString::new(pair.value.clone()));
+    }
+    credential
+}
+
+fn zeroize(pairs: &mut [Pair]) {
+    for pair in pairs {
+        pair.value.zeroize();
+    }
+}
+
+fn failed(e: PluginError) -> InjectError {
+    InjectError::Failed {
+        summary: e.summary(),
+        detail: e.to_string(),
     }
 }
 

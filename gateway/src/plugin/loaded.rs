@@ -123,7 +123,17 @@ fn description_from_wit(d: bindings::Description, max_body_bytes: u64) -> Result
             }
             bindings::BodyAccess::Bytes(most) => BodyAccess::Bytes(u64::from(most)),
         },
+        token_hosts: d.token_hosts,
     };
+    for host in &description.token_hosts {
+        let bare = host.replace(['{', '}'], "");
+        if host.is_empty() || host.len() > 253 || bare.contains(['/', '?', '#', '@', ' ']) {
+            return Err(bad(format!(
+                "token host `{}` is not a host pattern",
+                host.chars().take(100).collect::<String>()
+            )));
+        }
+    }
     for f in description.credential_fields.iter().chain(&description.config_fields) {
         if !valid_field_name(&f.name) {
             return Err(bad(format!(
@@ -137,9 +147,14 @@ fn description_from_wit(d: bindings::Description, max_body_bytes: u64) -> Result
             "`base_url` is a config key every secret has; a template cannot declare it".into(),
         ));
     }
-    for template in std::iter::once(&description.base_url).chain(&description.default_hosts) {
+    for template in std::iter::once(&description.base_url)
+        .chain(&description.default_hosts)
+        .chain(&description.token_hosts)
+    {
+        // A token host may name the secret's own base URL (its host and port).
+        let base_url_allowed = description.token_hosts.contains(template);
         for name in inject::placeholders(template).map_err(bad)? {
-            if !description.config_fields.iter().any(|f| f.name == name) {
+            if !(description.config_fields.iter().any(|f| f.name == name) || base_url_allowed && name == "base_url") {
                 return Err(bad(format!(
                     "`{template}` uses `{{{name}}}`, which is not a config field"
                 )));
@@ -254,6 +269,7 @@ impl LoadedPlugin {
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
                 body: BodyAccess::None,
+                token_hosts: Vec::new(),
             },
             digest,
             size,
@@ -361,6 +377,46 @@ impl LoadedPlugin {
                     Ok(result?.map(v0_1::edits).map_err(v0_1::error))
                 }
             }
+        }
+        .await;
+        self.settle(result, &store)?.map_err(|e| refusal(e, credential))
+    }
+
+    /// The token request `mint` describes, or none (a template that mints nothing; every 0.1
+    /// component).
+    pub async fn mint(
+        &self,
+        credential: Credentials<'_>,
+        config: &[Pair],
+    ) -> Result<Option<bindings::TokenRequest>, PluginError> {
+        let Contract::V0_2(pre) = &self.pre else {
+            return Ok(None);
+        };
+        let mut store = self.store();
+        let result = async {
+            let provider = pre.instantiate_async(&mut store).await?;
+            provider.call_mint(&mut store, credential, config).await
+        }
+        .await;
+        self.settle(result, &store)?.map_err(|e| refusal(e, credential))
+    }
+
+    /// What the template reads from the token endpoint's answer.
+    pub async fn accept(
+        &self,
+        response: &bindings::TokenResponse,
+        credential: Credentials<'_>,
+        config: &[Pair],
+    ) -> Result<bindings::Minted, PluginError> {
+        let Contract::V0_2(pre) = &self.pre else {
+            return Err(PluginError::Refused(
+                "unsupported: a 0.1 component mints nothing".into(),
+            ));
+        };
+        let mut store = self.store();
+        let result = async {
+            let provider = pre.instantiate_async(&mut store).await?;
+            provider.call_accept(&mut store, response, credential, config).await
         }
         .await;
         self.settle(result, &store)?.map_err(|e| refusal(e, credential))

@@ -81,8 +81,8 @@ pub fn strip_callers_copies(
 /// the rules every injector is held to. Returns what must not come back in the response.
 pub async fn inject(
     call: &mut Call,
-    injector: &dyn Injector,
-    secret: &LiveSecret,
+    injector: &Arc<dyn Injector>,
+    secret: &Arc<LiveSecret>,
     method: &Method,
     headers: &mut HeaderMap,
     target: &mut Target,
@@ -90,7 +90,29 @@ pub async fn inject(
 ) -> Result<Needles, Failure> {
     let state = &call.state;
     let started = Instant::now();
-    let credential = decrypt(state, secret)?;
+    let mut credential = decrypt(state, secret)?;
+    if injector.minting().is_some() {
+        let minted = state
+            .minter
+            .fields(&state.upstream, secret, injector, &credential)
+            .await
+            .map_err(|e| {
+                state.metrics.provider_failure(injector.id());
+                match (&e, state.settings.log_plugin_errors) {
+                    (crate::minting::MintError::Template { detail, .. }, true) => {
+                        tracing::warn!(provider = injector.id(), error = %detail, "minting failed");
+                    }
+                    _ => tracing::warn!(provider = injector.id(), error = %e, "minting failed"),
+                }
+                refuse(
+                    ErrorCode::ProviderError,
+                    format!("provider `{}` could not obtain a token: {e}", injector.id()),
+                )
+            })?;
+        for (name, value) in minted.iter().flat_map(|fields| fields.fields()) {
+            credential.insert(name, value.clone());
+        }
+    }
     let edits = injector
         .inject(
             &InjectRequest {

@@ -304,16 +304,7 @@ async fn deliver(call: &mut Call, delivery: Delivery) -> Result<Response, Failur
     credential::strip_callers_copies(injector.as_ref(), &secret, &mut headers, &mut target);
     let mut body = body::prepare(inbound, injector.as_ref(), &secret, &target.url, &mut headers).await?;
     let payload = std::mem::replace(&mut body.payload, crate::inject::Payload::NotNeeded);
-    let needles = credential::inject(
-        call,
-        injector.as_ref(),
-        &secret,
-        &method,
-        &mut headers,
-        &mut target,
-        payload,
-    )
-    .await?;
+    let needles = credential::inject(call, &injector, &secret, &method, &mut headers, &mut target, payload).await?;
     let outbound = Outbound {
         method,
         target,

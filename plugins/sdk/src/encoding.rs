@@ -1,4 +1,4 @@
-//! The encodings signatures are sent in: hex and standard base64.
+//! The encodings signatures are sent in: hex, standard base64 and URL-safe base64.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -36,6 +36,19 @@ pub fn base64(input: &[u8]) -> String {
         });
     }
     out
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5), as JSON Web Tokens use.
+pub fn base64url(input: &[u8]) -> String {
+    base64(input)
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            other => other,
+        })
+        .collect()
 }
 
 /// Decodes standard base64 (padding optional, no whitespace); `None` if it is not base64.
@@ -77,5 +90,6 @@ mod tests {
         assert_eq!(base64_decode("Zm9v!"), None);
         assert_eq!(base64_decode("Z"), None);
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
     }
 }

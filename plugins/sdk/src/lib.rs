@@ -47,12 +47,14 @@ pub extern crate alloc;
 pub mod crypto;
 pub mod encoding;
 mod format;
+pub mod mint;
 #[cfg(all(target_arch = "wasm32", not(feature = "std"), not(test)))]
 mod runtime;
 pub mod time;
 mod types;
 
 pub use format::{FormatError, Placeholder, expand, parse};
+pub use mint::{Minted, TokenRequest, TokenResponse};
 pub use types::{Body, Config, Credential, Description, Edits, Error, Field, Hash, Request, ValueKind};
 
 /// The generated bindings of the `credgate:provider` WIT contract. [`provider!`] uses them;
@@ -72,8 +74,8 @@ pub mod bindings {
 /// plugins, `format!`, `String`, `Vec` and `ToString` from `alloc`.
 pub mod prelude {
     pub use crate::{
-        Body, Config, Credential, Description, Edits, Error, Field, Hash, Provider, Request, ValueKind, basic, crypto,
-        encoding, provider, time,
+        Body, Config, Credential, Description, Edits, Error, Field, Hash, Minted, Provider, Request, TokenRequest,
+        TokenResponse, ValueKind, basic, crypto, encoding, mint, provider, time,
     };
     pub use alloc::borrow::ToOwned;
     pub use alloc::format;
@@ -94,8 +96,21 @@ pub trait Provider {
         Ok(())
     }
 
-    /// The edits that put the credential on `request`.
+    /// The edits that put the credential on `request`. For a template that mints, the
+    /// credential holds the minted fields beside the stored ones.
     fn inject(request: &Request, credential: &Credential, config: &Config) -> Result<Edits, Error>;
+
+    /// The token request that obtains short-lived fields from the stored credential; `None`
+    /// (the default) for a template that mints nothing. Its host must be one of the
+    /// description's [`Description::token_host`]s.
+    fn mint(_credential: &Credential, _config: &Config) -> Result<Option<TokenRequest>, Error> {
+        Ok(None)
+    }
+
+    /// Reads the token endpoint's answer to the request [`Provider::mint`] made.
+    fn accept(_response: &TokenResponse, _credential: &Credential, _config: &Config) -> Result<Minted, Error> {
+        Err(Error::Unsupported("this template mints nothing".into()))
+    }
 }
 
 /// `Basic base64(username:password)`, the value of a Basic `Authorization` header.
@@ -141,6 +156,36 @@ macro_rules! provider {
                 let config = $crate::Config::from_wit(config);
                 <$provider as $crate::Provider>::inject(&request, &credential, &config)
                     .map($crate::Edits::into_wit)
+                    .map_err($crate::Error::into_wit)
+            }
+
+            fn mint(
+                credential: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::core::result::Result<
+                ::core::option::Option<$crate::bindings::credgate::provider::types::TokenRequest>,
+                $crate::bindings::credgate::provider::types::Error,
+            > {
+                let credential = $crate::Credential::from_wit(credential);
+                let config = $crate::Config::from_wit(config);
+                <$provider as $crate::Provider>::mint(&credential, &config)
+                    .map(|request| request.map($crate::TokenRequest::into_wit))
+                    .map_err($crate::Error::into_wit)
+            }
+
+            fn accept(
+                response: $crate::bindings::credgate::provider::types::TokenResponse,
+                credential: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+                config: $crate::alloc::vec::Vec<$crate::bindings::credgate::provider::types::Pair>,
+            ) -> ::core::result::Result<
+                $crate::bindings::credgate::provider::types::Minted,
+                $crate::bindings::credgate::provider::types::Error,
+            > {
+                let response = $crate::TokenResponse::from_wit(response);
+                let credential = $crate::Credential::from_wit(credential);
+                let config = $crate::Config::from_wit(config);
+                <$provider as $crate::Provider>::accept(&response, &credential, &config)
+                    .map($crate::Minted::into_wit)
                     .map_err($crate::Error::into_wit)
             }
         }

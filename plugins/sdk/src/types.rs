@@ -89,8 +89,16 @@ impl Description {
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
                 body: wit::BodyAccess::None,
+                token_hosts: Vec::new(),
             },
         }
+    }
+
+    /// A host `mint`'s token requests may go to (`name`, `name:port`, `*.suffix`; `{name}`
+    /// from config). Fixed at load: a token request elsewhere is refused.
+    pub fn token_host(mut self, host: &str) -> Self {
+        self.inner.token_hosts.push(host.to_owned());
+        self
     }
 
     /// Asks for the request body's digest, which [`Request::body`] then holds: credgate

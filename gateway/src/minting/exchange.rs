@@ -1,0 +1,151 @@
+//! One token request, sent by credgate for a minting type: only to the type's token hosts
+//! (completed from the secret's config), under the destination rules every call follows, with
+//! the answer's body bounded. The endpoint's body is never quoted in an error: it may hold a
+//! token, or echo what was sent.
+
+use bytes::Bytes;
+use http::header;
+use http_body_util::{BodyExt, Either, Full};
+use serde_json::Value;
+
+use crate::cache::LiveSecret;
+use crate::inject::mint::{TokenBody, TokenRequest, TokenResponse};
+use crate::outbound::client::Upstream;
+use crate::redact::SecretString;
+use crate::vault::host::HostPattern;
+
+/// Largest token answer read.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Why a token request failed. Messages quote no value and no answer body.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// The request the type described may not be sent (a host outside its token hosts, a
+    /// private address the secret does not allow).
+    #[error("the token request was refused: {0}")]
+    Refused(String),
+    #[error("the token endpoint could not be reached: {0}")]
+    Unreachable(String),
+    /// It answered, with a status other than 2xx.
+    #[error("the token endpoint answered {0}")]
+    Status(u16),
+}
+
+/// The type's token hosts, completed from the secret's config: `{name}` takes the field's
+/// value, or, for a URL, its host and port.
+pub fn token_hosts(templates: &[String], config: &serde_json::Map<String, Value>) -> Result<Vec<HostPattern>, String> {
+    templates
+        .iter()
+        .map(|template| {
+            let completed = crate::inject::complete_placeholders(template, |name| {
+                config.get(name).and_then(Value::as_str).map(host_of)
+            })?;
+            HostPattern::parse(&completed)
+        })
+        .collect()
+}
+
+/// `https://login.example.com:8443/x` → `login.example.com:8443`; anything else as it is.
+fn host_of(value: &str) -> &str {
+    let Some((_, rest)) = value.split_once("://") else {
+        return value;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
+/// Sends `request` and reads a 2xx answer.
+pub async fn send(
+    upstream: &Upstream,
+    secret: &LiveSecret,
+    hosts: &[HostPattern],
+    request: TokenRequest,
+) -> Result<TokenResponse, ExchangeError> {
+    crate::outbound::destination::check(&request.url, &secret.meta, hosts, &upstream.resolver)
+        .await
+        .map_err(|e| ExchangeError::Refused(e.message))?;
+    let mut builder = http::Request::builder()
+        .method(request.method)
+        .uri(request.url.as_str())
+        .header(header::ACCEPT, "application/json");
+    for (name, value) in &request.headers {
+        crate::edit_rules::check_header_name(name).map_err(|e| ExchangeError::Refused(e.to_string()))?;
+        let mut value = http::HeaderValue::from_str(value.expose())
+            .map_err(|_| ExchangeError::Refused(format!("header `{name}` has a value no header may carry")))?;
+        value.set_sensitive(true);
+        builder = builder.header(name.as_str(), value);
+    }
+    let body: Bytes = match request.body {
+        TokenBody::None => Bytes::new(),
+        TokenBody::Form(fields) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &fields {
+                form.append_pair(name, value.expose());
+            }
+            Bytes::from(form.finish())
+        }
+        TokenBody::Json(text) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+            Bytes::from(text.expose().to_owned())
+        }
+    };
+    let http_request = builder
+        .body(Either::Right(Full::new(body)))
+        .map_err(|e| ExchangeError::Refused(e.to_string()))?;
+    let client = upstream.client(secret.meta.allow_private_destinations);
+    let response = tokio::time::timeout(upstream.first_byte_timeout, client.request(http_request))
+        .await
+        .map_err(|_| ExchangeError::Unreachable("no answer in time".into()))?
+        .map_err(|e| {
+            ExchangeError::Unreachable(
+                if e.is_connect() {
+                    "cannot connect"
+                } else {
+                    "the request failed"
+                }
+                .into(),
+            )
+        })?;
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        return Err(ExchangeError::Status(status));
+    }
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
+    let body = tokio::time::timeout(upstream.first_byte_timeout, body.collect())
+        .await
+        .map_err(|_| ExchangeError::Unreachable("the answer did not arrive in time".into()))?
+        .map_err(|_| ExchangeError::Unreachable(format!("the answer is not a body of at most {MAX_ANSWER} bytes")))?
+        .to_bytes();
+    let body =
+        String::from_utf8(body.to_vec()).map_err(|_| ExchangeError::Unreachable("the answer is not text".into()))?;
+    Ok(TokenResponse {
+        status,
+        headers,
+        body: SecretString::new(body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_fields_complete_token_hosts_with_their_host_and_port() {
+        let config = serde_json::json!({"token_url": "http://127.0.0.1:4444/oauth/token", "tenant": "acme"});
+        let hosts = token_hosts(
+            &["{token_url}".into(), "login.{tenant}.example".into()],
+            config.as_object().unwrap(),
+        )
+        .unwrap();
+        assert!(hosts[0].matches("127.0.0.1", 4444, 80));
+        assert!(!hosts[0].matches("127.0.0.1", 4445, 80));
+        assert!(hosts[1].matches("login.acme.example", 443, 443));
+        assert!(token_hosts(&["{missing}".into()], config.as_object().unwrap()).is_err());
+    }
+}

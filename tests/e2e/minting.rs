@@ -1,0 +1,324 @@
+//! Templates that mint short-lived tokens (contract 0.2), end to end: a real gateway, and a
+//! real authorization server (`tests/peers/token_server.py`: Authlib's OAuth 2.0 server, the
+//! Google JWT-bearer grant checked with google-auth's verifier, a GitHub App exchange checked
+//! with PyJWT) whose protected API accepts only the tokens it issued.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::proxy::Fixture;
+use crate::support::{Reply, send};
+
+/// Canary values: never in a reply, a log, the trail or a file.
+const CLIENT_SECRET_BASIC: &str = "basic-secret";
+const CLIENT_SECRET_POST: &str = "post-secret";
+
+/// The authorization server, stopped when dropped.
+struct TokenServer {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl TokenServer {
+    fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let python = crate::python::venv().join("bin/python");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/token_server.py");
+        let account = dir.path().join("service-account.json");
+        let github = dir.path().join("github-app.pem");
+        let mut child = Command::new(python)
+            .arg(script)
+            .args(["--port", "0", "--tenant", "acme-tenant"])
+            .args(["--github-app-id", "4242", "--github-installation-id", "99"])
+            .arg("--write-service-account")
+            .arg(&account)
+            .arg("--write-github-key")
+            .arg(&github)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the token server");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the token server said {first:?}"));
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    async fn counts(&self) -> Value {
+        reqwest::get(format!("{}/__tokens/count", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn token_requests(&self) -> u64 {
+        self.counts().await["token_requests"].as_u64().unwrap()
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A secret of `kind` whose API is the token server's, and a grant of it.
+async fn grant(f: &Fixture, server: &TokenServer, kind: &str, credential: Value, mut config: Value) -> String {
+    config["base_url"] = json!(server.url);
+    let name = format!("{kind}-{}", uuid::Uuid::new_v4().simple());
+    let secret = f.secret(&name, kind, credential, config).await;
+    f.grant(&secret, json!({})).await
+}
+
+async fn echo(f: &Fixture, grant: &str) -> Reply {
+    send(f.gw.via_grant(Method::GET, grant, "api/echo").bearer_auth(&f.key)).await
+}
+
+fn assert_ok(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 200, "{what}: {}", reply.text);
+    assert_eq!(reply.json["ok"], true, "{what}: {}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_minted_once_for_many_calls_with_either_client_authentication() {
+    let f = Fixture::new().await;
+    let server = TokenServer::start(&[]);
+    let token_url = format!("{}/oauth/token", server.url);
+    let basic = grant(
+        &f,
+        &server,
+        "oauth2-client-credentials",
+        json!({"client_id": "basic-client", "client_secret": CLIENT_SECRET_BASIC}),
+        json!({"token_url": token_url, "scope": "read"}),
+    )
+    .await;
+    let r = echo(&f, &basic).await;
+    assert_ok(&r, "basic");
+    assert_eq!(
+        (r.json["client"].as_str(), r.json["scope"].as_str()),
+        (Some("basic-client"), Some("read"))
+    );
+    // Twenty calls at once on a cached token: no other token request.
+    let calls = (0..20).map(|_| echo(&f, &basic));
+    for r in futures_util::future::join_all(calls).await {
+        assert_ok(&r, "concurrent");
+    }
+    assert_eq!(server.token_requests().await, 1);
+
+    // The secret in the form instead (client_secret_post): a token of its own, minted while
+    // twenty calls wait for it, once.
+    let post = grant(
+        &f,
+        &server,
+        "oauth2-client-credentials",
+        json!({"client_id": "post-client", "client_secret": CLIENT_SECRET_POST}),
+        json!({"token_url": token_url, "client_auth": "post"}),
+    )
+    .await;
+    // The token endpoint takes 300 ms, so all twenty arrive while the one request is out.
+    reqwest::Client::new()
+        .post(format!("{}/__tokens/delay", server.url))
+        .json(&json!({"ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    let calls = (0..20).map(|_| echo(&f, &post));
+    for r in futures_util::future::join_all(calls).await {
+        assert_ok(&r, "post");
+        assert_eq!(r.json["client"], "post-client");
+    }
+    assert_eq!(
+        server.token_requests().await,
+        2,
+        "one token request however many calls waited"
+    );
+    let metrics = f.gw.metrics().await;
+    assert!(metrics.contains("credgate_token_requests_total 2"), "{metrics}");
+
+    // The client secrets and the tokens stay in credgate: not in replies, logs, the trail or
+    // its files.
+    let trail = f.gw.get("/admin/v1/audit?kind=proxy&limit=100").await;
+    for canary in [CLIENT_SECRET_BASIC, CLIENT_SECRET_POST] {
+        assert!(!trail.text.contains(canary) && !f.gw.logs().contains(canary));
+        crate::support::assert_no_file_holds(&f.gw.data_dir, canary, "the client secret");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_refreshed_ahead_of_expiry_while_calls_keep_using_it() {
+    let f = Fixture::new().await;
+    // Twelve-second tokens: used until five seconds before they expire, refreshed from two
+    // seconds into their life (ten seconds ahead, the least credgate keeps).
+    let server = TokenServer::start(&["--expires-in", "12"]);
+    let g = grant(
+        &f,
+        &server,
+        "oauth2-client-credentials",
+        json!({"client_id": "basic-client", "client_secret": CLIENT_SECRET_BASIC}),
+        json!({"token_url": format!("{}/oauth/token", server.url)}),
+    )
+    .await;
+    assert_ok(&echo(&f, &g).await, "first");
+    assert_eq!(server.token_requests().await, 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Due for a refresh: answered at once with the cached token; the refresh runs behind it.
+    assert_ok(&echo(&f, &g).await, "while refreshing");
+    let mut refreshed = false;
+    for _ in 0..50 {
+        if server.token_requests().await == 2 {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refreshed, "a refresh was made: {}", server.counts().await);
+    assert_ok(&echo(&f, &g).await, "after the refresh");
+    assert_eq!(server.token_requests().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_token_endpoint_fails_calls_with_its_status_only_and_is_retried_with_backoff() {
+    let f = Fixture::new().await;
+    let server = TokenServer::start(&[]);
+    let g = grant(
+        &f,
+        &server,
+        "oauth2-client-credentials",
+        json!({"client_id": "basic-client", "client_secret": CLIENT_SECRET_BASIC}),
+        json!({"token_url": format!("{}/oauth/token", server.url)}),
+    )
+    .await;
+    reqwest::Client::new()
+        .post(format!("{}/__tokens/fail", server.url))
+        .json(&json!({"status": 503, "times": 1}))
+        .send()
+        .await
+        .unwrap();
+    let r = echo(&f, &g).await;
+    let message = r.assert_error(502, "provider_error");
+    assert!(message.contains("503"), "{message}");
+    assert!(
+        !r.text.contains("token-endpoint-body-marker"),
+        "the endpoint's body is never echoed"
+    );
+    // Not asked again per call: backing off.
+    let r = echo(&f, &g).await;
+    let message = r.assert_error(502, "provider_error");
+    assert!(message.contains("next try"), "{message}");
+    assert_eq!(server.token_requests().await, 1);
+    assert!(!f.gw.logs().contains("token-endpoint-body-marker"));
+    // After the backoff (a second after the first failure) it is asked again, and answers.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_ok(&echo(&f, &g).await, "after the backoff");
+    assert_eq!(server.token_requests().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_google_and_github_app_tokens_are_minted_and_accepted_by_the_real_verifiers() {
+    let f = Fixture::new().await;
+    let server = TokenServer::start(&[]);
+    let entra = grant(
+        &f,
+        &server,
+        "microsoft-entra",
+        json!({"client_id": "post-client", "client_secret": CLIENT_SECRET_POST}),
+        json!({"tenant": "acme-tenant", "login_url": server.url}),
+    )
+    .await;
+    assert_ok(&echo(&f, &entra).await, "entra");
+
+    // The service account's own key file, as Google issues it; the assertion is checked with
+    // google-auth's verifier against its public key.
+    let google = grant(
+        &f,
+        &server,
+        "google-service-account",
+        json!({"key_json": server.file("service-account.json")}),
+        json!({"token_url": format!("{}/google/token", server.url), "scope": "https://www.googleapis.com/auth/devstorage.read_only"}),
+    )
+    .await;
+    let r = echo(&f, &google).await;
+    assert_ok(&r, "google");
+
+    // The app's PKCS#1 key, as GitHub generates it; the app JWT is checked with PyJWT.
+    let github = grant(
+        &f,
+        &server,
+        "github-app",
+        json!({"private_key": server.file("github-app.pem")}),
+        json!({"app_id": "4242", "installation_id": "99"}),
+    )
+    .await;
+    assert_ok(&echo(&f, &github).await, "github");
+    let by_grant = &server.counts().await["by_grant"];
+    assert_eq!(server.token_requests().await, 3, "{by_grant}");
+    let key = server.file("service-account.json");
+    let pem: Value = serde_json::from_str(&key).unwrap();
+    let private_key = pem["private_key"].as_str().unwrap();
+    let body_line = private_key.lines().nth(1).unwrap();
+    for canary in [body_line, server.file("github-app.pem").lines().nth(1).unwrap()] {
+        assert!(!f.gw.logs().contains(canary));
+        crate::support::assert_no_file_holds(&f.gw.data_dir, canary, "a private key");
+    }
+}
+
+/// The attacks on minting: a token endpoint on a loopback address for a secret that does not
+/// allow private destinations, and a template that sends its token request to a host it did
+/// not declare when it was loaded. Both are refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_requests_to_private_or_undeclared_hosts_are_refused() {
+    let server = TokenServer::start(&[]);
+    let (f, _dir) = crate::plugins::hostile_fixture().await;
+    let private =
+        f.gw.create_secret(json!({
+            "name": "private-token", "type": "oauth2-client-credentials",
+            "credential": {"client_id": "basic-client", "client_secret": CLIENT_SECRET_BASIC},
+            "config": {"base_url": "http://1.1.1.1", "token_url": format!("{}/oauth/token", server.url)},
+            "allow_insecure_http": true,
+        }))
+        .await;
+    let g = f.grant(&private, json!({})).await;
+    let r = send(f.gw.via_grant(Method::GET, &g, "api/echo").bearer_auth(&f.key)).await;
+    let message = r.assert_error(502, "provider_error");
+    assert!(
+        message.contains("token request was refused") && message.contains("loopback"),
+        "{message}"
+    );
+
+    let undeclared = f
+        .secret(
+            "undeclared",
+            "hostile-token-host",
+            json!({"client_secret": CLIENT_SECRET_BASIC}),
+            json!({"elsewhere": format!("{}/oauth/token", server.url)}),
+        )
+        .await;
+    let g = f.grant(&undeclared, json!({})).await;
+    let r = send(f.gw.via_grant(Method::GET, &g, "anything").bearer_auth(&f.key)).await;
+    let message = r.assert_error(502, "provider_error");
+    assert!(message.contains("not among"), "{message}");
+    assert_eq!(server.token_requests().await, 0, "nothing reached the token server");
+    assert_eq!(f.up.count(), 0);
+}
