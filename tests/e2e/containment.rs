@@ -546,7 +546,15 @@ async fn plugin_text_never_reaches_the_app_or_the_audit_trail() {
     let partial = canary[..canary.len() - 1].to_owned();
     let (f, _dir) = leak_fixture(&[]).await;
     let mut responses = Vec::new();
-    for how in ["reversed", "hex", "partial", "header-name", "bad-name"] {
+    for how in [
+        "reversed",
+        "hex",
+        "partial",
+        "header-name",
+        "bad-name",
+        "valid-name",
+        "param-name",
+    ] {
         let secret = f
             .secret(how, "hostile-leak", json!({"token": canary}), json!({"how": how}))
             .await;

@@ -141,6 +141,28 @@ pub async fn inject(
                 ),
             )
         })?;
+    // A name is never secret: one that carries a credential value (stored or minted) would
+    // put it where values are not protected (the audit path, logs, the upstream's header
+    // list), so the injection is refused.
+    let names = edits
+        .set_headers
+        .iter()
+        .chain(&edits.set_query)
+        .map(|(name, _)| name.to_ascii_lowercase());
+    if let Some(_carrier) = names.into_iter().find(|name| {
+        credential
+            .fields()
+            .any(|(_, v)| v.expose().len() >= 4 && name.contains(&v.expose().to_ascii_lowercase()))
+    }) {
+        state.metrics.provider_failure(injector.id());
+        return Err(refuse(
+            ErrorCode::ProviderError,
+            format!(
+                "provider `{}`'s injection was refused: a header or parameter name carried a credential value",
+                injector.id()
+            ),
+        ));
+    }
     // What must not come back, taken while the credential is at hand.
     let needles = Needles::new(&credential, &edits);
     drop(credential);
