@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the data plane's hot path, piece by piece: key check, grant
 //! resolution (cache hit), decryption, each native injector, one Wasm injection (fresh
-//! instance + call), one SigV4 signature, header validation, and keeping the credential out of
+//! instance + call), a template signing the body with the host's HMAC, a minted token read
+//! from the cache, one SigV4 signature, header validation, and keeping the credential out of
 //! what comes back (a response's headers, on every call; a body, for `redact_responses`).
 //!
 //! `cargo bench -p credgate --bench hot_path`
@@ -137,6 +138,90 @@ fn benches(c: &mut Criterion) {
             let mut h = headers.clone();
             let mut u = target.query().map(str::to_owned);
             inject::apply(edits, &mut h, &mut u).unwrap()
+        })
+    });
+
+    // A template that signs the body: HMAC-SHA256 by the host over the query, the clock's
+    // timestamp and a 1 KiB body handed over as bytes. Against the openai injection above, the
+    // difference is what signing costs a call (besides buffering the body).
+    let bundled = |name: &str| {
+        credgate::plugin::bundled::BUNDLED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+            .to_vec()
+    };
+    let binance = WasmInjector {
+        plugin: Arc::new(
+            runtime
+                .block_on(LoadedPlugin::load(&engine, bundled("binance")))
+                .unwrap(),
+        ),
+    };
+    let exchange = Url::parse("https://api.binance.com/api/v3/order?symbol=BTCUSDT").unwrap();
+    let signed_request = InjectRequest {
+        method: &method,
+        url: &exchange,
+        headers: &headers,
+        payload: Payload::Bytes(bytes::Bytes::from(vec![b'a'; 1024])),
+    };
+    let keys = credential(&[("api_key", "bench-api-key"), ("secret", "bench-secret-0123456789")]);
+    c.bench_function(
+        "inject wasm binance (HMAC-SHA256 over query + 1 KiB body, clock)",
+        |b| {
+            b.to_async(&runtime).iter(|| async {
+                let edits = binance.inject(&signed_request, &keys, &empty).await.unwrap();
+                let mut h = headers.clone();
+                let mut u = exchange.query().map(str::to_owned);
+                inject::apply(edits, &mut h, &mut u).unwrap()
+            })
+        },
+    );
+
+    // A minted token's cost on a call once it is cached: the cache read and merging its fields
+    // into the credential, before the injection itself (timed above). The token comes from a
+    // token endpoint on loopback, minted once before the timing.
+    let token_endpoint = runtime.block_on(token_endpoint());
+    let minting: Arc<dyn Injector> = Arc::new(WasmInjector {
+        plugin: Arc::new(
+            runtime
+                .block_on(LoadedPlugin::load(&engine, bundled("oauth2-client-credentials")))
+                .unwrap(),
+        ),
+    });
+    let minted_secret = Arc::new(credgate::cache::LiveSecret::new(
+        secret_meta(
+            "oauth2-client-credentials",
+            serde_json::json!({"token_url": format!("{token_endpoint}/token"), "client_auth": "basic", "base_url": token_endpoint}),
+        ),
+        seal_value(&ring, "minted", 1, &credential(&[("t", "t")]).to_plaintext()).unwrap(),
+    ));
+    let client = credential(&[("client_id", "bench-client"), ("client_secret", "bench-client-secret")]);
+    let upstream = credgate::outbound::client::Upstream::build(&credgate::outbound::client::UpstreamOptions {
+        connect_timeout: std::time::Duration::from_secs(5),
+        first_byte_timeout: std::time::Duration::from_secs(5),
+        idle_timeout: std::time::Duration::from_secs(5),
+        ca_file: None,
+    })
+    .unwrap();
+    let minter = Arc::new(credgate::minting::Minter::new(Default::default()));
+    runtime
+        .block_on(minter.fields(&upstream, &minted_secret, &minting, &client))
+        .unwrap()
+        .unwrap();
+    c.bench_function("minted token (cache hit) merged into the credential", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let fields = minter
+                .fields(&upstream, &minted_secret, &minting, &client)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut merged = client.clone();
+            for (name, value) in fields.fields() {
+                merged.insert(name, value.clone());
+            }
+            merged
         })
     });
 
@@ -293,6 +378,40 @@ async fn seed(store: &dyn credgate::store::Store, issued: &token::IssuedToken) -
     };
     store.insert_grant(&grant, &event()).await.unwrap();
     (grant.grant_id, key.prefix)
+}
+
+/// A token endpoint on loopback answering every request with an hour-long token; its base URL.
+async fn token_endpoint() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(|| async {
+            axum::Json(serde_json::json!({"access_token": "bench-token", "expires_in": 3600}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn secret_meta(secret_type: &str, config: Value) -> credgate::vault::SecretMeta {
+    let now = credgate::clock::now();
+    credgate::vault::SecretMeta {
+        id: uuid::Uuid::new_v4(),
+        name: "bench".into(),
+        slug: "bench".into(),
+        secret_type: secret_type.into(),
+        config: config.as_object().unwrap().clone(),
+        allowed_hosts: vec!["127.0.0.1".into()],
+        allow_private_destinations: true,
+        allow_insecure_http: true,
+        redact_responses: false,
+        version: 1,
+        credential_fields: vec!["client_id".into(), "client_secret".into()],
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    }
 }
 
 criterion_group!(hot_path, benches);

@@ -8,6 +8,7 @@ mod upstream;
 
 mod admin_api;
 mod approvals;
+mod authoring;
 mod canary;
 mod cli;
 mod containment;

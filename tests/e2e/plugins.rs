@@ -850,7 +850,7 @@ async fn provider_check_validates_and_shows_the_request() {
         "https://acme.zendesk.com/api/v2/tickets.json",
     ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("implements credgate:provider@0.1.0"));
+    assert!(out.contains("implements credgate:provider@0.2.0"));
     assert!(out.contains("GET https://acme.zendesk.com/api/v2/tickets.json"));
     assert!(
         out.contains("authorization: Basic bWVAYWNtZS5pby90b2tlbjp6ZA=="),

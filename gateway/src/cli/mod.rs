@@ -11,6 +11,7 @@ mod output;
 mod principal;
 mod provider;
 mod run;
+mod scaffold;
 mod secret;
 
 use std::process::ExitCode;

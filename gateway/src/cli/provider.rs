@@ -1,5 +1,5 @@
-//! `credgate provider …`: `check` validates a component against the contract offline and shows
-//! the request it would produce.
+//! `credgate provider …`: `new` writes a template crate to start from, `check` validates a
+//! component against the contract offline and shows the request it would produce.
 
 use std::path::PathBuf;
 
@@ -50,6 +50,21 @@ enum Cmd {
     },
     /// Serve a disabled provider again.
     Enable { id: String },
+    /// Write a new template crate that builds as it is: src/lib.rs with a test, the build
+    /// flags, and the plugin SDK vendored beside it. No gateway needed.
+    New {
+        /// The template's id, also the secrets' type (`acme`).
+        id: String,
+        /// A template that signs each call (HMAC over time, method, path and body).
+        #[arg(long, conflicts_with = "minting")]
+        signing: bool,
+        /// A template that mints an OAuth 2.0 token first (client credentials).
+        #[arg(long)]
+        minting: bool,
+        /// Where to write it [default: ./<id>].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Validate a component against the contract and, given sample values, print the request
     /// it would produce. No network, no gateway needed.
     Check {
@@ -67,6 +82,17 @@ enum Cmd {
         /// The method of the sample request.
         #[arg(long, default_value = "GET")]
         method: String,
+        /// The sample request's body, from a file (what a template that signs the body sees).
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        /// The time the plugin's clock gives (RFC 3339), so signatures come out the same on
+        /// every run [default: now].
+        #[arg(long, value_name = "TIME")]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        /// For a template that mints: the token endpoint's answer (its JSON body, status 200)
+        /// that stands in for the endpoint, which is never called.
+        #[arg(long, value_name = "JSON")]
+        token_response: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -82,6 +108,82 @@ fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, CliError
                 .ok_or_else(|| CliError::new(exit::INVALID, format!("--{what} `{item}` is not NAME=VALUE")))
         })
         .collect()
+}
+
+/// What a minting template's token request and answer come to in a dry run.
+struct DryMint {
+    request: Value,
+    fields: Value,
+    credential: Credential,
+}
+
+/// The token request the template describes (checked against its token hosts, never sent) and,
+/// with `answer` standing in for the endpoint, the fields it would mint.
+async fn dry_mint(
+    injector: &WasmInjector,
+    sample: &Credential,
+    config: &Map<String, Value>,
+    answer: Option<&str>,
+) -> Result<Option<DryMint>, CliError> {
+    use crate::inject::mint::{TokenBody, TokenResponse};
+    let invalid = |e: String| CliError::new(exit::INVALID, e);
+    let Some(mint) = injector.minting() else {
+        return Ok(None);
+    };
+    let Some(request) = mint
+        .token_request(sample, config)
+        .await
+        .map_err(|e| invalid(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let hosts = crate::minting::exchange::token_hosts(&injector.plugin.description.token_hosts, config)
+        .map_err(|e| invalid(format!("the token hosts cannot be completed: {e}")))?;
+    let host = request.url.host_str().unwrap_or_default();
+    let default_port = if request.url.scheme() == "http" { 80 } else { 443 };
+    let port = request.url.port_or_known_default().unwrap_or(default_port);
+    if !hosts.iter().any(|h| h.matches(host, port, default_port)) {
+        return Err(invalid(format!(
+            "the token request goes to `{host}`, which is not among the template's token hosts: credgate would refuse it"
+        )));
+    }
+    let shown = json!({
+        "method": request.method.as_str(),
+        "url": request.url.as_str(),
+        "headers": request.headers.iter().map(|(n, v)| format!("{n}: {}", v.expose())).collect::<Vec<_>>(),
+        "body": match &request.body {
+            TokenBody::None => Value::Null,
+            TokenBody::Form(fields) => json!(fields.iter().map(|(n, v)| format!("{n}={}", v.expose())).collect::<Vec<_>>()),
+            TokenBody::Json(text) => json!(text.expose()),
+        },
+    });
+    let answer = answer.ok_or_else(|| {
+        invalid(format!(
+            "this template mints a token first ({} {}): give --token-response with the endpoint's JSON answer",
+            request.method, request.url
+        ))
+    })?;
+    let minted = mint
+        .accept(
+            &TokenResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: SecretString::new(answer.to_owned()),
+            },
+            sample,
+            config,
+        )
+        .await
+        .map_err(|e| invalid(format!("the template does not accept that answer: {e}")))?;
+    let fields = json!({
+        "fields": minted.fields.field_names().collect::<Vec<_>>(),
+        "expires_in": minted.expires_in.as_secs(),
+    });
+    Ok(Some(DryMint {
+        request: shown,
+        fields,
+        credential: minted.fields,
+    }))
 }
 
 const COLUMNS: &[(&str, &str)] = &[
@@ -103,14 +205,51 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     };
     let force = |force: bool| if force { "?force=true" } else { "" };
     match args.command {
+        Cmd::New {
+            id,
+            signing,
+            minting,
+            dir,
+        } => {
+            let kind = match (signing, minting) {
+                (true, _) => super::scaffold::Kind::Signing,
+                (_, true) => super::scaffold::Kind::Minting,
+                _ => super::scaffold::Kind::Plain,
+            };
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&id));
+            let written = super::scaffold::write(&id, kind, &dir)?;
+            println!("wrote {} files under {}; then:", written.len(), dir.display());
+            println!("  cd {}", dir.display());
+            println!("  cargo test                                    # its test, on this machine");
+            println!("  cargo build --release --target wasm32-wasip2  # the component");
+            println!(
+                "  credgate provider check target/wasm32-wasip2/release/{}.wasm",
+                id.replace('-', "_")
+            );
+            Ok(())
+        }
         Cmd::Check {
             file,
             credential,
             config,
             url,
             method,
+            body,
+            now,
+            token_response,
             json,
-        } => check(file, credential, config, url, method, json).await,
+        } => {
+            let sample = Sample {
+                credential,
+                config,
+                url,
+                method,
+                body,
+                now,
+                token_response,
+            };
+            check(file, sample, json).await
+        }
         Cmd::List => {
             let list = AdminClient::new(&args.client)?.get("/admin/v1/providers").await?;
             if args.client.json {
@@ -175,22 +314,41 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-async fn check(
-    file: PathBuf,
+/// The sample secret and request `check` runs a template on.
+struct Sample {
     credential: Vec<String>,
     config: Vec<String>,
     url: Option<String>,
     method: String,
-    json: bool,
-) -> Result<(), CliError> {
+    body: Option<PathBuf>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    token_response: Option<String>,
+}
+
+async fn check(file: PathBuf, sample_args: Sample, json: bool) -> Result<(), CliError> {
+    let Sample {
+        credential,
+        config,
+        url,
+        method,
+        body,
+        now,
+        token_response,
+    } = sample_args;
     let bytes = std::fs::read(&file)
         .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", file.display())))?;
-    let engine = PluginEngine::new(Limits::default()).map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?;
+    let fixed_clock = now.map(|t| std::time::Duration::from_micros(crate::clock::to_micros(t).max(0) as u64));
+    let engine = PluginEngine::new(Limits {
+        fixed_clock,
+        ..Limits::default()
+    })
+    .map_err(|e| CliError::new(exit::FAILURE, e.to_string()))?;
     let plugin = LoadedPlugin::load(&engine, bytes)
         .await
         .map_err(|e| CliError::new(exit::INVALID, format!("{}: {e}", file.display())))?;
+    let contract = plugin.contract();
     let description = serde_json::to_value(&plugin.description).unwrap_or_default();
-    let mut report = json!({"file": file.display().to_string(), "digest": plugin.digest, "size": plugin.size, "description": description});
+    let mut report = json!({"file": file.display().to_string(), "digest": plugin.digest, "size": plugin.size, "contract": contract, "description": description});
 
     let credential_items = pairs(&credential, "credential")?;
     let mut sample = Credential::new();
@@ -236,13 +394,42 @@ async fn check(
         let injector = WasmInjector {
             plugin: std::sync::Arc::new(plugin),
         };
+        if let Some(minted) = dry_mint(&injector, &sample, &config_map, token_response.as_deref()).await? {
+            report["token_request"] = minted.request;
+            report["minted"] = minted.fields;
+            for (name, value) in minted.credential.fields() {
+                sample.insert(name, value.clone());
+            }
+        }
+        let body = match &body {
+            Some(path) => std::fs::read(path)
+                .map_err(|e| CliError::new(exit::FAILURE, format!("cannot read {}: {e}", path.display())))?,
+            None => Vec::new(),
+        };
+        let payload = match injector.body_need(&config_map, &url) {
+            inject::BodyNeed::Digest(hash) => {
+                let algorithm = match hash {
+                    inject::BodyHash::Sha256 => &ring::digest::SHA256,
+                    inject::BodyHash::Sha512 => &ring::digest::SHA512,
+                };
+                Payload::Digest(ring::digest::digest(algorithm, &body).as_ref().to_vec())
+            }
+            inject::BodyNeed::Bytes { most } if body.len() as u64 > most => {
+                return Err(CliError::new(
+                    exit::INVALID,
+                    format!("the body is larger than the {most} bytes this template reads: credgate would answer 413"),
+                ));
+            }
+            inject::BodyNeed::Bytes { .. } => Payload::Bytes(body.into()),
+            inject::BodyNeed::Nothing | inject::BodyNeed::Sha256 { .. } => Payload::NotNeeded,
+        };
         let edits = injector
             .inject(
                 &InjectRequest {
                     method: &method,
                     url: &url,
                     headers: &headers,
-                    payload: Payload::NotNeeded,
+                    payload,
                 },
                 &sample,
                 &config_map,
@@ -266,7 +453,7 @@ async fn check(
         output::json(&report);
         return Ok(());
     }
-    println!("{}: implements credgate:provider@0.1.0", file.display());
+    println!("{}: implements credgate:provider@{contract}", file.display());
     output::object(&json!({
         "id": report["description"]["id"],
         "name": report["description"]["display_name"],
@@ -292,6 +479,30 @@ async fn check(
                 ("ALLOWED", "allowed_values"),
                 ("DEFAULT", "default_value"),
             ],
+        );
+    }
+    if let Some(request) = report.get("token_request") {
+        println!(
+            "\nthe token request it would make (never sent by check):\n\n{} {}",
+            request["method"].as_str().unwrap_or(""),
+            request["url"].as_str().unwrap_or("")
+        );
+        for line in request["headers"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            println!("{}", line.as_str().unwrap_or(""));
+        }
+        match &request["body"] {
+            Value::Array(fields) => {
+                println!();
+                for field in fields {
+                    println!("{}", field.as_str().unwrap_or(""));
+                }
+            }
+            Value::String(text) => println!("\n{text}"),
+            _ => {}
+        }
+        println!(
+            "\nminted from --token-response: {} (for {} s)",
+            report["minted"]["fields"], report["minted"]["expires_in"]
         );
     }
     if let Some(request) = report.get("request") {

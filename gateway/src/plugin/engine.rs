@@ -24,6 +24,9 @@ pub struct Limits {
     pub stack_bytes: usize,
     /// Instances that may run at once (slots in the pooling allocator). Default 256.
     pub concurrent_instances: u32,
+    /// The time 0.2 plugins read, fixed (since the Unix epoch), for a reproducible dry run
+    /// (`credgate provider check --now`); `None`: the wall clock.
+    pub fixed_clock: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -33,6 +36,7 @@ impl Default for Limits {
             memory_bytes: 16 << 20,
             stack_bytes: 512 << 10,
             concurrent_instances: 256,
+            fixed_clock: None,
         }
     }
 }

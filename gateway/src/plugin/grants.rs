@@ -42,9 +42,11 @@ impl CryptoHost for Sandbox {
 
 impl ClockHost for Sandbox {
     fn now(&mut self) -> wasmtime::Result<Instant> {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since = self.fixed_clock.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+        });
         Ok(Instant {
             seconds: since.as_secs(),
             nanoseconds: since.subsec_nanos(),

@@ -300,7 +300,10 @@ impl LoadedPlugin {
 
     /// A fresh store for one call: its own instance, the memory cap and the deadline.
     fn store(&self) -> Store<Sandbox> {
-        let mut store = Store::new(&self.engine.engine, Sandbox::new(self.engine.limits.memory_bytes));
+        let mut store = Store::new(
+            &self.engine.engine,
+            Sandbox::new(self.engine.limits.memory_bytes).with_clock(self.engine.limits.fixed_clock),
+        );
         store.limiter(|sandbox| sandbox);
         store.set_epoch_deadline(self.engine.deadline_ticks());
         store.epoch_deadline_trap();

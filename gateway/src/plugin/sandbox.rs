@@ -20,6 +20,8 @@ pub struct Sandbox {
     /// Set when the guest asked for more memory than its cap, to tell an out-of-memory trap
     /// from other traps.
     pub hit_memory_limit: bool,
+    /// The time the 0.2 clock gives, when fixed for a dry run.
+    pub fixed_clock: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -64,7 +66,14 @@ impl Sandbox {
                 .memories(16)
                 .build(),
             hit_memory_limit: false,
+            fixed_clock: None,
         }
+    }
+
+    /// The 0.2 clock fixed at `at` (since the epoch), or the wall clock with `None`.
+    pub fn with_clock(mut self, at: Option<std::time::Duration>) -> Self {
+        self.fixed_clock = at;
+        self
     }
 }
 
