@@ -5,7 +5,7 @@
 use tokio::process::Command;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{BIN, Gateway, Options, raw_http};
 use crate::upstream::{TestCa, Upstream};
@@ -170,6 +170,33 @@ async fn curl_through_credgate_run_reaches_the_upstream_with_the_credential_it_n
         "a real key in the caller's environment is replaced"
     );
     assert!(env.contains("OPENAI_API_KEY=credgate\n"), "{env}");
+    assert!(
+        !env.contains("MISTRAL_API_KEY="),
+        "no Mistral grant, no Mistral variable: {env}"
+    );
+    // A grant of a template that declares its SDK's variable: `credgate run` sets it too.
+    let mistral =
+        f.gw.create_secret(json!({"name": "mistral", "type": "mistral", "credential": {"token": TOKEN}}))
+            .await;
+    f.gw.issue_grant(&mistral, &f.agent, json!({})).await;
+    let with_mistral = text(&f.run(&[], &["env"]).await.stdout);
+    assert!(with_mistral.contains("MISTRAL_API_KEY=credgate\n"), "{with_mistral}");
+    let variables = reqwest::Client::new()
+        .get(format!("{}/v1/environment", f.gw.base))
+        .bearer_auth(&f.key)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        variables["variables"],
+        json!(["MISTRAL_API_KEY"]),
+        "only what its grants' types declare"
+    );
+    let anonymous = reqwest::get(format!("{}/v1/environment", f.gw.base)).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
     assert!(
         env.contains(&format!("HTTPS_PROXY=http://credgate:{}@", f.key)),
         "{env}"

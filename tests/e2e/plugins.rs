@@ -925,6 +925,11 @@ async fn a_component_built_for_contract_0_1_keeps_loading_and_injecting() {
         openai.json["contract"], "0.2.0",
         "the bundled templates are built with the SDK"
     );
+    assert_eq!(
+        openai.json["description"]["env"],
+        json!(["OPENAI_API_KEY"]),
+        "what `credgate run` sets"
+    );
     let secret = f
         .secret("legacy", "contract-v0-1", json!({"token": "legacy-token"}), json!({}))
         .await;

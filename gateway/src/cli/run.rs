@@ -20,9 +20,9 @@ use crate::vault::token::{self, TokenKind};
 /// The value put where SDKs look for their API keys: not a credential, and not the app key.
 pub const PLACEHOLDER: &str = "credgate";
 
-/// Environment variables that SDKs and CLIs read their keys from. Each is set to
-/// [`PLACEHOLDER`], replacing any real value the caller's environment holds: credgate swaps
-/// the placeholder for the stored credential on the way out.
+/// Key variables always given the placeholder, whatever the grants: a real key the caller's
+/// environment holds never reaches the command. The providers of the caller's grants add their
+/// own (`GET /v1/environment`).
 const KEY_VARIABLES: &[&str] = &[
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -89,7 +89,13 @@ pub async fn run(args: Args) -> ExitCode {
 
 async fn prepare_and_run(args: Args) -> Result<ExitCode, CliError> {
     let key = app_key(args.key_file.as_deref())?;
-    let bundle = ca_bundle(&args.addr).await?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| CliError::new(exit::FAILURE, format!("cannot build an HTTP client: {e}")))?;
+    let bundle = ca_bundle(&http, &args.addr).await?;
+    let key_variables = key_variables(&http, &args.addr, &key).await?;
     let dir = std::env::temp_dir().join(format!("credgate-run-{}", Uuid::new_v4().simple()));
     let bundle_file = write_private(&dir, "ca-bundle.pem", bundle.as_bytes())?;
     let proxy = proxy_url(&args.proxy, &args.grants, &key)?;
@@ -104,7 +110,14 @@ async fn prepare_and_run(args: Args) -> Result<ExitCode, CliError> {
     for name in CA_VARIABLES {
         child.env(name, &bundle_file);
     }
-    for name in KEY_VARIABLES {
+    // Where the SDKs of the caller's providers read their keys (as the providers declare):
+    // a placeholder, replacing any real value the caller's environment holds; credgate swaps
+    // it for the stored credential on the way out.
+    for name in KEY_VARIABLES
+        .iter()
+        .copied()
+        .chain(key_variables.iter().map(String::as_str))
+    {
         child.env(name, PLACEHOLDER);
     }
     for name in REMOVED_VARIABLES {
@@ -159,13 +172,46 @@ fn app_key(key_file: Option<&Path>) -> Result<Zeroizing<String>, CliError> {
     Ok(key)
 }
 
+/// The environment variables the SDKs of the caller's granted providers read their keys from
+/// (`GET /v1/environment`, with the app key).
+async fn key_variables(http: &reqwest::Client, addr: &str, key: &str) -> Result<Vec<String>, CliError> {
+    let url = format!("{}/v1/environment", addr.trim_end_matches('/'));
+    let unreachable =
+        |e: reqwest::Error| CliError::new(exit::UNAVAILABLE, format!("cannot reach credgate at {addr}: {e}"));
+    let response = http.get(&url).bearer_auth(key).send().await.map_err(unreachable)?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(unreachable)?;
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no reason given");
+        return Err(CliError::new(
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                exit::INVALID
+            } else {
+                exit::UNAVAILABLE
+            },
+            format!("credgate at {addr} refused the app key ({status}): {message}"),
+        ));
+    }
+    Ok(body["variables"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                // Only what an environment variable may be called, whatever the answer holds.
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                })
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// credgate's trust bundle (public: certificates only), after the system's own roots.
-async fn ca_bundle(addr: &str) -> Result<String, CliError> {
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| CliError::new(exit::FAILURE, format!("cannot build an HTTP client: {e}")))?;
+async fn ca_bundle(http: &reqwest::Client, addr: &str) -> Result<String, CliError> {
     let url = format!("{}/v1/proxy-ca", addr.trim_end_matches('/'));
     let unreachable =
         |e: reqwest::Error| CliError::new(exit::UNAVAILABLE, format!("cannot reach credgate at {addr}: {e}"));

@@ -54,6 +54,10 @@ pub struct ProviderDescription {
     /// What of the request body the injector reads before it runs (a signer's).
     #[serde(skip_serializing_if = "BodyAccess::is_none")]
     pub body: BodyAccess,
+    /// Environment variables the provider's SDKs read the key from, which `credgate run`
+    /// sets to a placeholder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
     /// Hosts a minting template's token requests may go to (`{name}` from config; a URL
     /// field gives its host and port). Empty for every type that mints nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -107,6 +111,7 @@ impl ProviderDescription {
             default_hosts: Vec::new(),
             docs_url: String::new(),
             body: BodyAccess::None,
+            env: Vec::new(),
             token_hosts: Vec::new(),
         }
     }

@@ -24,8 +24,11 @@ use url::Url;
 use super::{BodyNeed, Edits, FieldSpec, InjectError, InjectRequest, Injector, Payload, ProviderDescription, field};
 use crate::redact::{Credential, SecretString};
 
-static DESCRIPTION: LazyLock<ProviderDescription> = LazyLock::new(|| {
-    ProviderDescription::native(
+static DESCRIPTION: LazyLock<ProviderDescription> = LazyLock::new(|| ProviderDescription {
+    // The AWS SDKs and CLI read these; `credgate run` gives them placeholders to sign with,
+    // and credgate signs again with the real keys.
+    env: vec!["AWS_ACCESS_KEY_ID".into(), "AWS_SECRET_ACCESS_KEY".into()],
+    ..ProviderDescription::native(
         "aws_sigv4",
         "AWS Signature Version 4",
         vec![

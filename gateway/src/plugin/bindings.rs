@@ -100,6 +100,7 @@ pub mod v0_1 {
             default_hosts: d.default_hosts,
             docs_url: d.docs_url,
             body: new::BodyAccess::None,
+            env: Vec::new(),
             token_hosts: Vec::new(),
         }
     }

@@ -123,8 +123,20 @@ fn description_from_wit(d: bindings::Description, max_body_bytes: u64) -> Result
             }
             bindings::BodyAccess::Bytes(most) => BodyAccess::Bytes(u64::from(most)),
         },
+        env: d.env,
         token_hosts: d.token_hosts,
     };
+    let env_name = |n: &String| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if description.env.len() > 16 || !description.env.iter().all(env_name) {
+        return Err(bad(
+            "env lists at most 16 variable names of upper-case letters, digits and `_`".into(),
+        ));
+    }
     for host in &description.token_hosts {
         let bare = host.replace(['{', '}'], "");
         if host.is_empty() || host.len() > 253 || bare.contains(['/', '?', '#', '@', ' ']) {
@@ -269,6 +281,7 @@ impl LoadedPlugin {
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
                 body: BodyAccess::None,
+                env: Vec::new(),
                 token_hosts: Vec::new(),
             },
             digest,

@@ -119,7 +119,7 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap, wait: u64) -> Res
 }
 
 /// The app key, from `Proxy-Authorization` or `Authorization`, as `Bearer`.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     [header::PROXY_AUTHORIZATION, header::AUTHORIZATION]
         .iter()
         .filter_map(|name| headers.get(name)?.to_str().ok())

@@ -18,6 +18,7 @@ mod authn;
 mod body;
 mod call;
 mod credential;
+mod environment;
 mod forward;
 mod headers;
 mod hold;
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/grants/{grant_id}/", any(base_url_root))
         .route("/v1/grants/{grant_id}/{*path}", any(base_url))
         .route("/v1/approvals/{id}", axum::routing::get(approval_status::status))
+        .route("/v1/environment", axum::routing::get(environment::variables))
         .route(
             "/v1/approvals/{id}/response",
             axum::routing::get(approval_status::response),

@@ -89,9 +89,17 @@ impl Description {
                 default_hosts: Vec::new(),
                 docs_url: String::new(),
                 body: wit::BodyAccess::None,
+                env: Vec::new(),
                 token_hosts: Vec::new(),
             },
         }
+    }
+
+    /// An environment variable the provider's SDKs read the key from (`OPENAI_API_KEY`):
+    /// `credgate run` sets it to a placeholder that credgate replaces on the way out.
+    pub fn env(mut self, name: &str) -> Self {
+        self.inner.env.push(name.to_owned());
+        self
     }
 
     /// A host `mint`'s token requests may go to (`name`, `name:port`, `*.suffix`; `{name}`

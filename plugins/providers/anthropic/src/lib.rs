@@ -9,6 +9,7 @@ struct Anthropic;
 impl Provider for Anthropic {
     fn describe() -> Description {
         Description::new("anthropic", "Anthropic", env!("CARGO_PKG_VERSION"))
+            .env("ANTHROPIC_API_KEY")
             .base_url("https://api.anthropic.com")
             .host("api.anthropic.com")
             .docs("https://docs.anthropic.com/en/api/getting-started")

@@ -9,6 +9,7 @@ struct Cloudflare;
 impl Provider for Cloudflare {
     fn describe() -> Description {
         Description::new("cloudflare", "Cloudflare", env!("CARGO_PKG_VERSION"))
+            .env("CLOUDFLARE_API_TOKEN")
             .base_url("https://api.cloudflare.com/client")
             .host("api.cloudflare.com")
             .docs("https://developers.cloudflare.com/fundamentals/api/how-to/make-api-calls/")

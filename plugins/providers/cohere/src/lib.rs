@@ -9,6 +9,8 @@ struct Cohere;
 impl Provider for Cohere {
     fn describe() -> Description {
         Description::new("cohere", "Cohere", env!("CARGO_PKG_VERSION"))
+            .env("CO_API_KEY")
+            .env("COHERE_API_KEY")
             .base_url("https://api.cohere.com")
             .host("api.cohere.com")
             .docs("https://docs.cohere.com/reference/about")

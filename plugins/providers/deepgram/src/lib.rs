@@ -9,6 +9,7 @@ struct Deepgram;
 impl Provider for Deepgram {
     fn describe() -> Description {
         Description::new("deepgram", "Deepgram", env!("CARGO_PKG_VERSION"))
+            .env("DEEPGRAM_API_KEY")
             .base_url("https://api.deepgram.com")
             .host("api.deepgram.com")
             .docs("https://developers.deepgram.com/reference/authentication")

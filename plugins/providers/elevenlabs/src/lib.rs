@@ -9,6 +9,7 @@ struct Elevenlabs;
 impl Provider for Elevenlabs {
     fn describe() -> Description {
         Description::new("elevenlabs", "ElevenLabs", env!("CARGO_PKG_VERSION"))
+            .env("ELEVENLABS_API_KEY")
             .base_url("https://api.elevenlabs.io")
             .host("api.elevenlabs.io")
             .docs("https://elevenlabs.io/docs/api-reference/authentication")

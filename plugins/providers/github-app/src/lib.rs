@@ -13,6 +13,8 @@ struct GithubApp;
 impl Provider for GithubApp {
     fn describe() -> Description {
         Description::new("github-app", "GitHub App", env!("CARGO_PKG_VERSION"))
+            .env("GITHUB_TOKEN")
+            .env("GH_TOKEN")
             .base_url("https://api.github.com")
             .host("api.github.com")
             .docs("https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation")

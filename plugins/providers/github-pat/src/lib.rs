@@ -9,6 +9,8 @@ struct GithubPat;
 impl Provider for GithubPat {
     fn describe() -> Description {
         Description::new("github-pat", "GitHub", env!("CARGO_PKG_VERSION"))
+            .env("GITHUB_TOKEN")
+            .env("GH_TOKEN")
             .base_url("https://api.github.com")
             .host("api.github.com")
             .docs("https://docs.github.com/en/rest/authentication/authenticating-to-the-rest-api")

@@ -9,6 +9,7 @@ struct GitlabPat;
 impl Provider for GitlabPat {
     fn describe() -> Description {
         Description::new("gitlab-pat", "GitLab", env!("CARGO_PKG_VERSION"))
+            .env("GITLAB_TOKEN")
             .base_url("https://{hostname}")
             .host("{hostname}")
             .docs("https://docs.gitlab.com/api/rest/authentication/")

@@ -9,6 +9,8 @@ struct GoogleGemini;
 impl Provider for GoogleGemini {
     fn describe() -> Description {
         Description::new("google-gemini", "Google Gemini", env!("CARGO_PKG_VERSION"))
+            .env("GEMINI_API_KEY")
+            .env("GOOGLE_API_KEY")
             .base_url("https://generativelanguage.googleapis.com")
             .host("generativelanguage.googleapis.com")
             .docs("https://ai.google.dev/gemini-api/docs/api-key")

@@ -9,6 +9,7 @@ struct Groq;
 impl Provider for Groq {
     fn describe() -> Description {
         Description::new("groq", "Groq", env!("CARGO_PKG_VERSION"))
+            .env("GROQ_API_KEY")
             .base_url("https://api.groq.com")
             .host("api.groq.com")
             .docs("https://console.groq.com/docs/api-reference")

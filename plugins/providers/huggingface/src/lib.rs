@@ -9,6 +9,7 @@ struct Huggingface;
 impl Provider for Huggingface {
     fn describe() -> Description {
         Description::new("huggingface", "Hugging Face", env!("CARGO_PKG_VERSION"))
+            .env("HF_TOKEN")
             .base_url("https://huggingface.co")
             .host("huggingface.co")
             .host("*.huggingface.co")

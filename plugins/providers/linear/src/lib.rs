@@ -9,6 +9,7 @@ struct Linear;
 impl Provider for Linear {
     fn describe() -> Description {
         Description::new("linear", "Linear", env!("CARGO_PKG_VERSION"))
+            .env("LINEAR_API_KEY")
             .base_url("https://api.linear.app")
             .host("api.linear.app")
             .docs("https://linear.app/developers/graphql#authentication")

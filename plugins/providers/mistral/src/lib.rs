@@ -9,6 +9,7 @@ struct Mistral;
 impl Provider for Mistral {
     fn describe() -> Description {
         Description::new("mistral", "Mistral AI", env!("CARGO_PKG_VERSION"))
+            .env("MISTRAL_API_KEY")
             .base_url("https://api.mistral.ai")
             .host("api.mistral.ai")
             .docs("https://docs.mistral.ai/api/")

@@ -9,6 +9,7 @@ struct Openai;
 impl Provider for Openai {
     fn describe() -> Description {
         Description::new("openai", "OpenAI", env!("CARGO_PKG_VERSION"))
+            .env("OPENAI_API_KEY")
             .base_url("https://api.openai.com")
             .host("api.openai.com")
             .docs("https://platform.openai.com/docs/api-reference/authentication")

@@ -9,6 +9,7 @@ struct Openrouter;
 impl Provider for Openrouter {
     fn describe() -> Description {
         Description::new("openrouter", "OpenRouter", env!("CARGO_PKG_VERSION"))
+            .env("OPENROUTER_API_KEY")
             .base_url("https://openrouter.ai/api")
             .host("openrouter.ai")
             .docs("https://openrouter.ai/docs/api-reference/authentication")

@@ -9,6 +9,7 @@ struct Perplexity;
 impl Provider for Perplexity {
     fn describe() -> Description {
         Description::new("perplexity", "Perplexity", env!("CARGO_PKG_VERSION"))
+            .env("PERPLEXITY_API_KEY")
             .base_url("https://api.perplexity.ai")
             .host("api.perplexity.ai")
             .docs("https://docs.perplexity.ai/")

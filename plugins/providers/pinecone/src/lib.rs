@@ -9,6 +9,7 @@ struct Pinecone;
 impl Provider for Pinecone {
     fn describe() -> Description {
         Description::new("pinecone", "Pinecone", env!("CARGO_PKG_VERSION"))
+            .env("PINECONE_API_KEY")
             .base_url("https://api.pinecone.io")
             .host("api.pinecone.io")
             .host("*.pinecone.io")

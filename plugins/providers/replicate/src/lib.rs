@@ -9,6 +9,7 @@ struct Replicate;
 impl Provider for Replicate {
     fn describe() -> Description {
         Description::new("replicate", "Replicate", env!("CARGO_PKG_VERSION"))
+            .env("REPLICATE_API_TOKEN")
             .base_url("https://api.replicate.com")
             .host("api.replicate.com")
             .docs("https://replicate.com/docs/reference/http")

@@ -9,6 +9,7 @@ struct Resend;
 impl Provider for Resend {
     fn describe() -> Description {
         Description::new("resend", "Resend", env!("CARGO_PKG_VERSION"))
+            .env("RESEND_API_KEY")
             .base_url("https://api.resend.com")
             .host("api.resend.com")
             .docs("https://resend.com/docs/api-reference/introduction")

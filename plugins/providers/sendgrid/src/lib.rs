@@ -9,6 +9,7 @@ struct Sendgrid;
 impl Provider for Sendgrid {
     fn describe() -> Description {
         Description::new("sendgrid", "SendGrid", env!("CARGO_PKG_VERSION"))
+            .env("SENDGRID_API_KEY")
             .base_url("https://api.sendgrid.com")
             .host("api.sendgrid.com")
             .docs("https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/authentication")

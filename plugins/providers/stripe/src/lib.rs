@@ -9,6 +9,7 @@ struct Stripe;
 impl Provider for Stripe {
     fn describe() -> Description {
         Description::new("stripe", "Stripe", env!("CARGO_PKG_VERSION"))
+            .env("STRIPE_API_KEY")
             .base_url("https://api.stripe.com")
             .host("api.stripe.com")
             .docs("https://docs.stripe.com/api/authentication")

@@ -9,6 +9,7 @@ struct Xai;
 impl Provider for Xai {
     fn describe() -> Description {
         Description::new("xai", "xAI", env!("CARGO_PKG_VERSION"))
+            .env("XAI_API_KEY")
             .base_url("https://api.x.ai")
             .host("api.x.ai")
             .docs("https://docs.x.ai/docs")
