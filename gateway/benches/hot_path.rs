@@ -206,19 +206,25 @@ fn benches(c: &mut Criterion) {
     })
     .unwrap();
     let minter = Arc::new(credgate::minting::Minter::new(Default::default()));
+    let ctx = credgate::minting::MintContext {
+        upstream,
+        store: store.clone(),
+        ring: Arc::new(ring.clone()),
+        replica: uuid::Uuid::new_v4(),
+    };
     runtime
-        .block_on(minter.fields(&upstream, &minted_secret, &minting, &client))
+        .block_on(minter.fields(&ctx, &minted_secret, &minting, &client))
         .unwrap()
         .unwrap();
     c.bench_function("minted token (cache hit) merged into the credential", |b| {
         b.to_async(&runtime).iter(|| async {
-            let fields = minter
-                .fields(&upstream, &minted_secret, &minting, &client)
+            let obtained = minter
+                .fields(&ctx, &minted_secret, &minting, &client)
                 .await
                 .unwrap()
                 .unwrap();
             let mut merged = client.clone();
-            for (name, value) in fields.fields() {
+            for (name, value) in obtained.fields.fields() {
                 merged.insert(name, value.clone());
             }
             merged

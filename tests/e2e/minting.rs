@@ -322,3 +322,104 @@ async fn token_requests_to_private_or_undeclared_hosts_are_refused() {
     assert_eq!(server.token_requests().await, 0, "nothing reached the token server");
     assert_eq!(f.up.count(), 0);
 }
+
+/// A refresh token the provider rotates on use (Authlib's server revokes the old one): the
+/// new one becomes the secret's next version, sealed and audited, and the token minted with it
+/// is kept for that version; a refresh ahead of expiry rotates again. The old refresh token is
+/// never used twice: the server would refuse it, and the calls would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_rotated_on_use_becomes_the_secrets_next_version() {
+    let f = Fixture::new().await;
+    let server = TokenServer::start(&["--refresh-token", "first-refresh-token", "--expires-in", "12"]);
+    let secret = f
+        .secret(
+            "refreshing",
+            "oauth2-refresh-token",
+            json!({"client_id": "refresh-client", "client_secret": "refresh-secret", "refresh_token": "first-refresh-token"}),
+            json!({"base_url": server.url, "token_url": format!("{}/oauth/token", server.url)}),
+        )
+        .await;
+    let g = f.grant(&secret, json!({})).await;
+    let r = echo(&f, &g).await;
+    assert_ok(&r, "first");
+    assert_eq!(r.json["grant"], "refresh_token");
+    let version = async |f: &Fixture| f.gw.get(&format!("/admin/v1/secrets/{secret}")).await.json["version"].as_i64();
+    assert_eq!(
+        version(&f).await,
+        Some(2),
+        "the rotated refresh token is the secret's version 2"
+    );
+    let rotations =
+        f.gw.get(&format!("/admin/v1/audit?action=secret.rotate&secret_id={secret}"))
+            .await;
+    let record = &rotations.json["data"][0];
+    assert_eq!(record["secret_version"], 2, "{}", rotations.text);
+    assert!(
+        record["actor"].as_str().unwrap().contains("oauth2-refresh-token"),
+        "{}",
+        rotations.text
+    );
+    // Calls keep using the token minted with it: no other token request.
+    for _ in 0..5 {
+        assert_ok(&echo(&f, &g).await, "cached");
+    }
+    assert_eq!(server.token_requests().await, 1);
+    // Due for a refresh two seconds in: it uses version 2's refresh token, and rotates again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_ok(&echo(&f, &g).await, "while refreshing");
+    let mut rotated_again = false;
+    for _ in 0..50 {
+        if version(&f).await == Some(3) {
+            rotated_again = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rotated_again, "{}", server.counts().await);
+    assert_ok(&echo(&f, &g).await, "after the refresh");
+    let counts = server.counts().await;
+    assert_eq!(counts["token_requests"], 2, "{counts}");
+    assert_eq!(counts["failed"], 0, "no refresh token was used twice: {counts}");
+    assert!(!f.gw.logs().contains("first-refresh-token"));
+    crate::support::assert_no_file_holds(&f.gw.data_dir, "first-refresh-token", "the refresh token");
+}
+
+/// Two replicas on one PostgreSQL database, calls on both at once: one token request in all
+/// (one replica holds the minting lease, the other uses the token it stored), one rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_one_minted_token_and_one_rotation() {
+    let Some(replicas) = crate::support::replicas_on_postgres(2).await else {
+        return;
+    };
+    let server = TokenServer::start(&["--refresh-token", "shared-refresh-token"]);
+    let gw = &replicas[0];
+    let agent = gw.create_principal("agent", "minting").await;
+    let (_, key) = gw.issue_key(&agent).await;
+    let secret = gw
+        .create_secret(json!({
+            "name": "shared-refresh", "type": "oauth2-refresh-token",
+            "credential": {"client_id": "refresh-client", "client_secret": "refresh-secret", "refresh_token": "shared-refresh-token"},
+            "config": {"base_url": server.url, "token_url": format!("{}/oauth/token", server.url)},
+            "allow_private_destinations": true, "allow_insecure_http": true,
+        }))
+        .await;
+    let g = gw.issue_grant(&secret, &agent, json!({})).await;
+    reqwest::Client::new()
+        .post(format!("{}/__tokens/delay", server.url))
+        .json(&json!({"ms": 300}))
+        .send()
+        .await
+        .unwrap();
+    let calls = (0..12).map(|i| {
+        let gw = &replicas[i % 2];
+        send(gw.via_grant(Method::GET, &g, "api/echo").bearer_auth(&key))
+    });
+    for r in futures_util::future::join_all(calls).await {
+        assert_ok(&r, "on either replica");
+    }
+    let counts = server.counts().await;
+    assert_eq!(counts["token_requests"], 1, "{counts}");
+    assert_eq!(counts["failed"], 0, "{counts}");
+    let shown = gw.get(&format!("/admin/v1/secrets/{secret}")).await;
+    assert_eq!(shown.json["version"], 2, "{}", shown.text);
+}

@@ -451,6 +451,7 @@ async fn every_bundled_template_injects_what_its_provider_expects() {
     covered.extend(["custom", "binance", "kraken", "okx"]);
     covered.extend([
         "oauth2-client-credentials",
+        "oauth2-refresh-token",
         "microsoft-entra",
         "google-service-account",
         "github-app",

@@ -69,6 +69,7 @@ store_suite!(
     rewrap_is_resumable,
     held_calls_move_forward_once_and_are_rewrapped,
     limit_rows_take_one_writer_at_a_time,
+    minted_tokens_are_kept_per_version_and_minted_under_one_lease,
     calls_are_counted_per_minute_hour_and_day_with_the_trail,
     admin_tokens,
 );
@@ -798,6 +799,48 @@ async fn limit_rows_take_one_writer_at_a_time(store: Arc<dyn Store>) {
         store.limit_row(grant, LimitKind::Rate).await.unwrap().is_none(),
         "kinds are apart"
     );
+}
+
+/// A minted token is kept sealed per secret version (a newer one drops the older), and the
+/// minting lease has one holder at a time until it expires or is given back.
+async fn minted_tokens_are_kept_per_version_and_minted_under_one_lease(store: Arc<dyn Store>) {
+    let secret = Uuid::new_v4();
+    let ring = ring();
+    let location = format!("minted/{secret}");
+    let seal = |version: i64, value: &str| {
+        seal_value(&ring, &location, version, &SecretBytes::new(value.as_bytes().to_vec())).unwrap()
+    };
+    assert!(store.minted_token(secret, 1).await.unwrap().is_none());
+    store
+        .put_minted_token(secret, 1, &seal(1, "token-one"), 1_000)
+        .await
+        .unwrap();
+    let (sealed, expires_at) = store.minted_token(secret, 1).await.unwrap().unwrap();
+    assert_eq!(expires_at, 1_000);
+    let opened = open_value(&ring, &location, 1, &sealed).unwrap();
+    assert_eq!(opened.expose(), b"token-one");
+    store
+        .put_minted_token(secret, 2, &seal(2, "token-two"), 2_000)
+        .await
+        .unwrap();
+    assert!(
+        store.minted_token(secret, 1).await.unwrap().is_none(),
+        "the older version's is gone"
+    );
+    assert_eq!(store.minted_token(secret, 2).await.unwrap().unwrap().1, 2_000);
+
+    // One holder at a time; its own lease it may extend; an expired one anyone may take.
+    assert!(store.lease_minting(secret, "a", 100, 10).await.unwrap());
+    assert!(!store.lease_minting(secret, "b", 150, 50).await.unwrap());
+    assert!(store.lease_minting(secret, "a", 200, 60).await.unwrap());
+    assert!(store.lease_minting(secret, "b", 400, 250).await.unwrap(), "a's expired");
+    store.release_minting(secret, "a").await.unwrap();
+    assert!(
+        !store.lease_minting(secret, "c", 500, 300).await.unwrap(),
+        "a gives back only its own"
+    );
+    store.release_minting(secret, "b").await.unwrap();
+    assert!(store.lease_minting(secret, "c", 500, 300).await.unwrap());
 }
 
 /// Every data-plane call the trail records is counted in its minute, hour and day, in the

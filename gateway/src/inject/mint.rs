@@ -41,6 +41,8 @@ pub struct Minted {
     /// Handed to the injector beside the stored credential.
     pub fields: Credential,
     pub expires_in: Duration,
+    /// Stored credential fields the provider replaced (a refresh token rotated on use).
+    pub rotated: Credential,
 }
 
 #[async_trait::async_trait]

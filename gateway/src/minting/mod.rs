@@ -1,11 +1,15 @@
-//! Minted fields: short-lived tokens a minting type obtains from its stored credential,
-//! cached per secret version in this process until shortly before they expire.
+//! Minted fields: short-lived tokens a minting type obtains from its stored credential, kept
+//! per secret version until shortly before they expire: in memory, and sealed in the database
+//! (`minted_tokens`) so that every replica uses the token one of them minted.
 //!
-//! However many calls wait for a secret's token, one token request is made (single flight).
-//! A token is refreshed ahead of expiry in the background while calls keep using the cached
-//! one; a failed token request is retried with backoff, never once per call. Minted fields
-//! live in memory only, in redacting types, and are dropped with the version they came from:
-//! a rotation or deletion of the secret makes the next call mint afresh.
+//! However many calls wait for a secret's token, one token request is made: one at a time per
+//! process, and one replica at a time per secret (the minting lease); the others use what it
+//! stored. A token is refreshed ahead of expiry in the background while calls keep using the
+//! cached one; a failed token request is retried with backoff, never once per call. When the
+//! provider rotates a refresh token on use, the new one is stored (sealed) as the secret's next
+//! version in the chain of changes, and the token minted with it is kept for that version:
+//! credgate stays the refresh token's only holder, and never uses one twice. A rotated, edited
+//! or deleted secret mints afresh.
 
 pub mod exchange;
 
@@ -16,12 +20,39 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::cache::LiveSecret;
+use crate::crypto::{KeyRing, open_value, seal_value};
 use crate::inject::mint::Mint;
 use crate::inject::{InjectError, Injector};
 use crate::outbound::client::Upstream;
 use crate::redact::Credential;
+use crate::store::{Store, StoreError};
 pub use exchange::ExchangeError;
+
+/// A minting lease outlasts its token request (two timeouts: the answer's head and its body)
+/// by this much.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// How long a replica waits for another's token before it asks for the lease again.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
+
+/// What minting reaches beside the type: the token endpoint, the database and the keys.
+#[derive(Clone, Debug)]
+pub struct MintContext {
+    pub upstream: Upstream,
+    pub store: Arc<dyn Store>,
+    pub ring: Arc<KeyRing>,
+    /// This replica, as the lease's holder.
+    pub replica: Uuid,
+}
+
+/// What a call gets: the minted fields, and the secret's new version when the provider
+/// rotated a stored field (the caller tells the replicas).
+#[derive(Debug)]
+pub struct Obtained {
+    pub fields: Arc<Credential>,
+    pub rotated_to: Option<i64>,
+}
 
 /// Refreshed when this much of a token's life is left (or a tenth of it, if less)...
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
@@ -44,6 +75,22 @@ pub enum MintError {
     /// Recent token requests failed; the next is not due yet.
     #[error("{last}; the next try is in {} s", retry_in.as_secs().max(1))]
     BackingOff { last: ExchangeError, retry_in: Duration },
+    /// The minted token or the rotated credential could not be kept or read.
+    #[error("the minted token could not be kept: {0}")]
+    Keeping(String),
+    /// Another replica holds the lease and did not finish in time.
+    #[error("another replica is obtaining this secret's token; try again")]
+    Busy,
+    /// The secret has a newer version than the call read, and no token for it is stored yet:
+    /// minting with the older credential could use a refresh token twice.
+    #[error("the secret changed while its token was being obtained; try again")]
+    Stale,
+}
+
+impl From<StoreError> for MintError {
+    fn from(e: StoreError) -> Self {
+        Self::Keeping(e.to_string())
+    }
 }
 
 impl From<InjectError> for MintError {
@@ -91,34 +138,101 @@ impl Minter {
         }
     }
 
-    /// The minted fields for `secret`'s current version: cached, or minted now (once for all
-    /// the calls waiting). `None` when the type has nothing to mint for this credential.
+    /// The minted fields for `secret`'s current version: cached, stored by a replica, or minted
+    /// now (once for all the calls waiting). `None` when the type has nothing to mint.
     pub async fn fields(
         self: &Arc<Self>,
-        upstream: &Upstream,
+        ctx: &MintContext,
         secret: &Arc<LiveSecret>,
         injector: &Arc<dyn Injector>,
         credential: &Credential,
-    ) -> Result<Option<Arc<Credential>>, MintError> {
+    ) -> Result<Option<Obtained>, MintError> {
         let Some(mint) = injector.minting() else {
             return Ok(None);
         };
-        let slot = self.slot(secret);
-        if let Some(fields) = self.cached(&slot, upstream, secret, injector, credential) {
-            return Ok(Some(fields));
+        // A newer version this process minted (its refresh token rotated) is the one to use:
+        // the call read the secret before the rotation reached the cache.
+        let (version, slot) = self.newest(secret.meta.id, secret.meta.version);
+        let rotated_to = (version != secret.meta.version).then_some(version);
+        let found = |fields| Ok(Some(Obtained { fields, rotated_to }));
+        if let Some(fields) = self.cached(&slot, ctx, secret, injector, credential) {
+            return found(fields);
         }
         let _minting = slot.minting.lock().await;
         // Whoever held the lock before may have minted for this call too.
-        if let Some(fields) = self.cached(&slot, upstream, secret, injector, credential) {
-            return Ok(Some(fields));
+        if let Some(fields) = self.cached(&slot, ctx, secret, injector, credential) {
+            return found(fields);
+        }
+        if let Some(fields) = stored(ctx, secret.meta.id, version, &slot).await? {
+            return found(fields);
         }
         if let Some((last, at)) = lock(&slot.held).backoff.clone()
             && let Some(retry_in) = at.checked_duration_since(Instant::now())
         {
             return Err(MintError::BackingOff { last, retry_in });
         }
-        self.mint_into(&slot, mint, upstream, secret, injector, credential)
-            .await
+        self.mint_leased(&slot, mint, ctx, secret, injector, credential).await
+    }
+
+    /// Mints under the secret's lease, so one replica at a time asks the token endpoint; a
+    /// replica that finds the lease taken waits for the token the holder stores.
+    async fn mint_leased(
+        &self,
+        slot: &Slot,
+        mint: &dyn Mint,
+        ctx: &MintContext,
+        secret: &LiveSecret,
+        injector: &Arc<dyn Injector>,
+        credential: &Credential,
+    ) -> Result<Option<Obtained>, MintError> {
+        let holder = ctx.replica.to_string();
+        let id = secret.meta.id;
+        let waited = Instant::now();
+        let lease = ctx.upstream.first_byte_timeout * 2 + LEASE_MARGIN;
+        loop {
+            let now = crate::clock::to_micros(crate::clock::now());
+            let until = now + lease.as_micros() as i64;
+            if ctx.store.lease_minting(id, &holder, until, now).await? {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if let Some(obtained) = self.current(ctx, secret).await? {
+                return Ok(Some(obtained));
+            }
+            if waited.elapsed() > WAIT_FOR_OTHER {
+                return Err(MintError::Busy);
+            }
+        }
+        let minted = self.mint_into(slot, mint, ctx, secret, injector, credential).await;
+        if let Err(e) = ctx.store.release_minting(id, &holder).await {
+            tracing::warn!(secret = %id, error = %e, "could not give the minting lease back; it expires by itself");
+        }
+        minted
+    }
+    /// A token stored for the secret's current version, if there is one (`None`: the call's
+    /// version is current and has none, so it may mint).
+    async fn current(&self, ctx: &MintContext, secret: &LiveSecret) -> Result<Option<Obtained>, MintError> {
+        let id = secret.meta.id;
+        let current = ctx.store.secret(id).await?.map_or(secret.meta.version, |m| m.version);
+        let slot = self.slot(id, current);
+        if let Some(fields) = stored(ctx, id, current, &slot).await? {
+            let rotated_to = (current != secret.meta.version).then_some(current);
+            return Ok(Some(Obtained { fields, rotated_to }));
+        }
+        if current != secret.meta.version {
+            return Err(MintError::Stale);
+        }
+        Ok(None)
+    }
+
+    /// The slot of the newest version of `secret` this process knows, `version` or later.
+    fn newest(&self, secret: Uuid, version: i64) -> (i64, Arc<Slot>) {
+        let newer = lock(&self.slots)
+            .iter()
+            .filter(|((id, v), _)| *id == secret && *v > version)
+            .max_by_key(|((_, v), _)| *v)
+            .map(|((_, v), slot)| (*v, slot.clone()));
+        newer.unwrap_or_else(|| (version, self.slot(secret, version)))
     }
 
     /// Drops what was minted for every version of `secret` (it was rotated or deleted).
@@ -126,14 +240,14 @@ impl Minter {
         lock(&self.slots).retain(|(id, _), _| *id != secret);
     }
 
-    fn slot(&self, secret: &LiveSecret) -> Arc<Slot> {
-        let key = (secret.meta.id, secret.meta.version);
+    fn slot(&self, secret: Uuid, version: i64) -> Arc<Slot> {
+        let key = (secret, version);
         let mut slots = lock(&self.slots);
         if let Some(slot) = slots.get(&key) {
             return slot.clone();
         }
         // A new version: what older ones minted is not used again.
-        slots.retain(|(id, _), _| *id != secret.meta.id);
+        slots.retain(|(id, v), _| *id != secret || *v > version);
         slots.entry(key).or_default().clone()
     }
 
@@ -141,7 +255,7 @@ impl Minter {
     fn cached(
         self: &Arc<Self>,
         slot: &Arc<Slot>,
-        upstream: &Upstream,
+        ctx: &MintContext,
         secret: &Arc<LiveSecret>,
         injector: &Arc<dyn Injector>,
         credential: &Credential,
@@ -157,10 +271,10 @@ impl Minter {
             && held.backoff.as_ref().is_none_or(|(_, at)| now >= *at);
         if due {
             held.refreshing = true;
-            let (minter, slot, upstream, secret, injector) = (
+            let (minter, slot, ctx, secret, injector) = (
                 self.clone(),
                 slot.clone(),
-                upstream.clone(),
+                ctx.clone(),
                 secret.clone(),
                 injector.clone(),
             );
@@ -169,7 +283,7 @@ impl Minter {
                 let _minting = slot.minting.lock().await;
                 if let Some(mint) = injector.minting()
                     && let Err(e) = minter
-                        .mint_into(&slot, mint, &upstream, &secret, &injector, &credential)
+                        .mint_leased(&slot, mint, &ctx, &secret, &injector, &credential)
                         .await
                 {
                     tracing::warn!(secret = %secret.meta.id, error = %e, "refreshing a minted token failed; the cached one is used until it expires");
@@ -185,20 +299,24 @@ impl Minter {
         &self,
         slot: &Slot,
         mint: &dyn Mint,
-        upstream: &Upstream,
+        ctx: &MintContext,
         secret: &LiveSecret,
         injector: &Arc<dyn Injector>,
         credential: &Credential,
-    ) -> Result<Option<Arc<Credential>>, MintError> {
+    ) -> Result<Option<Obtained>, MintError> {
         let config: &Map<String, Value> = &secret.meta.config;
+        // Under the lease: a replica may have stored a token meanwhile, or rotated the
+        // secret, and only the current version's credential may be used.
+        if let Some(obtained) = self.current(ctx, secret).await? {
+            return Ok(Some(obtained));
+        }
         let Some(request) = mint.token_request(credential, config).await? else {
             return Ok(None);
         };
         let hosts = exchange::token_hosts(&injector.description().token_hosts, config)
             .map_err(|why| MintError::Exchange(ExchangeError::Refused(why)))?;
         self.requests.inc();
-        let answered = exchange::send(upstream, secret, &hosts, request).await;
-        let response = match answered {
+        let response = match exchange::send(&ctx.upstream, secret, &hosts, request).await {
             Ok(response) => response,
             Err(e) => {
                 let mut held = lock(&slot.held);
@@ -212,17 +330,84 @@ impl Minter {
         };
         let minted = mint.accept(&response, credential, config).await?;
         drop(response);
-        let now = Instant::now();
+        let id = secret.meta.id;
+        let mut version = secret.meta.version;
+        let mut rotated_to = None;
+        if !minted.rotated.is_empty() {
+            // The provider took the old refresh token back: the new one is the credential now.
+            let mut next = credential.clone();
+            for (name, value) in minted.rotated.fields() {
+                next.insert(name, value.clone());
+            }
+            let sealed = seal_value(&ctx.ring, &id.to_string(), version + 1, &next.to_plaintext())
+                .map_err(|e| MintError::Keeping(e.to_string()))?;
+            let mut event = AuditEvent::new(AuditKind::Admin, "secret.rotate", "ok");
+            event.actor = Some(format!("provider {} (rotated the refresh token on use)", injector.id()));
+            event.target = Some(id.to_string());
+            event.secret_id = Some(id);
+            event.secret_version = Some(version + 1);
+            event.provider = Some(injector.id().to_owned());
+            if !ctx
+                .store
+                .rotate_secret(id, version, &sealed, crate::clock::now(), &event)
+                .await?
+            {
+                return Err(MintError::Keeping(
+                    "the secret changed while its token was minted; the next call mints again".into(),
+                ));
+            }
+            version += 1;
+            rotated_to = Some(version);
+        }
         let life = minted.expires_in;
+        let expires_at = crate::clock::to_micros(crate::clock::now()) + life.as_micros() as i64;
+        let sealed = seal_value(&ctx.ring, &minted_location(id), version, &minted.fields.to_plaintext())
+            .map_err(|e| MintError::Keeping(e.to_string()))?;
+        ctx.store.put_minted_token(id, version, &sealed, expires_at).await?;
         let fields = Arc::new(minted.fields);
-        let mut held = lock(&slot.held);
-        held.fields = Some(fields.clone());
-        held.usable_until = Some(now + life.saturating_sub(MARGIN));
-        held.refresh_at = Some(now + life.saturating_sub(REFRESH_AHEAD.min(life / 10).max(MARGIN * 2)));
-        held.failures = 0;
-        held.backoff = None;
-        Ok(Some(fields))
+        let target = match rotated_to {
+            // Kept for the version it goes with; this one is done.
+            Some(v) => self.slot(id, v),
+            None => return Ok(Some(keep(slot, fields, life, None))),
+        };
+        Ok(Some(keep(&target, fields, life, rotated_to)))
     }
+}
+
+/// Keeps `fields` in `slot` for `life`, clearing any backoff.
+fn keep(slot: &Slot, fields: Arc<Credential>, life: Duration, rotated_to: Option<i64>) -> Obtained {
+    let now = Instant::now();
+    let mut held = lock(&slot.held);
+    held.fields = Some(fields.clone());
+    held.usable_until = Some(now + life.saturating_sub(MARGIN));
+    held.refresh_at = Some(now + life.saturating_sub(REFRESH_AHEAD.min(life / 10).max(MARGIN * 2)));
+    held.failures = 0;
+    held.backoff = None;
+    Obtained { fields, rotated_to }
+}
+
+/// The token a replica stored for this version, if it is still good for a while; kept in
+/// `slot` too. One that cannot be opened (its master key retired) is as good as none.
+async fn stored(ctx: &MintContext, id: Uuid, version: i64, slot: &Slot) -> Result<Option<Arc<Credential>>, MintError> {
+    let Some((sealed, expires_at)) = ctx.store.minted_token(id, version).await? else {
+        return Ok(None);
+    };
+    let left = expires_at - crate::clock::to_micros(crate::clock::now());
+    if left <= (MARGIN * 2).as_micros() as i64 {
+        return Ok(None);
+    }
+    let Ok(plain) = open_value(&ctx.ring, &minted_location(id), version, &sealed) else {
+        return Ok(None);
+    };
+    let fields = Credential::from_plaintext(&plain).map_err(|e| MintError::Keeping(e.to_string()))?;
+    Ok(Some(
+        keep(slot, Arc::new(fields), Duration::from_micros(left as u64), None).fields,
+    ))
+}
+
+/// What a minted token is sealed to: never mistaken for the secret's own value.
+fn minted_location(secret: Uuid) -> String {
+    format!("minted/{secret}")
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -159,8 +159,10 @@ impl Mint for WasmInjector {
         let out = Minted {
             fields: to_credential(&minted.fields),
             expires_in: std::time::Duration::from_secs(minted.expires_in),
+            rotated: to_credential(&minted.rotated),
         };
         zeroize(&mut minted.fields);
+        zeroize(&mut minted.rotated);
         Ok(out)
     }
 }

@@ -92,25 +92,38 @@ pub async fn inject(
     let started = Instant::now();
     let mut credential = decrypt(state, secret)?;
     if injector.minting().is_some() {
-        let minted = state
-            .minter
-            .fields(&state.upstream, secret, injector, &credential)
-            .await
-            .map_err(|e| {
-                state.metrics.provider_failure(injector.id());
-                match (&e, state.settings.log_plugin_errors) {
-                    (crate::minting::MintError::Template { detail, .. }, true) => {
-                        tracing::warn!(provider = injector.id(), error = %detail, "minting failed");
-                    }
-                    _ => tracing::warn!(provider = injector.id(), error = %e, "minting failed"),
+        let ctx = crate::minting::MintContext {
+            upstream: state.upstream.clone(),
+            store: state.store.clone(),
+            ring: state.keyring.current(),
+            replica: state.replica,
+        };
+        let minted = state.minter.fields(&ctx, secret, injector, &credential).await;
+        if let Err(crate::minting::MintError::Stale) = &minted {
+            // Read the secret again before the next call.
+            crate::changes::publish(state, crate::changes::Change::Secret { id: secret.meta.id }).await;
+        }
+        let minted = minted.map_err(|e| {
+            state.metrics.provider_failure(injector.id());
+            match (&e, state.settings.log_plugin_errors) {
+                (crate::minting::MintError::Template { detail, .. }, true) => {
+                    tracing::warn!(provider = injector.id(), error = %detail, "minting failed");
                 }
-                refuse(
-                    ErrorCode::ProviderError,
-                    format!("provider `{}` could not obtain a token: {e}", injector.id()),
-                )
-            })?;
-        for (name, value) in minted.iter().flat_map(|fields| fields.fields()) {
-            credential.insert(name, value.clone());
+                _ => tracing::warn!(provider = injector.id(), error = %e, "minting failed"),
+            }
+            refuse(
+                ErrorCode::ProviderError,
+                format!("provider `{}` could not obtain a token: {e}", injector.id()),
+            )
+        })?;
+        if let Some(obtained) = minted {
+            if obtained.rotated_to.is_some() {
+                // The provider rotated a stored field: every replica reads the new version.
+                crate::changes::publish(state, crate::changes::Change::Secret { id: secret.meta.id }).await;
+            }
+            for (name, value) in obtained.fields.fields() {
+                credential.insert(name, value.clone());
+            }
         }
     }
     let edits = injector

@@ -318,6 +318,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<LimitRow>;
     async fn limit_row(&self, grant: Uuid, kind: LimitKind) -> Result<Option<LimitRow>>;
 
+    /// The token a minting template obtained for this version of the secret, sealed, and
+    /// when it expires (microseconds since the epoch).
+    async fn minted_token(&self, secret: Uuid, version: i64) -> Result<Option<(SealedValue, i64)>>;
+    /// Keeps a minted token for this version, dropping those of older versions.
+    async fn put_minted_token(&self, secret: Uuid, version: i64, sealed: &SealedValue, expires_at: i64) -> Result<()>;
+    /// Takes the secret's minting lease for `holder` until `until`, if it is free, expired at
+    /// `now`, or already `holder`'s. Whether it was taken.
+    async fn lease_minting(&self, secret: Uuid, holder: &str, until: i64, now: i64) -> Result<bool>;
+    /// Gives the lease back, if `holder` has it.
+    async fn release_minting(&self, secret: Uuid, holder: &str) -> Result<()>;
+
     // Approvals (see `crate::approvals`).
     async fn insert_approval(&self, approval: &Approval) -> Result<()>;
     async fn approval(&self, id: Uuid) -> Result<Option<Approval>>;

@@ -1275,6 +1275,71 @@ where
     }
 
     #[instrument(skip_all, level = "debug")]
+    async fn minted_token(&self, secret: Uuid, version: i64) -> Result<Option<(SealedValue, i64)>> {
+        let row = sqlx::query::<DB>(
+            "SELECT kek_id, wrapped_key, ciphertext, expires_at FROM minted_tokens WHERE secret_id = $1 AND version = $2",
+        )
+        .bind(secret.to_string())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((Self::sealed_row(&row)?, row.try_get("expires_at")?)))
+            .transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn put_minted_token(&self, secret: Uuid, version: i64, sealed: &SealedValue, expires_at: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query::<DB>("DELETE FROM minted_tokens WHERE secret_id = $1 AND version < $2")
+            .bind(secret.to_string())
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(
+            "INSERT INTO minted_tokens (secret_id, version, kek_id, wrapped_key, ciphertext, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (secret_id, version) DO UPDATE SET \
+             kek_id = excluded.kek_id, wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext, \
+             expires_at = excluded.expires_at",
+        )
+        .bind(secret.to_string())
+        .bind(version)
+        .bind(sealed.kek_id.clone())
+        .bind(sealed.wrapped_key.clone())
+        .bind(sealed.ciphertext.clone())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn lease_minting(&self, secret: Uuid, holder: &str, until: i64, now: i64) -> Result<bool> {
+        let done = sqlx::query::<DB>(
+            "INSERT INTO mint_leases (secret_id, holder, lease_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (secret_id) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+             WHERE mint_leases.lease_until < $4 OR mint_leases.holder = excluded.holder",
+        )
+        .bind(secret.to_string())
+        .bind(holder.to_owned())
+        .bind(until)
+        .bind(now)
+        .execute(&self.writes)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn release_minting(&self, secret: Uuid, holder: &str) -> Result<()> {
+        sqlx::query::<DB>("DELETE FROM mint_leases WHERE secret_id = $1 AND holder = $2")
+            .bind(secret.to_string())
+            .bind(holder.to_owned())
+            .execute(&self.writes)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
     async fn insert_approval(&self, a: &Approval) -> Result<()> {
         let (kek_id, wrapped_key, ciphertext) = match &a.request {
             Some(s) => (

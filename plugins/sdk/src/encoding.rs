@@ -51,6 +51,20 @@ pub fn base64url(input: &[u8]) -> String {
         .collect()
 }
 
+/// `application/x-www-form-urlencoded` encoding of one value, as OAuth 2.0 wants a client's id
+/// and secret encoded before they are joined for HTTP Basic (RFC 6749 §2.3.1).
+pub fn form_urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&alloc::format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// Decodes standard base64 (padding optional, no whitespace); `None` if it is not base64.
 pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
     let digits = input.trim_end_matches('=').as_bytes();
@@ -91,5 +105,6 @@ mod tests {
         assert_eq!(base64_decode("Z"), None);
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
         assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(form_urlencode("a b:c/é"), "a+b%3Ac%2F%C3%A9");
     }
 }

@@ -131,6 +131,7 @@ impl Minted {
             inner: wit::Minted {
                 fields: Vec::new(),
                 expires_in,
+                rotated: Vec::new(),
             },
         }
     }
@@ -138,6 +139,16 @@ impl Minted {
     /// A field handed to `inject` beside the stored credential's.
     pub fn field(mut self, name: &str, value: impl Into<String>) -> Self {
         self.inner.fields.push(wit::Pair {
+            name: name.to_owned(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// A stored credential field to replace (a refresh token the provider rotated on use):
+    /// credgate stores the secret's next version with it.
+    pub fn rotated(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.inner.rotated.push(wit::Pair {
             name: name.to_owned(),
             value: value.into(),
         });

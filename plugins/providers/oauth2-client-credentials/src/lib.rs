@@ -65,7 +65,10 @@ fn client_credentials(url: &str, credential: &Credential, config: &Config, post:
         request.form("client_id", id).form("client_secret", secret)
     } else {
         // RFC 6749 §2.3.1: each form-urlencoded before they are joined.
-        request.header("authorization", basic(&form_encode(id), &form_encode(secret)))
+        request.header(
+            "authorization",
+            basic(&encoding::form_urlencode(id), &encoding::form_urlencode(secret)),
+        )
     })
 }
 
@@ -74,19 +77,6 @@ fn bearer_token(response: &TokenResponse) -> Result<Minted, Error> {
     let token = response.json_str("access_token")?;
     let expires_in = response.json_u64("expires_in")?.unwrap_or(3600);
     Ok(Minted::new(expires_in).field("access_token", token))
-}
-
-/// `application/x-www-form-urlencoded` encoding of one value.
-fn form_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 provider!(ClientCredentials);
