@@ -13,7 +13,7 @@
 
 pub mod exchange;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -125,7 +125,8 @@ struct Held {
 
 #[derive(Debug, Default)]
 pub struct Minter {
-    slots: Mutex<HashMap<(Uuid, i64), Arc<Slot>>>,
+    /// Per secret, per version: the newest is found without looking at other secrets.
+    slots: Mutex<HashMap<Uuid, BTreeMap<i64, Arc<Slot>>>>,
     /// Token requests made, for `/metrics`.
     requests: prometheus_client::metrics::counter::Counter,
 }
@@ -228,27 +229,26 @@ impl Minter {
     /// The slot of the newest version of `secret` this process knows, `version` or later.
     fn newest(&self, secret: Uuid, version: i64) -> (i64, Arc<Slot>) {
         let newer = lock(&self.slots)
-            .iter()
-            .filter(|((id, v), _)| *id == secret && *v > version)
-            .max_by_key(|((_, v), _)| *v)
-            .map(|((_, v), slot)| (*v, slot.clone()));
+            .get(&secret)
+            .and_then(|versions| versions.range(version..).next_back())
+            .map(|(v, slot)| (*v, slot.clone()));
         newer.unwrap_or_else(|| (version, self.slot(secret, version)))
     }
 
     /// Drops what was minted for every version of `secret` (it was rotated or deleted).
     pub fn forget(&self, secret: Uuid) {
-        lock(&self.slots).retain(|(id, _), _| *id != secret);
+        lock(&self.slots).remove(&secret);
     }
 
     fn slot(&self, secret: Uuid, version: i64) -> Arc<Slot> {
-        let key = (secret, version);
         let mut slots = lock(&self.slots);
-        if let Some(slot) = slots.get(&key) {
+        let versions = slots.entry(secret).or_default();
+        if let Some(slot) = versions.get(&version) {
             return slot.clone();
         }
         // A new version: what older ones minted is not used again.
-        slots.retain(|(id, v), _| *id != secret || *v > version);
-        slots.entry(key).or_default().clone()
+        versions.retain(|v, _| *v > version);
+        versions.entry(version).or_default().clone()
     }
 
     /// Usable cached fields; starts a background refresh when they are due for one.
