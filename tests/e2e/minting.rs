@@ -3,23 +3,21 @@
 //! Google JWT-bearer grant checked with google-auth's verifier, a GitHub App exchange checked
 //! with PyJWT) whose protected API accepts only the tokens it issued.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::proxy::Fixture;
-use crate::support::{Reply, send};
+use crate::support::{PythonPeer, Reply, send};
 
 /// Canary values: never in a reply, a log, the trail or a file.
 const CLIENT_SECRET_BASIC: &str = "basic-secret";
 const CLIENT_SECRET_POST: &str = "post-secret";
 
-/// The authorization server, stopped when dropped.
+/// The authorization server, with the key files it wrote.
 struct TokenServer {
-    child: Child,
+    peer: PythonPeer,
     url: String,
     dir: tempfile::TempDir,
 }
@@ -27,60 +25,49 @@ struct TokenServer {
 impl TokenServer {
     fn start(args: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let python = crate::python::venv().join("bin/python");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/token_server.py");
         let account = dir.path().join("service-account.json");
         let github = dir.path().join("github-app.pem");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["--port", "0", "--tenant", "acme-tenant"])
-            .args(["--github-app-id", "4242", "--github-installation-id", "99"])
-            .arg("--write-service-account")
-            .arg(&account)
-            .arg("--write-github-key")
-            .arg(&github)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the token server");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the token server said {first:?}"));
+        let mut all: Vec<&std::ffi::OsStr> = [
+            "--tenant",
+            "acme-tenant",
+            "--github-app-id",
+            "4242",
+            "--github-installation-id",
+            "99",
+        ]
+        .map(std::ffi::OsStr::new)
+        .to_vec();
+        all.extend([std::ffi::OsStr::new("--write-service-account"), account.as_os_str()]);
+        all.extend([std::ffi::OsStr::new("--write-github-key"), github.as_os_str()]);
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        let peer = PythonPeer::start("token_server.py", &all);
         Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: peer.url.clone(),
+            peer,
             dir,
         }
     }
 
     async fn counts(&self) -> Value {
-        reqwest::get(format!("{}/__tokens/count", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.peer.get_json("/__tokens/count").await
     }
 
     async fn token_requests(&self) -> u64 {
         self.counts().await["token_requests"].as_u64().unwrap()
     }
 
+    /// One of its switches: `/__tokens/fail`, `/__tokens/delay`.
+    async fn switch(&self, path: &str, body: Value) {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+
     fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap()
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -138,12 +125,7 @@ async fn client_credentials_are_minted_once_for_many_calls_with_either_client_au
     )
     .await;
     // The token endpoint takes 300 ms, so all twenty arrive while the one request is out.
-    reqwest::Client::new()
-        .post(format!("{}/__tokens/delay", server.url))
-        .json(&json!({"ms": 300}))
-        .send()
-        .await
-        .unwrap();
+    server.switch("/__tokens/delay", json!({"ms": 300})).await;
     let calls = (0..20).map(|_| echo(&f, &post));
     for r in futures_util::future::join_all(calls).await {
         assert_ok(&r, "post");
@@ -210,12 +192,9 @@ async fn a_failing_token_endpoint_fails_calls_with_its_status_only_and_is_retrie
         json!({"token_url": format!("{}/oauth/token", server.url)}),
     )
     .await;
-    reqwest::Client::new()
-        .post(format!("{}/__tokens/fail", server.url))
-        .json(&json!({"status": 503, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    server
+        .switch("/__tokens/fail", json!({"status": 503, "times": 1}))
+        .await;
     let r = echo(&f, &g).await;
     let message = r.assert_error(502, "provider_error");
     assert!(message.contains("503"), "{message}");
@@ -404,12 +383,7 @@ async fn replicas_share_one_minted_token_and_one_rotation() {
         }))
         .await;
     let g = gw.issue_grant(&secret, &agent, json!({})).await;
-    reqwest::Client::new()
-        .post(format!("{}/__tokens/delay", server.url))
-        .json(&json!({"ms": 300}))
-        .send()
-        .await
-        .unwrap();
+    server.switch("/__tokens/delay", json!({"ms": 300})).await;
     let calls = (0..12).map(|i| {
         let gw = &replicas[i % 2];
         send(gw.via_grant(Method::GET, &g, "api/echo").bearer_auth(&key))

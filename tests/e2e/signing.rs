@@ -2,77 +2,41 @@
 //! declared), end to end through a real gateway to an exchange peer that checks every
 //! signature with ccxt's own signing code (`tests/peers/exchange_oracle.py`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::proxy::Fixture;
-use crate::support::send;
+use crate::support::{PythonPeer, send};
 
 const API_KEY: &str = "oracle-api-key-4471";
 /// Canary secrets: never in a reply, a log or the trail.
 const SECRET: &str = "c2lnbmluZy1jYW5hcnktc2VjcmV0LTk5MjE=";
 const PASSPHRASE: &str = "canary-passphrase-5530";
 
-/// The exchange peer, stopped when dropped.
-struct Oracle {
-    child: Child,
-    url: String,
-}
+/// The exchange peer.
+struct Oracle(PythonPeer);
 
 impl Oracle {
     fn start(exchange: &str) -> Self {
-        let python = crate::python::venv().join("bin/python");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/exchange_oracle.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args([
-                "--port",
-                "0",
-                "--exchange",
-                exchange,
-                "--api-key",
-                API_KEY,
-                "--secret",
-                SECRET,
-            ])
-            .args(["--password", PASSPHRASE])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the exchange peer");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the exchange peer said {first:?}"));
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        let args = [
+            "--exchange",
+            exchange,
+            "--api-key",
+            API_KEY,
+            "--secret",
+            SECRET,
+            "--password",
+            PASSPHRASE,
+        ];
+        Self(PythonPeer::start("exchange_oracle.py", &args.map(std::ffi::OsStr::new)))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     async fn count(&self) -> u64 {
-        reqwest::get(format!("{}/__oracle/count", self.url))
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["count"]
-            .as_u64()
-            .unwrap()
-    }
-}
-
-impl Drop for Oracle {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.get_json("/__oracle/count").await["count"].as_u64().unwrap()
     }
 }
 
@@ -82,7 +46,7 @@ async fn exchange_grant(f: &Fixture, exchange: &str, oracle: &Oracle) -> String 
         _ => json!({"api_key": API_KEY, "secret": SECRET}),
     };
     let secret = f
-        .secret(exchange, exchange, credential, json!({"base_url": oracle.url}))
+        .secret(exchange, exchange, credential, json!({"base_url": oracle.url()}))
         .await;
     f.grant(&secret, json!({})).await
 }

@@ -544,3 +544,56 @@ pub async fn fresh_postgres_url() -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
+
+/// A test peer written in Python (`tests/peers/<script>`), run with the test virtual
+/// environment: it prints `listening on <port>` first, and is killed when dropped.
+pub struct PythonPeer {
+    child: Child,
+    pub url: String,
+}
+
+impl PythonPeer {
+    pub fn start(script: &str, args: &[&std::ffi::OsStr]) -> Self {
+        let python = crate::python::venv().join("bin/python");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/peers")
+            .join(script);
+        let mut child = Command::new(python)
+            .arg(path)
+            .args(["--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{script} said {first:?}"));
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    /// `GET` of one of its JSON control endpoints (`/__oracle/count`, `/__tokens/count`).
+    pub async fn get_json(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for PythonPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
