@@ -117,27 +117,71 @@ fn new_templates_and_the_readme_example_build_and_dry_run_as_written() {
         "{report}"
     );
 
-    // The README's example, as written, in a crate `provider new` made.
+    // The README's examples, as written, each in a crate `provider new` made.
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = &readme[readme.find("### Writing a provider plugin").unwrap()..];
-    let example = section
+    let section = &readme
+        [readme.find("### Writing a provider plugin").unwrap()..readme.find("### The provider registry").unwrap()];
+    let examples: Vec<&str> = section
         .split("```rust\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap();
-    let dir = root.join("acme");
-    run(root, BIN, &["provider", "new", "acme", "--dir", dir.to_str().unwrap()]);
-    std::fs::write(dir.join("src/lib.rs"), example).unwrap();
-    let component = build(&dir, "acme");
-    let report = check(
-        root,
-        &component,
-        &[
-            "--credential",
-            "token=test-value",
-            "--url",
-            "https://api.acme.example/v1/things",
-        ],
-    );
-    assert_eq!(header(&report, "authorization"), Some("Bearer test-value"), "{report}");
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert_eq!(examples.len(), 3, "plain, signing, minting");
+    for example in examples {
+        let id = example
+            .split("Description::new(\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let dir = root.join(format!("readme-{id}"));
+        run(root, BIN, &["provider", "new", id, "--dir", dir.to_str().unwrap()]);
+        std::fs::write(dir.join("src/lib.rs"), example).unwrap();
+        let component = build(&dir, id);
+        let (args, header_name, expected): (Vec<&str>, &str, String) = match id {
+            "acme" => (
+                vec![
+                    "--credential",
+                    "token=test-value",
+                    "--url",
+                    "https://api.acme.example/v1/things",
+                ],
+                "authorization",
+                "Bearer test-value".into(),
+            ),
+            "acme-signed" => {
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"s3");
+                (
+                    vec![
+                        "--credential",
+                        "secret=s3",
+                        "--method",
+                        "POST",
+                        "--url",
+                        "https://api.acme.example/v1/pay",
+                        "--body",
+                        body.to_str().unwrap(),
+                        "--now",
+                        "2026-12-06T18:00:00Z",
+                    ],
+                    "x-signature",
+                    hex::encode(ring::hmac::sign(&key, br#"1796580000POST/v1/pay{"amount": 100}"#)),
+                )
+            }
+            "acme-minted" => (
+                vec![
+                    "--credential",
+                    "client_id=c",
+                    "--credential",
+                    "client_secret=s",
+                    "--token-response",
+                    r#"{"access_token": "readme-token"}"#,
+                ],
+                "authorization",
+                "Bearer readme-token".into(),
+            ),
+            other => panic!("an example the test does not know: {other}"),
+        };
+        let report = check(root, &component, &args);
+        assert_eq!(header(&report, header_name), Some(expected.as_str()), "{id}: {report}");
+    }
 }

@@ -192,3 +192,56 @@ async fn a_body_past_the_templates_declared_bound_is_refused_before_signing() {
         assert!(!f.gw.logs().contains(canary));
     }
 }
+
+/// A template that asks for the body's digest, not the body: credgate buffers the body (within
+/// its own limit), hands over its SHA-256, and sends the body as it came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_body_digest_is_computed_by_credgate_and_the_body_sent_as_it_came() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::plugins::fixtures::path("digest-signer"),
+        dir.path().join("digest-signer.wasm"),
+    )
+    .unwrap();
+    let f = Fixture::with(crate::support::Options {
+        args: vec![
+            "--plugins-dir".into(),
+            dir.path().display().to_string(),
+            "--max-body-bytes".into(),
+            "4096".into(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let secret = f
+        .secret("digest", "digest-signer", json!({"secret": "digest-secret"}), json!({}))
+        .await;
+    let grant = f.grant(&secret, json!({})).await;
+    let body = "x".repeat(3000);
+    let r = send(
+        f.gw.via_grant(Method::PUT, &grant, "upload")
+            .bearer_auth(&f.key)
+            .body(body.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = f.up.last();
+    assert_eq!(seen.body, body.as_bytes(), "the body as it came");
+    let digest = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
+    assert_eq!(seen.header("x-body-sha256"), Some(hex::encode(digest.as_ref())));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"digest-secret");
+    assert_eq!(
+        seen.header("x-body-signature"),
+        Some(hex::encode(ring::hmac::sign(&key, digest.as_ref())))
+    );
+    // Past the gateway's own body limit: refused, nothing sent.
+    let before = f.up.count();
+    let r = send(
+        f.gw.via_grant(Method::PUT, &grant, "upload")
+            .bearer_auth(&f.key)
+            .body("x".repeat(5000)),
+    )
+    .await;
+    r.assert_error(413, "payload_too_large");
+    assert_eq!(f.up.count(), before);
+}

@@ -178,6 +178,26 @@ mod tests {
     }
 
     #[test]
+    fn an_es256_signature_is_r_and_s_and_verifies_with_the_public_key() {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pkcs8.as_ref())
+        );
+        let signed = sign(SignatureAlgorithm::Es256, &pem, b"header.claims").unwrap();
+        assert_eq!(signed.len(), 64, "JWS form: r || s");
+        let public = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, public)
+            .verify(b"header.claims", &signed)
+            .unwrap();
+    }
+
+    #[test]
     fn an_ed25519_signature_verifies_with_the_public_key() {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
