@@ -841,6 +841,33 @@ async fn minted_tokens_are_kept_per_version_and_minted_under_one_lease(store: Ar
     );
     store.release_minting(secret, "b").await.unwrap();
     assert!(store.lease_minting(secret, "c", 500, 300).await.unwrap());
+
+    // A token goes with the value it was minted from: rotating or deleting the secret drops it.
+    let meta = add_secret(store.as_ref(), &ring, "minting", "client-secret").await;
+    let minted = |version: i64| {
+        seal_value(
+            &ring,
+            &format!("minted/{}", meta.id),
+            version,
+            &SecretBytes::new(b"t".to_vec()),
+        )
+        .unwrap()
+    };
+    store.put_minted_token(meta.id, 1, &minted(1), 9_000).await.unwrap();
+    let next = seal_value(&ring, &meta.id.to_string(), 2, &SecretBytes::new(b"{}".to_vec())).unwrap();
+    assert!(
+        store
+            .rotate_secret(meta.id, 1, &next, now(), &ev("secret.rotate"))
+            .await
+            .unwrap()
+    );
+    assert!(store.minted_token(meta.id, 1).await.unwrap().is_none(), "rotated away");
+    store.put_minted_token(meta.id, 2, &minted(2), 9_000).await.unwrap();
+    assert!(store.delete_secret(meta.id, now(), &ev("secret.delete")).await.unwrap());
+    assert!(
+        store.minted_token(meta.id, 2).await.unwrap().is_none(),
+        "deleted with its secret"
+    );
 }
 
 /// Every data-plane call the trail records is counted in its minute, hour and day, in the

@@ -103,22 +103,24 @@ async fn prepare_and_run(args: Args) -> Result<ExitCode, CliError> {
 
     let mut child = std::process::Command::new(&args.command[0]);
     child.args(&args.command[1..]);
+    // Where the SDKs of the caller's providers read their keys (as the providers declare):
+    // a placeholder, replacing any real value the caller's environment holds; credgate swaps
+    // it for the stored credential on the way out. Set first, and never a name credgate sets
+    // itself below or that a shell or runtime reads, whatever the gateway answered.
+    for name in KEY_VARIABLES
+        .iter()
+        .copied()
+        .chain(key_variables.iter().map(String::as_str))
+        .filter(|name| !crate::inject::reserved_env(name))
+    {
+        child.env(name, PLACEHOLDER);
+    }
     for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
         child.env(name, proxy.as_str());
     }
     child.env("NO_PROXY", &no_proxy).env("no_proxy", &no_proxy);
     for name in CA_VARIABLES {
         child.env(name, &bundle_file);
-    }
-    // Where the SDKs of the caller's providers read their keys (as the providers declare):
-    // a placeholder, replacing any real value the caller's environment holds; credgate swaps
-    // it for the stored credential on the way out.
-    for name in KEY_VARIABLES
-        .iter()
-        .copied()
-        .chain(key_variables.iter().map(String::as_str))
-    {
-        child.env(name, PLACEHOLDER);
     }
     for name in REMOVED_VARIABLES {
         child.env_remove(name);

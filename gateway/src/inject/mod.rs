@@ -34,6 +34,69 @@ pub use bearer::BearerInjector;
 pub use description::{BodyAccess, BodyHash, FieldSpec, ProviderDescription};
 pub use native::{NATIVE_VERSION, is_native, native, natives};
 pub use placeholders::{complete as complete_placeholders, placeholders};
+
+/// Environment variables no type may declare for its SDKs (`ProviderDescription::env`): the
+/// ones `credgate run` sets itself (the proxy, the CA bundle) and ones a shell, a loader or a
+/// runtime reads as code or search paths, which a placeholder would break or subvert.
+pub fn reserved_env(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "PATH",
+        "HOME",
+        "SHELL",
+        "USER",
+        "ENV",
+        "BASH_ENV",
+        "IFS",
+        "PS4",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+        "NODE_OPTIONS",
+        "NODE_PATH",
+        "RUBYOPT",
+        "PERL5OPT",
+        "JAVA_TOOL_OPTIONS",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+        "AWS_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+        "NODE_USE_ENV_PROXY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ];
+    const PREFIXES: &[&str] = &["LD_", "DYLD_", "CREDGATE_", "GIT_"];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::reserved_env;
+
+    #[test]
+    fn only_key_variables_may_be_declared() {
+        for name in [
+            "PATH",
+            "LD_PRELOAD",
+            "HTTPS_PROXY",
+            "SSL_CERT_FILE",
+            "CREDGATE_APP_KEY",
+            "BASH_ENV",
+        ] {
+            assert!(reserved_env(name), "{name}");
+        }
+        for name in ["OPENAI_API_KEY", "HF_TOKEN", "AWS_ACCESS_KEY_ID"] {
+            assert!(!reserved_env(name), "{name}");
+        }
+    }
+}
 pub use secret_check::{Checked, check_credential, check_secret};
 pub use sigv4::SigV4Injector;
 

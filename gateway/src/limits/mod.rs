@@ -504,6 +504,8 @@ impl Slot {
 /// A token lease joins what this process holds; an empty one says the bucket is dry.
 fn add_tokens(held: &mut Held, lease: &TokenLease, now: i64) {
     held.tokens += lease.granted;
+    // Fresh, not idle: the sweep must not hand them back before this call takes one.
+    held.last_used = held.last_used.max(now);
     if lease.granted == 0 {
         held.next_token = now + lease.wait.max(1);
         held.dry_until = held.next_token.min(now + RECHECK.as_micros() as i64);

@@ -16,16 +16,20 @@ use crate::vault::host::HostPattern;
 
 /// Largest token answer read.
 const MAX_ANSWER: usize = 64 * 1024;
+/// Longest a token request may take, for its answer's head and again for its body: short, so
+/// that the minting lease (crate::minting) always outlasts it.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Why a token request failed. Messages quote no value and no answer body.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+/// Why a token request failed. Messages are fixed texts: they quote nothing the template
+/// wrote (a host or header name it built could carry a credential) and no answer body.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum ExchangeError {
     /// The request the type described may not be sent (a host outside its token hosts, a
     /// private address the secret does not allow).
     #[error("the token request was refused: {0}")]
-    Refused(String),
+    Refused(&'static str),
     #[error("the token endpoint could not be reached: {0}")]
-    Unreachable(String),
+    Unreachable(&'static str),
     /// It answered, with a status other than 2xx.
     #[error("the token endpoint answered {0}")]
     Status(u16),
@@ -61,17 +65,38 @@ pub async fn send(
     hosts: &[HostPattern],
     request: TokenRequest,
 ) -> Result<TokenResponse, ExchangeError> {
-    crate::outbound::destination::check(&request.url, &secret.meta, hosts, &upstream.resolver)
+    let url = &request.url;
+    let default_port = if url.scheme() == "http" { 80 } else { 443 };
+    let port = url.port_or_known_default().unwrap_or(default_port);
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if !hosts.iter().any(|h| h.matches(host, port, default_port)) {
+        return Err(ExchangeError::Refused(
+            "its host is not among the template's token hosts",
+        ));
+    }
+    crate::outbound::destination::check(url, &secret.meta, hosts, &upstream.resolver)
         .await
-        .map_err(|e| ExchangeError::Refused(e.message))?;
+        .map_err(|e| {
+            ExchangeError::Refused(match e.code {
+                crate::error::ErrorCode::BlockedDestination => {
+                    "the token endpoint is not a destination this secret allows (https, and no private or loopback address, unless the secret allows them)"
+                }
+                _ => "the token endpoint's host cannot be resolved",
+            })
+        })?;
     let mut builder = http::Request::builder()
         .method(request.method)
         .uri(request.url.as_str())
         .header(header::ACCEPT, "application/json");
     for (name, value) in &request.headers {
-        crate::edit_rules::check_header_name(name).map_err(|e| ExchangeError::Refused(e.to_string()))?;
+        crate::edit_rules::check_header_name(name)
+            .map_err(|_| ExchangeError::Refused("a header it sets has a name credgate does not send"))?;
         let mut value = http::HeaderValue::from_str(value.expose())
-            .map_err(|_| ExchangeError::Refused(format!("header `{name}` has a value no header may carry")))?;
+            .map_err(|_| ExchangeError::Refused("a header it sets has a value no header may carry"))?;
         value.set_sensitive(true);
         builder = builder.header(name.as_str(), value);
     }
@@ -92,21 +117,17 @@ pub async fn send(
     };
     let http_request = builder
         .body(Either::Right(Full::new(body)))
-        .map_err(|e| ExchangeError::Refused(e.to_string()))?;
+        .map_err(|_| ExchangeError::Refused("it is not a request credgate can send"))?;
     let client = upstream.client(secret.meta.allow_private_destinations);
-    let response = tokio::time::timeout(upstream.first_byte_timeout, client.request(http_request))
+    let sent = tokio::time::timeout(TIMEOUT, client.request(http_request))
         .await
-        .map_err(|_| ExchangeError::Unreachable("no answer in time".into()))?
-        .map_err(|e| {
-            ExchangeError::Unreachable(
-                if e.is_connect() {
-                    "cannot connect"
-                } else {
-                    "the request failed"
-                }
-                .into(),
-            )
-        })?;
+        .map_err(|_| ExchangeError::Unreachable("no answer in time"))?;
+    let response = sent.map_err(|e| {
+        ExchangeError::Unreachable(match e.is_connect() {
+            true => "cannot connect",
+            false => "the request failed",
+        })
+    })?;
     let status = response.status().as_u16();
     if !response.status().is_success() {
         return Err(ExchangeError::Status(status));
@@ -117,13 +138,12 @@ pub async fn send(
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER);
-    let body = tokio::time::timeout(upstream.first_byte_timeout, body.collect())
+    let body = tokio::time::timeout(TIMEOUT, body.collect())
         .await
-        .map_err(|_| ExchangeError::Unreachable("the answer did not arrive in time".into()))?
-        .map_err(|_| ExchangeError::Unreachable(format!("the answer is not a body of at most {MAX_ANSWER} bytes")))?
+        .map_err(|_| ExchangeError::Unreachable("the answer did not arrive in time"))?
+        .map_err(|_| ExchangeError::Unreachable("the answer is larger than 64 KiB, or broken"))?
         .to_bytes();
-    let body =
-        String::from_utf8(body.to_vec()).map_err(|_| ExchangeError::Unreachable("the answer is not text".into()))?;
+    let body = String::from_utf8(body.to_vec()).map_err(|_| ExchangeError::Unreachable("the answer is not text"))?;
     Ok(TokenResponse {
         status,
         headers,

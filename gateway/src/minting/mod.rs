@@ -30,10 +30,22 @@ use crate::redact::Credential;
 use crate::store::{Store, StoreError};
 pub use exchange::ExchangeError;
 
+/// Refreshed when this much of a token's life is left (or a tenth of it, if less)...
+const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// ...and never kept closer than this to its expiry: a call must not leave with a token that
+/// expires on the way.
+const MARGIN: Duration = Duration::from_secs(5);
+/// A token's lifetime is taken as the answer gives it, up to this (a longer one outlives any
+/// sensible token); one too short to be used at all is refused, or every call would mint.
+const MAX_LIFE: Duration = Duration::from_secs(24 * 3600);
+/// Backoff after failed token requests: doubling from this...
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// ...up to this.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// A minting lease outlasts its token request (two timeouts: the answer's head and its body)
 /// by this much.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
-/// How long a replica waits for another's token before it asks for the lease again.
+/// How long a replica waits for another's token before it gives up on this call.
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(10);
 
 /// What minting reaches beside the type: the token endpoint, the database and the keys.
@@ -42,7 +54,7 @@ pub struct MintContext {
     pub upstream: Upstream,
     pub store: Arc<dyn Store>,
     pub ring: Arc<KeyRing>,
-    /// This replica, as the lease's holder.
+    /// This replica; each attempt's lease holder is it and a nonce.
     pub replica: Uuid,
 }
 
@@ -54,17 +66,8 @@ pub struct Obtained {
     pub rotated_to: Option<i64>,
 }
 
-/// Refreshed when this much of a token's life is left (or a tenth of it, if less)...
-const REFRESH_AHEAD: Duration = Duration::from_secs(60);
-/// ...and never kept closer than this to its expiry: a call must not leave with a token that
-/// expires on the way.
-const MARGIN: Duration = Duration::from_secs(5);
-/// Backoff after failed token requests: doubling from this...
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-/// ...up to this.
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// Why no minted fields are available.
+/// Why no minted fields are available. Messages quote nothing a template or a token endpoint
+/// wrote, but for `Template`'s `detail` (logged only with `--log-plugin-errors`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum MintError {
     /// The type refused or failed (its own error, summarised).
@@ -74,7 +77,7 @@ pub enum MintError {
     Exchange(#[from] ExchangeError),
     /// Recent token requests failed; the next is not due yet.
     #[error("{last}; the next try is in {} s", retry_in.as_secs().max(1))]
-    BackingOff { last: ExchangeError, retry_in: Duration },
+    BackingOff { last: String, retry_in: Duration },
     /// The minted token or the rotated credential could not be kept or read.
     #[error("the minted token could not be kept: {0}")]
     Keeping(String),
@@ -87,12 +90,6 @@ pub enum MintError {
     Stale,
 }
 
-impl From<StoreError> for MintError {
-    fn from(e: StoreError) -> Self {
-        Self::Keeping(e.to_string())
-    }
-}
-
 impl From<InjectError> for MintError {
     fn from(e: InjectError) -> Self {
         Self::Template {
@@ -102,12 +99,24 @@ impl From<InjectError> for MintError {
     }
 }
 
+impl From<StoreError> for MintError {
+    fn from(e: StoreError) -> Self {
+        Self::Keeping(e.to_string())
+    }
+}
+
+impl MintError {
+    /// A failure the next call should not repeat at once: the endpoint, the template or the
+    /// database failed, rather than another replica being busy or the secret changing.
+    fn backs_off(&self) -> bool {
+        !matches!(self, Self::BackingOff { .. } | Self::Busy | Self::Stale)
+    }
+}
+
 /// What one version of one secret has minted.
 #[derive(Debug, Default)]
 struct Slot {
     held: Mutex<Held>,
-    /// One token request at a time for this version, in this process.
-    minting: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -120,13 +129,16 @@ struct Held {
     refreshing: bool,
     failures: u32,
     /// The last failure, and when the next request is allowed.
-    backoff: Option<(ExchangeError, Instant)>,
+    backoff: Option<(String, Instant)>,
 }
 
 #[derive(Debug, Default)]
 pub struct Minter {
     /// Per secret, per version: the newest is found without looking at other secrets.
     slots: Mutex<HashMap<Uuid, BTreeMap<i64, Arc<Slot>>>>,
+    /// One mint at a time per secret in this process. Kept when the slots are forgotten, so a
+    /// mint in flight still holds back the next one.
+    minting: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Token requests made, for `/metrics`.
     requests: prometheus_client::metrics::counter::Counter,
 }
@@ -134,8 +146,8 @@ pub struct Minter {
 impl Minter {
     pub fn new(requests: prometheus_client::metrics::counter::Counter) -> Self {
         Self {
-            slots: Mutex::default(),
             requests,
+            ..Self::default()
         }
     }
 
@@ -148,35 +160,82 @@ impl Minter {
         injector: &Arc<dyn Injector>,
         credential: &Credential,
     ) -> Result<Option<Obtained>, MintError> {
-        let Some(mint) = injector.minting() else {
+        if injector.minting().is_none() {
             return Ok(None);
-        };
+        }
         // A newer version this process minted (its refresh token rotated) is the one to use:
         // the call read the secret before the rotation reached the cache.
         let (version, slot) = self.newest(secret.meta.id, secret.meta.version);
+        if let Some(fields) = self.cached(&slot, ctx, secret, injector, credential) {
+            let rotated_to = (version != secret.meta.version).then_some(version);
+            return Ok(Some(Obtained { fields, rotated_to }));
+        }
+        // In a task of its own: a call that goes away must not abandon a token request whose
+        // answer (a rotated refresh token, say) has to be kept.
+        let (minter, ctx, secret, injector, credential) = (
+            self.clone(),
+            ctx.clone(),
+            secret.clone(),
+            injector.clone(),
+            credential.clone(),
+        );
+        tokio::spawn(async move { minter.obtain(&ctx, &secret, &injector, &credential, false).await })
+            .await
+            .map_err(|e| MintError::Keeping(format!("the minting task failed: {e}")))?
+    }
+
+    /// Under the secret's lock: what another call obtained meanwhile, what a replica stored, or
+    /// a token request. `refresh`: mint even though the cached fields are still usable.
+    async fn obtain(
+        &self,
+        ctx: &MintContext,
+        secret: &LiveSecret,
+        injector: &Arc<dyn Injector>,
+        credential: &Credential,
+        refresh: bool,
+    ) -> Result<Option<Obtained>, MintError> {
+        let Some(mint) = injector.minting() else {
+            return Ok(None);
+        };
+        let secret_lock = self.lock_for(secret.meta.id);
+        let _minting = secret_lock.lock().await;
+        let (version, slot) = self.newest(secret.meta.id, secret.meta.version);
         let rotated_to = (version != secret.meta.version).then_some(version);
-        let found = |fields| Ok(Some(Obtained { fields, rotated_to }));
-        if let Some(fields) = self.cached(&slot, ctx, secret, injector, credential) {
-            return found(fields);
-        }
-        let _minting = slot.minting.lock().await;
-        // Whoever held the lock before may have minted for this call too.
-        if let Some(fields) = self.cached(&slot, ctx, secret, injector, credential) {
-            return found(fields);
-        }
-        if let Some(fields) = stored(ctx, secret.meta.id, version, &slot).await? {
-            return found(fields);
+        if !refresh {
+            if let Some(fields) = usable(&slot) {
+                return Ok(Some(Obtained { fields, rotated_to }));
+            }
+            if let Some(fields) = stored(ctx, secret.meta.id, version, &slot).await? {
+                return Ok(Some(Obtained { fields, rotated_to }));
+            }
         }
         if let Some((last, at)) = lock(&slot.held).backoff.clone()
             && let Some(retry_in) = at.checked_duration_since(Instant::now())
         {
             return Err(MintError::BackingOff { last, retry_in });
         }
-        self.mint_leased(&slot, mint, ctx, secret, injector, credential).await
+        let minted = self.mint_leased(&slot, mint, ctx, secret, injector, credential).await;
+        match &minted {
+            Err(e) if e.backs_off() => {
+                let mut held = lock(&slot.held);
+                held.failures += 1;
+                let wait = BACKOFF_FIRST
+                    .saturating_mul(1 << (held.failures - 1).min(6))
+                    .min(BACKOFF_MAX);
+                held.backoff = Some((e.to_string(), Instant::now() + wait));
+            }
+            _ => {}
+        }
+        minted
+    }
+
+    fn lock_for(&self, secret: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.minting).entry(secret).or_default().clone()
     }
 
     /// Mints under the secret's lease, so one replica at a time asks the token endpoint; a
-    /// replica that finds the lease taken waits for the token the holder stores.
+    /// replica that finds the lease taken waits for the token the holder stores. Each attempt
+    /// holds the lease under a name of its own.
     async fn mint_leased(
         &self,
         slot: &Slot,
@@ -186,16 +245,10 @@ impl Minter {
         injector: &Arc<dyn Injector>,
         credential: &Credential,
     ) -> Result<Option<Obtained>, MintError> {
-        let holder = ctx.replica.to_string();
+        let holder = format!("{}/{}", ctx.replica, Uuid::new_v4().simple());
         let id = secret.meta.id;
         let waited = Instant::now();
-        let lease = ctx.upstream.first_byte_timeout * 2 + LEASE_MARGIN;
-        loop {
-            let now = crate::clock::to_micros(crate::clock::now());
-            let until = now + lease.as_micros() as i64;
-            if ctx.store.lease_minting(id, &holder, until, now).await? {
-                break;
-            }
+        while !take_lease(ctx, id, &holder).await? {
             tokio::time::sleep(Duration::from_millis(100)).await;
             if let Some(obtained) = self.current(ctx, secret).await? {
                 return Ok(Some(obtained));
@@ -204,12 +257,15 @@ impl Minter {
                 return Err(MintError::Busy);
             }
         }
-        let minted = self.mint_into(slot, mint, ctx, secret, injector, credential).await;
+        let minted = self
+            .mint_into(slot, mint, ctx, secret, injector, credential, &holder)
+            .await;
         if let Err(e) = ctx.store.release_minting(id, &holder).await {
             tracing::warn!(secret = %id, error = %e, "could not give the minting lease back; it expires by itself");
         }
         minted
     }
+
     /// A token stored for the secret's current version, if there is one (`None`: the call's
     /// version is current and has none, so it may mint).
     async fn current(&self, ctx: &MintContext, secret: &LiveSecret) -> Result<Option<Obtained>, MintError> {
@@ -280,12 +336,7 @@ impl Minter {
             );
             let credential = credential.clone();
             tokio::spawn(async move {
-                let _minting = slot.minting.lock().await;
-                if let Some(mint) = injector.minting()
-                    && let Err(e) = minter
-                        .mint_leased(&slot, mint, &ctx, &secret, &injector, &credential)
-                        .await
-                {
+                if let Err(e) = minter.obtain(&ctx, &secret, &injector, &credential, true).await {
                     tracing::warn!(secret = %secret.meta.id, error = %e, "refreshing a minted token failed; the cached one is used until it expires");
                 }
                 lock(&slot.held).refreshing = false;
@@ -294,7 +345,8 @@ impl Minter {
         Some(fields)
     }
 
-    /// Makes the token request and keeps what it yields; on failure, backs off.
+    /// Makes the token request and keeps what it yields.
+    #[allow(clippy::too_many_arguments)] // the one step that needs all of it
     async fn mint_into(
         &self,
         slot: &Slot,
@@ -303,6 +355,7 @@ impl Minter {
         secret: &LiveSecret,
         injector: &Arc<dyn Injector>,
         credential: &Credential,
+        holder: &str,
     ) -> Result<Option<Obtained>, MintError> {
         let config: &Map<String, Value> = &secret.meta.config;
         // Under the lease: a replica may have stored a token meanwhile, or rotated the
@@ -313,28 +366,27 @@ impl Minter {
         let Some(request) = mint.token_request(credential, config).await? else {
             return Ok(None);
         };
-        let hosts = exchange::token_hosts(&injector.description().token_hosts, config)
-            .map_err(|why| MintError::Exchange(ExchangeError::Refused(why)))?;
+        let hosts = exchange::token_hosts(&injector.description().token_hosts, config).map_err(|_| {
+            MintError::Exchange(ExchangeError::Refused(
+                "the template's token hosts cannot be completed from this secret's config",
+            ))
+        })?;
         self.requests.inc();
-        let response = match exchange::send(&ctx.upstream, secret, &hosts, request).await {
-            Ok(response) => response,
-            Err(e) => {
-                let mut held = lock(&slot.held);
-                held.failures += 1;
-                let wait = BACKOFF_FIRST
-                    .saturating_mul(1 << (held.failures - 1).min(6))
-                    .min(BACKOFF_MAX);
-                held.backoff = Some((e.clone(), Instant::now() + wait));
-                return Err(e.into());
-            }
-        };
+        let response = exchange::send(&ctx.upstream, secret, &hosts, request).await?;
         let minted = mint.accept(&response, credential, config).await?;
         drop(response);
         let id = secret.meta.id;
         let mut version = secret.meta.version;
         let mut rotated_to = None;
         if !minted.rotated.is_empty() {
-            // The provider took the old refresh token back: the new one is the credential now.
+            // The provider took the old refresh token back: the new one is the credential now,
+            // kept only if this attempt still holds the lease (no other can have sent it).
+            if !take_lease(ctx, id, holder).await? {
+                tracing::error!(secret = %id, "the minting lease ran out before a rotated refresh token could be kept; the secret needs a new one");
+                return Err(MintError::Keeping(
+                    "the minting lease ran out before the rotated refresh token was kept".into(),
+                ));
+            }
             let mut next = credential.clone();
             for (name, value) in minted.rotated.fields() {
                 next.insert(name, value.clone());
@@ -359,7 +411,13 @@ impl Minter {
             version += 1;
             rotated_to = Some(version);
         }
-        let life = minted.expires_in;
+        let life = minted.expires_in.min(MAX_LIFE);
+        if life < MARGIN * 2 {
+            return Err(MintError::Keeping(format!(
+                "the token endpoint gave a token that expires in {} s, too soon to be used",
+                life.as_secs()
+            )));
+        }
         let expires_at = crate::clock::to_micros(crate::clock::now()) + life.as_micros() as i64;
         let sealed = seal_value(&ctx.ring, &minted_location(id), version, &minted.fields.to_plaintext())
             .map_err(|e| MintError::Keeping(e.to_string()))?;
@@ -372,6 +430,24 @@ impl Minter {
         };
         Ok(Some(keep(&target, fields, life, rotated_to)))
     }
+}
+
+/// Takes (or extends) the secret's minting lease for `holder`.
+async fn take_lease(ctx: &MintContext, secret: Uuid, holder: &str) -> Result<bool, MintError> {
+    let lease = exchange::TIMEOUT * 2 + LEASE_MARGIN;
+    let now = crate::clock::to_micros(crate::clock::now());
+    Ok(ctx
+        .store
+        .lease_minting(secret, holder, now + lease.as_micros() as i64, now)
+        .await?)
+}
+
+/// The fields in `slot`, while they are usable.
+fn usable(slot: &Slot) -> Option<Arc<Credential>> {
+    let held = lock(&slot.held);
+    held.fields
+        .clone()
+        .filter(|_| held.usable_until.is_some_and(|t| Instant::now() < t))
 }
 
 /// Keeps `fields` in `slot` for `life`, clearing any backoff.
@@ -400,9 +476,8 @@ async fn stored(ctx: &MintContext, id: Uuid, version: i64, slot: &Slot) -> Resul
         return Ok(None);
     };
     let fields = Credential::from_plaintext(&plain).map_err(|e| MintError::Keeping(e.to_string()))?;
-    Ok(Some(
-        keep(slot, Arc::new(fields), Duration::from_micros(left as u64), None).fields,
-    ))
+    let left = Duration::from_micros(left as u64).min(MAX_LIFE);
+    Ok(Some(keep(slot, Arc::new(fields), left, None).fields))
 }
 
 /// What a minted token is sealed to: never mistaken for the secret's own value.

@@ -6,6 +6,7 @@
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroize;
 
 use super::bindings::{ClockHost, CryptoHost, HashAlgorithm, Instant, RandomHost, SignatureAlgorithm, TypesHost};
 use super::sandbox::Sandbox;
@@ -16,13 +17,15 @@ const MAX_RANDOM: u32 = 1024;
 impl TypesHost for Sandbox {}
 
 impl CryptoHost for Sandbox {
-    fn hmac(&mut self, algorithm: HashAlgorithm, key: Vec<u8>, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+    fn hmac(&mut self, algorithm: HashAlgorithm, mut key: Vec<u8>, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
         let algorithm = match algorithm {
             HashAlgorithm::Sha1 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
             HashAlgorithm::Sha256 => ring::hmac::HMAC_SHA256,
             HashAlgorithm::Sha512 => ring::hmac::HMAC_SHA512,
         };
         let tag = ring::hmac::sign(&ring::hmac::Key::new(algorithm, &key), &data);
+        // The host's copy of a key the plugin passed (usually a credential field).
+        key.zeroize();
         Ok(tag.as_ref().to_vec())
     }
 
@@ -33,10 +36,12 @@ impl CryptoHost for Sandbox {
     fn sign(
         &mut self,
         algorithm: SignatureAlgorithm,
-        private_key_pem: String,
+        mut private_key_pem: String,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        Ok(sign(algorithm, &private_key_pem, &data))
+        let signed = sign(algorithm, &private_key_pem, &data);
+        private_key_pem.zeroize();
+        Ok(signed)
     }
 }
 

@@ -137,6 +137,11 @@ fn description_from_wit(d: bindings::Description, max_body_bytes: u64) -> Result
             "env lists at most 16 variable names of upper-case letters, digits and `_`".into(),
         ));
     }
+    if let Some(name) = description.env.iter().find(|n| inject::reserved_env(n)) {
+        return Err(bad(format!(
+            "env names `{name}`, which `credgate run` sets itself or a shell or runtime reads: only variables that hold a key may be named"
+        )));
+    }
     for host in &description.token_hosts {
         let bare = host.replace(['{', '}'], "");
         if host.is_empty() || host.len() > 253 || bare.contains(['/', '?', '#', '@', ' ']) {

@@ -31,6 +31,9 @@ use crate::outbound::body::{LimitedBody, OutboundBody};
 /// `UNSIGNED-PAYLOAD`, which S3 accepts (TLS protects their integrity on the way).
 const S3_HASH_LIMIT: u64 = 1024 * 1024;
 
+/// Bodies a provider signs a digest of are held whole to hash them, up to this size.
+const DIGEST_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// The caller's body, its declared length known to fit.
 #[derive(Debug)]
 pub struct Inbound {
@@ -134,7 +137,14 @@ async fn describe(
         BodyNeed::Nothing => return Ok((Payload::NotNeeded, stream(body))),
         BodyNeed::Sha256 { may_stream_unsigned } => may_stream_unsigned,
         BodyNeed::Digest(hash) => {
-            let bytes = whole(body, content_length, limit, "", seen).await?;
+            // Held whole only to hash it: bounded like S3's hashed bodies, not by the (much
+            // larger) limit on streamed ones.
+            let (most, whose) = if DIGEST_LIMIT < limit {
+                (DIGEST_LIMIT, " (the provider signs a digest of bodies up to that size)")
+            } else {
+                (limit, "")
+            };
+            let bytes = whole(body, content_length, most, whose, seen).await?;
             let algorithm = match hash {
                 BodyHash::Sha256 => &ring::digest::SHA256,
                 BodyHash::Sha512 => &ring::digest::SHA512,

@@ -1021,11 +1021,17 @@ where
             "UPDATE secret_versions SET kek_id = NULL, wrapped_key = NULL, ciphertext = NULL, destroyed_at = $3 \
              WHERE secret_id = $1 AND version <= $2 AND destroyed_at IS NULL",
         )
-        .bind(id)
+        .bind(id.clone())
         .bind(from_version)
         .bind(to_micros(at))
         .execute(&mut *tx)
         .await?;
+        // And so is any token minted with it.
+        sqlx::query::<DB>("DELETE FROM minted_tokens WHERE secret_id = $1 AND version <= $2")
+            .bind(id)
+            .bind(from_version)
+            .execute(&mut *tx)
+            .await?;
         Self::commit_with(tx, audit).await?;
         Ok(true)
     }
@@ -1086,10 +1092,14 @@ where
         sqlx::query::<DB>(
             "UPDATE grants SET revoked_at = $2, revoked_reason = 'secret_deleted' WHERE secret_id = $1 AND revoked_at IS NULL",
         )
-        .bind(id)
+        .bind(id.clone())
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        sqlx::query::<DB>("DELETE FROM minted_tokens WHERE secret_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         Self::commit_with(tx, audit).await?;
         Ok(true)
     }
