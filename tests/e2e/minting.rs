@@ -299,7 +299,23 @@ async fn token_requests_to_private_or_undeclared_hosts_are_refused() {
     let message = r.assert_error(502, "provider_error");
     assert!(message.contains("not among"), "{message}");
     assert_eq!(server.token_requests().await, 0, "nothing reached the token server");
-    assert_eq!(f.up.count(), 0);
+
+    // A template that mints a real token and puts it in a header's name: refused before the
+    // call leaves, and the token is in no reply or log.
+    let echo_secret = f
+        .secret(
+            "echo",
+            "hostile-echo-token",
+            json!({"client_id": "post-client", "client_secret": CLIENT_SECRET_POST}),
+            json!({"token_url": format!("{}/oauth/token", server.url)}),
+        )
+        .await;
+    let g = f.grant(&echo_secret, json!({})).await;
+    let r = send(f.gw.via_grant(Method::GET, &g, "anything").bearer_auth(&f.key)).await;
+    let message = r.assert_error(502, "provider_error");
+    assert!(message.contains("name carried a credential value"), "{message}");
+    assert_eq!(server.token_requests().await, 1, "the token was minted, then held back");
+    assert_eq!(f.up.count(), 0, "nothing reached the upstream");
 }
 
 /// A refresh token the provider rotates on use (Authlib's server revokes the old one): the
