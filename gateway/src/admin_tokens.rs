@@ -15,7 +15,16 @@ use subtle::ConstantTimeEq;
 use crate::redact::SecretString;
 use crate::store::Store;
 use crate::vault::api_key::AdminToken;
+use crate::vault::scope::Scope;
 use crate::vault::token::{self, TokenKind};
+
+/// Who presented an admin token, and what it may do.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `admin:<token id> (<name>)`, or `admin:bootstrap`.
+    pub actor: String,
+    pub scopes: Vec<Scope>,
+}
 
 #[derive(Debug)]
 pub struct AdminAuth {
@@ -46,7 +55,7 @@ impl AdminAuth {
     }
 
     /// The actor for a presented token, or `None`.
-    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> Option<String> {
+    pub async fn authenticate(&self, store: &dyn Store, presented: &str) -> Option<Caller> {
         if let Some(prefix) = token::prefix_of(TokenKind::Admin, presented) {
             if let Some(actor) = self.find(prefix, presented) {
                 return Some(actor);
@@ -59,7 +68,10 @@ impl AdminAuth {
         }
         let hash = self.bootstrap_hash.as_ref()?;
         let presented_hash = Sha256::digest(presented.as_bytes());
-        bool::from(presented_hash[..].ct_eq(&hash[..])).then(|| "admin:bootstrap".to_owned())
+        bool::from(presented_hash[..].ct_eq(&hash[..])).then(|| Caller {
+            actor: "admin:bootstrap".to_owned(),
+            scopes: vec![Scope::Admin],
+        })
     }
 
     /// Reloads the table unless it was reloaded within [`RELOAD_INTERVAL`] or is being
@@ -89,9 +101,19 @@ impl AdminAuth {
         }
     }
 
-    fn find(&self, prefix: &str, presented: &str) -> Option<String> {
+    fn find(&self, prefix: &str, presented: &str) -> Option<Caller> {
         let tokens = self.tokens.read().unwrap_or_else(|p| p.into_inner());
         let t = tokens.iter().find(|t| t.prefix == prefix)?;
-        (t.revoked_at.is_none() && token::verify(presented, &t.hash)).then(|| format!("admin:{}", t.id))
+        (t.revoked_at.is_none() && token::verify(presented, &t.hash)).then(|| Caller {
+            // The name goes in every record the token causes; the id tells same-named apart.
+            actor: format!("admin:{} ({})", t.id, t.name),
+            scopes: t.scopes.clone(),
+        })
+    }
+
+    /// Reads the table again now, whatever the interval: a token was revoked.
+    pub async fn force_reload(&self, store: &dyn Store) {
+        self.reloaded_ms.store(0, Ordering::Release);
+        self.reload(store).await;
     }
 }

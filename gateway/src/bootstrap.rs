@@ -105,6 +105,7 @@ pub async fn first_admin_token(store: &dyn Store, data_dir: &Path) -> Result<Opt
     let record = AdminToken {
         id: Uuid::new_v4(),
         name: "first admin token".into(),
+        scopes: vec![crate::vault::scope::Scope::Admin],
         prefix: issued.prefix.clone(),
         hash: issued.hash.clone(),
         created_at: now(),

@@ -28,6 +28,8 @@ pub enum Change {
     Memberships {
         principal: Uuid,
     },
+    /// An admin token was revoked.
+    AdminTokens,
     Provider {
         id: String,
     },
@@ -67,6 +69,7 @@ pub async fn apply(state: &AppState, change: &Change) {
             state.minter.forget(*id);
         }
         Change::Memberships { principal } => state.cache.invalidate_memberships(*principal),
+        Change::AdminTokens => state.admin_auth.force_reload(state.store.as_ref()).await,
         Change::Provider { id } => {
             if let Err(e) = state.providers.sync_from_store(state.store.as_ref(), Some(id)).await {
                 tracing::warn!(provider = %id, error = %e, "could not reload the provider");
@@ -80,6 +83,7 @@ pub async fn apply(state: &AppState, change: &Change) {
 /// database.
 pub async fn resync(state: &AppState) {
     state.cache.invalidate_all();
+    state.admin_auth.force_reload(state.store.as_ref()).await;
     if let Err(e) = state.providers.sync_from_store(state.store.as_ref(), None).await {
         tracing::warn!(error = %e, "could not resync providers");
     }

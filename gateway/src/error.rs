@@ -24,6 +24,8 @@ pub enum ErrorCode {
     BadRequest,
     Unauthenticated,
     Forbidden,
+    /// An admin token without the scope the call needs.
+    ForbiddenScope,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -59,7 +61,9 @@ impl ErrorCode {
         match self {
             BadRequest => StatusCode::BAD_REQUEST,
             Unauthenticated => StatusCode::UNAUTHORIZED,
-            Forbidden | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => StatusCode::FORBIDDEN,
+            Forbidden | ForbiddenScope | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => {
+                StatusCode::FORBIDDEN
+            }
             NotFound | GrantNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             RateLimited | QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
@@ -90,6 +94,7 @@ impl ErrorCode {
             BadRequest => "bad_request",
             Unauthenticated => "unauthenticated",
             Forbidden => "forbidden",
+            ForbiddenScope => "forbidden_scope",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict => "conflict",

@@ -494,6 +494,7 @@ async fn unknown_admin_tokens_cost_no_reload_yet_new_tokens_are_found() {
     let record = credgate::vault::api_key::AdminToken {
         id: uuid::Uuid::new_v4(),
         name: "second".into(),
+        scopes: vec![credgate::vault::scope::Scope::Admin],
         prefix: issued.prefix.clone(),
         hash: issued.hash.clone(),
         created_at: chrono::Utc::now(),

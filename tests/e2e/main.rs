@@ -7,6 +7,7 @@ mod support;
 mod upstream;
 
 mod admin_api;
+mod admin_tokens;
 mod approvals;
 mod authoring;
 mod canary;

@@ -994,11 +994,45 @@ async fn admin_tokens(store: Arc<dyn Store>) {
     let t = AdminToken {
         id: Uuid::new_v4(),
         name: "first".into(),
+        scopes: vec![credgate::vault::scope::Scope::Admin],
         prefix: issued.prefix,
         hash: issued.hash,
         created_at: now(),
         revoked_at: None,
     };
     store.insert_admin_token(&t, &ev("admin_token.create")).await.unwrap();
-    assert_eq!(store.admin_tokens().await.unwrap(), vec![t]);
+    assert_eq!(store.admin_tokens().await.unwrap(), vec![t.clone()]);
+    // Scopes come back as stored; revoking is once.
+    let scoped = AdminToken {
+        id: Uuid::new_v4(),
+        name: "ci".into(),
+        scopes: vec![
+            credgate::vault::scope::Scope::SecretsRead,
+            credgate::vault::scope::Scope::GrantsWrite,
+        ],
+        prefix: "cg_adm_scopedprefix".into(),
+        hash: vec![1; 32],
+        created_at: now(),
+        revoked_at: None,
+    };
+    store
+        .insert_admin_token(&scoped, &ev("admin_token.create"))
+        .await
+        .unwrap();
+    let found = store.admin_tokens().await.unwrap();
+    assert_eq!(found.iter().find(|x| x.id == scoped.id).unwrap().scopes, scoped.scopes);
+    assert!(
+        store
+            .revoke_admin_token(scoped.id, now(), &ev("admin_token.revoke"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_admin_token(scoped.id, now(), &ev("admin_token.revoke"))
+            .await
+            .unwrap()
+    );
+    let found = store.admin_tokens().await.unwrap();
+    assert!(found.iter().find(|x| x.id == scoped.id).unwrap().revoked_at.is_some());
 }

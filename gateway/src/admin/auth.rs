@@ -1,13 +1,14 @@
 //! Admin API authentication: `Authorization: Bearer <admin token>`, checked against
 //! [`crate::admin_tokens`].
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::vault::scope::{self, Scope};
 
 /// Who made an admin call, in request extensions: `admin:<token id>` or `admin:bootstrap`.
 #[derive(Clone, Debug)]
@@ -27,8 +28,17 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
             .into_response();
     };
     match state.admin_auth.authenticate(state.store.as_ref(), &presented).await {
-        Some(actor) => {
-            req.extensions_mut().insert(AdminActor(actor));
+        Some(caller) => {
+            let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+            let needed = Scope::needed(req.method(), route.as_deref().unwrap_or(""));
+            if !scope::allows(&caller.scopes, needed) {
+                return ApiError::new(
+                    ErrorCode::ForbiddenScope,
+                    format!("this admin token lacks the `{}` scope this call needs", needed.as_str()),
+                )
+                .into_response();
+            }
+            req.extensions_mut().insert(AdminActor(caller.actor));
             next.run(req).await
         }
         None => {

@@ -35,6 +35,8 @@ pub fn action_for(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/admin/v1/proxy-ca/rotate") => "proxy_ca.rotate",
         ("POST", "/admin/v1/approvals/{id}/approve") => "approval.approve",
         ("POST", "/admin/v1/approvals/{id}/deny") => "approval.deny",
+        ("POST", "/admin/v1/admin-tokens") => "admin_token.create",
+        ("DELETE", "/admin/v1/admin-tokens/{id}") => "admin_token.revoke",
         _ => return None,
     })
 }

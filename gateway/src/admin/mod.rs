@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 
+mod admin_tokens;
 mod approvals;
 mod audit;
 mod grants;
@@ -77,6 +78,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/keyring/rewrap", post(keyring::rewrap))
         .route("/admin/v1/proxy-ca", get(proxy_ca::show))
         .route("/admin/v1/proxy-ca/rotate", post(proxy_ca::rotate))
+        .route(
+            "/admin/v1/admin-tokens",
+            get(admin_tokens::list).post(admin_tokens::create),
+        )
+        .route(
+            "/admin/v1/admin-tokens/{id}",
+            axum::routing::delete(admin_tokens::revoke),
+        )
         .route("/admin/v1/approvals", get(approvals::list))
         .route("/admin/v1/approvals/{id}", get(approvals::get))
         .route("/admin/v1/approvals/{id}/approve", post(approvals::approve))

@@ -1,5 +1,6 @@
 //! The `credgate` command line: `serve`, and admin commands over the admin API.
 
+mod admin_token;
 mod approval;
 mod audit;
 mod ca;
@@ -54,6 +55,8 @@ pub enum Command {
     Keyring(keyring::Args),
     /// Provider plugins.
     Provider(provider::Args),
+    /// Operators' admin tokens, named and scoped: create, list, revoke.
+    AdminToken(admin_token::Args),
     /// The forward-proxy CA: show, export the trust bundle, rotate.
     Ca(ca::Args),
     /// Run a command with its HTTP(S) traffic through credgate's forward proxy: the app key
@@ -73,6 +76,7 @@ pub async fn run(command: Command) -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::Keyring(args) => keyring::run(args).await,
         Command::Provider(args) => provider::run(args).await,
+        Command::AdminToken(args) => admin_token::run(args).await,
         Command::Ca(args) => ca::run(args).await,
         Command::Run(args) => return run::run(args).await,
     };

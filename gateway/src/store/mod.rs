@@ -253,6 +253,8 @@ pub trait Store: Send + Sync + 'static {
     // Admin tokens.
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()>;
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>>;
+    /// Revokes an admin token; false if it does not exist or was already revoked.
+    async fn revoke_admin_token(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
 
     // Principals.
     async fn insert_principal(&self, principal: &Principal, audit: &AuditEvent) -> Result<()>;

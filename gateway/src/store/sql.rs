@@ -704,7 +704,7 @@ where
     async fn insert_admin_token(&self, token: &AdminToken, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query::<DB>(
-            "INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO admin_tokens (id, name, prefix, hash, created_at, revoked_at, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.id.to_string())
         .bind(token.name.clone())
@@ -712,6 +712,7 @@ where
         .bind(token.hash.clone())
         .bind(to_micros(token.created_at))
         .bind(token.revoked_at.map(to_micros))
+        .bind(crate::vault::scope::to_text(&token.scopes))
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, "an admin token with that prefix"))?;
@@ -721,7 +722,7 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>> {
-        let rows = sqlx::query::<DB>("SELECT id, name, prefix, hash, created_at, revoked_at FROM admin_tokens")
+        let rows = sqlx::query::<DB>("SELECT id, name, scopes, prefix, hash, created_at, revoked_at FROM admin_tokens")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -729,6 +730,7 @@ where
                 Ok(AdminToken {
                     id: Self::uuid_at(r, "id")?,
                     name: r.try_get("name")?,
+                    scopes: crate::vault::scope::from_text(&r.try_get::<String, _>("scopes")?),
                     prefix: r.try_get("prefix")?,
                     hash: r.try_get("hash")?,
                     created_at: Self::time_at(r, "created_at")?,
@@ -736,6 +738,21 @@ where
                 })
             })
             .collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn revoke_admin_token(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query::<DB>("UPDATE admin_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(to_micros(at))
+            .execute(&mut *tx)
+            .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
+        }
+        Self::commit_with(tx, audit).await?;
+        Ok(true)
     }
 
     #[instrument(skip_all, level = "debug")]

@@ -31,6 +31,8 @@ impl ApiKey {
 pub struct AdminToken {
     pub id: Uuid,
     pub name: String,
+    /// What it may do; `admin` is everything.
+    pub scopes: Vec<crate::vault::scope::Scope>,
     pub prefix: String,
     pub hash: Vec<u8>,
     pub created_at: DateTime<Utc>,

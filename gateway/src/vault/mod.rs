@@ -7,6 +7,7 @@ pub mod grant;
 pub mod host;
 pub mod path;
 pub mod principal;
+pub mod scope;
 pub mod secret;
 pub mod token;
 
