@@ -19,6 +19,27 @@ export function setToken(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
+const SCOPES_KEY = 'credgate.scopes';
+
+/** What the signed-in token may do (from `GET /whoami`), to show only the pages it opens. */
+export function getScopes() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SCOPES_KEY) || '[]');
+  } catch {
+    return [];
+  }
+}
+
+export function setScopes(scopes) {
+  sessionStorage.setItem(SCOPES_KEY, JSON.stringify(scopes || []));
+}
+
+/** Whether the signed-in token holds `scope` (`admin` holds them all). */
+export function allows(scope) {
+  const scopes = getScopes();
+  return scopes.includes('admin') || scopes.includes(scope);
+}
+
 /** Forgets everything the portal keeps in this tab. */
 export function clearSession() {
   try {
@@ -140,8 +161,8 @@ export function describeError(err, context) {
 // ---- resources -----------------------------------------------------------------------------
 
 export const api = {
-  // A cheap authenticated read, to check a token before keeping it.
-  verifyToken: (token) => call('GET', '/principals', { token, query: { kind: 'group' } }),
+  // Who a token is and what it may do, to check it before keeping it.
+  verifyToken: (token) => call('GET', '/whoami', { token }),
 
   principals: (kind) => call('GET', '/principals', { query: { kind } }).then((r) => r.data),
   principal: (id) => call('GET', `/principals/${enc(id)}`),

@@ -5,7 +5,7 @@
 // typed into password fields, read once when the form is sent, and cleared at once; they are
 // never shown, stored or logged.
 
-import { ApiError, describeError, getToken, clearSession, setUnauthenticatedHandler } from './api.js';
+import { ApiError, describeError, getToken, clearSession, setUnauthenticatedHandler, allows } from './api.js';
 import {
   h,
   setStatus,
@@ -54,10 +54,30 @@ const pages = {
   approvals: pageApprovals,
 };
 
+/** The scope each page needs; a token without it does not see the page in the navigation. */
+const PAGE_SCOPES = {
+  overview: 'audit:read',
+  audit: 'audit:read',
+  secrets: 'secrets:read',
+  grants: 'secrets:read',
+  principals: 'secrets:read',
+  providers: 'secrets:read',
+  approvals: 'approvals:decide',
+};
+
+/** The first page the signed-in token may open, in the navigation's order. */
+function landing() {
+  return ['overview', 'secrets', 'grants', 'principals', 'providers', 'approvals', 'audit'].find((p) => allows(PAGE_SCOPES[p])) || 'noaccess';
+}
+
 async function route() {
   const { parts, query } = parseHash();
   const signedIn = Boolean(getToken());
-  let name = parts[0] || (signedIn ? 'overview' : 'signin');
+  if (signedIn && !parts[0]) {
+    location.replace(`#/${landing()}`);
+    return;
+  }
+  let name = parts[0] || 'signin';
   if (!signedIn && name !== 'signin') {
     if (location.hash !== '#/signin') {
       location.replace('#/signin');
@@ -66,13 +86,16 @@ async function route() {
     name = 'signin';
   }
   if (signedIn && name === 'signin') {
-    location.replace('#/overview');
+    location.replace(`#/${landing()}`);
     return;
   }
-  if (!pages[name]) name = 'notfound';
+  if (!pages[name] && name !== 'noaccess') name = 'notfound';
+  // The API refuses what the token's scopes do not open; the portal does not offer it.
+  if (PAGE_SCOPES[name] && !allows(PAGE_SCOPES[name])) name = 'noaccess';
   nav.hidden = !signedIn;
-  if (signedIn && name !== 'approvals') refreshPendingCount();
+  if (signedIn && name !== 'approvals' && allows('approvals:decide')) refreshPendingCount();
   for (const a of nav.querySelectorAll('a[data-route]')) {
+    a.parentElement.hidden = Boolean(PAGE_SCOPES[a.dataset.route]) && !allows(PAGE_SCOPES[a.dataset.route]);
     if (a.dataset.route === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -91,7 +114,8 @@ async function route() {
   view.dataset.render = String(seq);
   view.append(h('p', { class: 'loading', text: 'Loading…' }));
   try {
-    const content = name === 'notfound' ? pageNotFound() : await pages[name](ctx, parts.slice(1));
+    const content = name === 'notfound' ? pageNotFound()
+      : name === 'noaccess' ? pageNoAccess(parts[0]) : await pages[name](ctx, parts.slice(1));
     if (!ctx.isCurrent()) return;
     view.textContent = '';
     view.append(content);
@@ -124,9 +148,17 @@ document.getElementById('sign-out').addEventListener('click', () => {
 window.addEventListener('hashchange', route);
 // The pending count stays current while the portal is open.
 setInterval(() => {
-  if (getToken() && !document.hidden) refreshPendingCount();
+  if (getToken() && !document.hidden && allows('approvals:decide')) refreshPendingCount();
 }, 15000);
 
+
+function pageNoAccess(asked) {
+  const needed = PAGE_SCOPES[asked];
+  return h('section', { 'data-testid': 'no-access' }, h('h1', { text: 'Not open to this token' }),
+    h('p', { text: needed
+      ? `This admin token's scopes do not include ${needed}, which this page needs. Sign in with a token that has it.`
+      : 'This admin token opens none of the portal\u2019s pages. Sign in with a token that has a scope such as secrets:read or audit:read.' }));
+}
 
 function pageNotFound() {
   return h('section', {}, h('h1', { text: 'Page not found' }),

@@ -1,6 +1,6 @@
 // Sign in: the admin token, kept in this tab only.
 
-import { api, ApiError, setToken } from './api.js';
+import { api, ApiError, setToken, setScopes } from './api.js';
 import {
   h,
   field,
@@ -34,8 +34,9 @@ export function pageSignin() {
       return;
     }
     await busy(submit, async () => {
+      let who;
       try {
-        await api.verifyToken(token);
+        who = await api.verifyToken(token);
       } catch (err) {
         input.value = '';
         input.focus();
@@ -48,7 +49,8 @@ export function pageSignin() {
       }
       input.value = '';
       setToken(token);
-      navigate('#/overview', ['ok', 'Signed in.']);
+      setScopes(who.scopes);
+      navigate('#/', ['ok', 'Signed in.']);
     });
   });
   return form;

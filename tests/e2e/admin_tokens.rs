@@ -36,6 +36,11 @@ async fn scoped_tokens_open_what_their_scopes_name_and_nothing_else() {
             "allowed_hosts": ["api.example.com"]}),
         )
         .await;
+    // Any valid token may ask what it is, whatever its scopes.
+    let who = as_token(&gw, &token, Method::GET, "/admin/v1/whoami", None).await;
+    assert_eq!(who.status, 200, "{}", who.text);
+    assert_eq!(who.json["scopes"], json!(["secrets:read", "grants:write"]));
+    assert!(who.json["actor"].as_str().unwrap().contains("ci-deployer"));
     // Within its scopes: reading secrets and issuing a grant.
     let listed = as_token(&gw, &token, Method::GET, "/admin/v1/secrets", None).await;
     assert_eq!(listed.status, 200, "{}", listed.text);

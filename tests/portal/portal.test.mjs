@@ -699,6 +699,30 @@ async function run() {
   check(Object.keys(dump.session).length === 0 && Object.keys(dump.local).length === 0, 'signing out clears session storage');
   await snapshot('after sign-out');
 
+  // 9b. A scoped admin token ------------------------------------------------------------------------
+  step('9b. a token scoped to audit:read sees only the pages its scope opens');
+  const scoped = await (await fetch(`${BASE}/admin/v1/admin-tokens`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'portal-auditor', scopes: ['audit:read'] }),
+  })).json();
+  check(typeof scoped.token === 'string' && scoped.token.startsWith('cg_adm_'), 'an audit:read token is created');
+  await waitFor(async () => (await page.locator('#view').getAttribute('data-page')) === 'signin', 'the sign-in page');
+  await waitReady();
+  await tid('signin-token').fill(scoped.token);
+  await tid('signin-submit').click();
+  await waitFor(async () => page.url().endsWith('#/overview'), 'it lands on the overview, which its scope opens');
+  await waitReady();
+  check(await tid('nav-audit').isVisible() && await tid('nav-overview').isVisible(), 'the overview and the audit are in the navigation');
+  check(!(await tid('nav-secrets').isVisible()) && !(await tid('nav-providers').isVisible()) && !(await tid('nav-approvals').isVisible()),
+    'the secrets, providers and approvals are not');
+  await page.evaluate(() => { location.hash = '#/secrets'; });
+  await tid('no-access').waitFor();
+  check(((await tid('no-access').textContent()) || '').includes('secrets:read'), 'a page outside its scope says which scope it needs');
+  await screenshot('scoped-token');
+  await tid('sign-out').click();
+  await tid('signin-token').waitFor();
+
   // 10. Nothing leaked ---------------------------------------------------------------------------------
   step('10. the credential values never came back to the browser');
   await Promise.allSettled(pendingBodies);

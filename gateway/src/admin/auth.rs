@@ -10,9 +10,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::vault::scope::{self, Scope};
 
-/// Who made an admin call, in request extensions: `admin:<token id>` or `admin:bootstrap`.
+/// Who made an admin call, in request extensions: `admin:<token id> (<name>)` or
+/// `admin:bootstrap`.
 #[derive(Clone, Debug)]
 pub struct AdminActor(pub String);
+
+/// What the call's token may do, in request extensions.
+#[derive(Clone, Debug)]
+pub struct AdminScopes(pub Vec<Scope>);
 
 /// Middleware guarding `/admin/v1`.
 pub async fn require_admin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -31,7 +36,8 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
         Some(caller) => {
             let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
             let needed = Scope::needed(req.method(), route.as_deref().unwrap_or(""));
-            if !scope::allows(&caller.scopes, needed) {
+            let open_to_all = route.as_deref() == Some(super::whoami::ROUTE);
+            if !open_to_all && !scope::allows(&caller.scopes, needed) {
                 return ApiError::new(
                     ErrorCode::ForbiddenScope,
                     format!("this admin token lacks the `{}` scope this call needs", needed.as_str()),
@@ -39,6 +45,7 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
                 .into_response();
             }
             req.extensions_mut().insert(AdminActor(caller.actor));
+            req.extensions_mut().insert(AdminScopes(caller.scopes));
             next.run(req).await
         }
         None => {

@@ -16,6 +16,7 @@ mod providers;
 mod proxy_ca;
 mod secrets;
 mod stats;
+mod whoami;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/keyring/rewrap", post(keyring::rewrap))
         .route("/admin/v1/proxy-ca", get(proxy_ca::show))
         .route("/admin/v1/proxy-ca/rotate", post(proxy_ca::rotate))
+        .route(whoami::ROUTE, get(whoami::read))
         .route(
             "/admin/v1/admin-tokens",
             get(admin_tokens::list).post(admin_tokens::create),

@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin_tokens, approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets, stats};
+use super::{
+    admin_tokens, approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets, stats, whoami,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +21,7 @@ use super::{admin_tokens, approvals, audit, grants, keyring, keys, principals, p
         keyring::status, keyring::rotate, keyring::rewrap,
         proxy_ca::show, proxy_ca::rotate,
         approvals::list, approvals::get, approvals::approve, approvals::deny,
-        admin_tokens::create, admin_tokens::list, admin_tokens::revoke,
+        admin_tokens::create, admin_tokens::list, admin_tokens::revoke, whoami::read,
     ),
     modifiers(&AdminToken),
     security(("admin_token" = [])),
