@@ -1,5 +1,6 @@
 //! The Python SDK's own suite (pytest, `sdk/python/tests`), run against this build's gateway
-//! binary and real peers, so the one test command covers it too.
+//! binary and real peers, and the test peers' own suites (`tests/peers`: pytest, and
+//! `node --test` for the OpenID Provider), so the one test command covers them too.
 //!
 //! The virtual environment is built once per set of pinned requirements, in
 //! `~/.cache/credgate/python-<hash>`, and reused.
@@ -108,6 +109,28 @@ fn the_test_peers_check_what_real_clients_send() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && text.contains(" passed") && !text.contains(" skipped"),
+        "{text}"
+    );
+}
+
+/// The OpenID Provider peer (oidc-provider, `tests/peers/oidc`): a scripted login gets real ID
+/// tokens with the groups claim, key rotation and group changes show in the next token. Its
+/// own `node --test` suite, run here so the one test command covers it.
+#[test]
+fn the_openid_provider_peer_issues_the_tokens_its_tests_expect() {
+    let dir = root().join("tests/peers/oidc");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "run `npm ci` in tests/peers/oidc (.ci/run does)"
+    );
+    let out = Command::new("node")
+        .args(["--test", "test.mjs"])
+        .current_dir(&dir)
+        .output()
+        .expect("run node --test");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("# pass") && text.contains("# fail 0"),
         "{text}"
     );
 }
