@@ -22,6 +22,7 @@ pub mod crypto;
 pub mod edit_rules;
 pub mod error;
 pub mod forward_proxy;
+pub mod identity;
 pub mod inject;
 pub mod limits;
 pub mod listener;

@@ -15,6 +15,7 @@ mod cli;
 mod containment;
 mod forward;
 mod governance;
+mod identity;
 mod minting;
 mod plugins;
 mod portal;
