@@ -133,3 +133,57 @@ async fn id_tokens_from_a_real_provider_verify_and_a_retired_key_does_not() {
     assert_eq!(verify(&alice, &retired.keys, &expect), Err(JwtError::UnknownKey));
     assert!(verify(&fresh, &retired.keys, &expect).is_ok());
 }
+
+/// The issuer as credgate keeps it: discovery and keys read once and cached, read again when a
+/// token names a key they lack (a rotation), and not more often than the floor however many
+/// tokens with made-up key ids arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_issuers_keys_are_cached_and_read_again_on_rotation_within_a_floor() {
+    crate::support::init();
+    let provider = Provider::start();
+    let upstream = credgate::outbound::client::Upstream::build(&credgate::outbound::client::UpstreamOptions {
+        connect_timeout: std::time::Duration::from_secs(5),
+        first_byte_timeout: std::time::Duration::from_secs(5),
+        idle_timeout: std::time::Duration::from_secs(5),
+        ca_file: None,
+    })
+    .unwrap();
+    let issuer = credgate::identity::issuer::Issuer::new(&provider.issuer, "credgate-app")
+        .with_refetch_floor(std::time::Duration::from_secs(1));
+    let now = || chrono::Utc::now().timestamp();
+    let alice = provider.login("alice");
+    assert_eq!(issuer.verify(&upstream, &alice, now()).await.unwrap()["sub"], "alice");
+    assert_eq!(issuer.verify(&upstream, &alice, now()).await.unwrap()["sub"], "alice");
+    assert_eq!(issuer.fetches(), 1, "read once, then cached");
+
+    // A token signed with a key the cache lacks, right after a read: within the floor, refused
+    // without asking the provider again.
+    provider.control("/__oidc/rotate").await;
+    let fresh = provider.login("bob");
+    let refused = issuer.verify(&upstream, &fresh, now()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(credgate::identity::issuer::IssuerError::Token(JwtError::UnknownKey))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(issuer.fetches(), 1);
+    // Past the floor: read again, and accepted.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let claims = issuer.verify(&upstream, &fresh, now()).await.unwrap();
+    assert_eq!(claims["sub"], "bob");
+    assert_eq!(issuer.fetches(), 2);
+    // Tokens with made-up key ids, many: at most one more read per floor.
+    let mut forged = fresh.clone();
+    let (head, _) = fresh.split_once('.').unwrap();
+    let made_up = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"alg":"RS256","kid":"made-up"}"#,
+    );
+    forged.replace_range(..head.len(), &made_up);
+    for _ in 0..20 {
+        assert!(issuer.verify(&upstream, &forged, now()).await.is_err());
+    }
+    assert!(issuer.fetches() <= 3, "{} reads for 20 forged tokens", issuer.fetches());
+}

@@ -3,4 +3,5 @@
 //! issuer configuration and key fetching come next); it depends on nothing but the token, the
 //! provider's published keys and the clock.
 
+pub mod issuer;
 pub mod jwt;
