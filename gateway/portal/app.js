@@ -5,7 +5,7 @@
 // typed into password fields, read once when the form is sent, and cleared at once; they are
 // never shown, stored or logged.
 
-import { ApiError, describeError, getToken, clearSession, setUnauthenticatedHandler, allows } from './api.js';
+import { ApiError, describeError, getToken, getScopes, clearSession, setUnauthenticatedHandler, allows } from './api.js';
 import {
   h,
   setStatus,
@@ -93,6 +93,8 @@ async function route() {
   // The API refuses what the token's scopes do not open; the portal does not offer it.
   if (PAGE_SCOPES[name] && !allows(PAGE_SCOPES[name])) name = 'noaccess';
   nav.hidden = !signedIn;
+  // The stylesheet hides what needs a scope the token lacks (elements with data-scope).
+  document.body.dataset.scopes = signedIn ? getScopes().join(' ') : '';
   if (signedIn && name !== 'approvals' && allows('approvals:decide')) refreshPendingCount();
   for (const a of nav.querySelectorAll('a[data-route]')) {
     a.parentElement.hidden = Boolean(PAGE_SCOPES[a.dataset.route]) && !allows(PAGE_SCOPES[a.dataset.route]);

@@ -21,6 +21,7 @@ import {
   copyText,
   pageHeader,
   navigate,
+  withScope,
 } from './ui.js';
 import { sparkline, meter } from './overview.js';
 
@@ -109,7 +110,7 @@ export async function pageGrants(ctx, parts) {
       const p = principalById.get(g.principal_id);
       const s = secretById.get(g.secret_id);
       const revoke = g.status !== 'revoked'
-        ? button('Revoke', null, { kind: 'danger', testid: 'revoke-grant', label: `Revoke grant ${g.grant_id}` })
+        ? withScope(button('Revoke', null, { kind: 'danger', testid: 'revoke-grant', label: `Revoke grant ${g.grant_id}` }), 'grants:write')
         : null;
       if (revoke) {
         revoke.addEventListener('click', async () => {
@@ -148,14 +149,14 @@ export async function pageGrants(ctx, parts) {
   };
 
   if (secret) {
-    section.append(issueGrantForm(secret, principals, async (grant) => {
+    section.append(withScope(issueGrantForm(secret, principals, async (grant) => {
       issuedArea.textContent = '';
       issuedArea.append(issuedGrantPanel(grant, secret, principalById.get(grant.principal_id)));
       listArea.textContent = '';
       listArea.append(await drawList());
       const code = issuedArea.querySelector('[data-testid="issued-grant-id"]');
       if (code) code.scrollIntoView({ block: 'nearest' });
-    }));
+    }), 'grants:write'));
   } else if (secrets.length) {
     section.append(h('p', { class: 'help', text: 'Choose a secret to issue a grant of it.' }));
   }

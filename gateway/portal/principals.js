@@ -19,6 +19,7 @@ import {
   copyText,
   pageHeader,
   navigate,
+  withScope,
 } from './ui.js';
 
 const KINDS = ['agent', 'user', 'system', 'group'];
@@ -29,7 +30,7 @@ export async function pagePrincipals(ctx, parts) {
   const name = h('input', { type: 'text', autocomplete: 'off', maxlength: '200', 'data-testid': 'principal-name' });
   const kind = h('select', { 'data-testid': 'principal-kind' }, KINDS.map((k) => h('option', { value: k, text: k })));
   const submit = h('button', { type: 'submit', 'data-testid': 'create-principal', text: 'Create principal' });
-  const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'create-principal-title' },
+  const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'create-principal-title', 'data-scope': 'principals:write' },
     h('h2', { id: 'create-principal-title', text: 'Create a principal' }),
     h('div', { class: 'grid' },
       field({ label: 'Name', control: name, required: true, help: 'Unique; 1 to 200 printable characters.' }),
@@ -47,7 +48,7 @@ export async function pagePrincipals(ctx, parts) {
     });
   });
   const rows = [...principals].sort(byName).map((p) => {
-    const del = button('Delete', null, { kind: 'danger', testid: 'delete-principal', label: `Delete ${p.name}` });
+    const del = withScope(button('Delete', null, { kind: 'danger', testid: 'delete-principal', label: `Delete ${p.name}` }), 'principals:write');
     del.addEventListener('click', () => deletePrincipal(p, del));
     return h('tr', { 'data-testid': 'principal-row', 'data-principal-id': p.id },
       h('th', { scope: 'row' }, h('a', { href: `#/principals/${encodeURIComponent(p.id)}`, class: 'name', text: p.name })),
@@ -90,7 +91,7 @@ export async function pagePrincipal(ctx, id) {
   const [detail, all] = await Promise.all([api.principal(id), api.principals()]);
   const byId = new Map(all.map((p) => [p.id, p]));
   const isGroup = detail.kind === 'group';
-  const del = button('Delete', null, { kind: 'danger', testid: 'delete-principal' });
+  const del = withScope(button('Delete', null, { kind: 'danger', testid: 'delete-principal' }), 'principals:write');
   del.addEventListener('click', () => deletePrincipal(detail, del));
   const section = h('section', {},
     h('p', {}, h('a', { href: '#/principals', text: '← All principals' })),
@@ -101,7 +102,7 @@ export async function pagePrincipal(ctx, id) {
   if (isGroup) {
     const members = (detail.members || []).map((m) => byId.get(m) || { id: m, name: `${shortId(m)} (deleted)`, kind: '?' });
     const rows = members.sort(byName).map((m) => {
-      const remove = button('Remove', null, { kind: 'danger', testid: 'remove-member', label: `Remove ${m.name} from the group` });
+      const remove = withScope(button('Remove', null, { kind: 'danger', testid: 'remove-member', label: `Remove ${m.name} from the group` }), 'principals:write');
       remove.addEventListener('click', async () => {
         const ok = await confirmAction(`Remove “${m.name}” from “${detail.name}”?`, 'It can no longer use the group’s grants.', 'Remove member');
         if (!ok) return;
@@ -122,7 +123,7 @@ export async function pagePrincipal(ctx, id) {
       h('option', { value: '', text: 'Choose a user, system or agent…' }),
       candidates.map((p) => h('option', { value: p.id, text: `${p.name} (${p.kind})` })));
     const add = h('button', { type: 'submit', 'data-testid': 'add-member', text: 'Add member' });
-    const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'add-member-title' },
+    const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'add-member-title', 'data-scope': 'principals:write' },
       h('h3', { id: 'add-member-title', text: 'Add a member' }),
       field({ label: 'Member', control: select }), h('div', { class: 'actions' }, add));
     form.addEventListener('submit', async (e) => {
@@ -195,7 +196,7 @@ export async function pagePrincipal(ctx, id) {
     const keys = await api.keysOf(detail.id);
     keys.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     const rows = keys.map((k) => {
-      const revoke = k.revoked_at ? null : button('Revoke', null, { kind: 'danger', testid: 'revoke-key', label: `Revoke key ${k.prefix}` });
+      const revoke = k.revoked_at ? null : withScope(button('Revoke', null, { kind: 'danger', testid: 'revoke-key', label: `Revoke key ${k.prefix}` }), 'principals:write');
       if (revoke) {
         revoke.addEventListener('click', async () => {
           const ok = await confirmAction('Revoke this API key?', `The key cg_app_${k.prefix}_… ${k.name ? `(“${k.name}”) ` : ''}stops working from the next call. This cannot be undone.`, 'Revoke key');
@@ -226,7 +227,7 @@ export async function pagePrincipal(ctx, id) {
   const keyName = h('input', { type: 'text', autocomplete: 'off', maxlength: '200', 'data-testid': 'key-name', placeholder: 'e.g. support-bot in production' });
   const keyDays = h('input', { type: 'number', min: '1', step: '1', 'data-testid': 'key-ttl-days' });
   const issue = h('button', { type: 'submit', 'data-testid': 'issue-key', text: 'Issue API key' });
-  const issueForm = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'issue-key-title' },
+  const issueForm = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'issue-key-title', 'data-scope': 'principals:write' },
     h('h3', { id: 'issue-key-title', text: 'Issue an API key' }),
     h('div', { class: 'grid' },
       field({ label: 'Key name', control: keyName, help: 'Optional label, e.g. the service that holds the key.' }),

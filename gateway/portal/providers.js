@@ -15,6 +15,7 @@ import {
   busy,
   pageHeader,
   navigate,
+  withScope,
 } from './ui.js';
 
 export async function pageProviders() {
@@ -22,9 +23,9 @@ export async function pageProviders() {
   providers.sort((a, b) => (a.source === b.source ? a.display_name.localeCompare(b.display_name) : a.source === 'uploaded' ? -1 : b.source === 'uploaded' ? 1 : a.source.localeCompare(b.source)));
   const file = h('input', { type: 'file', accept: '.wasm,application/wasm', 'data-testid': 'provider-file' });
   const upload = h('button', { type: 'submit', 'data-testid': 'upload-provider', text: 'Upload' });
-  const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'upload-title' },
+  const form = h('form', { novalidate: true, class: 'card', 'aria-labelledby': 'upload-title', 'data-scope': 'providers:write' },
     h('h2', { id: 'upload-title', text: 'Upload a provider' }),
-    field({ label: 'Provider component (.wasm)', control: file, help: 'A WebAssembly component implementing credgate:provider@0.1.0. It is compiled and checked before anything changes; an upload with the id of an earlier upload replaces it (calls in flight finish on the old one).' }),
+    field({ label: 'Provider component (.wasm)', control: file, help: 'A WebAssembly component implementing credgate:provider@0.2.0 (or 0.1.0). It is compiled and checked before anything changes; an upload with the id of an earlier upload replaces it (calls in flight finish on the old one).' }),
     h('div', { class: 'actions' }, upload));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -61,9 +62,9 @@ export async function pageProviders() {
     details.setAttribute('aria-expanded', 'false');
     const native = p.source === 'native';
     const toggle = native ? null : p.disabled
-      ? button('Enable', null, { kind: 'secondary', testid: 'enable-provider', label: `Enable ${p.display_name}` })
-      : button('Disable', null, { kind: 'secondary', testid: 'disable-provider', label: `Disable ${p.display_name}` });
-    const remove = p.source === 'uploaded' ? button('Remove', null, { kind: 'danger', testid: 'remove-provider', label: `Remove ${p.display_name}` }) : null;
+      ? withScope(button('Enable', null, { kind: 'secondary', testid: 'enable-provider', label: `Enable ${p.display_name}` }), 'providers:write')
+      : withScope(button('Disable', null, { kind: 'secondary', testid: 'disable-provider', label: `Disable ${p.display_name}` }), 'providers:write');
+    const remove = p.source === 'uploaded' ? withScope(button('Remove', null, { kind: 'danger', testid: 'remove-provider', label: `Remove ${p.display_name}` }), 'providers:write') : null;
     const row = h('tr', { 'data-testid': 'provider-row', 'data-provider-id': p.id, 'data-name': String(p.display_name).toLowerCase(), 'data-source': p.source, 'data-disabled': String(p.disabled) },
       h('th', { scope: 'row' }, h('span', { class: 'name', text: p.display_name }), h('br'), h('code', { text: p.id })),
       h('td', { 'data-col': 'version', text: p.version }),

@@ -21,6 +21,7 @@ import {
   busy,
   pageHeader,
   navigate,
+  withScope,
 } from './ui.js';
 
 /** The native types: credential fields and config fields. */
@@ -37,12 +38,12 @@ export async function pageSecrets(ctx, parts) {
   const providers = new Map(providerList.map((p) => [p.id, p]));
   const section = h('section', {},
     pageHeader('Managed secrets', 'Credentials are write-only: credgate never shows a value again. Rotate to replace one; grant ids stay the same.',
-      linkButton('Add secret', '#/secrets/new', 'add-secret')));
+      withScope(linkButton('Add secret', '#/secrets/new', 'add-secret'), 'secrets:write')));
   const headers = ['Name', 'Type', 'Provider', 'Version', 'Allowed hosts', 'Active grants', 'Last used', 'Actions'];
   const rows = [];
   for (const s of [...secrets].sort(byName)) {
-    const rotateBtn = button('Rotate', null, { kind: 'secondary', testid: 'rotate-secret', label: `Rotate ${s.name}` });
-    const deleteBtn = button('Delete', null, { kind: 'danger', testid: 'delete-secret', label: `Delete ${s.name}` });
+    const rotateBtn = withScope(button('Rotate', null, { kind: 'secondary', testid: 'rotate-secret', label: `Rotate ${s.name}` }), 'secrets:write');
+    const deleteBtn = withScope(button('Delete', null, { kind: 'danger', testid: 'delete-secret', label: `Delete ${s.name}` }), 'secrets:write');
     const row = h('tr', { 'data-testid': 'secret-row', 'data-secret-id': s.id },
       h('th', { scope: 'row', 'data-col': 'name' }, h('span', { class: 'name', text: s.name }), h('br'), idCode(s.id)),
       h('td', { 'data-col': 'type' }, h('code', { text: s.type })),

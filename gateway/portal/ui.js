@@ -114,6 +114,15 @@ export function timeEl(iso, fallback = '') {
   return h('time', { datetime: iso }, fmtTime(iso), h('span', { class: 'muted', text: ` (${relative(iso)})` }));
 }
 
+/**
+ * Marks `el` as needing `scope`: hidden (by the stylesheet) when the signed-in token lacks it.
+ * The API refuses the call regardless; this only keeps the portal from offering it.
+ */
+export function withScope(el, scope) {
+  el.dataset.scope = scope;
+  return el;
+}
+
 export function badge(text, tone) {
   return h('span', { class: `badge ${tone || ''}`, text });
 }

@@ -28,7 +28,7 @@ pub enum Change {
     Memberships {
         principal: Uuid,
     },
-    /// An admin token was revoked.
+    /// An admin token was created or revoked.
     AdminTokens,
     Provider {
         id: String,

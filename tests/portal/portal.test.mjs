@@ -723,6 +723,26 @@ async function run() {
   await tid('sign-out').click();
   await tid('signin-token').waitFor();
 
+  // A read-only token sees the lists, without the buttons that would change them.
+  const reader = await (await fetch(`${BASE}/admin/v1/admin-tokens`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'portal-reader', scopes: ['secrets:read'] }),
+  })).json();
+  await waitFor(async () => (await page.locator('#view').getAttribute('data-page')) === 'signin', 'the sign-in page');
+  await waitReady();
+  await tid('signin-token').fill(reader.token);
+  await tid('signin-submit').click();
+  await waitFor(async () => page.url().endsWith('#/secrets'), 'a secrets:read token lands on the secrets, the first page it opens');
+  await waitReady();
+  check(!(await tid('add-secret').isVisible()), 'it is not offered Add secret');
+  await go('nav-providers');
+  check((await page.locator('[data-testid="provider-row"]').count()) > 0, 'it sees the providers');
+  check(!(await tid('upload-provider').isVisible()) && (await page.locator('[data-testid="disable-provider"]:visible').count()) === 0,
+    'without the upload form or the disable buttons');
+  await tid('sign-out').click();
+  await tid('signin-token').waitFor();
+
   // 10. Nothing leaked ---------------------------------------------------------------------------------
   step('10. the credential values never came back to the browser');
   await Promise.allSettled(pendingBodies);

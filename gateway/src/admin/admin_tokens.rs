@@ -103,6 +103,10 @@ pub async fn create(
     let mut event = ctx.event();
     event.target = Some(record.id.to_string());
     state.store.insert_admin_token(&record, &event).await?;
+    // Usable from its first call, on this replica and, by the change notice, on the others
+    // (an unknown token otherwise reloads the table at most once a second).
+    state.admin_auth.force_reload(state.store.as_ref()).await;
+    crate::changes::publish(&state, crate::changes::Change::AdminTokens).await;
     Ok((
         StatusCode::CREATED,
         Json(IssuedAdminToken {
