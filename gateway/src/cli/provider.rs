@@ -139,12 +139,10 @@ async fn dry_mint(
     };
     let hosts = crate::minting::exchange::token_hosts(&injector.plugin.description.token_hosts, config)
         .map_err(|e| invalid(format!("the token hosts cannot be completed: {e}")))?;
-    let host = request.url.host_str().unwrap_or_default();
-    let default_port = if request.url.scheme() == "http" { 80 } else { 443 };
-    let port = request.url.port_or_known_default().unwrap_or(default_port);
-    if !hosts.iter().any(|h| h.matches(host, port, default_port)) {
+    if !crate::minting::exchange::on_token_hosts(&request.url, &hosts) {
         return Err(invalid(format!(
-            "the token request goes to `{host}`, which is not among the template's token hosts: credgate would refuse it"
+            "the token request goes to `{}`, which is not among the template's token hosts: credgate would refuse it",
+            request.url.host_str().unwrap_or_default()
         )));
     }
     let shown = json!({
@@ -482,14 +480,7 @@ async fn check(file: PathBuf, sample_args: Sample, json: bool) -> Result<(), Cli
         );
     }
     if let Some(request) = report.get("token_request") {
-        println!(
-            "\nthe token request it would make (never sent by check):\n\n{} {}",
-            request["method"].as_str().unwrap_or(""),
-            request["url"].as_str().unwrap_or("")
-        );
-        for line in request["headers"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            println!("{}", line.as_str().unwrap_or(""));
-        }
+        print_request("the token request it would make (never sent by check)", request);
         match &request["body"] {
             Value::Array(fields) => {
                 println!();
@@ -506,14 +497,19 @@ async fn check(file: PathBuf, sample_args: Sample, json: bool) -> Result<(), Cli
         );
     }
     if let Some(request) = report.get("request") {
-        println!(
-            "\nthe request it would produce:\n\n{} {}",
-            request["method"].as_str().unwrap_or(""),
-            request["url"].as_str().unwrap_or("")
-        );
-        for line in request["headers"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            println!("{}", line.as_str().unwrap_or(""));
-        }
+        print_request("the request it would produce", request);
     }
     Ok(())
+}
+
+/// A request of the report: its title, method and URL, then one header a line.
+fn print_request(title: &str, request: &Value) {
+    println!(
+        "\n{title}:\n\n{} {}",
+        request["method"].as_str().unwrap_or(""),
+        request["url"].as_str().unwrap_or("")
+    );
+    for line in request["headers"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        println!("{}", line.as_str().unwrap_or(""));
+    }
 }

@@ -58,6 +58,18 @@ fn host_of(value: &str) -> &str {
     authority.rsplit('@').next().unwrap_or(authority)
 }
 
+/// Whether `url`'s host and port are among `hosts`.
+pub fn on_token_hosts(url: &url::Url, hosts: &[HostPattern]) -> bool {
+    let default_port = if url.scheme() == "http" { 80 } else { 443 };
+    let port = url.port_or_known_default().unwrap_or(default_port);
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    hosts.iter().any(|h| h.matches(host, port, default_port))
+}
+
 /// Sends `request` and reads a 2xx answer.
 pub async fn send(
     upstream: &Upstream,
@@ -66,14 +78,7 @@ pub async fn send(
     request: TokenRequest,
 ) -> Result<TokenResponse, ExchangeError> {
     let url = &request.url;
-    let default_port = if url.scheme() == "http" { 80 } else { 443 };
-    let port = url.port_or_known_default().unwrap_or(default_port);
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if !hosts.iter().any(|h| h.matches(host, port, default_port)) {
+    if !on_token_hosts(url, hosts) {
         return Err(ExchangeError::Refused(
             "its host is not among the template's token hosts",
         ));

@@ -157,16 +157,23 @@ pub async fn inject(
     // A name is never secret: one that carries a credential value (stored or minted) would
     // put it where values are not protected (the audit path, logs, the upstream's header
     // list), so the injection is refused.
-    let names = edits
+    // Compared in place, ignoring ASCII case: no copy of a value is made, on every call.
+    let carries = |name: &str| {
+        credential.fields().any(|(_, v)| {
+            let value = v.expose().as_bytes();
+            value.len() >= 4
+                && name
+                    .as_bytes()
+                    .windows(value.len())
+                    .any(|w| w.eq_ignore_ascii_case(value))
+        })
+    };
+    if edits
         .set_headers
         .iter()
         .chain(&edits.set_query)
-        .map(|(name, _)| name.to_ascii_lowercase());
-    if let Some(_carrier) = names.into_iter().find(|name| {
-        credential
-            .fields()
-            .any(|(_, v)| v.expose().len() >= 4 && name.contains(&v.expose().to_ascii_lowercase()))
-    }) {
+        .any(|(name, _)| carries(name))
+    {
         state.metrics.provider_failure(injector.id());
         return Err(refuse(
             ErrorCode::ProviderError,
