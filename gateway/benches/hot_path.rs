@@ -2,7 +2,8 @@
 //! resolution (cache hit), decryption, each native injector, one Wasm injection (fresh
 //! instance + call), a template signing the body with the host's HMAC, a minted token read
 //! from the cache, one SigV4 signature, header validation, and keeping the credential out of
-//! what comes back (a response's headers, on every call; a body, for `redact_responses`).
+//! what comes back (a response's headers, on every call; a body, for `redact_responses`), and
+//! a person's ID token checked against cached provider keys (RS256 and ES256).
 //!
 //! `cargo bench -p credgate --bench hot_path`
 
@@ -310,6 +311,25 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
+    // A user token, as an identity provider signs it, against the keys credgate has cached.
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({"iss": "https://idp.example", "aud": "credgate", "sub": "alice",
+        "email": "alice@example.test", "groups": ["engineering", "oncall"], "iat": now, "exp": now + 600});
+    let expect = credgate::identity::jwt::Expect {
+        issuer: "https://idp.example",
+        audience: "credgate",
+        now,
+    };
+    for (name, (token, jwk)) in [
+        ("user token verified, RS256 2048 (keys cached)", rs256_token(&claims)),
+        ("user token verified, ES256 (keys cached)", es256_token(&claims)),
+    ] {
+        let keys = [jwk];
+        c.bench_function(name, |b| {
+            b.iter(|| credgate::identity::jwt::verify(std::hint::black_box(&token), &keys, &expect).unwrap())
+        });
+    }
+
     c.bench_function("header validation (name + value)", |b| {
         b.iter(|| {
             credgate::edit_rules::check_header_name(std::hint::black_box("authorization")).unwrap();
@@ -322,6 +342,73 @@ fn benches(c: &mut Criterion) {
     });
 }
 
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn jwk(value: Value) -> credgate::identity::jwt::Jwk {
+    serde_json::from_value(value).unwrap()
+}
+
+/// A token signed with a fresh RSA 2048 key (openssl makes it: ring makes no RSA keys), and
+/// the key's JWK.
+fn rs256_token(claims: &Value) -> (String, credgate::identity::jwt::Jwk) {
+    use ring::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-outform",
+            "DER",
+        ])
+        .output()
+        .expect("openssl makes the benchmark's RSA key");
+    let pair = RsaKeyPair::from_pkcs8(&out.stdout).unwrap();
+    let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public_key().into();
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","kid":"r1"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let key = jwk(
+        serde_json::json!({"kty": "RSA", "kid": "r1", "alg": "RS256", "use": "sig",
+        "n": b64(&public.n), "e": b64(&public.e)}),
+    );
+    (format!("{input}.{}", b64(&sig)), key)
+}
+
+/// The same with a P-256 key.
+fn es256_token(claims: &Value) -> (String, credgate::identity::jwt::Jwk) {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"ES256","kid":"e1"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+    let key = jwk(
+        serde_json::json!({"kty": "EC", "kid": "e1", "crv": "P-256", "alg": "ES256",
+        "x": b64(&point[1..33]), "y": b64(&point[33..])}),
+    );
+    (format!("{input}.{}", b64(sig.as_ref())), key)
+}
+
 /// A principal, its key, a secret and a grant, for the cache benchmarks.
 async fn seed(store: &dyn credgate::store::Store, issued: &token::IssuedToken) -> (uuid::Uuid, String) {
     use credgate::audit::{AuditEvent, AuditKind};
@@ -332,6 +419,8 @@ async fn seed(store: &dyn credgate::store::Store, issued: &token::IssuedToken) -
         id: uuid::Uuid::new_v4(),
         kind: PrincipalKind::Agent,
         name: "bench".into(),
+        issuer: None,
+        external_id: None,
         created_at: now(),
     };
     store.insert_principal(&principal, &event()).await.unwrap();

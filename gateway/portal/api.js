@@ -1,8 +1,11 @@
 // The admin API client of the credgate portal.
 //
-// The admin token lives in sessionStorage only (gone when the tab closes, never in
-// localStorage, a cookie or a URL) and travels only in the Authorization header of calls to
-// /admin/v1 on this origin. Nothing here logs to the console.
+// Two ways to be signed in. With an admin token: it lives in sessionStorage only (gone when
+// the tab closes, never in localStorage, a cookie or a URL) and travels only in the
+// Authorization header of calls to /admin/v1 on this origin. Through the identity provider:
+// the session is an HttpOnly cookie the script never sees; the script keeps only the session's
+// CSRF value (from /whoami), which every change carries in X-Credgate-CSRF. Nothing here logs
+// to the console.
 
 const TOKEN_KEY = 'credgate.admin_token';
 const BASE = '/admin/v1';
@@ -19,6 +22,26 @@ export function setToken(token) {
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
+const CSRF_KEY = 'credgate.csrf';
+
+/** The portal session's CSRF value, when signed in through the identity provider. */
+export function getCsrf() {
+  try {
+    return sessionStorage.getItem(CSRF_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setCsrf(csrf) {
+  sessionStorage.setItem(CSRF_KEY, csrf);
+}
+
+/** Signed in, one way or the other. */
+export function signedIn() {
+  return Boolean(getToken() || getCsrf());
+}
+
 const SCOPES_KEY = 'credgate.scopes';
 
 /** What the signed-in token may do (from `GET /whoami`), to show only the pages it opens. */
@@ -32,6 +55,21 @@ export function getScopes() {
 
 export function setScopes(scopes) {
   sessionStorage.setItem(SCOPES_KEY, JSON.stringify(scopes || []));
+}
+
+const ACTOR_KEY = 'credgate.actor';
+
+/** Who is signed in, as the audit trail names them. */
+export function getActor() {
+  try {
+    return sessionStorage.getItem(ACTOR_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+export function setActor(actor) {
+  sessionStorage.setItem(ACTOR_KEY, actor || '');
 }
 
 /** Whether the signed-in token holds `scope` (`admin` holds them all). */
@@ -100,10 +138,13 @@ async function errorFrom(response) {
  * `contentType`. `token` overrides the stored token (used to check one before storing it).
  * Answers the parsed JSON, the text for `as: 'text'`, or null for 204.
  */
-export async function call(method, path, { body, raw, contentType, query, token, as } = {}) {
-  const useToken = token ?? getToken();
+export async function call(method, path, { body, raw, contentType, query, token, as, session } = {}) {
+  const useToken = session ? null : token ?? getToken();
   const headers = { Accept: 'application/json' };
   if (useToken) headers.Authorization = `Bearer ${useToken}`;
+  // Without a token, the session cookie authenticates, and changes carry its CSRF value.
+  const csrf = useToken ? null : getCsrf();
+  if (csrf && method !== 'GET' && method !== 'HEAD') headers['X-Credgate-CSRF'] = csrf;
   let payload;
   if (raw !== undefined) {
     payload = raw;
@@ -119,7 +160,7 @@ export async function call(method, path, { body, raw, contentType, query, token,
       headers,
       body: payload,
       cache: 'no-store',
-      credentials: 'omit',
+      credentials: useToken ? 'omit' : 'same-origin',
       redirect: 'error',
     });
   } catch {
@@ -127,7 +168,7 @@ export async function call(method, path, { body, raw, contentType, query, token,
   }
   if (!response.ok) {
     const err = await errorFrom(response);
-    if (err.status === 401 && token === undefined) onUnauthenticated(err);
+    if (err.status === 401 && token === undefined && !session) onUnauthenticated(err);
     throw err;
   }
   if (response.status === 204) return null;
@@ -138,6 +179,33 @@ export async function call(method, path, { body, raw, contentType, query, token,
 }
 
 const enc = encodeURIComponent;
+
+/** Whether the portal offers sign-in through the identity provider. */
+export async function signinConfig() {
+  try {
+    const response = await fetch('/portal/oidc/config', { cache: 'no-store', credentials: 'omit' });
+    return response.ok ? response.json() : { enabled: false };
+  } catch {
+    return { enabled: false };
+  }
+}
+
+/** Ends the portal session at the gateway (the cookie is cleared there). */
+export async function endSession() {
+  const csrf = getCsrf();
+  if (!csrf) return;
+  try {
+    await fetch('/portal/oidc/logout', {
+      method: 'POST',
+      headers: { 'X-Credgate-CSRF': csrf },
+      cache: 'no-store',
+      credentials: 'same-origin',
+      redirect: 'error',
+    });
+  } catch {
+    // The session ends by itself within hours; the tab forgets it now either way.
+  }
+}
 
 /** The error in plain words, for the status line: a lead, then credgate's own message verbatim. */
 export function describeError(err, context) {
@@ -163,6 +231,8 @@ export function describeError(err, context) {
 export const api = {
   // Who a token is and what it may do, to check it before keeping it.
   verifyToken: (token) => call('GET', '/whoami', { token }),
+  // Who the session cookie (if any) is: after the identity provider sent the browser back.
+  sessionWho: () => call('GET', '/whoami', { session: true }),
 
   principals: (kind) => call('GET', '/principals', { query: { kind } }).then((r) => r.data),
   principal: (id) => call('GET', `/principals/${enc(id)}`),

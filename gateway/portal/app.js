@@ -5,7 +5,7 @@
 // typed into password fields, read once when the form is sent, and cleared at once; they are
 // never shown, stored or logged.
 
-import { ApiError, describeError, getToken, getScopes, clearSession, setUnauthenticatedHandler, allows } from './api.js';
+import { api, ApiError, describeError, getCsrf, setCsrf, setScopes, setActor, getActor, signedIn as isSignedIn, getScopes, clearSession, endSession, setUnauthenticatedHandler, allows } from './api.js';
 import {
   h,
   setStatus,
@@ -72,7 +72,7 @@ function landing() {
 
 async function route() {
   const { parts, query } = parseHash();
-  const signedIn = Boolean(getToken());
+  const signedIn = isSignedIn();
   if (signedIn && !parts[0]) {
     location.replace(`#/${landing()}`);
     return;
@@ -93,6 +93,7 @@ async function route() {
   // The API refuses what the token's scopes do not open; the portal does not offer it.
   if (PAGE_SCOPES[name] && !allows(PAGE_SCOPES[name])) name = 'noaccess';
   nav.hidden = !signedIn;
+  document.getElementById('who').textContent = signedIn ? getActor() : '';
   // The stylesheet hides what needs a scope the token lacks (elements with data-scope).
   document.body.dataset.scopes = signedIn ? getScopes().join(' ') : '';
   if (signedIn && name !== 'approvals' && allows('approvals:decide')) refreshPendingCount();
@@ -138,19 +139,26 @@ async function route() {
 }
 
 setUnauthenticatedHandler(() => {
+  const wasSession = Boolean(getCsrf());
   clearSession();
-  navigate('#/signin', ['error', 'Your admin token is no longer accepted. Sign in again.']);
+  navigate('#/signin', ['error', wasSession
+    ? 'Your session has ended. Sign in again.'
+    : 'Your admin token is no longer accepted. Sign in again.']);
 });
 
-document.getElementById('sign-out').addEventListener('click', () => {
+document.getElementById('sign-out').addEventListener('click', async () => {
+  const wasSession = Boolean(getCsrf());
+  await endSession();
   clearSession();
-  navigate('#/signin', ['ok', 'Signed out. The admin token was removed from this tab.']);
+  navigate('#/signin', ['ok', wasSession
+    ? 'Signed out. The session was ended at the gateway.'
+    : 'Signed out. The admin token was removed from this tab.']);
 });
 
 window.addEventListener('hashchange', route);
 // The pending count stays current while the portal is open.
 setInterval(() => {
-  if (getToken() && !document.hidden && allows('approvals:decide')) refreshPendingCount();
+  if (isSignedIn() && !document.hidden && allows('approvals:decide')) refreshPendingCount();
 }, 15000);
 
 
@@ -170,4 +178,19 @@ function pageNotFound() {
 
 // ---- start ---------------------------------------------------------------------------------
 
-route();
+/** Back from the identity provider, the session cookie is set: learn who it is. */
+async function adoptSession() {
+  if (isSignedIn()) return;
+  try {
+    const who = await api.sessionWho();
+    if (who && who.csrf) {
+      setCsrf(who.csrf);
+      setScopes(who.scopes);
+      setActor(who.actor);
+    }
+  } catch {
+    // No session: the sign-in page is shown.
+  }
+}
+
+adoptSession().then(route);

@@ -1,6 +1,7 @@
-// Sign in: the admin token, kept in this tab only.
+// Sign in: through the company's identity provider when the gateway offers it (the session is
+// an HttpOnly cookie), or with an admin token, kept in this tab only.
 
-import { api, ApiError, setToken, setScopes } from './api.js';
+import { api, ApiError, setToken, setScopes, setActor, signinConfig } from './api.js';
 import {
   h,
   field,
@@ -11,7 +12,8 @@ import {
   navigate,
 } from './ui.js';
 
-export function pageSignin() {
+export async function pageSignin() {
+  const config = await signinConfig();
   const input = h('input', {
     type: 'password',
     autocomplete: 'off',
@@ -50,8 +52,17 @@ export function pageSignin() {
       input.value = '';
       setToken(token);
       setScopes(who.scopes);
+      setActor(who.actor);
       navigate('#/', ['ok', 'Signed in.']);
     });
   });
-  return form;
+  if (!config.enabled) return form;
+  // A plain link: the gateway sends the browser on to the provider and back.
+  const provider = h('section', { class: 'card narrow', 'aria-labelledby': 'sso-title' },
+    h('h1', { id: 'sso-title', text: 'Sign in' }),
+    h('p', { class: 'intro', text: `Sign in with your company account at ${config.issuer}. What you may do here follows your groups there.` }),
+    h('div', { class: 'actions' },
+      h('a', { class: 'button', href: '/portal/oidc/login', 'data-testid': 'signin-oidc', text: 'Sign in with your identity provider' })));
+  form.querySelector('h1').replaceWith(h('h2', { id: 'signin-title', text: 'Or sign in with an admin token' }));
+  return h('div', {}, provider, form);
 }

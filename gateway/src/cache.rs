@@ -1,5 +1,6 @@
 //! The data plane's hot data, served from memory: API keys by prefix, grants, secrets (with
-//! their sealed current value) and group memberships.
+//! their sealed current value), group memberships, and the users and groups an OpenID
+//! Provider's tokens name.
 //!
 //! Entries load from the store on first use and are dropped on every admin change that
 //! touches them, so a revocation, rotation or deletion holds from the very next request. A
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use crate::crypto::SealedValue;
 use crate::store::{Result, Store};
-use crate::vault::{ApiKey, Grant, SecretMeta};
+use crate::vault::{ApiKey, Grant, Principal, PrincipalKind, SecretMeta};
 
 /// Longest an entry is served without being read again from the store.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
@@ -102,6 +103,9 @@ pub struct HotCache {
     /// The active grants each principal holds directly, by id: what a forward-proxy tunnel
     /// chooses from. Dropped whole on any change to grants, secrets or memberships (rare).
     held: Map<Uuid, Vec<Uuid>>,
+    /// Principals by (issuer, kind, external id); known absences too, so that a token's many
+    /// unmatched groups cost no lookups. Dropped whole when one is created or deleted.
+    identities: Map<(String, PrincipalKind, String), Principal>,
     generation: AtomicU64,
 }
 
@@ -127,6 +131,7 @@ impl HotCache {
             secrets: Map::new(),
             groups: Map::new(),
             held: Map::new(),
+            identities: Map::new(),
             generation: AtomicU64::new(0),
         }
     }
@@ -193,6 +198,39 @@ impl HotCache {
         Ok(held.unwrap_or_default())
     }
 
+    /// The user or group `issuer` knows as `external_id`, if credgate has one.
+    pub async fn external(
+        &self,
+        store: &dyn Store,
+        issuer: &str,
+        kind: PrincipalKind,
+        external_id: &str,
+    ) -> Result<Option<Arc<Principal>>> {
+        let key = (issuer.to_owned(), kind, external_id.to_owned());
+        self.load(
+            &self.identities,
+            key,
+            store.principal_by_external(issuer, kind, external_id),
+        )
+        .await
+    }
+
+    /// A principal this process just created for an external identity.
+    pub fn remember_external(&self, principal: &Principal) {
+        if let (Some(issuer), Some(id)) = (&principal.issuer, &principal.external_id) {
+            self.identities.put(
+                (issuer.clone(), principal.kind, id.clone()),
+                Some(Arc::new(principal.clone())),
+            );
+        }
+    }
+
+    /// A principal with an external id was created elsewhere.
+    pub fn invalidate_identities(&self) {
+        self.bump();
+        self.identities.clear();
+    }
+
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -230,5 +268,6 @@ impl HotCache {
         self.secrets.clear();
         self.groups.clear();
         self.held.clear();
+        self.identities.clear();
     }
 }

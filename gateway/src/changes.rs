@@ -30,6 +30,8 @@ pub enum Change {
     },
     /// An admin token was created or revoked.
     AdminTokens,
+    /// A principal with an external id (an OpenID Provider's user or group) was created.
+    Identities,
     Provider {
         id: String,
     },
@@ -70,6 +72,7 @@ pub async fn apply(state: &AppState, change: &Change) {
         }
         Change::Memberships { principal } => state.cache.invalidate_memberships(*principal),
         Change::AdminTokens => state.admin_auth.force_reload(state.store.as_ref()).await,
+        Change::Identities => state.cache.invalidate_identities(),
         Change::Provider { id } => {
             if let Err(e) = state.providers.sync_from_store(state.store.as_ref(), Some(id)).await {
                 tracing::warn!(provider = %id, error = %e, "could not reload the provider");

@@ -165,6 +165,50 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_PORTAL_DIR")]
     pub portal_dir: Option<PathBuf>,
 
+    /// An OpenID Provider whose ID tokens credgate trusts (its `iss`, e.g.
+    /// `https://example.okta.com`): apps acting for a person send that person's token in
+    /// `X-Credgate-User-Token`, and the portal can sign operators in through it. Needs
+    /// --oidc-audience. For several providers, use --oidc-config.
+    #[arg(long, env = "CREDGATE_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience (`aud`) the issuer's tokens must name: the client id apps get tokens for.
+    #[arg(long, env = "CREDGATE_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// The claim listing a user's groups. [default: groups]
+    #[arg(long, env = "CREDGATE_OIDC_GROUPS_CLAIM")]
+    pub oidc_groups_claim: Option<String>,
+
+    /// Create a user principal the first time a token names an unknown user (`true`), or accept
+    /// only users an operator created with that external id (`false`).
+    #[arg(long, env = "CREDGATE_OIDC_PROVISION_USERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub oidc_provision_users: bool,
+
+    /// The portal's OAuth client id at the issuer: with it, the portal offers sign-in through
+    /// the provider (authorization code with PKCE; the redirect URI is
+    /// `<public url>/portal/oidc/callback`). A confidential client's secret goes in
+    /// CREDGATE_OIDC_CLIENT_SECRET.
+    #[arg(long, env = "CREDGATE_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The scopes the portal's sign-in asks the provider for, space-separated (add the one
+    /// that puts groups in the ID token if the provider needs it, e.g. `groups`).
+    /// [default: openid email profile]
+    #[arg(long, env = "CREDGATE_OIDC_SCOPES")]
+    pub oidc_scopes: Option<String>,
+
+    /// Portal roles: `GROUP=SCOPE[,SCOPE…]` gives members of GROUP (as the groups claim names
+    /// it) those admin scopes. Repeatable. A person in no such group cannot sign in.
+    #[arg(long = "oidc-role", env = "CREDGATE_OIDC_ROLES", value_delimiter = ';')]
+    pub oidc_roles: Vec<String>,
+
+    /// JSON file of trusted issuers, instead of the --oidc-* flags:
+    /// `{"issuers": [{"issuer", "audience", "groups_claim"?, "provision_users"?, "client_id"?,
+    /// "roles"?: {"GROUP": ["SCOPE", …]}}]}`.
+    #[arg(long, env = "CREDGATE_OIDC_CONFIG")]
+    pub oidc_config: Option<PathBuf>,
+
     /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "CREDGATE_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -176,6 +220,9 @@ Secrets are read from the environment only, never from flags:
                           takes precedence over --master-key-file
   CREDGATE_ADMIN_TOKEN    a bootstrap admin token chosen by the operator (16+ characters);
                           takes precedence over --admin-token-file
+  CREDGATE_OIDC_CLIENT_SECRET
+                          the portal's OAuth client secret at the OpenID Provider, for a
+                          confidential client (with --oidc-client-id)
 
 With neither a master key nor a key file, the first start generates <data-dir>/master.key
 (mode 0600). That is for local use: in production supply the key from a secrets manager.";
@@ -186,6 +233,25 @@ impl ServeArgs {
             Some(url) => DatabaseUrl::new(url.clone()),
             None => DatabaseUrl::new(format!("sqlite:{}", self.data_dir.join("credgate.db").display())),
         }
+    }
+
+    /// The identity settings, checked.
+    pub fn identity(&self) -> Result<crate::identity::config::IdentityConfig, String> {
+        let flags = crate::identity::config::Flags {
+            issuer: self.oidc_issuer.clone(),
+            audience: self.oidc_audience.clone(),
+            groups_claim: self.oidc_groups_claim.clone(),
+            provision_users: self.oidc_provision_users,
+            client_id: self.oidc_client_id.clone(),
+            signin_scopes: self.oidc_scopes.clone(),
+            roles: self.oidc_roles.clone(),
+            config_file: self.oidc_config.clone(),
+        };
+        let secret = std::env::var("CREDGATE_OIDC_CLIENT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(crate::redact::SecretString::new);
+        crate::identity::config::IdentityConfig::load(&flags, secret)
     }
 
     pub fn audit_journal_dir(&self) -> PathBuf {

@@ -23,6 +23,8 @@ pub const ERROR_HEADER: &str = "x-credgate-error";
 pub enum ErrorCode {
     BadRequest,
     Unauthenticated,
+    /// A user token (`X-Credgate-User-Token`) that does not verify.
+    UserTokenInvalid,
     Forbidden,
     /// An admin token without the scope the call needs.
     ForbiddenScope,
@@ -60,7 +62,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadRequest => StatusCode::BAD_REQUEST,
-            Unauthenticated => StatusCode::UNAUTHORIZED,
+            Unauthenticated | UserTokenInvalid => StatusCode::UNAUTHORIZED,
             Forbidden | ForbiddenScope | GrantExpired | GrantRevoked | PolicyViolation | BlockedDestination => {
                 StatusCode::FORBIDDEN
             }
@@ -93,6 +95,7 @@ impl ErrorCode {
         match self {
             BadRequest => "bad_request",
             Unauthenticated => "unauthenticated",
+            UserTokenInvalid => "user_token_invalid",
             Forbidden => "forbidden",
             ForbiddenScope => "forbidden_scope",
             NotFound => "not_found",

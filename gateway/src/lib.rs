@@ -38,6 +38,7 @@ pub mod redact;
 pub mod request_id;
 pub mod server;
 pub mod shed;
+pub mod signin;
 pub mod state;
 pub mod store;
 pub mod vault;

@@ -36,6 +36,7 @@ pub fn app(state: AppState) -> Shed<Router> {
         .merge(admin::router(state.clone()))
         .merge(proxy::router())
         .merge(portal::router())
+        .merge(crate::signin::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
@@ -199,6 +200,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
     let authorities = crate::ca::Authorities::load_or_create(store.as_ref(), &ring)
         .await
         .context("cannot load or create the forward-proxy CA")?;
+    let identity = args.identity().map_err(|e| anyhow::anyhow!("OIDC settings: {e}"))?;
     let metrics = crate::metrics::Metrics::new();
     let limits = crate::limits::Limiter::start(store.clone(), metrics.limit_leases());
     let minter = Arc::new(crate::minting::Minter::new(metrics.token_requests()));
@@ -214,6 +216,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         authorities: Arc::new(authorities),
         leaves: crate::ca::leaf::Leaves::default(),
         upstream,
+        identity: Arc::new(crate::identity::Identity::new(identity)),
         metrics,
         settings: Settings {
             admin_max_body_bytes: args.admin_max_body_bytes,

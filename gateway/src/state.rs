@@ -47,6 +47,8 @@ pub struct Inner {
     pub authorities: Arc<crate::ca::Authorities>,
     pub leaves: crate::ca::leaf::Leaves,
     pub upstream: Upstream,
+    /// The OpenID Providers whose users' tokens credgate trusts.
+    pub identity: Arc<crate::identity::Identity>,
     pub metrics: Metrics,
     pub settings: Settings,
     /// This process's id among the replicas sharing the database.

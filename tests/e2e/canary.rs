@@ -79,6 +79,23 @@ async fn the_canary_never_leaves_the_vault() {
         record(&gw.get(&path).await);
     }
 
+    // A data-plane call with a made-up user token carrying the canary: refused (no issuer is
+    // trusted), and the token is repeated nowhere.
+    let (_, app_key) = gw.issue_key(&bot).await;
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let forged = format!(
+        "{}.{}.{canary}",
+        b64(r#"{"alg":"RS256"}"#),
+        b64(&json!({"iss": "https://idp.example", "sub": canary}).to_string())
+    );
+    let r = crate::support::send(
+        gw.proxy(Method::GET, Some(&app_key), &gid, "https://api.example.com/x")
+            .header("x-credgate-user-token", &forged),
+    )
+    .await;
+    r.assert_error(401, "user_token_invalid");
+    record(&r);
+
     // Error paths that carry the canary in the request.
     for body in [
         json!({"name": "x", "type": "basic", "credential": {"username": "u", "password": canary}}),

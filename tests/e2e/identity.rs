@@ -15,13 +15,13 @@ fn peer_dir() -> PathBuf {
 }
 
 /// The provider, stopped when dropped.
-struct Provider {
+pub(crate) struct Provider {
     child: Child,
-    issuer: String,
+    pub issuer: String,
 }
 
 impl Provider {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let mut child = Command::new("node")
             .args(["server.mjs", "--port", "0"])
             .current_dir(peer_dir())
@@ -45,7 +45,7 @@ impl Provider {
     }
 
     /// An ID token for `user`, from the provider's real code flow.
-    fn login(&self, user: &str) -> String {
+    pub fn login(&self, user: &str) -> String {
         let out = Command::new("node")
             .args(["login.mjs", "--issuer", &self.issuer, "--user", user])
             .current_dir(peer_dir())
@@ -67,13 +67,28 @@ impl Provider {
         reqwest::get(jwks_uri).await.unwrap().json().await.unwrap()
     }
 
-    async fn control(&self, path: &str) {
+    pub async fn control(&self, path: &str) {
+        self.control_with(path, serde_json::json!({})).await;
+    }
+
+    /// A control call with a JSON body; its JSON answer.
+    pub async fn control_with(&self, path: &str, body: Value) -> Value {
         let r = reqwest::Client::new()
             .post(format!("{}{path}", self.issuer))
+            .json(&body)
             .send()
             .await
             .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    /// `claims` signed with the provider's current key, as they are.
+    pub async fn sign(&self, claims: Value) -> String {
+        let r = self
+            .control_with("/__oidc/sign", serde_json::json!({"claims": claims}))
+            .await;
+        r["token"].as_str().unwrap().to_owned()
     }
 }
 

@@ -27,3 +27,4 @@ mod sigv4;
 mod startup;
 mod stats;
 mod store;
+mod user_tokens;

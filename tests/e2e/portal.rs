@@ -98,3 +98,64 @@ async fn the_portal_manages_everything_in_a_real_browser() {
     let logs = gw.logs();
     assert!(!logs.contains("sk-canary-"), "{logs}");
 }
+
+/// Sign-in through a real OpenID Provider, in the browser: the provider's own page, roles from
+/// its groups claim, the session cookie, CSRF, sign-out (`tests/portal/oidc.test.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_sign_in_through_the_identity_provider_in_a_real_browser() {
+    let chromium = chromium();
+    node_modules();
+    let provider = crate::identity::Provider::start();
+    let gw = Gateway::start_with(crate::support::Options {
+        args: [
+            "--oidc-issuer",
+            &provider.issuer,
+            "--oidc-audience",
+            "credgate-app",
+            "--oidc-client-id",
+            "credgate-app",
+            "--oidc-scopes",
+            "openid email groups",
+            "--oidc-role",
+            "engineering=admin",
+            "--oidc-role",
+            "finance=audit:read",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        env: vec![("CREDGATE_OIDC_CLIENT_SECRET".into(), "credgate-app-secret".into())],
+        ..Default::default()
+    })
+    .await
+    .expect("gateway starts");
+    provider
+        .control_with(
+            "/__oidc/redirect-uris",
+            serde_json::json!({"uris": [format!("{}/portal/oidc/callback", gw.base)]}),
+        )
+        .await;
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("portal-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let (base, issuer) = (gw.base.clone(), provider.issuer.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(portal_tests().join("oidc.test.mjs"))
+            .env("CREDGATE_URL", &base)
+            .env("OIDC_ISSUER", &issuer)
+            .env("SCREENSHOT_DIR", &shots)
+            .env("CHROMIUM", &chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("PASS"),
+        "the sign-in test failed:\n{stdout}\n{stderr}\ngateway log:\n{}",
+        gw.logs()
+    );
+    // The client secret and the session never reach the gateway's log.
+    assert!(!gw.logs().contains("credgate-app-secret"));
+}

@@ -83,6 +83,8 @@ fn principal(kind: PrincipalKind, name: &str) -> Principal {
         id: Uuid::new_v4(),
         kind,
         name: name.into(),
+        issuer: None,
+        external_id: None,
         created_at: now(),
     }
 }
@@ -646,6 +648,7 @@ async fn held_calls_move_forward_once_and_are_rewrapped(store: Arc<dyn Store>) {
             grant_id: Uuid::new_v4(),
             secret_id: Uuid::new_v4(),
             principal_id: Uuid::new_v4(),
+            user_principal_id: None,
             key_id: Uuid::new_v4(),
             request_id: "req".into(),
             method: "POST".into(),

@@ -27,6 +27,9 @@ pub struct ApprovalView {
     pub secret_id: Uuid,
     /// The principal whose app key made the call.
     pub principal_id: Uuid,
+    /// The person the app acted for (its user token), when the grant is theirs or their group's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_principal_id: Option<Uuid>,
     pub key_id: Uuid,
     /// The request id of the held call (its audit record).
     pub request_id: String,
@@ -75,6 +78,7 @@ impl ApprovalView {
             grant_id: approval.grant_id,
             secret_id: approval.secret_id,
             principal_id: approval.principal_id,
+            user_principal_id: approval.user_principal_id,
             key_id: approval.key_id,
             request_id: approval.request_id,
             method: approval.method,

@@ -1,5 +1,6 @@
 //! Admin API authentication: `Authorization: Bearer <admin token>`, checked against
-//! [`crate::admin_tokens`].
+//! [`crate::admin_tokens`], or, without one, the portal's session cookie (with its CSRF
+//! header on every change: [`crate::signin::session_caller`]).
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -28,11 +29,18 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .map(str::to_owned);
-    let Some(presented) = presented else {
-        return ApiError::unauthenticated("missing admin token: send `Authorization: Bearer <admin token>`")
-            .into_response();
+    let caller = match presented {
+        Some(presented) => state.admin_auth.authenticate(state.store.as_ref(), &presented).await,
+        None => match crate::signin::session_caller(&state, req.headers(), req.method()).await {
+            Some(Ok((caller, _))) => Some(caller),
+            Some(Err(e)) => return e.into_response(),
+            None => {
+                return ApiError::unauthenticated("missing admin token: send `Authorization: Bearer <admin token>`")
+                    .into_response();
+            }
+        },
     };
-    match state.admin_auth.authenticate(state.store.as_ref(), &presented).await {
+    match caller {
         Some(caller) => {
             let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
             let needed = Scope::needed(req.method(), route.as_deref().unwrap_or(""));
@@ -40,7 +48,10 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
             if !open_to_all && !scope::allows(&caller.scopes, needed) {
                 return ApiError::new(
                     ErrorCode::ForbiddenScope,
-                    format!("this admin token lacks the `{}` scope this call needs", needed.as_str()),
+                    format!(
+                        "this admin token (or session) lacks the `{}` scope this call needs",
+                        needed.as_str()
+                    ),
                 )
                 .into_response();
             }

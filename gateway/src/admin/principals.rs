@@ -11,7 +11,7 @@ use super::extract::{AdminCtx, ApiPath, ApiQuery};
 use crate::clock::now;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
-use crate::vault::principal::validate_name;
+use crate::vault::principal::{validate_external, validate_name};
 use crate::vault::{Principal, PrincipalKind};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -20,6 +20,13 @@ pub struct CreatePrincipal {
     pub kind: PrincipalKind,
     /// Unique among principals; 1 to 200 printable characters.
     pub name: String,
+    /// For a user or group of an OpenID Provider credgate trusts: the issuer (as its tokens
+    /// name it), with `external_id`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The user's `sub`, or the group's name in the token's groups claim.
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -68,16 +75,24 @@ pub async fn create(
     ApiJson(req): ApiJson<CreatePrincipal>,
 ) -> Result<(StatusCode, Json<Principal>), ApiError> {
     validate_name(&req.name).map_err(ApiError::bad_request)?;
+    validate_external(req.kind, req.issuer.as_deref(), req.external_id.as_deref()).map_err(ApiError::bad_request)?;
     let principal = Principal {
         id: Uuid::new_v4(),
         kind: req.kind,
         name: req.name,
+        // As tokens name it: compared byte for byte, but a trailing slash is never meant.
+        issuer: req.issuer.map(|i| i.trim_end_matches('/').to_owned()),
+        external_id: req.external_id,
         created_at: now(),
     };
     let mut event = ctx.event();
     event.target = Some(principal.id.to_string());
     event.principal_id = Some(principal.id);
     state.store.insert_principal(&principal, &event).await?;
+    if principal.external_id.is_some() {
+        // Replicas may remember that no principal had this external id.
+        crate::changes::publish(&state, crate::changes::Change::Identities).await;
+    }
     Ok((StatusCode::CREATED, Json(principal)))
 }
 

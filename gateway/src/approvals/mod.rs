@@ -76,6 +76,8 @@ pub struct Approval {
     pub secret_id: Uuid,
     /// The principal whose app key made the call: the only one that may read it.
     pub principal_id: Uuid,
+    /// The person the app acted for (its user token), when the grant applied through them.
+    pub user_principal_id: Option<Uuid>,
     pub key_id: Uuid,
     /// The request id of the call that was held.
     pub request_id: String,

@@ -46,6 +46,12 @@ pub struct AuditEvent {
     pub key_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal_id: Option<Uuid>,
+    /// The person the app acted for: the user principal its `X-Credgate-User-Token` named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_principal_id: Option<Uuid>,
+    /// The group through which the grant applied, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_group_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +107,8 @@ impl AuditEvent {
             target: None,
             key_id: None,
             principal_id: None,
+            user_principal_id: None,
+            via_group_id: None,
             grant_id: None,
             secret_id: None,
             secret_version: None,

@@ -24,6 +24,13 @@ enum Cmd {
         kind: PrincipalKind,
         #[arg(long)]
         name: String,
+        /// For a user or group of an OpenID Provider credgate trusts: the issuer, with
+        /// --external-id.
+        #[arg(long, requires = "external_id")]
+        issuer: Option<String>,
+        /// The user's `sub`, or the group's name in the token's groups claim.
+        #[arg(long, requires = "issuer")]
+        external_id: Option<String>,
     },
     /// List principals.
     List {
@@ -48,6 +55,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("ID", "id"),
     ("KIND", "kind"),
     ("NAME", "name"),
+    ("EXTERNAL ID", "external_id"),
     ("CREATED", "created_at"),
 ];
 
@@ -61,10 +69,19 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         }
     };
     match args.command {
-        Cmd::Create { kind, name } => show(
-            &api.post("/admin/v1/principals", &json!({"kind": kind, "name": name}))
-                .await?,
-        ),
+        Cmd::Create {
+            kind,
+            name,
+            issuer,
+            external_id,
+        } => {
+            let mut body = json!({"kind": kind, "name": name});
+            if let (Some(issuer), Some(external_id)) = (issuer, external_id) {
+                body["issuer"] = json!(issuer);
+                body["external_id"] = json!(external_id);
+            }
+            show(&api.post("/admin/v1/principals", &body).await?)
+        }
         Cmd::List { kind } => {
             let path = match kind {
                 Some(k) => format!("/admin/v1/principals?kind={}", k.as_str()),

@@ -31,9 +31,17 @@ pub enum IssuerError {
     Keys(&'static str),
 }
 
+/// Where a browser signs in and where a code is exchanged, from the discovery document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+}
+
 #[derive(Debug, Default)]
 struct Cached {
     keys: Vec<Jwk>,
+    endpoints: Option<Endpoints>,
     fetched: Option<Instant>,
     /// How many times the keys were read (for tests and metrics).
     fetches: u64,
@@ -70,9 +78,20 @@ impl Issuer {
 
     /// The claims of `token`, verified against the issuer's current keys at `now` (seconds).
     pub async fn verify(&self, upstream: &Upstream, token: &str, now: i64) -> Result<Map<String, Value>, IssuerError> {
+        self.verify_for(upstream, token, now, &self.audience).await
+    }
+
+    /// The same, for tokens issued to `audience` (the portal's own client id).
+    pub async fn verify_for(
+        &self,
+        upstream: &Upstream,
+        token: &str,
+        now: i64,
+        audience: &str,
+    ) -> Result<Map<String, Value>, IssuerError> {
         let expect = Expect {
             issuer: &self.url,
-            audience: &self.audience,
+            audience,
             now,
         };
         let (keys, fresh) = self.keys(upstream, false).await?;
@@ -83,6 +102,17 @@ impl Issuer {
             }
             other => Ok(other?),
         }
+    }
+
+    /// The provider's sign-in and token endpoints (read with the keys).
+    pub async fn endpoints(&self, upstream: &Upstream) -> Result<Endpoints, IssuerError> {
+        if let Some(endpoints) = lock(&self.cached).endpoints.clone() {
+            return Ok(endpoints);
+        }
+        self.keys(upstream, false).await?;
+        lock(&self.cached).endpoints.clone().ok_or(IssuerError::Keys(
+            "the discovery document names no authorization and token endpoints",
+        ))
     }
 
     /// Times the keys were read.
@@ -121,10 +151,15 @@ impl Issuer {
             .and_then(Value::as_str)
             .ok_or(IssuerError::Keys("the discovery document has no jwks_uri"))?
             .to_owned();
+        let endpoint = |name: &str| discovery.get(name).and_then(Value::as_str).map(str::to_owned);
+        let endpoints = endpoint("authorization_endpoint")
+            .zip(endpoint("token_endpoint"))
+            .map(|(authorization, token)| Endpoints { authorization, token });
         let set: JwkSet = serde_json::from_value(get_json(upstream, &jwks_uri).await?)
             .map_err(|_| IssuerError::Keys("the key set is not a JWKS"))?;
         let mut cached = lock(&self.cached);
         cached.keys = set.keys;
+        cached.endpoints = endpoints;
         cached.fetched = Some(Instant::now());
         cached.fetches += 1;
         Ok((cached.keys.clone(), true))

@@ -134,7 +134,7 @@ async fn through_phases(
         .into());
     }
     let grant = policy::grant(call, &approval.grant_id.to_string()).await?;
-    authn::authorise_principal(&call.state, approval.principal_id, &grant).await?;
+    authn::authorise_held(&call.state, approval.principal_id, approval.user_principal_id, &grant).await?;
     policy::lifetime_and_method(&grant, &method, &held.headers)?;
     let secret = policy::secret(call, &grant).await?;
     let injector = credential::injector(call, &secret).await?;

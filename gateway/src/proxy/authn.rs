@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderName, header};
 use super::call::{Call, Failure, refuse};
 use crate::clock::now;
 use crate::error::{ApiError, ErrorCode};
+use crate::identity::directory::Resolved;
 use crate::state::AppState;
 use crate::vault::token::{self, TokenKind};
 use crate::vault::{ApiKey, Grant};
@@ -71,25 +72,80 @@ pub(super) async fn check(state: &AppState, key: &str) -> Result<Arc<ApiKey>, Fa
     Ok(record)
 }
 
-/// The key's principal holds the grant, or is a member of the group that does.
-pub async fn authorise(state: &AppState, key: &ApiKey, grant: &Grant) -> Result<(), Failure> {
-    authorise_principal(state, key.principal_id, grant).await
+/// How a principal holds a grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Through {
+    Directly,
+    Group(uuid::Uuid),
 }
 
-/// `principal` holds the grant, or is a member of the group that does.
-pub async fn authorise_principal(state: &AppState, principal: uuid::Uuid, grant: &Grant) -> Result<(), Failure> {
-    if principal == grant.principal_id {
+/// The phase: whose grant this is. The app key's principal's (its own, or a group's it is a
+/// member of), or, with a user token, the person's: their own, a group's the token names, or a
+/// group's credgate knows them to be in. The call's record names the group it applied through.
+pub async fn authorise(call: &mut Call, key: &ApiKey, user: Option<&Resolved>, grant: &Grant) -> Result<(), Failure> {
+    let mut through = holds(&call.state, key.principal_id, grant).await?;
+    if through.is_none()
+        && let Some(user) = user
+    {
+        through = match holds(&call.state, user.user.id, grant).await? {
+            Some(t) => Some(t),
+            None => user
+                .groups
+                .iter()
+                .find(|g| g.id == grant.principal_id)
+                .map(|g| Through::Group(g.id)),
+        };
+    }
+    match through {
+        Some(Through::Group(group)) => {
+            call.event.via_group_id = Some(group);
+            Ok(())
+        }
+        Some(Through::Directly) => Ok(()),
+        None if user.is_some() => Err(refuse(
+            ErrorCode::Forbidden,
+            "this grant belongs neither to the app's principal nor to the user (or a group of theirs)",
+        )),
+        None => Err(refuse(
+            ErrorCode::Forbidden,
+            "this grant belongs to another principal (a grant to a person or their group needs their token in X-Credgate-User-Token)",
+        )),
+    }
+}
+
+/// For a call made after approval: `principal` (whose key made it) holds the grant as above,
+/// or the call was held for `user`, who still exists. Groups a user token named cannot be
+/// read again (the token may have expired); the operator approved the call for that person.
+pub async fn authorise_held(
+    state: &AppState,
+    principal: uuid::Uuid,
+    user: Option<uuid::Uuid>,
+    grant: &Grant,
+) -> Result<(), Failure> {
+    if holds(state, principal, grant).await?.is_some() {
         return Ok(());
+    }
+    if let Some(user) = user
+        && state.store.principal(user).await.map_err(ApiError::from)?.is_some()
+    {
+        return Ok(());
+    }
+    Err(refuse(ErrorCode::Forbidden, "this grant belongs to another principal"))
+}
+
+/// Whether `principal` holds the grant, or is a member of the group that does.
+async fn holds(state: &AppState, principal: uuid::Uuid, grant: &Grant) -> Result<Option<Through>, Failure> {
+    if principal == grant.principal_id {
+        return Ok(Some(Through::Directly));
     }
     let groups = state
         .cache
         .groups_of(state.store.as_ref(), principal)
         .await
         .map_err(ApiError::from)?;
-    if groups.contains(&grant.principal_id) {
-        return Ok(());
-    }
-    Err(refuse(ErrorCode::Forbidden, "this grant belongs to another principal"))
+    Ok(groups
+        .contains(&grant.principal_id)
+        .then_some(Through::Group(grant.principal_id)))
 }
 
 /// Finds app keys in `text`: every `cg_app_…` run, and the user and password of a Basic value.

@@ -94,6 +94,7 @@ pub async fn hold(call: &mut Call, held: Held<'_>, caller: &HeaderMap) -> Result
         grant_id: held.grant.grant_id,
         secret_id: held.grant.secret_id,
         principal_id: held.key.principal_id,
+        user_principal_id: call.event.user_principal_id,
         key_id: held.key.id,
         request_id: call.event.request_id.clone().unwrap_or_default(),
         // What the upstream will run, as the operator must see it.

@@ -3,8 +3,8 @@
 //!
 //! A call is a [`Call`] carried through named phases, each in its own file, in this order,
 //! every refusal before any decryption:
-//! [`authn`] (the app key, then the app's [`reason`] and context) → [`policy`] (the grant,
-//! its principal, lifetime, method and path) → [`destination`] → [`body`] (bounded) →
+//! [`authn`] (the app key, then the app's [`reason`] and context, then the person it acts for:
+//! [`user`]) → [`policy`] (the grant, whose it is, its lifetime, method and path) → [`destination`] → [`body`] (bounded) →
 //! [`limit`] (the grant's rate limit and quota) → [`hold`] (for approval, when a rule says so)
 //! → [`credential`] (decrypt, strip the caller's copies,
 //! inject, validate) → [`forward`] (journal the opening durably before the credential leaves,
@@ -29,6 +29,7 @@ pub mod scrub;
 mod target;
 pub mod tunnel;
 mod upgrade;
+mod user;
 
 use axum::Router;
 use std::sync::Arc;
@@ -240,8 +241,9 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
 
     let key = authn::authenticate(call, &mut headers, &mut query, sdk_slots).await?;
     reason::read(call, &parts.headers)?;
+    let user = user::identify(call, &parts.headers).await?;
     let grant = policy::grant(call, &grant_id).await?;
-    authn::authorise(&call.state, &key, &grant).await?;
+    authn::authorise(call, &key, user.as_ref(), &grant).await?;
     policy::lifetime_and_method(&grant, &method, &parts.headers)?;
     let secret = policy::secret(call, &grant).await?;
     let injector = credential::injector(call, &secret).await?;

@@ -255,11 +255,36 @@ pub trait Store: Send + Sync + 'static {
     async fn admin_tokens(&self) -> Result<Vec<AdminToken>>;
     /// Revokes an admin token; false if it does not exist or was already revoked.
     async fn revoke_admin_token(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
+    /// Keeps a portal sign-in in flight (and forgets the expired ones).
+    async fn insert_signin(&self, attempt: &crate::vault::session::SigninAttempt) -> Result<()>;
+    /// The attempt with this state hash, removed: each is finished at most once.
+    async fn take_signin(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::vault::session::SigninAttempt>>;
+    /// A portal session begins (expired ones are forgotten).
+    async fn insert_session(&self, session: &crate::vault::session::PortalSession, audit: &AuditEvent) -> Result<()>;
+    /// The live session with this id hash.
+    async fn portal_session(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::vault::session::PortalSession>>;
+    /// Ends a session (sign-out); false when there was none.
+    async fn delete_session(&self, id_hash: &str, audit: &AuditEvent) -> Result<bool>;
 
     // Principals.
     async fn insert_principal(&self, principal: &Principal, audit: &AuditEvent) -> Result<()>;
     async fn principal(&self, id: Uuid) -> Result<Option<Principal>>;
     async fn principals(&self) -> Result<Vec<Principal>>;
+    /// The user or group an OpenID Provider knows by `external_id`.
+    async fn principal_by_external(
+        &self,
+        issuer: &str,
+        kind: crate::vault::PrincipalKind,
+        external_id: &str,
+    ) -> Result<Option<Principal>>;
     /// Deletes the principal and its memberships, and revokes its keys and grants.
     async fn delete_principal(&self, id: Uuid, at: DateTime<Utc>, audit: &AuditEvent) -> Result<bool>;
     /// Returns false if `member` already was a member.

@@ -20,6 +20,7 @@ use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
+use crate::vault::session::{PortalSession, SigninAttempt};
 use crate::vault::{ApiKey, Grant, GrantPolicy, GrantStatus, Principal, PrincipalKind, SecretMeta};
 
 /// What one SQL engine does differently.
@@ -335,6 +336,8 @@ where
             id: Self::uuid_at(row, "id")?,
             kind: PrincipalKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("principal kind `{kind}`")))?,
             name: row.try_get("name")?,
+            issuer: row.try_get("issuer")?,
+            external_id: row.try_get("external_id")?,
             created_at: Self::time_at(row, "created_at")?,
         })
     }
@@ -430,6 +433,10 @@ where
             grant_id: Self::uuid_at(row, "grant_id")?,
             secret_id: Self::uuid_at(row, "secret_id")?,
             principal_id: Self::uuid_at(row, "principal_id")?,
+            user_principal_id: row
+                .try_get::<Option<String>, _>("user_principal_id")?
+                .map(|u| Uuid::parse_str(&u).map_err(|_| StoreError::Corrupt("approval user id".into())))
+                .transpose()?,
             key_id: Self::uuid_at(row, "key_id")?,
             request_id: row.try_get("request_id")?,
             method: row.try_get("method")?,
@@ -756,35 +763,163 @@ where
     }
 
     #[instrument(skip_all, level = "debug")]
+    async fn insert_signin(&self, a: &SigninAttempt) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query::<DB>("DELETE FROM signin_attempts WHERE expires_at <= $1")
+            .bind(to_micros(crate::clock::now()))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(
+            "INSERT INTO signin_attempts (state_hash, verifier, nonce, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(a.state_hash.clone())
+        .bind(a.verifier.clone())
+        .bind(a.nonce.clone())
+        .bind(to_micros(a.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a sign-in with that state"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn take_signin(&self, state_hash: &str, now: DateTime<Utc>) -> Result<Option<SigninAttempt>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query::<DB>(
+            "SELECT state_hash, verifier, nonce, expires_at FROM signin_attempts WHERE state_hash = $1",
+        )
+        .bind(state_hash.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let deleted = sqlx::query::<DB>("DELETE FROM signin_attempts WHERE state_hash = $1")
+            .bind(state_hash.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // Another replica finished it first.
+        if DB::rows_affected(&deleted) == 0 {
+            return Ok(None);
+        }
+        let attempt = SigninAttempt {
+            state_hash: row.try_get("state_hash")?,
+            verifier: row.try_get("verifier")?,
+            nonce: row.try_get("nonce")?,
+            expires_at: Self::time_at(&row, "expires_at")?,
+        };
+        Ok((attempt.expires_at > now).then_some(attempt))
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_session(&self, session: &PortalSession, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query::<DB>("DELETE FROM portal_sessions WHERE expires_at <= $1")
+            .bind(to_micros(crate::clock::now()))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>(
+            "INSERT INTO portal_sessions (id_hash, actor, scopes, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id_hash.clone())
+        .bind(session.actor.clone())
+        .bind(crate::vault::scope::to_text(&session.scopes))
+        .bind(to_micros(session.created_at))
+        .bind(to_micros(session.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a session with that id"))?;
+        Self::commit_with(tx, audit).await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn portal_session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<PortalSession>> {
+        let row = sqlx::query::<DB>(
+            "SELECT id_hash, actor, scopes, created_at, expires_at FROM portal_sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash.to_owned())
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(PortalSession {
+                id_hash: r.try_get("id_hash")?,
+                actor: r.try_get("actor")?,
+                scopes: crate::vault::scope::from_text(&r.try_get::<String, _>("scopes")?),
+                created_at: Self::time_at(&r, "created_at")?,
+                expires_at: Self::time_at(&r, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn delete_session(&self, id_hash: &str, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query::<DB>("DELETE FROM portal_sessions WHERE id_hash = $1")
+            .bind(id_hash.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        Self::commit_if_changed(tx, &deleted, audit).await
+    }
+
+    #[instrument(skip_all, level = "debug")]
     async fn insert_principal(&self, p: &Principal, audit: &AuditEvent) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query::<DB>("INSERT INTO principals (id, kind, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(p.id.to_string())
-            .bind(p.kind.as_str().to_owned())
-            .bind(p.name.clone())
-            .bind(to_micros(p.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(e, "a principal with that name"))?;
+        sqlx::query::<DB>(
+            "INSERT INTO principals (id, kind, name, issuer, external_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.kind.as_str().to_owned())
+        .bind(p.name.clone())
+        .bind(p.issuer.clone())
+        .bind(p.external_id.clone())
+        .bind(to_micros(p.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a principal with that name or external id"))?;
         Self::commit_with(tx, audit).await?;
         Ok(())
     }
 
     #[instrument(skip_all, level = "debug")]
     async fn principal(&self, id: Uuid) -> Result<Option<Principal>> {
-        let row = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query::<DB>("SELECT id, kind, name, issuer, external_id, created_at FROM principals WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(Self::principal_row).transpose()
     }
 
     #[instrument(skip_all, level = "debug")]
     async fn principals(&self) -> Result<Vec<Principal>> {
-        let rows = sqlx::query::<DB>("SELECT id, kind, name, created_at FROM principals ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query::<DB>(
+            "SELECT id, kind, name, issuer, external_id, created_at FROM principals ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(Self::principal_row).collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn principal_by_external(
+        &self,
+        issuer: &str,
+        kind: PrincipalKind,
+        external_id: &str,
+    ) -> Result<Option<Principal>> {
+        let row = sqlx::query::<DB>(
+            "SELECT id, kind, name, issuer, external_id, created_at FROM principals \
+             WHERE issuer = $1 AND kind = $2 AND external_id = $3",
+        )
+        .bind(issuer.to_owned())
+        .bind(kind.as_str().to_owned())
+        .bind(external_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::principal_row).transpose()
     }
 
     #[instrument(skip_all, level = "debug")]
@@ -1379,7 +1514,8 @@ where
         sqlx::query::<DB>(
             "INSERT INTO approvals (id, status, grant_id, secret_id, principal_id, key_id, request_id, method, host, path, \
              reason, context, body_bytes, created_at, expires_at, ttl_seconds, request_kek_id, request_wrapped_key, \
-             request_ciphertext) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             request_ciphertext, user_principal_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(a.id.to_string())
         .bind(a.status.as_str().to_owned())
@@ -1400,6 +1536,7 @@ where
         .bind(kek_id)
         .bind(wrapped_key)
         .bind(ciphertext)
+        .bind(a.user_principal_id.map(|u| u.to_string()))
         .execute(&self.writes)
         .await
         .map_err(|e| classify(e, "approval"))?;

@@ -1,4 +1,5 @@
-//! The vault's entities: principals, API keys, secrets and grants, with their validation.
+//! The vault's entities: principals, API keys, secrets and grants, with their validation, and
+//! the portal's sign-in sessions.
 //!
 //! These are plain data and rules; storing them is `store`'s job and serving them is `admin`'s.
 
@@ -9,6 +10,7 @@ pub mod path;
 pub mod principal;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod token;
 
 pub use api_key::ApiKey;

@@ -209,3 +209,30 @@ class S3:
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class OpenIdProvider:
+    """The OpenID Provider test peer (tests/peers/oidc: oidc-provider), on port 0."""
+
+    def __init__(self) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.peer = os.path.normpath(os.path.join(here, "..", "..", "..", "tests", "peers", "oidc"))
+        self.process = subprocess.Popen(
+            ["node", "server.mjs", "--port", "0"], cwd=self.peer, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        line = self.process.stdout.readline()
+        match = re.match(r"listening on (\d+)", line)
+        if not match:
+            raise RuntimeError(f"the OpenID Provider said {line!r}")
+        self.issuer = f"http://127.0.0.1:{match.group(1)}"
+
+    def login(self, user: str) -> str:
+        """An ID token for ``user``, from the provider's real authorization-code flow."""
+        out = subprocess.run(
+            ["node", "login.mjs", "--issuer", self.issuer, "--user", user], cwd=self.peer, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)

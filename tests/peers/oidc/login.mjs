@@ -24,7 +24,7 @@ export const DEFAULTS = {
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
-class CookieJar {
+export class CookieJar {
   #cookies = new Map();
 
   store(response) {

@@ -15,10 +15,13 @@
 // sub = the name, email = <name>@example.test. Scopes: openid, email, groups;
 // the ID token from /token carries sub, email, email_verified and groups.
 //
-// Interaction (login + consent) is non-interactive: GET /interaction/<uid>
-// logs in the user named by the authorization request's `login_hint` (or by
-// `?login=<user>` on the interaction URL) and grants every requested scope of
-// the openid/email/groups set. See login.mjs for a browserless client.
+// Interaction: GET /interaction/<uid> logs in the user named by the
+// authorization request's `login_hint` (or by `?login=<user>` on the
+// interaction URL) without a page; with neither, it serves a sign-in form
+// (user name and password, `<name>-password`) posted to
+// /interaction/<uid>/login, as a browser user meets it. Consent is granted
+// for every requested scope of the openid/email/groups set. See login.mjs for
+// a browserless client.
 //
 // Control endpoints (test-only):
 //   POST /__oidc/rotate   adds a fresh RS256 key and signs with it from now on;
@@ -28,6 +31,13 @@
 //                         the JWKS. Returns {"kid", "kids"}.
 //   POST /__oidc/groups   body {"user": "alice", "groups": ["..."]} replaces
 //                         the user's groups (used by every later token).
+//   POST /__oidc/redirect-uris  body {"uris": ["http://..."]} adds redirect URIs
+//                         to the client (a relying party whose port is known
+//                         only once it listens).
+//   POST /__oidc/sign     body {"claims": {...}} returns {"token"}: the claims
+//                         signed RS256 with the current signing key, as is.
+//                         For tests of what a relying party must refuse
+//                         (expired, another audience) with a real key.
 //   GET  /__oidc/state    {"kid", "kids", "users", "idTokenTtl"}.
 //
 // oidc-provider fixes its key set when a Provider is constructed, so rotate and
@@ -60,14 +70,14 @@ if (!Number.isInteger(idTokenTtl) || idTokenTtl <= 0) {
 
 const CLIENT_ID = 'credgate-app';
 const CLIENT_SECRET = 'credgate-app-secret';
-const REDIRECT_URI = 'http://127.0.0.1/callback';
+const redirectUris = ['http://127.0.0.1/callback'];
 const SCOPES = ['openid', 'email', 'groups'];
 
 // ---- accounts -------------------------------------------------------------
 
 const users = new Map([
-  ['alice', { email: 'alice@example.test', groups: ['engineering'] }],
-  ['bob', { email: 'bob@example.test', groups: ['finance'] }],
+  ['alice', { email: 'alice@example.test', groups: ['engineering'], password: 'alice-password' }],
+  ['bob', { email: 'bob@example.test', groups: ['finance'], password: 'bob-password' }],
 ]);
 
 async function findAccount(_ctx, sub) {
@@ -113,7 +123,7 @@ function buildProvider() {
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['authorization_code'],
       response_types: ['code'],
-      redirect_uris: [REDIRECT_URI],
+      redirect_uris: [...redirectUris],
       id_token_signed_response_alg: 'RS256',
     }],
     jwks: { keys: keys.map((k) => ({ ...k })) },
@@ -166,7 +176,8 @@ async function handleInteraction(req, res, url) {
 
   if (prompt.name === 'login') {
     const user = url.searchParams.get('login') ?? params.login_hint;
-    if (!user || !users.has(user)) {
+    if (!user) return sendLoginForm(res, details.uid, '');
+    if (!users.has(user)) {
       return provider.interactionFinished(req, res, {
         error: 'access_denied',
         error_description: `unknown user ${JSON.stringify(user ?? null)} (pass login_hint)`,
@@ -198,19 +209,55 @@ async function handleInteraction(req, res, url) {
   res.end(JSON.stringify({ error: `unsupported prompt ${prompt.name}` }));
 }
 
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function sendLoginForm(res, uid, error) {
+  res.writeHead(error ? 401 : 200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><html><head><title>Sign in</title></head><body>
+<h1>Sign in to the test identity provider</h1>
+${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(uid)}/login">
+<label>User name <input name="login" autocomplete="username" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form></body></html>`);
+}
+
+// The sign-in form's post: the password must match.
+async function handleLoginPost(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const form = new URLSearchParams(await readText(req));
+  const user = users.get(form.get('login') ?? '');
+  if (!user || form.get('password') !== user.password) {
+    return sendLoginForm(res, details.uid, 'Wrong user name or password.');
+  }
+  return provider.interactionFinished(req, res, {
+    login: { accountId: form.get('login') },
+  }, { mergeWithLastSubmission: false });
+}
+
+function signJwt(claims) {
+  const key = crypto.createPrivateKey({ key: keys[0], format: 'jwk' });
+  const header = { alg: 'RS256', typ: 'JWT', kid: keys[0].kid };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const signature = crypto.sign('sha256', Buffer.from(input), key).toString('base64url');
+  return `${input}.${signature}`;
+}
+
 // ---- control endpoints ----------------------------------------------------
 
-function readJson(req) {
+function readText(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (!text) return resolve({});
-      try { resolve(JSON.parse(text)); } catch (e) { reject(e); }
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+async function readJson(req) {
+  const text = await readText(req);
+  return text ? JSON.parse(text) : {};
 }
 
 function sendJson(res, status, body) {
@@ -246,10 +293,32 @@ async function handleControl(req, res, url) {
       users.get(user).groups = [...groups];
       return sendJson(res, 200, { user, groups });
     }
+    case 'POST /__oidc/redirect-uris': {
+      let body;
+      try { body = await readJson(req); } catch {
+        return sendJson(res, 400, { error: 'body must be JSON' });
+      }
+      if (!Array.isArray(body.uris) || !body.uris.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))) {
+        return sendJson(res, 400, { error: 'uris must be an array of http(s) URLs' });
+      }
+      for (const uri of body.uris) if (!redirectUris.includes(uri)) redirectUris.push(uri);
+      installProvider();
+      return sendJson(res, 200, { redirect_uris: redirectUris });
+    }
+    case 'POST /__oidc/sign': {
+      let body;
+      try { body = await readJson(req); } catch {
+        return sendJson(res, 400, { error: 'body must be JSON' });
+      }
+      if (typeof body.claims !== 'object' || body.claims === null || Array.isArray(body.claims)) {
+        return sendJson(res, 400, { error: 'claims must be an object' });
+      }
+      return sendJson(res, 200, { token: signJwt(body.claims) });
+    }
     case 'GET /__oidc/state':
       return sendJson(res, 200, {
         ...keyState(),
-        users: Object.fromEntries([...users].map(([n, u]) => [n, { ...u }])),
+        users: Object.fromEntries([...users].map(([n, { password: _, ...u }]) => [n, u])),
         idTokenTtl,
       });
     default:
@@ -263,6 +332,9 @@ const server = http.createServer(async (req, res) => {
   const url = new URL(req.url, issuer);
   try {
     if (url.pathname.startsWith('/__oidc/')) return await handleControl(req, res, url);
+    if (req.method === 'POST' && /^\/interaction\/[^/]+\/login$/.test(url.pathname)) {
+      return await handleLoginPost(req, res);
+    }
     if (req.method === 'GET' && url.pathname.startsWith('/interaction/')) {
       return await handleInteraction(req, res, url);
     }

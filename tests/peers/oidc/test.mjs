@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { login } from './login.mjs';
+import { CookieJar, DEFAULTS, login } from './login.mjs';
 
 const here = (name) => fileURLToPath(new URL(name, import.meta.url));
 const TTL = 120;
@@ -162,4 +162,53 @@ test('changing groups is reflected in the next token', async () => {
 
   assert.equal((await post('/__oidc/groups', { user: 'nobody', groups: [] })).status, 404);
   assert.equal((await post('/__oidc/groups', { user: 'bob', groups: 'x' })).status, 400);
+});
+
+test('/__oidc/sign signs claims as given with the published key', async () => {
+  const claims = { iss: issuer, aud: 'another-app', sub: 'alice', exp: 1 };
+  const { status, body } = await post('/__oidc/sign', { claims });
+  assert.equal(status, 200);
+  assert.deepEqual(decode(body.token).payload, claims);
+  assert.ok(verifyRs256(body.token, await jwks()));
+  assert.equal((await post('/__oidc/sign', { claims: [] })).status, 400);
+});
+
+test('without a login hint, a person signs in through the form, and a wrong password is refused', async () => {
+  const { body: discovery } = await getJson('/.well-known/openid-configuration');
+  const callback = 'http://127.0.0.1:9/portal/oidc/callback';
+  assert.equal((await post('/__oidc/redirect-uris', { uris: [callback] })).status, 200);
+  const auth = new URL(discovery.authorization_endpoint);
+  auth.search = new URLSearchParams({
+    client_id: DEFAULTS.clientId, redirect_uri: callback, response_type: 'code', scope: 'openid groups', state: 's1',
+  }).toString();
+  const jar = new CookieJar();
+  const go = async (url, init = {}) => {
+    const res = await fetch(url, { redirect: 'manual', ...init, headers: { cookie: jar.header(), ...(init.headers ?? {}) } });
+    jar.store(res);
+    return res;
+  };
+  let res = await go(auth);
+  while (res.status >= 300 && res.status < 400) res = await go(new URL(res.headers.get('location'), issuer));
+  assert.equal(res.status, 200);
+  const page = await res.text();
+  const action = /action="([^"]+)"/.exec(page)[1];
+  assert.match(action, /^\/interaction\/[^/]+\/login$/);
+  const form = (password) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ login: 'alice', password }).toString(),
+  });
+  const wrong = await go(new URL(action, issuer), form('guess'));
+  assert.equal(wrong.status, 401);
+  assert.match(await wrong.text(), /Wrong user name or password/);
+  res = await go(new URL(action, issuer), form('alice-password'));
+  let location;
+  while (res.status >= 300 && res.status < 400) {
+    location = new URL(res.headers.get('location'), issuer);
+    if (location.toString().startsWith(callback)) break;
+    res = await go(location);
+  }
+  assert.ok(location.toString().startsWith(callback), `ended at ${location}`);
+  assert.equal(location.searchParams.get('state'), 's1');
+  assert.ok(location.searchParams.get('code'));
 });

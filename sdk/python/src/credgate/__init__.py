@@ -34,6 +34,7 @@ from .errors import (
     RateLimited,
     Unauthenticated,
     UpstreamTimeout,
+    UserTokenInvalid,
     UpstreamUnreachable,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "iter_sse",
     "CredgateError",
     "Unauthenticated",
+    "UserTokenInvalid",
     "GrantNotFound",
     "GrantExpired",
     "GrantRevoked",

@@ -7,7 +7,8 @@ import json as jsonlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+import inspect
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 import httpx
@@ -86,10 +87,13 @@ class _AppBase:
     turning a call's arguments into the request credgate receives. The two differ only in how
     they send it."""
 
-    def __init__(self, api_key: str, base_url: str) -> None:
+    def __init__(self, api_key: str, base_url: str, user_token_getter: Optional[Callable[[], Any]] = None) -> None:
         if not api_key:
             raise ValueError("api_key is required (the app key credgate issued)")
+        if user_token_getter is not None and not callable(user_token_getter):
+            raise ValueError("user_token_getter must be callable")
         self._api_key = api_key
+        self._user_token_getter = user_token_getter
         self.base_url = base_url.rstrip("/")
 
     def __repr__(self) -> str:
@@ -108,13 +112,14 @@ class _AppBase:
         path_params: Params = None,
         reason: Optional[str] = None,
         context: Optional[Mapping[str, Any]] = None,
+        user_token: Optional[str] = None,
     ) -> Tuple[str, str, List[Tuple[bytes, bytes]], Dict[str, Any]]:
         """The arguments of :meth:`App.request` and its kin, checked, as (method, credgate URL,
         headers, httpx keyword arguments for the body)."""
         return build(
             api_key=self._api_key, base_url=self.base_url, method=method, url=url, grant_id=grant_id, json=json, body=body,
             extra_headers=extra_headers, query_params=query_params, path_params=path_params, reason=reason,
-            context=context,
+            context=context, user_token=user_token,
         )
 
     def boto3_client(self, service_name: str, *, grant_id: str, region_name: Optional[str] = None, **kwargs: Any) -> Any:
@@ -169,9 +174,27 @@ class App(_AppBase):
     once (``RequestOptions`` in ``credgate._request``).
     """
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(api_key, base_url)
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        user_token_getter: Optional[Callable[[], Union[Optional[str], Awaitable[Optional[str]]]]] = None,
+    ) -> None:
+        """``user_token_getter``, when given, is called before each call that has no
+        ``user_token`` of its own, and may be a coroutine function: the ID token of the person
+        the app acts for now (``None`` for none), for grants to that person or their groups."""
+        super().__init__(api_key, base_url, user_token_getter)
         self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    async def _with_user_token(self, options: Dict[str, Any]) -> Dict[str, Any]:
+        if options.get("user_token") is None and self._user_token_getter is not None:
+            token = self._user_token_getter()
+            if inspect.isawaitable(token):
+                token = await token
+            options = {**options, "user_token": token}
+        return options
 
     async def __aenter__(self) -> "App":
         return self
@@ -188,7 +211,7 @@ class App(_AppBase):
         Raises a :class:`~credgate.CredgateError` subclass when credgate refuses or fails; an
         upstream's own 4xx and 5xx are returned, not raised.
         """
-        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        method_name, endpoint, headers, content = self._prepare(method, url, **await self._with_user_token(dict(options)))
         response = await self._http.request(method_name, endpoint, headers=headers, **content)
         _raise_for_credgate(response)
         return response
@@ -200,7 +223,7 @@ class App(_AppBase):
         """Like :meth:`request`, but the body is read as it arrives:
         ``async with vault.stream(...) as r: async for event in credgate.aiter_sse(r): ...``
         """
-        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        method_name, endpoint, headers, content = self._prepare(method, url, **await self._with_user_token(dict(options)))
         async with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
             if "x-credgate-error" in response.headers:
                 await response.aread()
@@ -248,9 +271,25 @@ class App(_AppBase):
 class SyncApp(_AppBase):
     """The synchronous twin of :class:`App`, for scripts."""
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(api_key, base_url)
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        user_token_getter: Optional[Callable[[], Optional[str]]] = None,
+    ) -> None:
+        """See :class:`App`; here ``user_token_getter`` is a plain function."""
+        super().__init__(api_key, base_url, user_token_getter)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def _with_user_token(self, options: Dict[str, Any]) -> Dict[str, Any]:
+        if options.get("user_token") is None and self._user_token_getter is not None:
+            token = self._user_token_getter()
+            if inspect.isawaitable(token):
+                raise TypeError("SyncApp's user_token_getter must return the token, not an awaitable")
+            options = {**options, "user_token": token}
+        return options
 
     def __enter__(self) -> "SyncApp":
         return self
@@ -263,7 +302,7 @@ class SyncApp(_AppBase):
 
     def request(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> httpx.Response:
         """See :meth:`App.request`."""
-        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        method_name, endpoint, headers, content = self._prepare(method, url, **self._with_user_token(dict(options)))
         response = self._http.request(method_name, endpoint, headers=headers, **content)
         _raise_for_credgate(response)
         return response
@@ -271,7 +310,7 @@ class SyncApp(_AppBase):
     @contextlib.contextmanager
     def stream(self, method: Union[HttpMethod, str], url: str, **options: Unpack[RequestOptions]) -> Iterator[httpx.Response]:
         """See :meth:`App.stream`."""
-        method_name, endpoint, headers, content = self._prepare(method, url, **options)
+        method_name, endpoint, headers, content = self._prepare(method, url, **self._with_user_token(dict(options)))
         with self._http.stream(method_name, endpoint, headers=headers, **content) as response:
             if "x-credgate-error" in response.headers:
                 response.read()

@@ -12,7 +12,7 @@ import httpx
 
 from .errors import PathParamError
 
-__all__ = ["HttpMethod", "build", "reason_headers", "Body", "Params"]
+__all__ = ["HttpMethod", "build", "reason_headers", "user_token_header", "Body", "Params"]
 
 Body = Union[bytes, str, None]
 Params = Optional[Mapping[str, Any]]
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
         placeholders in the URL, percent-encoded, strictly (see :func:`expand_path`);
         ``reason`` (text, at most 256 characters) and ``context`` (a JSON-serialisable dict,
         at most 4 KiB as JSON) are recorded with the call in credgate's audit trail and never
-        sent upstream.
+        sent upstream; ``user_token`` is the ID token of the person the app acts for (from an
+        identity provider credgate trusts), for grants to that person or their groups; it
+        overrides the client's ``user_token_getter`` and is never sent upstream.
         """
 
         grant_id: Required[str]
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         path_params: Params
         reason: Optional[str]
         context: Optional[Mapping[str, Any]]
+        user_token: Optional[str]
 
 
 class HttpMethod(str, enum.Enum):
@@ -118,6 +121,22 @@ def reason_headers(reason: Optional[str], context: Optional[Mapping[str, Any]]) 
     return headers
 
 
+USER_TOKEN_HEADER = "X-Credgate-User-Token"
+
+
+def user_token_header(user_token: Optional[str]) -> Dict[str, Union[str, bytes]]:
+    """The header carrying the person's ID token, checked for shape only (credgate verifies
+    it): one line of printable ASCII, as a JWT is."""
+    if user_token is None:
+        return {}
+    if not isinstance(user_token, str):
+        raise ValueError("user_token must be a string (an ID token)")
+    token = user_token.strip()
+    if not token or any(ord(c) < 33 or ord(c) > 126 for c in token):
+        raise ValueError("user_token must be a JWT: one line of printable ASCII")
+    return {USER_TOKEN_HEADER: token}
+
+
 def build(
     *,
     api_key: str,
@@ -132,6 +151,7 @@ def build(
     path_params: Optional[Mapping[str, Any]] = None,
     reason: Optional[str] = None,
     context: Optional[Mapping[str, Any]] = None,
+    user_token: Optional[str] = None,
 ) -> Tuple[str, str, List[Tuple[bytes, bytes]], Dict[str, Any]]:
     """Returns (method, credgate URL, headers as bytes, httpx keyword arguments for the body).
 
@@ -151,6 +171,7 @@ def build(
     headers["X-Credgate-Grant"] = str(grant_id)
     headers["X-Credgate-Target"] = str(target)
     headers.update(reason_headers(reason, context))
+    headers.update(user_token_header(user_token))
     content: Dict[str, Any] = {}
     if json is not None:
         content["json"] = json

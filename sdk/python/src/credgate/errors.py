@@ -16,6 +16,7 @@ import httpx
 __all__ = [
     "CredgateError",
     "Unauthenticated",
+    "UserTokenInvalid",
     "GrantNotFound",
     "GrantExpired",
     "GrantRevoked",
@@ -69,6 +70,13 @@ class Unauthenticated(CredgateError):
     """No app key, a wrong one, or a revoked or expired one."""
 
     code = "unauthenticated"
+
+
+class UserTokenInvalid(CredgateError):
+    """The ``user_token`` did not verify: expired, for another audience, from an issuer
+    credgate does not trust, or not signed by it. The message says which check failed."""
+
+    code = "user_token_invalid"
 
 
 class GrantNotFound(CredgateError):
@@ -205,6 +213,7 @@ _BY_CODE: Dict[str, Type[CredgateError]] = {
     cls.code: cls
     for cls in (
         Unauthenticated,
+        UserTokenInvalid,
         GrantNotFound,
         GrantExpired,
         GrantRevoked,
