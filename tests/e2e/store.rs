@@ -72,6 +72,8 @@ store_suite!(
     minted_tokens_are_kept_per_version_and_minted_under_one_lease,
     calls_are_counted_per_minute_hour_and_day_with_the_trail,
     admin_tokens,
+    external_identities,
+    portal_sign_ins_and_sessions,
 );
 
 fn ev(action: &str) -> AuditEvent {
@@ -1038,4 +1040,140 @@ async fn admin_tokens(store: Arc<dyn Store>) {
     );
     let found = store.admin_tokens().await.unwrap();
     assert!(found.iter().find(|x| x.id == scoped.id).unwrap().revoked_at.is_some());
+}
+
+/// Users and groups of an OpenID Provider: found by (issuer, kind, external id), one of each
+/// kind per identity, the same name under another issuer or kind being another principal.
+async fn external_identities(store: Arc<dyn Store>) {
+    let issuer = "https://idp.example";
+    let mut alice = principal(PrincipalKind::User, "alice@example.test");
+    alice.issuer = Some(issuer.into());
+    alice.external_id = Some("alice".into());
+    store
+        .insert_principal(&alice, &ev("principal.provision"))
+        .await
+        .unwrap();
+    let found = store
+        .principal_by_external(issuer, PrincipalKind::User, "alice")
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&alice));
+    assert_eq!(store.principal(alice.id).await.unwrap().as_ref(), Some(&alice));
+    // The same identity again (another replica provisioning at once): refused as a conflict.
+    let mut twin = principal(PrincipalKind::User, "alice (2)");
+    twin.issuer = alice.issuer.clone();
+    twin.external_id = alice.external_id.clone();
+    assert!(matches!(
+        store.insert_principal(&twin, &ev("principal.provision")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A group named like her, and her namesake at another issuer, are others.
+    let mut group = principal(PrincipalKind::Group, "alice's group");
+    group.issuer = alice.issuer.clone();
+    group.external_id = Some("alice".into());
+    store.insert_principal(&group, &ev("principal.create")).await.unwrap();
+    let mut elsewhere = principal(PrincipalKind::User, "alice elsewhere");
+    elsewhere.issuer = Some("https://other.example".into());
+    elsewhere.external_id = Some("alice".into());
+    store
+        .insert_principal(&elsewhere, &ev("principal.provision"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .principal_by_external(issuer, PrincipalKind::Group, "alice")
+            .await
+            .unwrap()
+            .map(|p| p.id),
+        Some(group.id)
+    );
+    assert!(
+        store
+            .principal_by_external(issuer, PrincipalKind::User, "bob")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Principals without an external id are as many as wanted.
+    for name in ["bot-1", "bot-2"] {
+        store
+            .insert_principal(&principal(PrincipalKind::Agent, name), &ev("principal.create"))
+            .await
+            .unwrap();
+    }
+}
+
+/// A sign-in in flight is finished once; a session is found until it expires or ends.
+async fn portal_sign_ins_and_sessions(store: Arc<dyn Store>) {
+    use credgate::vault::session::{PortalSession, SigninAttempt};
+    let attempt = SigninAttempt {
+        state_hash: "ab".repeat(32),
+        verifier: "verifier".into(),
+        nonce: "nonce".into(),
+        expires_at: now() + chrono::Duration::minutes(10),
+    };
+    store.insert_signin(&attempt).await.unwrap();
+    assert_eq!(
+        store.take_signin(&attempt.state_hash, now()).await.unwrap(),
+        Some(attempt.clone())
+    );
+    assert_eq!(
+        store.take_signin(&attempt.state_hash, now()).await.unwrap(),
+        None,
+        "once"
+    );
+    let stale = SigninAttempt {
+        state_hash: "cd".repeat(32),
+        expires_at: now() - chrono::Duration::seconds(1),
+        ..attempt.clone()
+    };
+    store.insert_signin(&stale).await.unwrap();
+    assert_eq!(
+        store.take_signin(&stale.state_hash, now()).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    let session = PortalSession {
+        id_hash: "ef".repeat(32),
+        actor: "oidc:alice (alice@example.test)".into(),
+        scopes: vec![
+            credgate::vault::scope::Scope::AuditRead,
+            credgate::vault::scope::Scope::SecretsRead,
+        ],
+        created_at: now(),
+        expires_at: now() + chrono::Duration::hours(8),
+    };
+    store.insert_session(&session, &ev("portal.signin")).await.unwrap();
+    let found = store.portal_session(&session.id_hash, now()).await.unwrap().unwrap();
+    assert_eq!(
+        (found.actor.as_str(), &found.scopes),
+        (session.actor.as_str(), &session.scopes)
+    );
+    assert!(
+        store
+            .portal_session(&session.id_hash, now() + chrono::Duration::hours(9))
+            .await
+            .unwrap()
+            .is_none(),
+        "not past its expiry"
+    );
+    assert!(
+        store
+            .delete_session(&session.id_hash, &ev("portal.signout"))
+            .await
+            .unwrap()
+    );
+    assert!(store.portal_session(&session.id_hash, now()).await.unwrap().is_none());
+    assert!(
+        !store
+            .delete_session(&session.id_hash, &ev("portal.signout"))
+            .await
+            .unwrap()
+    );
+    let report = verify(store.as_ref()).await;
+    assert!(
+        report.ok && report.records == 2,
+        "sign-in and sign-out are in the chain: {report:?}"
+    );
 }
