@@ -201,6 +201,12 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
         .await
         .context("cannot load or create the forward-proxy CA")?;
     let identity = args.identity().map_err(|e| anyhow::anyhow!("OIDC settings: {e}"))?;
+    if identity.portal().is_some() && args.public_url.is_none() {
+        // The provider sends browsers back to the redirect URI, built from the public URL.
+        tracing::warn!(
+            "the portal's sign-in through the identity provider redirects to the address credgate listens on; set --public-url to the https address operators use"
+        );
+    }
     let metrics = crate::metrics::Metrics::new();
     let limits = crate::limits::Limiter::start(store.clone(), metrics.limit_leases());
     let minter = Arc::new(crate::minting::Minter::new(metrics.token_requests()));

@@ -163,11 +163,13 @@ async fn the_issuers_keys_are_cached_and_read_again_on_rotation_within_a_floor()
         ca_file: None,
     })
     .unwrap();
-    let issuer = credgate::identity::issuer::Issuer::new(&provider.issuer, "credgate-app")
-        .with_refetch_floor(std::time::Duration::from_secs(1));
+    // A floor long enough that a login (a node process) fits in it on a loaded machine.
+    let floor = std::time::Duration::from_secs(5);
+    let issuer = credgate::identity::issuer::Issuer::new(&provider.issuer, "credgate-app").with_refetch_floor(floor);
     let now = || chrono::Utc::now().timestamp();
     let alice = provider.login("alice");
     assert_eq!(issuer.verify(&upstream, &alice, now()).await.unwrap()["sub"], "alice");
+    let read_at = std::time::Instant::now();
     assert_eq!(issuer.verify(&upstream, &alice, now()).await.unwrap()["sub"], "alice");
     assert_eq!(issuer.fetches(), 1, "read once, then cached");
 
@@ -185,7 +187,9 @@ async fn the_issuers_keys_are_cached_and_read_again_on_rotation_within_a_floor()
     );
     assert_eq!(issuer.fetches(), 1);
     // Past the floor: read again, and accepted.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    if let Some(left) = (floor + std::time::Duration::from_millis(200)).checked_sub(read_at.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
     let claims = issuer.verify(&upstream, &fresh, now()).await.unwrap();
     assert_eq!(claims["sub"], "bob");
     assert_eq!(issuer.fetches(), 2);
@@ -201,4 +205,21 @@ async fn the_issuers_keys_are_cached_and_read_again_on_rotation_within_a_floor()
         assert!(issuer.verify(&upstream, &forged, now()).await.is_err());
     }
     assert!(issuer.fetches() <= 3, "{} reads for 20 forged tokens", issuer.fetches());
+
+    // The provider goes down. Past the floor, a token naming an unknown key makes credgate
+    // try to read the keys again and fail: the keys read before still check tokens, and the
+    // unknown key is refused as such (not every user for an outage).
+    let fetches = issuer.fetches();
+    drop(provider);
+    tokio::time::sleep(floor + std::time::Duration::from_millis(200)).await;
+    let refused = issuer.verify(&upstream, &forged, now()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(credgate::identity::issuer::IssuerError::Token(JwtError::UnknownKey))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(issuer.verify(&upstream, &fresh, now()).await.unwrap()["sub"], "bob");
+    assert_eq!(issuer.fetches(), fetches, "no read succeeded");
 }

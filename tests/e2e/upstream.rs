@@ -201,6 +201,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 .body(Body::from("moved"))
                 .unwrap()
         }
+        "/set-cookies" => {
+            // A hostile upstream planting cookies under credgate's own names, on its origin.
+            Response::builder()
+                .header(
+                    header::SET_COOKIE,
+                    "__Secure-credgate_signin=planted; Path=/portal/oidc; Secure",
+                )
+                .header(header::SET_COOKIE, "__Host-credgate_session=junk; Path=/; Secure")
+                .header(header::SET_COOKIE, "credgate_session=junk; Path=/admin/v1")
+                .header(header::SET_COOKIE, "upstream=1; Path=/")
+                .body(Body::from("{}"))
+                .unwrap()
+        }
         "/drip" => {
             // The request echoed back three bytes at a time, so any value in it is split
             // across many chunks.

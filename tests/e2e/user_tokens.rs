@@ -193,6 +193,8 @@ async fn forged_expired_foreign_and_rotated_out_tokens_are_refused() {
     let grant = w.gw.issue_grant(&w.secret, &engineering, json!({})).await;
     let valid = w.provider.login("alice");
     assert_eq!(w.call(&grant, Some(&valid)).await.status, 200);
+    // The provider's keys were read during that call: the floor counts from no later than now.
+    let read_at = Instant::now();
     let calls = w.up.count();
     let now = chrono::Utc::now().timestamp();
     let claims = |change: Value| {
@@ -287,7 +289,7 @@ async fn forged_expired_foreign_and_rotated_out_tokens_are_refused() {
     w.provider.control("/__oidc/rotate").await;
     w.provider.control("/__oidc/retire").await;
     let fresh = w.provider.login("alice");
-    if let Some(left) = Duration::from_millis(10_500).checked_sub(started.elapsed()) {
+    if let Some(left) = Duration::from_millis(10_300).checked_sub(read_at.elapsed()) {
         tokio::time::sleep(left).await;
     }
     let r = w.call(&grant, Some(&fresh)).await;
@@ -333,4 +335,80 @@ async fn without_provisioning_only_known_people_are_accepted() {
     assert!(listed.stdout.contains("EXTERNAL ID"), "{}", listed.stdout);
     // Known now, at once (the cache forgot that she was unknown).
     assert_eq!(w.call(&grant, Some(&token)).await.status, 200);
+}
+
+/// A browser that holds a portal session and follows a data-plane link: the session cookie
+/// never reaches the upstream, and an upstream cannot plant cookies under credgate's names on
+/// its origin (a forged sign-in, or a session pushed aside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credgates_cookies_neither_reach_an_upstream_nor_come_from_one() {
+    let w = world(&[]).await;
+    let grant = w.gw.issue_grant(&w.secret, &w.agent, json!({})).await;
+    let r = send(
+        w.gw.via_grant(Method::GET, &grant, "/set-cookies")
+            .header("proxy-authorization", format!("Bearer {}", w.key))
+            .header(
+                "cookie",
+                "__Host-credgate_session=the-operators-session; app=1; __Secure-credgate_signin=s",
+            ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let seen = w.up.last();
+    assert_eq!(
+        seen.headers["cookie"], "app=1",
+        "only the app's own cookie goes upstream"
+    );
+    let set: Vec<_> = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        set,
+        ["upstream=1; Path=/"],
+        "the upstream's own cookie comes back, no other"
+    );
+}
+
+/// A call for a person through their group's grant, held for approval: the operator sees the
+/// person, and the call made on approval is recorded for them, though their token may be gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_held_for_a_person_is_made_for_them_once_approved() {
+    let w = world(&[]).await;
+    let group =
+        w.gw.post(
+            "/admin/v1/principals",
+            json!({"kind": "group", "name": "eng", "issuer": w.provider.issuer, "external_id": "engineering"}),
+        )
+        .await
+        .json["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let grant =
+        w.gw.issue_grant(&w.secret, &group, json!({"require_approval": [{"methods": ["GET"]}]}))
+            .await;
+    let held = w.call(&grant, Some(&w.provider.login("alice"))).await;
+    assert_eq!(held.status, 202, "{}", held.text);
+    let id = held.json["approval"]["id"].as_str().unwrap().to_owned();
+    let alice = w.principal_by_external("alice").await.unwrap()["id"].clone();
+    let pending = w.gw.get(&format!("/admin/v1/approvals/{id}")).await;
+    assert_eq!(pending.json["user_principal_id"], alice, "{}", pending.text);
+    assert_eq!(pending.json["principal_id"], w.agent.as_str());
+    assert_eq!(w.up.count(), 0);
+    let approved = w.gw.post(&format!("/admin/v1/approvals/{id}/approve"), json!({})).await;
+    assert_eq!(approved.json["status"], "executed", "{}", approved.text);
+    assert_eq!(w.up.last().headers["authorization"], format!("Bearer {CANARY}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let trail = w.gw.get(&format!("/admin/v1/audit?grant_id={grant}&limit=50")).await;
+    let made = trail.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "proxy.response" && r["mode"] == "approval")
+        .cloned()
+        .expect("the call made on approval is recorded");
+    assert_eq!(made["user_principal_id"], alice);
 }

@@ -104,7 +104,7 @@ async function run() {
   }
   await bob.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'oidc-audit-reader.png'), fullPage: true });
   const cookies = await bob.context.cookies(BASE);
-  const session = cookies.find((c) => c.name === 'credgate_session');
+  const session = cookies.find((c) => c.name === '__Host-credgate_session');
   check(session && session.httpOnly && session.secure && session.sameSite === 'Strict',
     'the session is an HttpOnly, Secure, SameSite=Strict cookie');
   check(!(await bob.page.evaluate(() => document.cookie)).includes('credgate_session'), 'which the page script cannot read');
@@ -127,9 +127,9 @@ async function run() {
   console.log('\n== bob signs out: the session ends at the gateway');
   await bob.tid('sign-out').click();
   await bob.tid('signin-oidc').waitFor();
-  const after = await fetch(`${BASE}/admin/v1/whoami`, { headers: { cookie: `credgate_session=${session.value}` } });
+  const after = await fetch(`${BASE}/admin/v1/whoami`, { headers: { cookie: `__Host-credgate_session=${session.value}` } });
   check(after.status === 401, 'the old session cookie is refused from then on');
-  check(!(await bob.context.cookies(BASE)).some((c) => c.name === 'credgate_session'), 'and the browser no longer holds it');
+  check(!(await bob.context.cookies(BASE)).some((c) => c.name === '__Host-credgate_session'), 'and the browser no longer holds it');
   await bob.context.close();
 
   console.log('\n== alice (engineering: admin) signs in and may change things, in her own name');
@@ -152,7 +152,7 @@ async function run() {
   const refused = await signIn('bob');
   const message = await refused.page.locator('[data-testid="signin-message"]').textContent();
   check(/no role in credgate/.test(message), `the gateway says why (“${message}”)`);
-  check(!(await refused.context.cookies(BASE)).some((c) => c.name === 'credgate_session'), 'and no session is made');
+  check(!(await refused.context.cookies(BASE)).some((c) => c.name === '__Host-credgate_session'), 'and no session is made');
   await refused.context.close();
 }
 

@@ -20,15 +20,19 @@ pub struct AdminActor(pub String);
 #[derive(Clone, Debug)]
 pub struct AdminScopes(pub Vec<Scope>);
 
-/// Middleware guarding `/admin/v1`.
-pub async fn require_admin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
+/// The admin token an `Authorization: Bearer` header presents.
+pub fn bearer(headers: &http::HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// Middleware guarding `/admin/v1`.
+pub async fn require_admin(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let presented = bearer(req.headers());
     let caller = match presented {
         Some(presented) => state.admin_auth.authenticate(state.store.as_ref(), &presented).await,
         None => match crate::signin::session_caller(&state, req.headers(), req.method()).await {

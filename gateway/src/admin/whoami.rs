@@ -30,7 +30,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Json<WhoAmI> {
     // Only when the session is what authenticated the call (no token was presented).
-    let csrf = if headers.contains_key(http::header::AUTHORIZATION) {
+    let csrf = if super::auth::bearer(&headers).is_some() {
         None
     } else {
         crate::signin::csrf_for(&headers)

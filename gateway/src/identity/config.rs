@@ -124,7 +124,14 @@ impl IdentityConfig {
             let url = url::Url::parse(&i.issuer).map_err(|_| format!("issuer `{}` is not a URL", i.issuer))?;
             if !matches!(url.scheme(), "https" | "http") || url.query().is_some() || url.fragment().is_some() {
                 return Err(format!(
-                    "issuer `{}` must be an http(s) URL without query or fragment",
+                    "issuer `{}` must be an https URL without query or fragment",
+                    i.issuer
+                ));
+            }
+            // Keys read over plain HTTP could be anyone's: only on this machine.
+            if url.scheme() == "http" && !is_loopback(&url) {
+                return Err(format!(
+                    "issuer `{}` must be https (plain http only on a loopback address)",
                     i.issuer
                 ));
             }
@@ -159,6 +166,15 @@ impl IdentityConfig {
     /// The issuer the portal signs in through.
     pub fn portal(&self) -> Option<&IssuerConfig> {
         self.issuers.iter().find(|i| i.client_id.is_some())
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -227,6 +243,10 @@ mod tests {
         let mut f = flags();
         f.issuer = Some("ftp://idp".into());
         assert!(IdentityConfig::load(&f, None).is_err());
+        f.issuer = Some("http://idp.example".into());
+        assert!(IdentityConfig::load(&f, None).unwrap_err().contains("must be https"));
+        f.issuer = Some("http://127.0.0.1:9000".into());
+        assert!(IdentityConfig::load(&f, None).is_ok(), "plain http on loopback");
         let f = Flags {
             audience: Some("x".into()),
             ..Default::default()

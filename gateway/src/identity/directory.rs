@@ -59,18 +59,22 @@ pub async fn resolve(
 
 /// Creates the user principal, recording who did: the issuer. Another replica may create it
 /// at the same moment (the external id is unique: the loser reads the winner's), and its
-/// name may be taken by another principal (then it carries a short tag of its identity).
+/// name may be taken by another principal: then it carries a tag of its identity, and should
+/// someone hold that too (a name anyone can compute), a random one. Never refused for a name.
 async fn provisioned(store: &dyn Store, cache: &HotCache, user: &User) -> Result<Arc<Principal>, DirectoryError> {
-    let tag = hex::encode(&Sha256::digest(format!("{}\n{}", user.issuer, user.subject))[..4]);
-    let untagged = user.display.clone();
-    let tagged = format!(
-        "{} ({tag})",
-        untagged
-            .chars()
-            .take(crate::vault::principal::MAX_NAME_LEN - 11)
-            .collect::<String>()
-    );
-    for name in [untagged, tagged] {
+    let short = |tag: &str| {
+        format!(
+            "{} ({tag})",
+            user.display
+                .chars()
+                .take(crate::vault::principal::MAX_NAME_LEN - tag.len() - 3)
+                .collect::<String>()
+        )
+    };
+    let derived = hex::encode(&Sha256::digest(format!("{}\n{}", user.issuer, user.subject))[..6]);
+    let random = Uuid::new_v4().simple().to_string();
+    let names = [user.display.clone(), short(&derived), short(&random)];
+    for name in names {
         let principal = Principal {
             id: Uuid::new_v4(),
             kind: PrincipalKind::User,

@@ -41,6 +41,10 @@ pub struct Endpoints {
 #[derive(Debug, Default)]
 struct Cached {
     keys: Vec<Jwk>,
+    /// `issuer` exactly as the discovery document gives it.
+    issuer: Option<String>,
+    /// After a failed read: not before then.
+    retry_at: Option<Instant>,
     endpoints: Option<Endpoints>,
     fetched: Option<Instant>,
     /// How many times the keys were read (for tests and metrics).
@@ -49,8 +53,10 @@ struct Cached {
 
 #[derive(Debug)]
 pub struct Issuer {
-    /// As tokens name it (`iss`), and where discovery starts.
+    /// Where discovery starts, without a trailing slash: how credgate names the issuer.
     pub url: String,
+    /// As the operator wrote it, until discovery says exactly how tokens name it.
+    iss: String,
     pub audience: String,
     /// Unknown key ids make the keys be read again at most this often.
     refetch_floor: Duration,
@@ -63,6 +69,7 @@ impl Issuer {
     pub fn new(url: &str, audience: &str) -> Self {
         Self {
             url: url.trim_end_matches('/').to_owned(),
+            iss: url.to_owned(),
             audience: audience.to_owned(),
             refetch_floor: REFETCH_FLOOR,
             cached: Mutex::default(),
@@ -89,12 +96,15 @@ impl Issuer {
         now: i64,
         audience: &str,
     ) -> Result<Map<String, Value>, IssuerError> {
+        let (keys, fresh) = self.keys(upstream, false).await?;
+        // Tokens name the issuer exactly as its discovery document does (OpenID Connect
+        // Discovery 4.3), a trailing `/` included (Auth0), whatever the operator typed.
+        let issuer = lock(&self.cached).issuer.clone().unwrap_or_else(|| self.iss.clone());
         let expect = Expect {
-            issuer: &self.url,
+            issuer: &issuer,
             audience,
             now,
         };
-        let (keys, fresh) = self.keys(upstream, false).await?;
         match jwt::verify(token, &keys, &expect) {
             Err(JwtError::UnknownKey) if !fresh => {
                 let (keys, _) = self.keys(upstream, true).await?;
@@ -123,9 +133,10 @@ impl Issuer {
     /// The cached keys, read first if there are none or they are old, or again if `unknown`
     /// named a key they lack and the floor allows; and whether they were read just now.
     async fn keys(&self, upstream: &Upstream, unknown: bool) -> Result<(Vec<Jwk>, bool), IssuerError> {
-        let due = |c: &Cached| match c.fetched {
-            None => true,
-            Some(at) => at.elapsed() > KEYS_MAX_AGE || (unknown && at.elapsed() > self.refetch_floor),
+        let due = |c: &Cached| match (c.fetched, c.retry_at) {
+            (None, _) => true,
+            (Some(_), Some(retry)) if Instant::now() < retry => false,
+            (Some(at), _) => at.elapsed() > KEYS_MAX_AGE || (unknown && at.elapsed() > self.refetch_floor),
         };
         {
             let cached = lock(&self.cached);
@@ -137,15 +148,41 @@ impl Issuer {
         if !due(&lock(&self.cached)) {
             return Ok((lock(&self.cached).keys.clone(), true));
         }
+        match self.read(upstream).await {
+            Ok((keys, endpoints, issuer)) => {
+                let mut cached = lock(&self.cached);
+                cached.keys = keys;
+                cached.endpoints = endpoints;
+                cached.issuer = Some(issuer);
+                cached.fetched = Some(Instant::now());
+                cached.retry_at = None;
+                cached.fetches += 1;
+                Ok((cached.keys.clone(), true))
+            }
+            Err(e) => {
+                let mut cached = lock(&self.cached);
+                if cached.fetched.is_none() {
+                    return Err(e);
+                }
+                // The provider is down or broken: the keys read before still check tokens
+                // (a rotation waits for it to come back), and it is asked again only after
+                // the floor, so users' calls do not each wait for its timeout meanwhile.
+                tracing::warn!(issuer = %self.url, error = %e, "cannot read the identity provider's keys; using the ones read before");
+                cached.retry_at = Some(Instant::now() + self.refetch_floor);
+                Ok((cached.keys.clone(), true))
+            }
+        }
+    }
+
+    /// The discovery document and the key set, read now.
+    async fn read(&self, upstream: &Upstream) -> Result<(Vec<Jwk>, Option<Endpoints>, String), IssuerError> {
         let discovery = get_json(upstream, &format!("{}/.well-known/openid-configuration", self.url)).await?;
-        if discovery
+        let issuer = discovery
             .get("issuer")
             .and_then(Value::as_str)
-            .map(|i| i.trim_end_matches('/'))
-            != Some(self.url.as_str())
-        {
-            return Err(IssuerError::Keys("the discovery document names another issuer"));
-        }
+            .filter(|i| i.trim_end_matches('/') == self.url)
+            .ok_or(IssuerError::Keys("the discovery document names another issuer"))?
+            .to_owned();
         let jwks_uri = discovery
             .get("jwks_uri")
             .and_then(Value::as_str)
@@ -157,12 +194,7 @@ impl Issuer {
             .map(|(authorization, token)| Endpoints { authorization, token });
         let set: JwkSet = serde_json::from_value(get_json(upstream, &jwks_uri).await?)
             .map_err(|_| IssuerError::Keys("the key set is not a JWKS"))?;
-        let mut cached = lock(&self.cached);
-        cached.keys = set.keys;
-        cached.endpoints = endpoints;
-        cached.fetched = Some(Instant::now());
-        cached.fetches += 1;
-        Ok((cached.keys.clone(), true))
+        Ok((set.keys, endpoints, issuer))
     }
 }
 

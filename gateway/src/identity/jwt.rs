@@ -55,6 +55,8 @@ pub enum JwtError {
     Malformed,
     #[error("the token's algorithm is not accepted (RS256 or ES256 only; never none or HMAC)")]
     Algorithm,
+    #[error("the token is not an ID token (an access token, or critical extensions)")]
+    NotIdToken,
     #[error("the token names no key the issuer publishes (its keys may have rotated)")]
     UnknownKey,
     #[error("the token's signature does not verify")]
@@ -77,6 +79,11 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    /// Extensions the token says must be understood: credgate understands none.
+    #[serde(default)]
+    crit: Option<Value>,
 }
 
 /// The token's claims, once its signature, issuer, audience and times hold.
@@ -89,6 +96,16 @@ pub fn verify(token: &str, keys: &[Jwk], expect: &Expect<'_>) -> Result<Map<Stri
     let header: Header = serde_json::from_slice(&decode(head)?).map_err(|_| JwtError::Malformed)?;
     let signature_bytes = decode(sig)?;
     let signed = &token.as_bytes()[..head.len() + 1 + body.len()];
+    // An OAuth access token in JWT form (RFC 9068) is for an API, not a statement of who the
+    // person is, even when its audience matches.
+    if header.crit.is_some()
+        || header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
+    {
+        return Err(JwtError::NotIdToken);
+    }
     let (kty, verify_with): (&str, Verifier) = match header.alg.as_str() {
         "RS256" => ("RSA", verify_rs256),
         "ES256" => ("EC", verify_es256),
@@ -112,9 +129,15 @@ pub fn verify(token: &str, keys: &[Jwk], expect: &Expect<'_>) -> Result<Map<Stri
     if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
         return Err(JwtError::Issuer);
     }
+    // With several audiences, the party it was issued to must be credgate's (OpenID Connect
+    // Core 3.1.3.7): else a token for another app that merely lists credgate would do.
     let audience_ok = match claims.get("aud") {
         Some(Value::String(aud)) => aud == expect.audience,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expect.audience)),
+        Some(Value::Array(auds)) if auds.len() == 1 => auds[0].as_str() == Some(expect.audience),
+        Some(Value::Array(auds)) => {
+            auds.iter().any(|a| a.as_str() == Some(expect.audience))
+                && claims.get("azp").and_then(Value::as_str) == Some(expect.audience)
+        }
         _ => false,
     };
     if !audience_ok {
@@ -243,7 +266,36 @@ mod tests {
             verify(&with(json!({"aud": ["other"]})), &keys, &EXPECT),
             Err(JwtError::Audience)
         );
-        assert!(verify(&with(json!({"aud": ["other", "credgate"]})), &keys, &EXPECT).is_ok());
+        assert_eq!(
+            verify(&with(json!({"aud": ["other", "credgate"]})), &keys, &EXPECT),
+            Err(JwtError::Audience),
+            "several audiences need azp"
+        );
+        assert!(
+            verify(
+                &with(json!({"aud": ["other", "credgate"], "azp": "credgate"})),
+                &keys,
+                &EXPECT
+            )
+            .is_ok()
+        );
+        assert!(verify(&with(json!({"aud": ["credgate"]})), &keys, &EXPECT).is_ok());
+        assert_eq!(
+            verify(
+                &token(&s, json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}), claims()),
+                &keys,
+                &EXPECT
+            ),
+            Err(JwtError::NotIdToken)
+        );
+        assert_eq!(
+            verify(
+                &token(&s, json!({"alg": "ES256", "kid": "k1", "crit": ["exp"]}), claims()),
+                &keys,
+                &EXPECT
+            ),
+            Err(JwtError::NotIdToken)
+        );
         assert_eq!(
             verify(&with(json!({"exp": NOW - 61})), &keys, &EXPECT),
             Err(JwtError::Expired)

@@ -62,7 +62,7 @@ pub struct User {
     /// The issuer, as configured (no trailing slash).
     pub issuer: String,
     pub subject: String,
-    /// What to call them: `email`, else `preferred_username`, else `sub`.
+    /// What to call them: `email` (verified), else `preferred_username`, else `sub`.
     pub display: String,
     /// The names in the issuer's groups claim.
     pub groups: Vec<String>,
@@ -146,9 +146,14 @@ pub fn user_of(trusted: &Trusted, claims: &serde_json::Map<String, Value>) -> Re
         Some(Value::String(one)) => vec![one.clone()],
         Some(_) => return Err(UserTokenError::Groups),
     };
-    let display = ["email", "preferred_username"]
-        .iter()
-        .filter_map(|c| claims.get(*c).and_then(Value::as_str))
+    // An address the provider has not verified is whatever the person typed: not a name.
+    let email = claims
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|_| claims.get("email_verified").and_then(Value::as_bool) == Some(true));
+    let display = [email, claims.get("preferred_username").and_then(Value::as_str)]
+        .into_iter()
+        .flatten()
         .find(|n| crate::vault::principal::validate_name(n).is_ok())
         .unwrap_or(&subject)
         .to_owned();
@@ -198,11 +203,18 @@ mod tests {
         let t = trusted();
         let u = user_of(
             &t,
-            &claims(json!({"sub": "u1", "email": "a@example.test", "groups": ["eng", "ops"], "exp": 5})),
+            &claims(json!({"sub": "u1", "email": "a@example.test", "email_verified": true,
+                "groups": ["eng", "ops"], "exp": 5})),
         )
         .unwrap();
         assert_eq!(u.display, "a@example.test");
         assert_eq!(u.groups, ["eng", "ops"]);
+        let u = user_of(
+            &t,
+            &claims(json!({"sub": "u1", "email": "ceo@example.test", "preferred_username": "mallory"})),
+        )
+        .unwrap();
+        assert_eq!(u.display, "mallory", "an unverified address is not a name");
         let u = user_of(&t, &claims(json!({"sub": "u1", "email": " bad name "}))).unwrap();
         assert_eq!(u.display, "u1", "a name that is not a valid principal name is not used");
         assert!(u.groups.is_empty());

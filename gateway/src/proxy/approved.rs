@@ -80,6 +80,7 @@ async fn make(state: &AppState, approval: &Approval) -> Result<HeldResponse, Str
     call.event.target = Some(approval.id.to_string());
     call.event.key_id = Some(approval.key_id);
     call.event.principal_id = Some(approval.principal_id);
+    call.event.user_principal_id = approval.user_principal_id;
     call.event.actor = Some(format!("principal:{}", approval.principal_id));
     call.event.reason = approval.reason.clone();
     call.event.context = approval.context.clone();

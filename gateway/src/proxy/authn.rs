@@ -82,11 +82,19 @@ enum Through {
 /// The phase: whose grant this is. The app key's principal's (its own, or a group's it is a
 /// member of), or, with a user token, the person's: their own, a group's the token names, or a
 /// group's credgate knows them to be in. The call's record names the group it applied through.
-pub async fn authorise(call: &mut Call, key: &ApiKey, user: Option<&Resolved>, grant: &Grant) -> Result<(), Failure> {
+/// Answers the person when the grant applied through them rather than the app.
+pub async fn authorise(
+    call: &mut Call,
+    key: &ApiKey,
+    user: Option<&Resolved>,
+    grant: &Grant,
+) -> Result<Option<uuid::Uuid>, Failure> {
     let mut through = holds(&call.state, key.principal_id, grant).await?;
+    let mut for_user = None;
     if through.is_none()
         && let Some(user) = user
     {
+        for_user = Some(user.user.id);
         through = match holds(&call.state, user.user.id, grant).await? {
             Some(t) => Some(t),
             None => user
@@ -99,9 +107,9 @@ pub async fn authorise(call: &mut Call, key: &ApiKey, user: Option<&Resolved>, g
     match through {
         Some(Through::Group(group)) => {
             call.event.via_group_id = Some(group);
-            Ok(())
+            Ok(for_user)
         }
-        Some(Through::Directly) => Ok(()),
+        Some(Through::Directly) => Ok(for_user),
         None if user.is_some() => Err(refuse(
             ErrorCode::Forbidden,
             "this grant belongs neither to the app's principal nor to the user (or a group of theirs)",
@@ -114,8 +122,9 @@ pub async fn authorise(call: &mut Call, key: &ApiKey, user: Option<&Resolved>, g
 }
 
 /// For a call made after approval: `principal` (whose key made it) holds the grant as above,
-/// or the call was held for `user`, who still exists. Groups a user token named cannot be
-/// read again (the token may have expired); the operator approved the call for that person.
+/// or the grant applied through `user` when the call was held, and they still exist. Groups a
+/// user token named cannot be read again (the token may have expired); the operator approved
+/// the call for that person.
 pub async fn authorise_held(
     state: &AppState,
     principal: uuid::Uuid,

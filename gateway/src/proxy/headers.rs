@@ -49,9 +49,30 @@ pub const COPY_SOURCE: HeaderName = HeaderName::from_static("x-amz-copy-source")
 /// method than the request line's: a way around a grant's path limits, never forwarded.
 const REROUTES: &[&str] = &["x-original-url", "x-rewrite-url", "x-original-method"];
 
+/// Whether a cookie is one of credgate's own (the portal's session and sign-in, whatever
+/// prefix they carry). A browser sends them with any request to credgate's origin, a
+/// data-plane link included; they must never reach an upstream, nor an upstream set them.
+fn is_credgate_cookie(name: &str) -> bool {
+    name.trim().to_ascii_lowercase().contains("credgate_")
+}
+
+/// A `Cookie` header without credgate's own cookies (`None` when nothing is left).
+fn without_credgate_cookies(value: &HeaderValue) -> Option<HeaderValue> {
+    let text = value.to_str().ok()?;
+    let kept: Vec<&str> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !is_credgate_cookie(pair.split('=').next().unwrap_or_default()))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&kept.join("; ")).ok()
+}
+
 /// The caller's headers that may go upstream: no hop-by-hop, no `Proxy-*`, none of
-/// credgate's own `X-Credgate-*`, no `Host` (set from the target URL), no `Expect` (between
-/// the caller and credgate), no `Content-Length` (the body carries its own length).
+/// credgate's own `X-Credgate-*` or cookies, no `Host` (set from the target URL), no `Expect`
+/// (between the caller and credgate), no `Content-Length` (the body carries its own length).
 pub fn to_upstream(incoming: &HeaderMap) -> HeaderMap {
     let listed = connection_tokens(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
@@ -64,6 +85,12 @@ pub fn to_upstream(incoming: &HeaderMap) -> HeaderMap {
             || name == header::CONTENT_LENGTH
             || REROUTES.contains(&n)
         {
+            continue;
+        }
+        if name == header::COOKIE {
+            if let Some(kept) = without_credgate_cookies(value) {
+                out.append(name.clone(), kept);
+            }
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -80,13 +107,27 @@ pub fn contain(headers: &mut HeaderMap) {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
-/// The upstream's headers that go back to the caller: all but hop-by-hop ones and any
-/// `X-Credgate-*` an upstream might send to pass itself off as credgate.
+/// The upstream's headers that go back to the caller: all but hop-by-hop ones, any
+/// `X-Credgate-*` an upstream might send to pass itself off as credgate, and any cookie it
+/// would set under the name of credgate's own (in a browser, on credgate's origin: a forged
+/// sign-in or a session pushed aside).
 pub fn to_caller(upstream: &HeaderMap) -> HeaderMap {
     let listed = connection_tokens(upstream);
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (name, value) in upstream {
         if is_hop_by_hop(name, &listed) || name.as_str().starts_with("x-credgate-") {
+            continue;
+        }
+        if name == header::SET_COOKIE
+            && is_credgate_cookie(
+                value
+                    .to_str()
+                    .unwrap_or("credgate_")
+                    .split('=')
+                    .next()
+                    .unwrap_or_default(),
+            )
+        {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -97,6 +138,34 @@ pub fn to_caller(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credgates_own_cookies_neither_leave_nor_come_back() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-credgate_session=s3cr3t; app=1; CREDGATE_signin=x"),
+        );
+        assert_eq!(to_upstream(&h).get(header::COOKIE).unwrap(), "app=1");
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-credgate_session=s3cr3t"),
+        );
+        assert!(to_upstream(&h).get(header::COOKIE).is_none());
+        let mut up = HeaderMap::new();
+        up.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("__Secure-credgate_signin=evil; Path=/portal/oidc"),
+        );
+        up.append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("credgate_session=junk; Path=/admin/v1"),
+        );
+        up.append(header::SET_COOKIE, HeaderValue::from_static("upstream=1; Path=/"));
+        let back = to_caller(&up);
+        assert_eq!(back.get_all(header::SET_COOKIE).iter().count(), 1);
+        assert_eq!(back.get(header::SET_COOKIE).unwrap(), "upstream=1; Path=/");
+    }
 
     #[test]
     fn strips_what_is_not_end_to_end() {

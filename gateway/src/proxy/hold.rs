@@ -33,6 +33,8 @@ const POLL: Duration = Duration::from_millis(200);
 pub struct Held<'a> {
     pub grant: &'a Grant,
     pub key: &'a ApiKey,
+    /// The person the grant applied through (their user token), when it was not the app's.
+    pub for_user: Option<uuid::Uuid>,
     pub method: http::Method,
     pub target: Target,
     pub headers: HeaderMap,
@@ -94,7 +96,7 @@ pub async fn hold(call: &mut Call, held: Held<'_>, caller: &HeaderMap) -> Result
         grant_id: held.grant.grant_id,
         secret_id: held.grant.secret_id,
         principal_id: held.key.principal_id,
-        user_principal_id: call.event.user_principal_id,
+        user_principal_id: held.for_user,
         key_id: held.key.id,
         request_id: call.event.request_id.clone().unwrap_or_default(),
         // What the upstream will run, as the operator must see it.

@@ -243,7 +243,7 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
     reason::read(call, &parts.headers)?;
     let user = user::identify(call, &parts.headers).await?;
     let grant = policy::grant(call, &grant_id).await?;
-    authn::authorise(call, &key, user.as_ref(), &grant).await?;
+    let for_user = authn::authorise(call, &key, user.as_ref(), &grant).await?;
     policy::lifetime_and_method(&grant, &method, &parts.headers)?;
     let secret = policy::secret(call, &grant).await?;
     let injector = credential::injector(call, &secret).await?;
@@ -264,6 +264,7 @@ async fn run(call: &mut Call, req: Request, mode: Mode) -> Result<Response, Fail
         let held = hold::Held {
             grant: &grant,
             key: &key,
+            for_user,
             method,
             target,
             headers,

@@ -29,10 +29,11 @@ use crate::state::AppState;
 use crate::vault::scope::Scope;
 use crate::vault::session::{PortalSession, SigninAttempt};
 
-/// The session cookie.
-pub const SESSION_COOKIE: &str = "credgate_session";
+/// The session cookie. `__Host-`: only ever set by this origin itself, over a secure
+/// connection, for the whole origin, never for a domain.
+pub const SESSION_COOKIE: &str = "__Host-credgate_session";
 /// The cookie binding a sign-in in flight to the browser that began it.
-const SIGNIN_COOKIE: &str = "credgate_signin";
+const SIGNIN_COOKIE: &str = "__Secure-credgate_signin";
 /// The header every change made with a session must carry.
 pub const CSRF_HEADER: &str = "x-credgate-csrf";
 /// How long a session lasts; signing in again starts a new one.
@@ -67,11 +68,43 @@ fn redirect_uri(state: &AppState) -> String {
     format!("{}{CALLBACK}", state.public_origin())
 }
 
+/// Sign-ins begun per second at most, in this process: each is a database write, and anyone
+/// may ask for one.
+const STARTS_PER_SECOND: u32 = 20;
+
+/// Whether another sign-in may begin now (a fixed one-second window).
+fn may_start() -> bool {
+    static WINDOW: std::sync::Mutex<Option<(std::time::Instant, u32)>> = std::sync::Mutex::new(None);
+    let mut window = WINDOW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = std::time::Instant::now();
+    match window.as_mut() {
+        Some((start, count)) if now.duration_since(*start) < std::time::Duration::from_secs(1) => {
+            *count += 1;
+            *count <= STARTS_PER_SECOND
+        }
+        _ => {
+            *window = Some((now, 1));
+            true
+        }
+    }
+}
+
 /// Sends the browser to the provider, remembering the attempt.
 async fn login(State(state): State<AppState>) -> Response {
     let Some(trusted) = state.identity.portal() else {
         return not_configured();
     };
+    if !may_start() {
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Sign-in is busy",
+            "too many sign-ins are beginning at once; try again in a moment",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let endpoints = match trusted.keys.endpoints(&state.upstream).await {
         Ok(e) => e,
         Err(e) => return page(StatusCode::BAD_GATEWAY, "Sign-in is not available", &e.to_string()),
@@ -324,17 +357,19 @@ pub fn csrf_for(headers: &HeaderMap) -> Option<String> {
     cookie(headers, SESSION_COOKIE).map(flow::csrf_of)
 }
 
-/// One cookie's value.
+/// One cookie's value; none when it is sent twice (a second one, set for a narrower path by
+/// someone else, must not push the real one aside or be taken for it).
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+        .filter(|(n, _)| *n == name)
+        .map(|(_, v)| v);
+    let first = found.next()?;
+    (found.next().is_none() && !first.is_empty()).then_some(first)
 }
 
 /// A small page for the browser, under the portal's strict policy.
@@ -390,9 +425,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_static("x_credgate_session=no; credgate_session=yes"),
+            HeaderValue::from_static("x__Host-credgate_session=no; __Host-credgate_session=yes"),
         );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("yes"));
         assert_eq!(cookie(&h, SIGNIN_COOKIE), None);
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-credgate_session=planted; __Host-credgate_session=yes"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), None, "two are none");
     }
 }
