@@ -27,4 +27,5 @@ mod sigv4;
 mod startup;
 mod stats;
 mod store;
+mod typescript;
 mod user_tokens;

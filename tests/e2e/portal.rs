@@ -27,25 +27,7 @@ fn chromium() -> String {
 
 /// `npm ci` once per pinned `playwright-core` (the only dependency, no browser download).
 fn node_modules() {
-    let dir = portal_tests();
-    let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
-    let installed = dir.join("node_modules/.package-lock.json");
-    let current = std::fs::read_to_string(&installed).unwrap_or_default();
-    let mut wanted: serde_json::Value = serde_json::from_str(&lock).unwrap();
-    let have: serde_json::Value = serde_json::from_str(&current).unwrap_or_default();
-    // npm's record of what it installed lists the dependencies, not the root package.
-    if let Some(packages) = wanted["packages"].as_object_mut() {
-        packages.remove("");
-    }
-    if have["packages"] == wanted["packages"] {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm (Node.js 20) is needed for the portal test");
-    assert!(status.success(), "npm ci in tests/portal failed");
+    crate::support::npm_ci(&portal_tests());
 }
 
 #[tokio::test]

@@ -597,3 +597,24 @@ impl Drop for PythonPeer {
         let _ = self.child.wait();
     }
 }
+
+/// `npm ci` in `dir` unless what is installed there is what its lock file pins.
+pub fn npm_ci(dir: &Path) {
+    let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
+    let current = std::fs::read_to_string(dir.join("node_modules/.package-lock.json")).unwrap_or_default();
+    let mut wanted: Value = serde_json::from_str(&lock).unwrap();
+    let have: Value = serde_json::from_str(&current).unwrap_or_default();
+    // npm's record of what it installed lists the dependencies, not the root package.
+    if let Some(packages) = wanted["packages"].as_object_mut() {
+        packages.remove("");
+    }
+    if have["packages"] == wanted["packages"] {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .expect("npm (Node.js 20) is needed");
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
