@@ -355,19 +355,14 @@ fn jwk(value: Value) -> credgate::identity::jwt::Jwk {
 /// the key's JWK.
 fn rs256_token(claims: &Value) -> (String, credgate::identity::jwt::Jwk) {
     use ring::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+    // PKCS#1: the form ring reads whatever OpenSSL's version.
     let out = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-outform",
-            "DER",
-        ])
+        .args(["genrsa", "-traditional", "2048"])
         .output()
         .expect("openssl makes the benchmark's RSA key");
-    let pair = RsaKeyPair::from_pkcs8(&out.stdout).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let der = rustls::pki_types::PrivatePkcs1KeyDer::from_pem_slice(&out.stdout).unwrap();
+    let pair = RsaKeyPair::from_der(der.secret_pkcs1_der()).unwrap();
     let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public_key().into();
     let input = format!(
         "{}.{}",

@@ -113,6 +113,44 @@ fn npm_pack_gives_a_tarball_an_app_installs_and_imports() {
         out.trim(),
         "function grant_revoked http://gw/v1/grants/g App(http://gw)"
     );
-    let types = app.join("node_modules/@credgate/sdk/dist/index.d.ts");
-    assert!(types.exists(), "type declarations are in the tarball");
+    // A strict consumer compiles against the declarations in the tarball, optional values
+    // that may be undefined included (exactOptionalPropertyTypes).
+    std::fs::write(
+        app.join("consumer.ts"),
+        r#"import { App, CredgateError, iterSse, type RequestOptions } from '@credgate/sdk';
+declare const maybe: string | undefined;
+declare const signal: AbortSignal | undefined;
+interface Ticket { ticket: string; step: number }
+const context: Ticket = { ticket: 'T-1', step: 2 };
+const app = new App('cg_app_x', { baseUrl: maybe, timeout: undefined });
+const options: RequestOptions = { grantId: 'g', reason: maybe, signal, context, headers: [['x-a', 'b']] };
+export async function run(): Promise<number> {
+  try {
+    const r = await app.request('GET', 'https://api.example.com/x', options);
+    for await (const e of iterSse(r)) console.log(e.data, e.id ?? '');
+    return r.status;
+  } catch (e) {
+    if (e instanceof CredgateError) return e.status;
+    throw e;
+  }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("tsconfig.json"),
+        r#"{"compilerOptions": {"strict": true, "exactOptionalPropertyTypes": true,
+            "noUncheckedIndexedAccess": true, "noEmit": true, "module": "NodeNext",
+            "moduleResolution": "NodeNext", "target": "ES2022",
+            "lib": ["ES2022", "DOM", "DOM.Iterable"], "types": []},
+            "files": ["consumer.ts"]}"#,
+    )
+    .unwrap();
+    run(
+        Command::new("node")
+            .arg(sdk().join("node_modules/typescript/bin/tsc"))
+            .args(["-p", "."])
+            .current_dir(&app),
+        "a strict consumer compiles",
+    );
 }

@@ -86,6 +86,9 @@ async def test_argument_mistakes_are_caught_before_sending(world):
             await vault.request("GET", world.upstream.url + "/{9bad}", grant_id="g", path_params={"9bad": 1})
         with pytest.raises(PathParamError, match="without a placeholder"):
             await vault.request("GET", world.upstream.url + "/x", grant_id="g", path_params={"extra": 1})
+        for dots in (".", ".."):
+            with pytest.raises(PathParamError, match="dot segment"):
+                await vault.request("GET", world.upstream.url + "/users/{id}/profile", grant_id="g", path_params={"id": dots})
         with pytest.raises(ValueError, match="not an HTTP method"):
             await vault.request("GE T", world.upstream.url, grant_id="g")
         with pytest.raises(ValueError, match="absolute"):

@@ -7,23 +7,28 @@ import { type ServerSentEvent, iterSse } from './sse.js';
 
 /** Where credgate listens when neither `baseUrl` nor `$CREDGATE_URL` says. */
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:8080';
-/** Milliseconds a call may take, headers and body, unless the app says otherwise. */
+/** Milliseconds to wait for a response's headers, unless the app says otherwise. */
 export const DEFAULT_TIMEOUT = 60_000;
+/** The longest timer Node keeps (about 24.8 days); a longer timeout means none. */
+const LONGEST_TIMER = 2 ** 31 - 1;
 /** Longest single wait credgate holds a status request open for, in seconds. */
 const LONGEST_POLL = 60;
 
 export interface AppOptions {
   /** The gateway. Default: `$CREDGATE_URL`, else `http://127.0.0.1:8080`. */
-  baseUrl?: string;
-  /** Milliseconds a call may take in all (0: no limit). Default 60 s. */
-  timeout?: number;
+  baseUrl?: string | undefined;
+  /**
+   * Milliseconds to wait for a response's headers (0 or `Infinity`: no limit). Default 60 s.
+   * The body is not bounded by it: a stream lasts as long as the upstream sends.
+   */
+  timeout?: number | undefined;
   /**
    * Called before each call that has no `userToken` of its own: the ID token of the person the
    * app acts for now (`undefined` for none). May be async.
    */
-  userTokenGetter?: () => string | undefined | null | Promise<string | undefined | null>;
+  userTokenGetter?: (() => string | undefined | null | Promise<string | undefined | null>) | undefined;
   /** The `fetch` to use (default: the platform's). */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
 }
 
 /** A buffered upstream response (from `App.proxyRequest`). */
@@ -85,12 +90,17 @@ export class App {
 
   constructor(appKey: string, options: AppOptions = {}) {
     if (!appKey) throw new TypeError('appKey is required (the app key credgate issued)');
+    // Checked here, so that no later error (a header fetch refuses) ever quotes it.
+    if (typeof appKey !== 'string' || !/^[\x21-\x7e]+$/.test(appKey)) {
+      throw new TypeError('appKey must be one word of printable ASCII, as credgate issues them');
+    }
     if (options.userTokenGetter !== undefined && typeof options.userTokenGetter !== 'function') {
       throw new TypeError('userTokenGetter must be a function');
     }
     this.#appKey = appKey;
     this.baseUrl = (options.baseUrl ?? envBaseUrl() ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
-    this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT;
+    this.#timeout = Number.isFinite(timeout) && timeout > 0 ? Math.min(timeout, LONGEST_TIMER) : 0;
     this.#getter = options.userTokenGetter;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
@@ -116,7 +126,7 @@ export class App {
   async request(method: string, url: string, options: RequestOptions): Promise<Response> {
     const userToken = options.userToken ?? (this.#getter ? (await this.#getter()) ?? undefined : undefined);
     const built = build(this.#appKey, this.baseUrl, method, url, userToken === undefined ? options : { ...options, userToken });
-    const response = await this.#fetch(built.url, { ...built.init, signal: this.#signal(options.signal, this.#timeout) });
+    const response = await this.#send(built.url, built.init, options.signal, this.#timeout);
     const error = await errorFrom(response);
     if (error) throw error;
     return response;
@@ -143,8 +153,11 @@ export class App {
 
   /** What became of a held call; with `wait`, waits up to that many seconds (at most 60) for it to settle. */
   async getApprovalStatus(approvalId: string, { wait = 0 }: { wait?: number } = {}): Promise<ApprovalInfo> {
-    const query = wait >= 1 ? `?wait=${Math.floor(Math.min(wait, LONGEST_POLL))}` : '';
-    const response = await this.#get(`/v1/approvals/${encodeURIComponent(approvalId)}${query}`, (wait + 30) * 1000);
+    // Whole seconds, at least one when waiting at all (less would not wait, and a loop over
+    // it would ask as fast as it could).
+    const seconds = wait > 0 ? Math.max(1, Math.ceil(Math.min(wait, LONGEST_POLL))) : 0;
+    const query = seconds ? `?wait=${seconds}` : '';
+    const response = await this.#get(`/v1/approvals/${encodeURIComponent(approvalId)}${query}`, (seconds + 30) * 1000);
     return infoFrom((await response.json()) as Parameters<typeof infoFrom>[0]);
   }
 
@@ -174,19 +187,29 @@ export class App {
   }
 
   async #get(path: string, timeout: number): Promise<Response> {
-    const response = await this.#fetch(`${this.baseUrl}${path}`, {
-      headers: { Authorization: `Bearer ${this.#appKey}` },
-      redirect: 'manual',
-      signal: this.#signal(undefined, timeout),
-    });
+    const init = { headers: { Authorization: `Bearer ${this.#appKey}` }, redirect: 'manual' as const };
+    const response = await this.#send(`${this.baseUrl}${path}`, init, undefined, timeout);
     const error = await errorFrom(response);
     if (error) throw error;
     return response;
   }
 
-  #signal(caller: AbortSignal | undefined, timeout: number): AbortSignal | null {
-    const signals = [caller, timeout > 0 ? AbortSignal.timeout(timeout) : undefined].filter((s): s is AbortSignal => Boolean(s));
-    if (signals.length === 0) return null;
-    return signals.length === 1 ? (signals[0] as AbortSignal) : AbortSignal.any(signals);
+  /**
+   * `fetch`, cancelled by the caller's signal at any time, and by `timeout` only until the
+   * headers arrive: the body then streams for as long as the upstream sends it.
+   */
+  async #send(url: string, init: RequestInit, caller: AbortSignal | undefined, timeout: number): Promise<Response> {
+    const controller = new AbortController();
+    const abort = () => controller.abort(caller?.reason);
+    if (caller?.aborted) abort();
+    caller?.addEventListener('abort', abort, { once: true });
+    const timer = timeout > 0
+      ? setTimeout(() => controller.abort(new DOMException(`no response within ${timeout} ms`, 'TimeoutError')), timeout)
+      : undefined;
+    try {
+      return await this.#fetch(url, { ...init, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -13,7 +13,7 @@ export class CredgateError extends Error {
   /** The HTTP status credgate answered with (0 when there was no answer). */
   readonly status: number;
 
-  constructor(message: string, options: { code?: string; requestId?: string | undefined; status?: number } = {}) {
+  constructor(message: string, options: { code?: string | undefined; requestId?: string | undefined; status?: number | undefined } = {}) {
     super(message);
     this.name = new.target.name;
     this.code = options.code ?? (new.target as unknown as { CODE?: string }).CODE ?? 'error';
@@ -74,6 +74,14 @@ export class ApprovalDenied extends CredgateError { static readonly CODE = 'appr
 export class ApprovalExpired extends CredgateError { static readonly CODE = 'approval_expired'; }
 /** The approved call could not be made. */
 export class ApprovalFailed extends CredgateError { static readonly CODE = 'approval_failed'; }
+/** No such thing (an approval id unknown, or another principal's). */
+export class NotFound extends CredgateError { static readonly CODE = 'not_found'; }
+/** Not now: e.g. the response of a held call asked for before it was made. */
+export class Conflict extends CredgateError { static readonly CODE = 'conflict'; }
+/** The body's type is not one credgate accepts there. */
+export class UnsupportedMediaType extends CredgateError { static readonly CODE = 'unsupported_media_type'; }
+/** (Admin API) the token or session lacks the scope the call needs. */
+export class ForbiddenScope extends CredgateError { static readonly CODE = 'forbidden_scope'; }
 /** The request to credgate itself is malformed. */
 export class BadRequest extends CredgateError { static readonly CODE = 'bad_request'; }
 /** credgate failed (its log has the cause). */
@@ -89,13 +97,13 @@ export class PathParamError extends Error {
   }
 }
 
-type ErrorClass = (new (message: string, options?: { code?: string; requestId?: string | undefined; status?: number }) => CredgateError) & { CODE: string };
+type ErrorClass = (new (message: string, options?: { code?: string | undefined; requestId?: string | undefined; status?: number | undefined }) => CredgateError) & { CODE: string };
 
 const CLASSES: ErrorClass[] = [
   Unauthenticated, UserTokenInvalid, GrantNotFound, GrantExpired, GrantRevoked, Forbidden, PolicyViolation,
   BlockedDestination, MethodNotAllowed, ProviderError, UpstreamUnreachable, UpstreamTimeout, PayloadTooLarge,
   AuditUnavailable, Overloaded, Unavailable, RateLimited, QuotaExceeded, ApprovalDenied, ApprovalExpired,
-  ApprovalFailed, BadRequest, Internal,
+  ApprovalFailed, BadRequest, Internal, NotFound, Conflict, UnsupportedMediaType, ForbiddenScope,
 ];
 const BY_CODE = new Map<string, ErrorClass>(CLASSES.map((c) => [c.CODE, c]));
 
@@ -112,7 +120,9 @@ export async function errorFrom(response: Response): Promise<CredgateError | und
     const body = (await response.json()) as { error?: { message?: unknown; request_id?: unknown } };
     if (typeof body.error?.message === 'string') message = body.error.message;
     if (typeof body.error?.request_id === 'string') requestId = body.error.request_id;
-  } catch {
+  } catch (err) {
+    // Cancelled while the body was read: that, not a half-read refusal.
+    if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) throw err;
     // Not credgate's JSON (an AWS-shaped error body): the code and header say enough.
   }
   const Class = BY_CODE.get(code);

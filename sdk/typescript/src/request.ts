@@ -13,24 +13,24 @@ export interface RequestOptions {
   /** Sent as JSON (with `Content-Type: application/json` unless given). Not with `body`. */
   json?: unknown;
   /** The body as is. Not with `json`. */
-  body?: Body;
+  body?: Body | undefined;
   /** Headers for the upstream. */
-  headers?: Record<string, string> | Headers;
+  headers?: HeadersInit | undefined;
   /** Added to the URL's query. */
-  query?: Record<string, string | number | boolean>;
+  query?: Record<string, string | number | boolean> | undefined;
   /** Fill `{name}` placeholders in the URL, percent-encoded, strictly. */
-  pathParams?: Record<string, string | number>;
+  pathParams?: Record<string, string | number> | undefined;
   /** Why the call is made (one line, at most 256 characters): in the audit trail, never upstream. */
-  reason?: string;
+  reason?: string | undefined;
   /** What the app says about the call (a JSON object, at most 4 KiB): in the audit trail. */
-  context?: Record<string, unknown>;
+  context?: object | undefined;
   /**
    * The ID token of the person the app acts for, from an identity provider credgate trusts:
    * for grants to that person or their groups. Overrides the app's `userTokenGetter`.
    */
-  userToken?: string;
-  /** Cancels the call (and the upstream's). */
-  signal?: AbortSignal;
+  userToken?: string | undefined;
+  /** Cancels the call (and the upstream's), at any time, the body's streaming included. */
+  signal?: AbortSignal | undefined;
 }
 
 export const MAX_REASON_CHARS = 256;
@@ -55,6 +55,10 @@ export function expandPath(url: string, pathParams?: Record<string, string | num
   const expanded = url.replace(PLACEHOLDER, (_, name: string) => {
     const value = params.get(name);
     if (value === undefined) throw new PathParamError(`no value for the path placeholder {${name}}`);
+    // `.` and `..` would be read as the path's own dot segments: out of the segment.
+    if (String(value) === '.' || String(value) === '..') {
+      throw new PathParamError(`the value of {${name}} is a dot segment (\`.\` or \`..\`)`);
+    }
     used.add(name);
     return encodeStrict(String(value));
   });
@@ -84,7 +88,7 @@ function utf8Header(text: string): string {
 }
 
 /** The headers carrying a call's reason and context. */
-export function reasonHeaders(reason?: string, context?: Record<string, unknown>): Record<string, string> {
+export function reasonHeaders(reason?: string, context?: object): Record<string, string> {
   const headers: Record<string, string> = {};
   if (reason !== undefined) {
     const text = reason.trim();

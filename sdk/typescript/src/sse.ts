@@ -29,24 +29,40 @@ export async function* iterSse(response: Response): AsyncGenerator<ServerSentEve
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') data.push(value);
     else if (field === 'event') event = value;
-    else if (field === 'id') id = value;
+    // An id with NUL is ignored (the standard).
+    else if (field === 'id' && !value.includes('\0')) id = value;
     return undefined;
   };
+  // A CR ends a line, and so does a CRLF: a CR at the end of one chunk followed by an LF at
+  // the start of the next is one line end, not two.
+  let afterCr = false;
+  const lines = function* (text: string): Generator<string> {
+    let start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (c === '\n' && afterCr && i === start) {
+        afterCr = false;
+        start = i + 1;
+        continue;
+      }
+      afterCr = false;
+      if (c === '\r' || c === '\n') {
+        yield text.slice(start, i);
+        if (c === '\r') {
+          if (text[i + 1] === '\n') i += 1;
+          else if (i + 1 === text.length) afterCr = true;
+        }
+        start = i + 1;
+      }
+    }
+    buffer = text.slice(start);
+  };
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let newline: number;
-    while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + (buffer.startsWith('\r\n', newline) ? 2 : 1));
+    for (const line of lines(buffer + decoder.decode(chunk, { stream: true }))) {
       const done = feed(line);
       if (done) yield done;
     }
   }
-  buffer += decoder.decode();
-  if (buffer) {
-    const done = feed(buffer);
-    if (done) yield done;
-  }
-  const last = feed('');
-  if (last) yield last;
+  // What is left without a line end is an incomplete event: dropped, as the standard says.
+  decoder.decode();
 }

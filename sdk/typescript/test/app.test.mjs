@@ -113,16 +113,23 @@ test('path parameters are strict and percent-encoded', () => {
 });
 
 test('mistakes are caught before anything is sent', async () => {
+  // A grant that works, so that only the SDK's own checks can keep these from the upstream.
+  const grant = await w.grant(await w.secret('mistakes', 'bearer', { token: 't' }));
   const vault = new App(w.key, { baseUrl: w.gateway.url });
   const before = w.upstream.seen.length;
-  await assert.rejects(vault.request('GET', w.upstream.url, { grantId: 'g', json: {}, body: 'x' }), /not both/);
-  await assert.rejects(vault.request('GET', 'ftp://example.com/x', { grantId: 'g' }), /absolute http/);
-  await assert.rejects(vault.request('GET', '/relative', { grantId: 'g' }), /absolute http/);
-  await assert.rejects(vault.request('GE T', w.upstream.url, { grantId: 'g' }), /not an HTTP method/);
-  await assert.rejects(vault.request('GET', w.upstream.url, { grantId: 'g', userToken: 'two words' }), /JWT/);
+  await assert.rejects(vault.request('GET', w.upstream.url, { grantId: grant, json: {}, body: 'x' }), /not both/);
+  await assert.rejects(vault.request('GET', 'ftp://example.com/x', { grantId: grant }), /absolute http/);
+  await assert.rejects(vault.request('GET', '/relative', { grantId: grant }), /absolute http/);
+  await assert.rejects(vault.request('GE T', w.upstream.url, { grantId: grant }), /not an HTTP method/);
+  await assert.rejects(vault.request('GET', w.upstream.url, { grantId: grant, userToken: 'two words' }), /JWT/);
+  await assert.rejects(vault.request('GET', `${w.upstream.url}/users/{id}/x`, { grantId: grant, pathParams: { id: '..' } }), /dot segment/);
+  assert.equal(w.upstream.seen.length, before);
+  await vault.request('GET', w.upstream.url, { grantId: grant });
+  assert.equal(w.upstream.seen.length, before + 1, 'the same call, well made, goes');
   assert.throws(() => new App(''), /appKey is required/);
   assert.throws(() => new App(w.key, { userTokenGetter: 'no' }), /function/);
-  assert.equal(w.upstream.seen.length, before);
+  const broken = `${w.key}\nX`;
+  assert.throws(() => new App(broken), (e) => /printable ASCII/.test(e.message) && !e.message.includes(w.key));
 });
 
 test('the gateway address comes from baseUrl, else CREDGATE_URL, else the local default', () => {
@@ -139,13 +146,19 @@ test('the gateway address comes from baseUrl, else CREDGATE_URL, else the local 
   }
 });
 
-test('a call is cancelled by its signal and by the timeout', async () => {
+test('a call is cancelled by its signal at any time, and by the timeout only until headers', async () => {
   const grant = await w.grant(await w.secret('slow', 'bearer', { token: 't' }));
   const quick = new App(w.key, { baseUrl: w.gateway.url, timeout: 300 });
   await assert.rejects(quick.request('GET', `${w.upstream.url}/slow`, { grantId: grant }), { name: 'TimeoutError' });
+  // Aborted while credgate waits for the upstream.
   const controller = new AbortController();
   const vault = new App(w.key, { baseUrl: w.gateway.url });
   const call = vault.request('GET', `${w.upstream.url}/slow`, { grantId: grant, signal: controller.signal });
-  controller.abort();
+  setTimeout(() => controller.abort(), 200);
   await assert.rejects(call, { name: 'AbortError' });
+  // A stream that outlasts the timeout: its headers came in time, so it is read to the end.
+  const stream = await quick.stream('GET', `${w.upstream.url}/sse-slow`, { grantId: grant });
+  const received = [];
+  for await (const event of iterSse(stream)) received.push(event.data);
+  assert.deepEqual(received, ['1', '2', '3', '4']);
 });

@@ -118,6 +118,15 @@ export class Upstream {
         if (url.pathname.startsWith('/status/')) return send(Number(url.pathname.split('/').pop()), '{"upstream": "says no"}');
         if (url.pathname === '/slow') return setTimeout(() => send(200, '{}'), 3000);
         if (url.pathname === '/sse') return sse(['data: first\n\n'], ['data: second\n\n', 'event: done\ndata: [DONE]\n\n']);
+        if (url.pathname === '/sse-slow') {
+          // Four events 150 ms apart: longer in all than a short client timeout.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          for (let i = 1; i <= 4; i++) {
+            res.write(`data: ${i}\n\n`);
+            await new Promise((r) => setTimeout(r, 150));
+          }
+          return res.end();
+        }
         if (url.pathname.endsWith('/chat/completions')) {
           const request = JSON.parse(body.toString() || '{}');
           if (request.stream) {

@@ -8,6 +8,7 @@ import os
 import time
 from dataclasses import dataclass, field
 import inspect
+import math
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
@@ -132,11 +133,14 @@ class _AppBase:
 
     def _approval_request(self, approval_id: str, wait: float) -> Tuple[str, Dict[str, Any]]:
         """The URL and keyword arguments of a status read, waiting up to ``wait`` seconds."""
-        params = {"wait": str(int(wait))} if wait >= 1 else {}
+        # Whole seconds, at least one when waiting at all: less would not wait, and a loop over
+        # it would ask as fast as it could.
+        seconds = max(1, math.ceil(min(wait, _LONGEST_POLL))) if wait > 0 else 0
+        params = {"wait": str(seconds)} if seconds else {}
         # The request may be held open for ``wait`` seconds: the client's timeout must outlast it.
         return (
             f"{self.base_url}/v1/approvals/{quote(approval_id, safe='')}",
-            {"params": params, "headers": self._app_auth(), "timeout": httpx.Timeout(wait + 30)},
+            {"params": params, "headers": self._app_auth(), "timeout": httpx.Timeout(seconds + 30)},
         )
 
     def _approval_response(self, approval_id: str) -> Tuple[str, Dict[str, Any]]:

@@ -75,7 +75,11 @@ def expand_path(url: str, path_params: Optional[Mapping[str, Any]]) -> str:
         if name not in params:
             raise PathParamError(f"no value for the path placeholder {{{name}}}")
         used.add(name)
-        return quote(str(params[name]), safe="")
+        value = str(params[name])
+        # `.` and `..` would be read as the path's own dot segments: out of the segment.
+        if value in (".", ".."):
+            raise PathParamError(f"the value of {{{name}}} is a dot segment (`.` or `..`)")
+        return quote(value, safe="")
 
     expanded = _PLACEHOLDER.sub(fill, url)
     if "{" in expanded or "}" in expanded:
