@@ -329,6 +329,20 @@ fn benches(c: &mut Criterion) {
             b.iter(|| credgate::identity::jwt::verify(std::hint::black_box(&token), &keys, &expect).unwrap())
         });
     }
+    // The same token again, as an app sends it with every call while it lives.
+    let (token, _) = rs256_token(&claims);
+    let verified = credgate::identity::verified::Verified::default();
+    let person = credgate::identity::User {
+        issuer: "https://idp.example".into(),
+        subject: "alice".into(),
+        display: "alice@example.test".into(),
+        groups: vec!["engineering".into(), "oncall".into()],
+        expires: now + 600,
+    };
+    verified.put(&token, &person, 0);
+    c.bench_function("user token seen before (verified-token cache hit)", |b| {
+        b.iter(|| verified.get(std::hint::black_box(&token), now, |_| 0).unwrap())
+    });
 
     c.bench_function("header validation (name + value)", |b| {
         b.iter(|| {

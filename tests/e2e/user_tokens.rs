@@ -179,7 +179,6 @@ async fn a_persons_token_opens_their_grants_and_their_groups_and_nothing_else() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_expired_foreign_and_rotated_out_tokens_are_refused() {
     let w = world(&[]).await;
-    let started = Instant::now();
     let engineering =
         w.gw.post(
             "/admin/v1/principals",

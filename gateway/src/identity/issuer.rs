@@ -49,6 +49,9 @@ struct Cached {
     fetched: Option<Instant>,
     /// How many times the keys were read (for tests and metrics).
     fetches: u64,
+    /// How many times a read found a key gone that was there before: tokens verified with the
+    /// keys of an earlier generation are checked again.
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -125,6 +128,11 @@ impl Issuer {
         ))
     }
 
+    /// Bumped each time a key the provider published is gone from what it publishes now.
+    pub fn generation(&self) -> u64 {
+        lock(&self.cached).generation
+    }
+
     /// Times the keys were read.
     pub fn fetches(&self) -> u64 {
         lock(&self.cached).fetches
@@ -151,6 +159,9 @@ impl Issuer {
         match self.read(upstream).await {
             Ok((keys, endpoints, issuer)) => {
                 let mut cached = lock(&self.cached);
+                if cached.keys.iter().any(|old| !keys.contains(old)) {
+                    cached.generation += 1;
+                }
                 cached.keys = keys;
                 cached.endpoints = endpoints;
                 cached.issuer = Some(issuer);

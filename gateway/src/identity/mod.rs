@@ -7,6 +7,7 @@ pub mod config;
 pub mod directory;
 pub mod issuer;
 pub mod jwt;
+pub mod verified;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -75,6 +76,8 @@ pub struct User {
 pub struct Identity {
     issuers: Vec<Trusted>,
     pub config: IdentityConfig,
+    /// Tokens verified before, until they expire.
+    verified: verified::Verified,
 }
 
 impl Identity {
@@ -87,7 +90,11 @@ impl Identity {
                 config: c.clone(),
             })
             .collect();
-        Self { issuers, config }
+        Self {
+            issuers,
+            config,
+            verified: verified::Verified::default(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -114,12 +121,20 @@ impl Identity {
         if token.len() > MAX_TOKEN_LEN {
             return Err(UserTokenError::Token(JwtError::Malformed));
         }
+        let generation = |issuer: &str| self.trusted(issuer).map_or(u64::MAX, |t| t.keys.generation());
+        if let Some(user) = self.verified.get(token, now, generation) {
+            return Ok(user);
+        }
         // Unverified, only to choose whose keys to verify with; the verified claims must name
         // the same issuer.
         let named = unverified_issuer(token).ok_or(UserTokenError::Token(JwtError::Malformed))?;
         let trusted = self.trusted(&named).ok_or(UserTokenError::Untrusted)?;
+        // Read before verifying: a retirement while this one verifies makes it check again.
+        let generation = trusted.keys.generation();
         let claims = trusted.keys.verify(upstream, token, now).await?;
-        user_of(trusted, &claims)
+        let user = user_of(trusted, &claims)?;
+        self.verified.put(token, &user, generation);
+        Ok(user)
     }
 }
 
