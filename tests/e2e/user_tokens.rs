@@ -411,3 +411,66 @@ async fn a_call_held_for_a_person_is_made_for_them_once_approved() {
         .expect("the call made on approval is recorded");
     assert_eq!(made["user_principal_id"], alice);
 }
+
+/// Several issuers from a file: a token of each trusted one works; a mistake in the file (an
+/// issuer over plain http elsewhere than loopback) stops credgate at start with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_issuers_come_from_a_file_and_a_bad_one_stops_the_start() {
+    let provider = Provider::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oidc.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&json!({"issuers": [
+            {"issuer": "https://login.example.com", "audience": "credgate"},
+            {"issuer": provider.issuer, "audience": "credgate-app", "groups_claim": "groups", "provision_users": true},
+        ]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let gw = Gateway::start_with(Options {
+        args: vec!["--oidc-config".into(), file.display().to_string()],
+        ..Default::default()
+    })
+    .await
+    .expect("gateway starts");
+    let agent = gw.create_principal("agent", "assistant").await;
+    let (_, key) = gw.issue_key(&agent).await;
+    let up = Upstream::start().await;
+    let secret = gw
+        .create_secret(json!({"name": "crm", "type": "bearer", "credential": {"token": CANARY},
+            "config": {"base_url": up.url}, "allow_private_destinations": true, "allow_insecure_http": true}))
+        .await;
+    let group = gw
+        .post(
+            "/admin/v1/principals",
+            json!({"kind": "group", "name": "eng", "issuer": provider.issuer, "external_id": "engineering"}),
+        )
+        .await
+        .json["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grant = gw.issue_grant(&secret, &group, json!({})).await;
+    let r = send(
+        gw.via_grant(Method::GET, &grant, "/records")
+            .header("proxy-authorization", format!("Bearer {key}"))
+            .header("x-credgate-user-token", provider.login("alice")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    std::fs::write(
+        &file,
+        r#"{"issuers": [{"issuer": "http://login.example.com", "audience": "credgate"}]}"#,
+    )
+    .unwrap();
+    let failure = Gateway::start_with(Options {
+        args: vec!["--oidc-config".into(), file.display().to_string()],
+        ..Default::default()
+    })
+    .await
+    .err()
+    .expect("refused at start");
+    assert!(failure.output.contains("must be https"), "{}", failure.output);
+}
