@@ -547,7 +547,36 @@ async fn audit_records_changes_and_failed_attempts() {
 
     let verify = gw.get("/admin/v1/audit/verify").await;
     assert_eq!(verify.json["ok"], true, "{}", verify.text);
-    assert!(verify.json["records"].as_u64().unwrap() >= 6);
+    let all = verify.json["records"].as_u64().unwrap();
+    assert!(all >= 6);
+
+    // From a checkpoint: only what came after it is walked, linked to it.
+    let (seq, hash) = (
+        verify.json["head_seq"].as_i64().unwrap(),
+        verify.json["head_hash"].as_str().unwrap().to_owned(),
+    );
+    gw.create_principal("agent", "after-the-checkpoint").await;
+    let more = gw
+        .get(&format!("/admin/v1/audit/verify?after_seq={seq}&after_hash={hash}"))
+        .await;
+    assert_eq!(more.json["ok"], true, "{}", more.text);
+    assert_eq!(more.json["records"], 1);
+    assert_eq!(more.json["head_seq"], seq + 1);
+    // A checkpoint that is not this chain's does not verify.
+    let forged = gw
+        .get(&format!(
+            "/admin/v1/audit/verify?after_seq={seq}&after_hash={}",
+            "ab".repeat(32)
+        ))
+        .await;
+    assert_eq!(forged.json["ok"], false, "{}", forged.text);
+    assert!(forged.json["error"].as_str().unwrap().contains("prev_hash"));
+    gw.get(&format!("/admin/v1/audit/verify?after_seq={seq}"))
+        .await
+        .assert_error(400, "bad_request");
+    gw.get("/admin/v1/audit/verify?after_seq=1&after_hash=nothex")
+        .await
+        .assert_error(400, "bad_request");
 }
 
 #[tokio::test]

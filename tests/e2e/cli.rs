@@ -108,8 +108,13 @@ async fn walkthrough_and_exit_codes() {
     assert!(audit.stdout.contains("grant.revoke"), "{audit:?}");
     let export = run(&["audit", "export"], None);
     assert!(export.stdout.lines().count() >= 7);
-    let verify = run(&["audit", "verify"], None);
+    let verify = run(&["audit", "verify", "--json"], None);
     assert_eq!(verify.code, 0, "{verify:?}");
+    let report: serde_json::Value = serde_json::from_str(&verify.stdout).unwrap();
+    let checkpoint = format!("{}:{}", report["head_seq"], report["head_hash"].as_str().unwrap());
+    let from = run(&["audit", "verify", "--from", &checkpoint], None);
+    assert_eq!(from.code, 0, "{from:?}");
+    assert_eq!(run(&["audit", "verify", "--from", "12"], None).code, 6);
     assert_eq!(run(&["keyring", "status"], None).code, 0);
 
     // Exit codes scripts can rely on.

@@ -74,6 +74,7 @@ store_suite!(
     admin_tokens,
     external_identities,
     portal_sign_ins_and_sessions,
+    time_ranges_of_the_trail,
 );
 
 fn ev(action: &str) -> AuditEvent {
@@ -1176,4 +1177,88 @@ async fn portal_sign_ins_and_sessions(store: Arc<dyn Store>) {
         report.ok && report.records == 2,
         "sign-in and sign-out are in the chain: {report:?}"
     );
+}
+
+/// A time range reads the newest records whose `at` is in it, as a scan of the whole trail
+/// would, also when records arrive out of time order (a long call's record is appended when
+/// it ends, with the time it began), across batches, and combined with another filter.
+async fn time_ranges_of_the_trail(store: Arc<dyn Store>) {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let grant = Uuid::new_v4();
+    // 600 records, one every 2 s over 20 minutes, in batches of 100; every 50th began 7
+    // minutes before it was appended (a long call), and every 3rd is the grant's.
+    let mut all: Vec<AuditEvent> = Vec::new();
+    for chunk in 0..6 {
+        let events: Vec<JournaledEvent> = (0..100)
+            .map(|i| {
+                let k = chunk * 100 + i;
+                let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", "ok");
+                e.at = start + Duration::seconds(2 * k);
+                if k % 50 == 49 {
+                    e.at -= Duration::minutes(7);
+                }
+                if k % 3 == 0 {
+                    e.grant_id = Some(grant);
+                }
+                all.push(e.clone());
+                JournaledEvent::new(e)
+            })
+            .collect();
+        let batch = JournalBatch {
+            journal: "ranges".into(),
+            events,
+            ..Default::default()
+        };
+        store.index_journal(&batch, None).await.unwrap();
+    }
+    // What a scan would answer: the newest (by position in the trail) in the range.
+    let expected = |since: Option<chrono::DateTime<chrono::Utc>>,
+                    until: Option<chrono::DateTime<chrono::Utc>>,
+                    grant_only: bool,
+                    limit: usize| {
+        all.iter()
+            .rev()
+            .filter(|e| since.is_none_or(|s| e.at >= s) && until.is_none_or(|u| e.at < u))
+            .filter(|e| !grant_only || e.grant_id == Some(grant))
+            .take(limit)
+            .map(|e| e.id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let minute = |m: i64| start + Duration::minutes(m);
+    for (since, until, grant_only, limit) in [
+        (Some(minute(3)), Some(minute(4)), false, 50),
+        (Some(minute(3)), Some(minute(4)), true, 50),
+        (Some(minute(0)), Some(minute(1) + Duration::seconds(1)), false, 50),
+        (Some(minute(12)), None, false, 500),
+        (None, Some(minute(5)), false, 500),
+        (Some(minute(-10)), Some(minute(0)), false, 50),
+        (Some(minute(30)), Some(minute(40)), false, 50),
+        (
+            Some(minute(2) + Duration::microseconds(1)),
+            Some(minute(2) + Duration::seconds(3)),
+            false,
+            50,
+        ),
+    ] {
+        let got: Vec<String> = store
+            .audit_events(&AuditQuery {
+                since,
+                until,
+                grant_id: grant_only.then_some(grant),
+                limit: limit as i64,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(
+            got,
+            expected(since, until, grant_only, limit),
+            "{since:?}..{until:?} grant={grant_only}"
+        );
+    }
 }

@@ -81,7 +81,11 @@ enum Cmd {
         filters: Filters,
     },
     /// Check the hash chain; exits 8 if it does not verify.
-    Verify,
+    Verify {
+        /// Continue from a checkpoint an earlier verification printed: `<head_seq>:<head_hash>`.
+        #[arg(long, value_name = "SEQ:HASH")]
+        from: Option<String>,
+    },
 }
 
 const COLUMNS: &[(&str, &str)] = &[
@@ -124,8 +128,18 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 }
             }
         }
-        Cmd::Verify => {
-            let report = api.get("/admin/v1/audit/verify").await?;
+        Cmd::Verify { from } => {
+            let path = match from.as_deref().map(|f| f.split_once(':')) {
+                None => "/admin/v1/audit/verify".to_owned(),
+                Some(Some((seq, hash))) => format!("/admin/v1/audit/verify?after_seq={seq}&after_hash={hash}"),
+                Some(None) => {
+                    return Err(CliError::new(
+                        exit::INVALID,
+                        "--from takes <head_seq>:<head_hash>, as a verification prints them",
+                    ));
+                }
+            };
+            let report = api.get(&path).await?;
             if args.client.json {
                 output::json(&report);
             } else {

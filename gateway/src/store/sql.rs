@@ -106,6 +106,9 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// Maps a unique-constraint failure to [`StoreError::Conflict`] naming `what`, and a
 /// foreign-key failure to [`StoreError::Missing`].
+/// A minute, in the trail's microseconds.
+const MINUTE_MICROS: i64 = 60_000_000;
+
 fn classify(e: sqlx::Error, what: &str) -> StoreError {
     match e.as_database_error() {
         Some(d) if d.is_unique_violation() => StoreError::Conflict(what.to_owned()),
@@ -224,8 +227,14 @@ where
         let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash) ",
         );
+        // Each minute's first and last sequence numbers in this batch (for time-range reads).
+        let mut minutes: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
         qb.push_values(events, |mut b, &(e, body)| {
             seq += 1;
+            let span = minutes
+                .entry(to_micros(e.at).div_euclid(MINUTE_MICROS))
+                .or_insert((seq, seq));
+            span.1 = seq;
             let hash = link(&prev, seq, body);
             b.push_bind(seq)
                 .push_bind(e.id.to_string())
@@ -245,7 +254,36 @@ where
         // cached statement of two thousand rows' binds holds megabytes (the connection cache
         // keeps a hundred of them).
         qb.build().persistent(false).execute(&mut *conn).await?;
+        let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_minutes (minute, first_seq, last_seq) ");
+        qb.push_values(&minutes, |mut b, (minute, (first, last))| {
+            b.push_bind(*minute).push_bind(*first).push_bind(*last);
+        });
+        qb.push(
+            " ON CONFLICT (minute) DO UPDATE SET \
+             first_seq = CASE WHEN excluded.first_seq < audit_minutes.first_seq THEN excluded.first_seq ELSE audit_minutes.first_seq END, \
+             last_seq = CASE WHEN excluded.last_seq > audit_minutes.last_seq THEN excluded.last_seq ELSE audit_minutes.last_seq END",
+        );
+        qb.build().persistent(false).execute(&mut *conn).await?;
         Ok(())
+    }
+
+    /// The sequence numbers a time range's records lie between (`None`: there are none), from
+    /// the minutes' spans.
+    async fn seq_span(&self, since: Option<i64>, until: Option<i64>) -> Result<Option<(i64, i64)>> {
+        let mut qb =
+            QueryBuilder::<DB>::new("SELECT MIN(first_seq) AS lo, MAX(last_seq) AS hi FROM audit_minutes WHERE 1 = 1");
+        if let Some(since) = since {
+            qb.push(" AND minute >= ").push_bind(since.div_euclid(MINUTE_MICROS));
+        }
+        if let Some(until) = until {
+            // `until` is exclusive: its own minute counts only past its first microsecond.
+            qb.push(" AND minute <= ")
+                .push_bind((until - 1).div_euclid(MINUTE_MICROS));
+        }
+        let row = qb.build().fetch_one(&self.pool).await?;
+        let lo: Option<i64> = row.try_get("lo")?;
+        let hi: Option<i64> = row.try_get("hi")?;
+        Ok(lo.zip(hi))
     }
 
     /// Adds a batch's data-plane calls to the rollups ([`crate::store::counts`]), in the
@@ -1879,11 +1917,21 @@ where
     #[instrument(skip_all, level = "debug")]
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {
         let mut qb = QueryBuilder::<DB>::new(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE 1 = 1"));
-        if let Some(since) = q.since {
-            qb.push(" AND at >= ").push_bind(to_micros(since));
-        }
-        if let Some(until) = q.until {
-            qb.push(" AND at < ").push_bind(to_micros(until));
+        let (since, until) = (q.since.map(to_micros), q.until.map(to_micros));
+        if since.is_some() || until.is_some() {
+            // The range as sequence numbers, walked newest first; `at + 0` keeps the planner
+            // off the time index, which would read every record in the range and sort them.
+            let Some((lo, hi)) = self.seq_span(since, until).await? else {
+                return Ok(Vec::new());
+            };
+            qb.push(" AND seq >= ").push_bind(lo);
+            qb.push(" AND seq <= ").push_bind(hi);
+            if let Some(since) = since {
+                qb.push(" AND at + 0 >= ").push_bind(since);
+            }
+            if let Some(until) = until {
+                qb.push(" AND at + 0 < ").push_bind(until);
+            }
         }
         for (column, value) in [
             ("principal_id", q.principal_id.map(|v| v.to_string())),
