@@ -570,7 +570,16 @@ async fn audit_records_changes_and_failed_attempts() {
         ))
         .await;
     assert_eq!(forged.json["ok"], false, "{}", forged.text);
-    assert!(forged.json["error"].as_str().unwrap().contains("prev_hash"));
+    assert!(forged.json["error"].as_str().unwrap().contains("rewritten"));
+    // A checkpoint past the trail's end: the trail was cut back below it.
+    let ahead = gw
+        .get(&format!(
+            "/admin/v1/audit/verify?after_seq={}&after_hash={hash}",
+            seq + 100
+        ))
+        .await;
+    assert_eq!(ahead.json["ok"], false, "{}", ahead.text);
+    assert!(ahead.json["error"].as_str().unwrap().contains("cut back"));
     gw.get(&format!("/admin/v1/audit/verify?after_seq={seq}"))
         .await
         .assert_error(400, "bad_request");

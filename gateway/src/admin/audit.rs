@@ -193,12 +193,39 @@ pub async fn verify(
     match (params.after_seq, params.after_hash) {
         (None, None) => verify_records(&mut report, &[]),
         (Some(seq), Some(hash)) if seq >= 0 && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            let hash = hash.to_ascii_lowercase();
+            // The checkpoint's own record must still be there, as it was: else the trail was
+            // cut back or rewritten below it.
+            let found = if seq == 0 {
+                Some(crate::audit::GENESIS.to_owned())
+            } else {
+                state
+                    .store
+                    .audit_chain(seq - 1, 1)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.seq == seq)
+                    .map(|r| r.hash)
+            };
+            let problem = match found {
+                None => Some(format!(
+                    "record {seq}: the checkpoint's record is gone (the trail was cut back)"
+                )),
+                Some(h) if h != hash => Some(format!(
+                    "record {seq}: its hash is not the checkpoint's (the trail was rewritten)"
+                )),
+                Some(_) => None,
+            };
             report = VerifyReport {
                 head_seq: seq,
-                head_hash: hash.to_ascii_lowercase(),
-                ok: true,
+                head_hash: hash,
+                ok: problem.is_none(),
+                error: problem,
                 ..Default::default()
             };
+            if !report.ok {
+                return Ok(Json(report));
+            }
         }
         _ => {
             return Err(ApiError::bad_request(
