@@ -57,6 +57,18 @@ async fn world(extra: &[&str]) -> World {
     }
 }
 
+/// A group principal with an external id at `issuer` (the name in its groups claim).
+async fn external_group(gw: &Gateway, issuer: &str, name: &str, external_id: &str) -> String {
+    let r = gw
+        .post(
+            "/admin/v1/principals",
+            json!({"kind": "group", "name": name, "issuer": issuer, "external_id": external_id}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json["id"].as_str().unwrap().to_owned()
+}
+
 impl World {
     async fn call(&self, grant: &str, token: Option<&str>) -> Reply {
         let mut req = self
@@ -88,14 +100,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_persons_token_opens_their_grants_and_their_groups_and_nothing_else() {
     let w = world(&[]).await;
-    let engineering =
-        w.gw.post(
-            "/admin/v1/principals",
-            json!({"kind": "group", "name": "Engineering", "issuer": w.provider.issuer, "external_id": "engineering"}),
-        )
-        .await;
-    assert_eq!(engineering.status, 201, "{}", engineering.text);
-    let engineering = engineering.json["id"].as_str().unwrap().to_owned();
+    let engineering = external_group(&w.gw, &w.provider.issuer, "Engineering", "engineering").await;
     // Bob is created by an operator before his first call.
     let bob =
         w.gw.post(
@@ -179,16 +184,7 @@ async fn a_persons_token_opens_their_grants_and_their_groups_and_nothing_else() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_expired_foreign_and_rotated_out_tokens_are_refused() {
     let w = world(&[]).await;
-    let engineering =
-        w.gw.post(
-            "/admin/v1/principals",
-            json!({"kind": "group", "name": "eng", "issuer": w.provider.issuer, "external_id": "engineering"}),
-        )
-        .await
-        .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let engineering = external_group(&w.gw, &w.provider.issuer, "eng", "engineering").await;
     let grant = w.gw.issue_grant(&w.secret, &engineering, json!({})).await;
     let valid = w.provider.login("alice");
     assert_eq!(w.call(&grant, Some(&valid)).await.status, 200);
@@ -376,16 +372,7 @@ async fn credgates_cookies_neither_reach_an_upstream_nor_come_from_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_held_for_a_person_is_made_for_them_once_approved() {
     let w = world(&[]).await;
-    let group =
-        w.gw.post(
-            "/admin/v1/principals",
-            json!({"kind": "group", "name": "eng", "issuer": w.provider.issuer, "external_id": "engineering"}),
-        )
-        .await
-        .json["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let group = external_group(&w.gw, &w.provider.issuer, "eng", "engineering").await;
     let grant =
         w.gw.issue_grant(&w.secret, &group, json!({"require_approval": [{"methods": ["GET"]}]}))
             .await;
@@ -441,16 +428,7 @@ async fn several_issuers_come_from_a_file_and_a_bad_one_stops_the_start() {
         .create_secret(json!({"name": "crm", "type": "bearer", "credential": {"token": CANARY},
             "config": {"base_url": up.url}, "allow_private_destinations": true, "allow_insecure_http": true}))
         .await;
-    let group = gw
-        .post(
-            "/admin/v1/principals",
-            json!({"kind": "group", "name": "eng", "issuer": provider.issuer, "external_id": "engineering"}),
-        )
-        .await
-        .json["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let group = external_group(&gw, &provider.issuer, "eng", "engineering").await;
     let grant = gw.issue_grant(&secret, &group, json!({})).await;
     let r = send(
         gw.via_grant(Method::GET, &grant, "/records")
