@@ -20,6 +20,10 @@ pub struct AdminActor(pub String);
 #[derive(Clone, Debug)]
 pub struct AdminScopes(pub Vec<Scope>);
 
+/// The route any valid token may call, whatever its scopes: `whoami`, so a client can learn
+/// what its token opens.
+pub const OPEN_TO_ALL: &str = "/admin/v1/whoami";
+
 /// The admin token an `Authorization: Bearer` header presents.
 pub fn bearer(headers: &http::HeaderMap) -> Option<String> {
     headers
@@ -48,7 +52,7 @@ pub async fn require_admin(State(state): State<AppState>, mut req: Request, next
         Some(caller) => {
             let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
             let needed = Scope::needed(req.method(), route.as_deref().unwrap_or(""));
-            let open_to_all = route.as_deref() == Some(super::whoami::ROUTE);
+            let open_to_all = route.as_deref() == Some(OPEN_TO_ALL);
             if !open_to_all && !scope::allows(&caller.scopes, needed) {
                 return ApiError::new(
                     ErrorCode::ForbiddenScope,

@@ -10,7 +10,7 @@ use super::auth::{AdminActor, AdminScopes};
 use crate::vault::scope::Scope;
 
 /// The route that needs no scope beyond a valid token.
-pub const ROUTE: &str = "/admin/v1/whoami";
+pub const ROUTE: &str = super::auth::OPEN_TO_ALL;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WhoAmI {
