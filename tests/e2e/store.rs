@@ -1146,6 +1146,18 @@ async fn portal_sign_ins_and_sessions(store: Arc<dyn Store>) {
         expires_at: now() + chrono::Duration::hours(8),
     };
     store.insert_session(&session, &ev("portal.signin")).await.unwrap();
+    let listed = store.portal_sessions(now()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id_hash.as_str()).collect::<Vec<_>>(),
+        [session.id_hash.as_str()]
+    );
+    assert!(
+        store
+            .portal_sessions(now() + chrono::Duration::hours(9))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let found = store.portal_session(&session.id_hash, now()).await.unwrap().unwrap();
     assert_eq!(
         (found.actor.as_str(), &found.scopes),

@@ -143,6 +143,15 @@ async function run() {
   check(trail.json.data[0].actor === 'oidc:alice (alice@example.test)', 'the audit record names her');
   await alice.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'oidc-admin.png'), fullPage: true });
   check(alice.errors.length === 0, 'no script errors');
+  // An operator sees the live sessions and can end one: hers, here, refused from its next call.
+  const sessions = await apiFromPage(alice.page, 'GET', '/sessions');
+  const mine = sessions.json.data.find((s) => s.actor === 'oidc:alice (alice@example.test)');
+  check(sessions.status === 200 && mine && mine.id.length === 64, 'the sessions list shows hers');
+  check(!sessions.json.data.some((s) => s.actor.startsWith('oidc:bob')), 'and not bob\'s, who signed out');
+  const ended = await apiFromPage(alice.page, 'DELETE', `/sessions/${mine.id}`, undefined, aliceWho.json.csrf);
+  check(ended.status === 204, 'she ends it');
+  const after2 = await apiFromPage(alice.page, 'GET', '/whoami');
+  check(after2.status === 401, 'the next call with it is refused');
   await alice.context.close();
 
   console.log('\n== a person whose groups have no role cannot sign in');

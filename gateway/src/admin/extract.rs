@@ -37,6 +37,7 @@ pub fn action_for(method: &Method, route: &str) -> Option<&'static str> {
         ("POST", "/admin/v1/approvals/{id}/deny") => "approval.deny",
         ("POST", "/admin/v1/admin-tokens") => "admin_token.create",
         ("DELETE", "/admin/v1/admin-tokens/{id}") => "admin_token.revoke",
+        ("DELETE", "/admin/v1/sessions/{id}") => "portal.session.end",
         _ => return None,
     })
 }

@@ -15,6 +15,7 @@ mod principals;
 mod providers;
 mod proxy_ca;
 mod secrets;
+mod sessions;
 mod stats;
 mod whoami;
 
@@ -88,6 +89,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/admin/v1/admin-tokens/{id}",
             axum::routing::delete(admin_tokens::revoke),
         )
+        .route("/admin/v1/sessions", get(sessions::list))
+        .route("/admin/v1/sessions/{id}", axum::routing::delete(sessions::end))
         .route("/admin/v1/approvals", get(approvals::list))
         .route("/admin/v1/approvals/{id}", get(approvals::get))
         .route("/admin/v1/approvals/{id}/approve", post(approvals::approve))

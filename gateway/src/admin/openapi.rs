@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin_tokens, approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets, stats, whoami,
+    admin_tokens, approvals, audit, grants, keyring, keys, principals, providers, proxy_ca, secrets, sessions, stats,
+    whoami,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +23,7 @@ use super::{
         proxy_ca::show, proxy_ca::rotate,
         approvals::list, approvals::get, approvals::approve, approvals::deny,
         admin_tokens::create, admin_tokens::list, admin_tokens::revoke, whoami::read,
+        sessions::list, sessions::end,
     ),
     modifiers(&AdminToken),
     security(("admin_token" = [])),
@@ -35,6 +37,7 @@ use super::{
         (name = "keyring", description = "Master keys"),
         (name = "proxy-ca", description = "credgate's CA for forward-proxy mode"),
         (name = "approvals", description = "Calls waiting for an operator's approval"),
+        (name = "sessions", description = "The portal's sign-ins through the identity provider"),
     )
 )]
 #[derive(Debug)]

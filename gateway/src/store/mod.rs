@@ -271,6 +271,8 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<crate::vault::session::PortalSession>>;
+    /// The live portal sessions, newest first.
+    async fn portal_sessions(&self, now: DateTime<Utc>) -> Result<Vec<crate::vault::session::PortalSession>>;
     /// Ends a session (sign-out); false when there was none.
     async fn delete_session(&self, id_hash: &str, audit: &AuditEvent) -> Result<bool>;
 

@@ -893,6 +893,28 @@ where
     }
 
     #[instrument(skip_all, level = "debug")]
+    async fn portal_sessions(&self, now: DateTime<Utc>) -> Result<Vec<PortalSession>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT id_hash, actor, scopes, created_at, expires_at FROM portal_sessions WHERE expires_at > $1 \
+             ORDER BY created_at DESC, id_hash",
+        )
+        .bind(to_micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PortalSession {
+                    id_hash: r.try_get("id_hash")?,
+                    actor: r.try_get("actor")?,
+                    scopes: crate::vault::scope::from_text(&r.try_get::<String, _>("scopes")?),
+                    created_at: Self::time_at(r, "created_at")?,
+                    expires_at: Self::time_at(r, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
     async fn delete_session(&self, id_hash: &str, audit: &AuditEvent) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query::<DB>("DELETE FROM portal_sessions WHERE id_hash = $1")

@@ -116,6 +116,8 @@ mod tests {
             (Method::POST, "/admin/v1/approvals/{id}/approve", Scope::ApprovalsDecide),
             (Method::POST, "/admin/v1/keyring/rotate", Scope::Admin),
             (Method::GET, "/admin/v1/admin-tokens", Scope::Admin),
+            (Method::GET, "/admin/v1/sessions", Scope::Admin),
+            (Method::DELETE, "/admin/v1/sessions/{id}", Scope::Admin),
         ] {
             assert_eq!(Scope::needed(&method, route), scope, "{method} {route}");
         }
