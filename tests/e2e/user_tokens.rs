@@ -170,6 +170,22 @@ async fn a_persons_token_opens_their_grants_and_their_groups_and_nothing_else() 
         .await
         .assert_error(403, "forbidden");
 
+    // The trail filtered by the person: both of Alice's calls, none of Bob's; the chain
+    // (which compares the person's column with the hashed body) verifies.
+    let hers = w.gw.get(&format!("/admin/v1/audit?user_principal_id={alice_id}")).await;
+    let hers = hers.json["data"].as_array().unwrap();
+    assert!(hers.len() >= 2 && hers.iter().all(|r| r["user_principal_id"] == alice_id.as_str()));
+    let cli = w.gw.cli(&["audit", "list", "--user", &bob, "--json"], None);
+    let bobs: Value = serde_json::from_str(&cli.stdout).unwrap();
+    assert!(!bobs.as_array().unwrap().is_empty());
+    assert!(
+        bobs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["user_principal_id"] == bob.as_str())
+    );
+    assert_eq!(w.gw.get("/admin/v1/audit/verify").await.json["ok"], true);
+
     // Nothing of the credential or the tokens in the logs, the trail or any answer.
     let trail = w.gw.get("/admin/v1/audit?limit=1000").await.text;
     for needle in [CANARY, alice_token.as_str(), bob_token.as_str()] {

@@ -33,7 +33,10 @@ pub struct AuditParams {
     pub since: Option<DateTime<Utc>>,
     /// Records before this time.
     pub until: Option<DateTime<Utc>>,
+    /// The app's principal (whose key made the call), or the admin change's target.
     pub principal_id: Option<Uuid>,
+    /// Calls made for this person: the user principal their user token named.
+    pub user_principal_id: Option<Uuid>,
     pub grant_id: Option<Uuid>,
     pub secret_id: Option<Uuid>,
     /// `ok` or an error code.
@@ -89,6 +92,7 @@ pub async fn list(
         since: p.since,
         until: p.until,
         principal_id: p.principal_id,
+        user_principal_id: p.user_principal_id,
         grant_id: p.grant_id,
         secret_id: p.secret_id,
         outcome: p.outcome,

@@ -58,6 +58,8 @@ struct Indexed<'a> {
     secret_id: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
     request_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_principal_id: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// What is wrong with one record on its own (its hash, its body, its columns), given the
@@ -79,7 +81,8 @@ fn own_fault(row: &StoredAudit) -> Option<String> {
         && same(&row.principal_id, &e.principal_id)
         && same(&row.grant_id, &e.grant_id)
         && same(&row.secret_id, &e.secret_id)
-        && same(&row.request_id, &e.request_id);
+        && same(&row.request_id, &e.request_id)
+        && same(&row.user_principal_id, &e.user_principal_id);
     (!consistent).then(|| "indexed columns differ from the hashed body (the record was changed)".into())
 }
 
@@ -161,6 +164,7 @@ mod tests {
                     grant_id: None,
                     secret_id: None,
                     request_id: None,
+                    user_principal_id: None,
                     body,
                     prev_hash: std::mem::replace(&mut prev, hash.clone()),
                     hash,
@@ -231,6 +235,11 @@ mod tests {
         let mut rows = chain(4);
         rows[2].principal_id = None;
         assert!(verify(&rows).error.unwrap().starts_with("record 3: indexed columns"));
+
+        // A person's column that the body does not name.
+        let mut rows = chain(4);
+        rows[1].user_principal_id = Some(uuid::Uuid::new_v4().to_string());
+        assert!(verify(&rows).error.unwrap().starts_with("record 2: indexed columns"));
 
         // Faults of their own in several records, on different cores: the first is named.
         let mut rows = chain(3000);

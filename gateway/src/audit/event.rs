@@ -160,6 +160,7 @@ pub struct StoredAudit {
     pub grant_id: Option<String>,
     pub secret_id: Option<String>,
     pub request_id: Option<String>,
+    pub user_principal_id: Option<String>,
     pub body: String,
     pub prev_hash: String,
     pub hash: String,

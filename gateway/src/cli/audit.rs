@@ -24,6 +24,9 @@ struct Filters {
     until: Option<String>,
     #[arg(long)]
     principal: Option<Uuid>,
+    /// Calls made for this person (the user principal their user token named).
+    #[arg(long)]
+    user: Option<Uuid>,
     #[arg(long)]
     grant: Option<Uuid>,
     #[arg(long)]
@@ -53,6 +56,7 @@ impl Filters {
         add("since", self.since.clone());
         add("until", self.until.clone());
         add("principal_id", self.principal.map(|v| v.to_string()));
+        add("user_principal_id", self.user.map(|v| v.to_string()));
         add("grant_id", self.grant.map(|v| v.to_string()));
         add("secret_id", self.secret.map(|v| v.to_string()));
         add("outcome", self.outcome.clone());

@@ -191,6 +191,8 @@ pub struct AuditQuery {
     pub kind: Option<AuditKind>,
     pub action: Option<String>,
     pub request_id: Option<String>,
+    /// Calls made for this person (their user token named them).
+    pub user_principal_id: Option<Uuid>,
     /// Records whose reason contains this text, in any case.
     pub reason: Option<String>,
     /// Records whose context holds each of these keys with this value (as text).

@@ -225,7 +225,7 @@ where
             None => (0, GENESIS.to_owned()),
         };
         let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash) ",
+            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, prev_hash, hash) ",
         );
         // Each minute's first and last sequence numbers in this batch (for time-range reads).
         let mut minutes: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
@@ -246,6 +246,7 @@ where
                 .push_bind(e.grant_id.map(|v| v.to_string()))
                 .push_bind(e.secret_id.map(|v| v.to_string()))
                 .push_bind(e.request_id.clone())
+                .push_bind(e.user_principal_id.map(|v| v.to_string()))
                 .push_bind(body.to_owned())
                 .push_bind(std::mem::replace(&mut prev, hash.clone()))
                 .push_bind(hash);
@@ -439,6 +440,7 @@ where
             grant_id: row.try_get("grant_id")?,
             secret_id: row.try_get("secret_id")?,
             request_id: row.try_get("request_id")?,
+            user_principal_id: row.try_get("user_principal_id")?,
             body: row.try_get("body")?,
             prev_hash: row.try_get("prev_hash")?,
             hash: row.try_get("hash")?,
@@ -544,7 +546,7 @@ macro_rules! grant_columns {
 }
 macro_rules! audit_columns {
     () => {
-        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, body, prev_hash, hash"
+        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, prev_hash, hash"
     };
 }
 
@@ -1963,6 +1965,7 @@ where
             ("kind", q.kind.map(|k| k.as_str().to_owned())),
             ("action", q.action.clone()),
             ("request_id", q.request_id.clone()),
+            ("user_principal_id", q.user_principal_id.map(|v| v.to_string())),
         ] {
             if let Some(value) = value {
                 qb.push(format_args!(" AND {column} = ")).push_bind(value);
