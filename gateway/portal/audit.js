@@ -19,7 +19,7 @@ import {
   navigate,
 } from './ui.js';
 
-const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'secret_id', 'grant_id', 'request_id', 'reason', 'since', 'until', 'limit'];
+const AUDIT_FILTERS = ['action', 'outcome', 'kind', 'principal_id', 'user_principal_id', 'secret_id', 'grant_id', 'request_id', 'reason', 'since', 'until', 'limit'];
 const ACTIONS = ['proxy.request', 'proxy.response', 'proxy.connect', 'proxy.passthrough', 'secret.create', 'secret.rotate', 'secret.delete', 'grant.issue', 'grant.revoke',
   'principal.create', 'principal.delete', 'principal.member.add', 'principal.member.remove', 'key.issue', 'key.revoke',
   'provider.upload', 'provider.remove', 'provider.disable', 'provider.enable', 'provider.load', 'provider.unload',
@@ -54,6 +54,8 @@ export async function pageAudit(ctx) {
     outcome: h('input', { type: 'text', list: outcomesId, autocomplete: 'off', spellcheck: 'false', 'data-testid': 'audit-outcome', value: filters.outcome || '' }),
     kind: h('select', { 'data-testid': 'audit-kind' }, h('option', { value: '', text: 'Any' }), h('option', { value: 'proxy', text: 'Data plane (proxy)' }), h('option', { value: 'admin', text: 'Admin changes' })),
     principal_id: h('select', { 'data-testid': 'audit-principal' }, h('option', { value: '', text: 'Any' }), [...principals].sort(byName).map((p) => h('option', { value: p.id, text: `${p.name} (${p.kind})` }))),
+    // The person an app acted for (their user token): users only.
+    user_principal_id: h('select', { 'data-testid': 'audit-user' }, h('option', { value: '', text: 'Anyone' }), [...principals].filter((p) => p.kind === 'user').sort(byName).map((p) => h('option', { value: p.id, text: p.name }))),
     secret_id: h('select', { 'data-testid': 'audit-secret' }, h('option', { value: '', text: 'Any' }), [...secrets].sort(byName).map((s) => h('option', { value: s.id, text: s.name }))),
     grant_id: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'audit-grant', placeholder: 'grant UUID', value: filters.grant_id || '' }),
     request_id: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-testid': 'audit-request-id', value: filters.request_id || '' }),
@@ -63,13 +65,14 @@ export async function pageAudit(ctx) {
     limit: h('select', { 'data-testid': 'audit-limit' }, ['10', '25', '50', '100', '500'].map((n) => h('option', { value: n, text: n }))),
   };
   // Keep an id filter that is not in the lists (e.g. a deleted secret) selectable.
-  for (const key of ['principal_id', 'secret_id']) {
+  for (const key of ['principal_id', 'user_principal_id', 'secret_id']) {
     if (filters[key] && ![...inputs[key].options].some((o) => o.value === filters[key])) {
       inputs[key].append(h('option', { value: filters[key], text: filters[key] }));
     }
   }
   inputs.kind.value = filters.kind || '';
   inputs.principal_id.value = filters.principal_id || '';
+  inputs.user_principal_id.value = filters.user_principal_id || '';
   inputs.secret_id.value = filters.secret_id || '';
   inputs.limit.value = String(limit);
   const apply = h('button', { type: 'submit', 'data-testid': 'audit-apply', text: 'Apply filters' });
@@ -84,6 +87,7 @@ export async function pageAudit(ctx) {
       field({ label: 'Outcome', control: inputs.outcome, help: 'ok, allowed, or an error code' }),
       field({ label: 'Kind', control: inputs.kind }),
       field({ label: 'Principal', control: inputs.principal_id }),
+      field({ label: 'For person', control: inputs.user_principal_id, help: 'Calls an app made with their user token' }),
       field({ label: 'Secret', control: inputs.secret_id }),
       field({ label: 'Grant id', control: inputs.grant_id }),
       field({ label: 'Request id', control: inputs.request_id }),
@@ -173,7 +177,7 @@ export async function pageAudit(ctx) {
     pageHeader('Audit trail', 'Every data-plane call and every admin change, newest first. Records never hold a credential.'),
     verifyEl,
     form,
-    h('div', { class: 'pager' }, newer, older, pageInfo, active ? h('span', { class: 'muted', text: ` Filtered by ${Object.keys(filters).join(', ').replace(/_id/g, '')}.` }) : null),
+    h('div', { class: 'pager' }, newer, older, pageInfo, active ? h('span', { class: 'muted', text: ` Filtered by ${Object.keys(filters).join(', ').replace('user_principal_id', 'person').replace(/_id/g, '')}.` }) : null),
     tableArea);
 }
 
@@ -192,7 +196,8 @@ function auditTable(records, principalById, secretById) {
       h('td', {}, h('time', { datetime: r.at, text: fmtTime(r.at) })),
       h('td', {}, h('code', { text: r.action })),
       h('td', {}, badge(r.outcome, okOutcome ? 'ok' : 'bad')),
-      h('td', {}, r.actor ? h('code', { class: 'id', text: r.actor }) : '', p ? [h('br'), `${p.name} (${p.kind})`] : r.principal_id ? [h('br'), idCode(r.principal_id)] : null),
+      h('td', {}, r.actor ? h('code', { class: 'id', text: r.actor }) : '', p ? [h('br'), `${p.name} (${p.kind})`] : r.principal_id ? [h('br'), idCode(r.principal_id)] : null,
+        r.user_principal_id ? [h('br'), h('span', { class: 'muted', text: 'for ' }), principalById.get(r.user_principal_id)?.name || idCode(r.user_principal_id)] : null),
       h('td', {},
         s ? `${s.name}${r.secret_version ? ` v${r.secret_version}` : ''}` : r.secret_id ? idCode(r.secret_id) : '',
         r.grant_id ? [h('br'), h('span', { class: 'muted', text: 'grant ' }), idCode(r.grant_id)] : null,

@@ -12,6 +12,8 @@
 // Exits 0 when every check passes (printing PASS), 1 otherwise.
 
 import { chromium } from 'playwright-core';
+
+import { login } from '../peers/oidc/login.mjs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -141,6 +143,29 @@ async function run() {
   check(made.status === 201, 'with the CSRF header, she creates a principal');
   const trail = await apiFromPage(alice.page, 'GET', `/audit?action=principal.create&limit=1`);
   check(trail.json.data[0].actor === 'oidc:alice (alice@example.test)', 'the audit record names her');
+
+  // An app calls for her (her user token); the audit page filtered by her shows the call.
+  const csrf = aliceWho.json.csrf;
+  const key = (await apiFromPage(alice.page, 'POST', `/principals/${made.json.id}/keys`, {}, csrf)).json.key;
+  const secret = (await apiFromPage(alice.page, 'POST', '/secrets', {
+    name: 'for-a-person', type: 'bearer', credential: { token: 't' }, config: { base_url: 'http://127.0.0.1:9' },
+    allow_private_destinations: true, allow_insecure_http: true,
+  }, csrf)).json.id;
+  const grant = (await apiFromPage(alice.page, 'POST', `/secrets/${secret}/grants`, { principal_id: made.json.id }, csrf)).json.grant_id;
+  const { id_token: aliceToken } = await login({ issuer: ISSUER, user: 'alice' });
+  const call = await fetch(`${BASE}/v1/grants/${grant}/x`, {
+    headers: { 'proxy-authorization': `Bearer ${key}`, 'x-credgate-user-token': aliceToken },
+  });
+  check(call.headers.get('x-credgate-error') === 'upstream_unreachable', `the call went for her (${call.status})`);
+  const users = await apiFromPage(alice.page, 'GET', '/principals?kind=user');
+  const aliceId = users.json.data.find((p) => p.external_id === 'alice').id;
+  await alice.page.goto(`${BASE}/portal/#/audit?user_principal_id=${aliceId}`);
+  await waitFor(async () => (await alice.page.locator('#view').getAttribute('data-ready')) === 'true'
+    && (await alice.tid('audit-row').count()) >= 1, 'the audit page filtered by her');
+  check((await alice.tid('audit-user').inputValue()) === aliceId, 'the person filter shows her');
+  const rows = await alice.tid('audit-row').allTextContents();
+  check(rows.length === 1 && rows[0].includes('for alice@example.test'), `one call, made for her (${rows.length})`);
+  await alice.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'oidc-audit-for-person.png'), fullPage: true });
   await alice.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'oidc-admin.png'), fullPage: true });
   check(alice.errors.length === 0, 'no script errors');
   // An operator sees the live sessions and can end one: hers, here, refused from its next call.
