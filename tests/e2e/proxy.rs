@@ -290,10 +290,9 @@ async fn upstream_errors_and_redirects_pass_through_untouched() {
 
 #[tokio::test]
 async fn every_refusal_has_its_code_an_audit_record_and_no_upstream_call() {
-    let up_down = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port nothing listens on. Not one bound and let go: a test running beside this one may
+    // be given it for its own server meanwhile.
+    let up_down = "127.0.0.1:9";
     let f = Fixture::with(Options {
         args: vec![
             "--upstream-first-byte-timeout".into(),
@@ -941,10 +940,9 @@ async fn the_canary_never_leaves_through_the_data_plane() {
         ..Default::default()
     })
     .await;
-    let down = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port nothing listens on (not one bound and let go, which a test beside this one may be
+    // given meanwhile).
+    let down = "127.0.0.1:9";
     let mut responses: Vec<String> = Vec::new();
     let mut keep = |r: &Reply| responses.push(format!("{:?}\n{}", r.headers, r.text));
 
