@@ -3,9 +3,10 @@
 //! publishes: the claims come through, another audience is refused, and a rotated-out key is
 //! no longer trusted once the provider stops publishing it.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::support::Peer;
 
 use credgate::identity::jwt::{Expect, JwkSet, JwtError, verify};
 use serde_json::Value;
@@ -16,31 +17,20 @@ fn peer_dir() -> PathBuf {
 
 /// The provider, stopped when dropped.
 pub(crate) struct Provider {
-    child: Child,
+    _peer: Peer,
     pub issuer: String,
 }
 
 impl Provider {
     pub fn start() -> Self {
-        let mut child = Command::new("node")
-            .args(["server.mjs", "--port", "0"])
+        let mut cmd = Command::new("node");
+        cmd.args(["server.mjs", "--port", "0"])
             .current_dir(peer_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the OpenID Provider");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the provider said {first:?}"))
-            .to_owned();
+            .stderr(Stdio::null());
+        let peer = Peer::spawn(cmd, "the OpenID Provider");
         Self {
-            child,
-            issuer: format!("http://127.0.0.1:{port}"),
+            issuer: peer.url.clone(),
+            _peer: peer,
         }
     }
 
@@ -89,13 +79,6 @@ impl Provider {
             .control_with("/__oidc/sign", serde_json::json!({"claims": claims}))
             .await;
         r["token"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

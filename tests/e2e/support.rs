@@ -545,10 +545,46 @@ pub async fn fresh_postgres_url() -> String {
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
-/// A test peer written in Python (`tests/peers/<script>`), run with the test virtual
-/// environment: it prints `listening on <port>` first, and is killed when dropped.
-pub struct PythonPeer {
+/// A test peer process that prints `listening on <port>` first (on 127.0.0.1), killed when
+/// dropped.
+pub struct Peer {
     child: Child,
+    pub url: String,
+}
+
+impl Peer {
+    /// Starts `cmd` (its stdout is read for the port) and waits for that first line.
+    pub fn spawn(mut cmd: Command, what: &str) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{what} said {first:?}"));
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test peer written in Python (`tests/peers/<script>`), run with the test virtual
+/// environment.
+pub struct PythonPeer {
+    _peer: Peer,
     pub url: String,
 }
 
@@ -558,25 +594,12 @@ impl PythonPeer {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../tests/peers")
             .join(script);
-        let mut child = Command::new(python)
-            .arg(path)
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {script}: {e}"));
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let port = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{script} said {first:?}"));
+        let mut cmd = Command::new(python);
+        cmd.arg(path).args(["--port", "0"]).args(args).stderr(Stdio::inherit());
+        let peer = Peer::spawn(cmd, script);
         Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
+            url: peer.url.clone(),
+            _peer: peer,
         }
     }
 
@@ -588,13 +611,6 @@ impl PythonPeer {
             .json()
             .await
             .unwrap()
-    }
-}
-
-impl Drop for PythonPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
