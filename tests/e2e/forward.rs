@@ -1008,11 +1008,9 @@ async fn git_clones_over_https_through_credgate_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_fetch_works_through_credgate_run() {
     let f = Forward::new().await;
-    let modules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node/node_modules");
-    assert!(
-        modules.join("undici").exists(),
-        "run `npm ci` in tests/node first (.ci/run does)"
-    );
+    let clients = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/node");
+    crate::support::npm_ci(&clients);
+    let modules = clients.join("node_modules");
     let url = format!("https://{}/status/200", f.host);
     let script = format!(
         "const {{ EnvHttpProxyAgent, setGlobalDispatcher, fetch }} = require('undici');\n\

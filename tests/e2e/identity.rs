@@ -23,6 +23,7 @@ pub(crate) struct Provider {
 
 impl Provider {
     pub fn start() -> Self {
+        crate::support::npm_ci(&peer_dir());
         let mut cmd = Command::new("node");
         cmd.args(["server.mjs", "--port", "0"])
             .current_dir(peer_dir())

@@ -119,10 +119,7 @@ fn the_test_peers_check_what_real_clients_send() {
 #[test]
 fn the_openid_provider_peer_issues_the_tokens_its_tests_expect() {
     let dir = root().join("tests/peers/oidc");
-    assert!(
-        dir.join("node_modules/oidc-provider").exists(),
-        "run `npm ci` in tests/peers/oidc (.ci/run does)"
-    );
+    crate::support::npm_ci(&dir);
     let out = Command::new("node")
         .args(["--test", "test.mjs"])
         .current_dir(&dir)

@@ -614,8 +614,11 @@ impl PythonPeer {
     }
 }
 
-/// `npm ci` in `dir` unless what is installed there is what its lock file pins.
+/// `npm ci` in `dir` unless what is installed there is what its lock file pins. One at a time
+/// in this process: tests starting together must not install into one folder twice.
 pub fn npm_ci(dir: &Path) {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let lock = std::fs::read_to_string(dir.join("package-lock.json")).unwrap();
     let current = std::fs::read_to_string(dir.join("node_modules/.package-lock.json")).unwrap_or_default();
     let mut wanted: Value = serde_json::from_str(&lock).unwrap();
