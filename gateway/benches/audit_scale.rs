@@ -276,8 +276,7 @@ async fn main() {
         let store = store.clone();
         async move {
             let t = Instant::now();
-            let mut report = credgate::audit::VerifyReport::default();
-            credgate::audit::verify_records(&mut report, &[]);
+            let mut report = credgate::audit::VerifyReport::genesis();
             let mut read = 0usize;
             loop {
                 let page = store.audit_chain(report.head_seq, 10_000).await.unwrap();

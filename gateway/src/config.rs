@@ -147,6 +147,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_AUDIT_JOURNAL_DIR")]
     pub audit_journal_dir: Option<PathBuf>,
 
+    /// Keep audit records in the database this many days: older ones move, a whole UTC day at
+    /// a time, into compressed archive files under --audit-archive-dir, each with a signed
+    /// checkpoint kept in the database, so `credgate audit verify --archive DIR` still proves
+    /// the whole trail. Unset: every record stays in the database.
+    #[arg(long, env = "CREDGATE_AUDIT_RETAIN_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_retain_days: Option<u32>,
+
+    /// Where archive files go (replicas sharing a database share this directory too).
+    /// [default: <data-dir>/audit-archive]
+    #[arg(long, env = "CREDGATE_AUDIT_ARCHIVE_DIR")]
+    pub audit_archive_dir: Option<PathBuf>,
+
     /// Flush every audit journal write to disk before the call goes on (fdatasync), and every
     /// SQLite commit (synchronous=FULL), so the audit record written before each call survives
     /// a power cut too. Off, a record survives a crash or kill of credgate and reaches the disk
@@ -252,6 +264,12 @@ impl ServeArgs {
             .filter(|s| !s.is_empty())
             .map(crate::redact::SecretString::new);
         crate::identity::config::IdentityConfig::load(&flags, secret)
+    }
+
+    pub fn audit_archive_dir(&self) -> PathBuf {
+        self.audit_archive_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit-archive"))
     }
 
     pub fn audit_journal_dir(&self) -> PathBuf {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod admin_tokens;
 pub mod approvals;
 pub mod audit;
+pub mod audit_archiver;
 pub mod audit_writer;
 pub mod aws_errors;
 pub mod bootstrap;

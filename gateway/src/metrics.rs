@@ -61,6 +61,8 @@ pub struct Metrics {
     token_requests: Counter,
     approvals: Family<OutcomeLabels, Counter>,
     approvals_pending: Gauge,
+    audit_archived: Counter,
+    audit_archive_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -93,6 +95,18 @@ impl Metrics {
         );
         let approvals = Family::<OutcomeLabels, Counter>::default();
         let approvals_pending = Gauge::default();
+        let audit_archived = Counter::default();
+        let audit_archive_errors = Counter::default();
+        registry.register(
+            "audit_archived_records",
+            "Audit records moved into archive files (--audit-retain-days) by this process",
+            audit_archived.clone(),
+        );
+        registry.register(
+            "audit_archive_errors",
+            "Archiving passes that stopped on an error (each is retried at the next pass)",
+            audit_archive_errors.clone(),
+        );
         registry.register(
             "approvals",
             "Calls held for approval (requested), and what became of them: approved, denied, expired, executed, failed",
@@ -186,6 +200,16 @@ impl Metrics {
             token_requests,
             approvals,
             approvals_pending,
+            audit_archived,
+            audit_archive_errors,
+        }
+    }
+
+    /// Records moved into archive files, and passes that failed.
+    pub fn audit_archive(&self, records: u64, failed: bool) {
+        self.audit_archived.inc_by(records);
+        if failed {
+            self.audit_archive_errors.inc();
         }
     }
 

@@ -22,6 +22,7 @@ mod portal;
 mod proxy;
 mod python;
 mod registry;
+mod retention;
 mod signing;
 mod sigv4;
 mod startup;

@@ -186,49 +186,23 @@ pub struct VerifyParams {
 }
 
 #[utoipa::path(get, path = "/admin/v1/audit/verify", tag = "audit", params(VerifyParams),
-    description = "Walks the hash chain (all of it, or from a checkpoint an earlier report gave) and reports the first record that does not fit.",
+    description = "Walks the hash chain in the database and reports the first record that does not fit: from an earlier report's head, or else from the newest archive checkpoint (its signature checked first), or else from the first record. Archived records are verified with `credgate audit verify --archive DIR`.",
     responses((status = 200, body = VerifyReport), (status = 400, body = ErrorBody)))]
 pub async fn verify(
     State(state): State<AppState>,
     super::extract::ApiQuery(params): super::extract::ApiQuery<VerifyParams>,
 ) -> Result<Json<VerifyReport>, ApiError> {
     state.audit.settle().await;
-    let mut report = VerifyReport::default();
-    match (params.after_seq, params.after_hash) {
-        (None, None) => verify_records(&mut report, &[]),
+    let mut report = match (params.after_seq, params.after_hash) {
+        (None, None) => match from_newest_checkpoint(&state).await? {
+            Ok(report) => report,
+            Err(refused) => return Ok(Json(refused)),
+        },
         (Some(seq), Some(hash)) if seq >= 0 && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
             let hash = hash.to_ascii_lowercase();
-            // The checkpoint's own record must still be there, as it was: else the trail was
-            // cut back or rewritten below it.
-            let found = if seq == 0 {
-                Some(crate::audit::GENESIS.to_owned())
-            } else {
-                state
-                    .store
-                    .audit_chain(seq - 1, 1)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.seq == seq)
-                    .map(|r| r.hash)
-            };
-            let problem = match found {
-                None => Some(format!(
-                    "record {seq}: the checkpoint's record is gone (the trail was cut back)"
-                )),
-                Some(h) if h != hash => Some(format!(
-                    "record {seq}: its hash is not the checkpoint's (the trail was rewritten)"
-                )),
-                Some(_) => None,
-            };
-            report = VerifyReport {
-                head_seq: seq,
-                head_hash: hash,
-                ok: problem.is_none(),
-                error: problem,
-                ..Default::default()
-            };
-            if !report.ok {
-                return Ok(Json(report));
+            match checkpoint_still_there(&state, seq, &hash).await? {
+                None => VerifyReport::from_checkpoint(seq, &hash),
+                Some(problem) => return Ok(Json(refusal(seq, &hash, problem))),
             }
         }
         _ => {
@@ -236,7 +210,7 @@ pub async fn verify(
                 "after_seq and after_hash go together: a report's head_seq and its 64-hex-digit head_hash",
             ));
         }
-    }
+    };
     loop {
         let page = state.store.audit_chain(report.head_seq, VERIFY_PAGE).await?;
         if page.is_empty() {
@@ -248,4 +222,95 @@ pub async fn verify(
         }
     }
     Ok(Json(report))
+}
+
+fn refusal(seq: i64, hash: &str, problem: String) -> VerifyReport {
+    VerifyReport {
+        ok: false,
+        error: Some(problem),
+        ..VerifyReport::from_checkpoint(seq, hash)
+    }
+}
+
+/// Whether a checkpoint's record is still in the trail as it was (`None`), or what is wrong:
+/// gone (the trail was cut back) or different (rewritten). A record archived since is proven
+/// by its archive file's checkpoint instead.
+async fn checkpoint_still_there(state: &AppState, seq: i64, hash: &str) -> Result<Option<String>, ApiError> {
+    if seq == 0 {
+        return Ok((hash != crate::audit::GENESIS).then(|| "record 0: the genesis hash is all zeros".to_owned()));
+    }
+    let found = match state
+        .store
+        .audit_chain(seq - 1, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == seq)
+    {
+        Some(r) => Some(r.hash),
+        None => state
+            .store
+            .audit_checkpoints()
+            .await?
+            .into_iter()
+            .find(|c| c.last_seq == seq)
+            .map(|c| c.head_hash),
+    };
+    Ok(match found {
+        None => Some(format!(
+            "record {seq}: the checkpoint's record is gone (the trail was cut back)"
+        )),
+        Some(h) if h != hash => Some(format!(
+            "record {seq}: its hash is not the checkpoint's (the trail was rewritten)"
+        )),
+        Some(_) => None,
+    })
+}
+
+/// Where a full walk of the database starts: after the newest archive checkpoint, once its
+/// signature is checked (`Err`: a report saying it is not), or at the genesis hash.
+async fn from_newest_checkpoint(state: &AppState) -> Result<Result<VerifyReport, VerifyReport>, ApiError> {
+    let checkpoints = state.store.audit_checkpoints().await?;
+    let Some(newest) = checkpoints.last() else {
+        return Ok(Ok(VerifyReport::genesis()));
+    };
+    let signer = crate::audit_archiver::load_signer(state.store.as_ref(), &state.keyring.current())
+        .await
+        .map_err(ApiError::internal)?;
+    if !signer.is_some_and(|s| newest.signed_by(&s.info.public_key)) {
+        return Ok(Err(refusal(
+            newest.last_seq,
+            &newest.head_hash,
+            format!(
+                "record {}: the newest archive checkpoint is not signed by the trail's key (it was changed)",
+                newest.last_seq
+            ),
+        )));
+    }
+    Ok(Ok(VerifyReport {
+        archived_through: Some(newest.last_seq),
+        ..VerifyReport::from_checkpoint(newest.last_seq, &newest.head_hash)
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointList {
+    /// The trail's signing key (absent until the first archive file): the key every
+    /// checkpoint must be signed by.
+    pub signing_key: Option<crate::audit::SigningKeyInfo>,
+    /// Every archive file's checkpoint, oldest first.
+    pub data: Vec<crate::audit::Checkpoint>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/audit/checkpoints", tag = "audit",
+    description = "The archive files retention wrote (`--audit-retain-days`), as their signed checkpoints, and the public key that signs them: what `credgate audit verify --archive DIR` checks the files against.",
+    responses((status = 200, body = CheckpointList)))]
+pub async fn checkpoints(State(state): State<AppState>) -> Result<Json<CheckpointList>, ApiError> {
+    let data = state.store.audit_checkpoints().await?;
+    let signer = crate::audit_archiver::load_signer(state.store.as_ref(), &state.keyring.current())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(CheckpointList {
+        signing_key: signer.map(|s| s.info),
+        data,
+    }))
 }

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/v1/grants/{grant_id}", get(grants::get).delete(grants::revoke))
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/audit/verify", get(audit::verify))
+        .route("/admin/v1/audit/checkpoints", get(audit::checkpoints))
         .route("/admin/v1/stats", get(stats::read))
         .route(
             "/admin/v1/providers",

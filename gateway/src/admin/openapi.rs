@@ -18,7 +18,7 @@ use super::{
         secrets::create, secrets::list, secrets::get, secrets::rotate, secrets::delete,
         grants::issue, grants::list, grants::list_for_secret, grants::get, grants::revoke,
         providers::list, providers::show, providers::upload, providers::remove, providers::disable, providers::enable,
-        audit::list, audit::verify, stats::read,
+        audit::list, audit::verify, audit::checkpoints, stats::read,
         keyring::status, keyring::rotate, keyring::rewrap,
         proxy_ca::show, proxy_ca::rotate,
         approvals::list, approvals::get, approvals::approve, approvals::deny,

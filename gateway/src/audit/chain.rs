@@ -31,10 +31,36 @@ pub struct VerifyReport {
     /// truncated tail later.
     pub head_seq: i64,
     pub head_hash: String,
+    /// Records up to this one are in archive files (`--audit-retain-days`): the walk started
+    /// after them, from their signed checkpoint. `credgate audit verify --archive DIR` proves
+    /// them too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_through: Option<i64>,
     pub ok: bool,
     /// The first problem found, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl VerifyReport {
+    /// Where a walk of the whole chain starts: nothing checked, the genesis hash before it.
+    pub fn genesis() -> Self {
+        Self {
+            head_hash: GENESIS.to_owned(),
+            ok: true,
+            ..Default::default()
+        }
+    }
+
+    /// Where a walk from a checkpoint starts: its record's number and hash.
+    pub fn from_checkpoint(seq: i64, hash: &str) -> Self {
+        Self {
+            head_seq: seq,
+            head_hash: hash.to_owned(),
+            ok: true,
+            ..Default::default()
+        }
+    }
 }
 
 /// The columns a record's body must agree with, read from the body without building the
@@ -62,42 +88,66 @@ struct Indexed<'a> {
     user_principal_id: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// What is wrong with one record on its own (its hash, its body, its columns), given the
-/// `prev_hash` it names: independent of every other record, so checked in parallel.
-fn own_fault(row: &StoredAudit) -> Option<String> {
-    if link(&row.prev_hash, row.seq, &row.body) != row.hash {
+/// One link of the chain as a verifier sees it: a row of the live trail, or a line of an
+/// archive file.
+pub trait Chained: Sync {
+    fn seq(&self) -> i64;
+    fn prev_hash(&self) -> &str;
+    fn hash(&self) -> &str;
+    /// What is wrong with the record on its own (its hash, its body, its columns), given the
+    /// `prev_hash` it names: independent of every other record, so checked in parallel.
+    fn own_fault(&self) -> Option<String>;
+}
+
+/// The record's hash against its content, and its body as an event.
+pub(crate) fn content_fault(prev_hash: &str, seq: i64, body: &str, hash: &str) -> Option<String> {
+    if link(prev_hash, seq, body) != hash {
         return Some("hash does not match its content (the record was changed)".into());
     }
-    let e: Indexed<'_> = match serde_json::from_str(&row.body) {
-        Ok(e) => e,
-        Err(e) => return Some(format!("body is not a valid event: {e}")),
-    };
-    let same = |column: &Option<String>, body: &Option<std::borrow::Cow<'_, str>>| column.as_deref() == body.as_deref();
-    let consistent = e.id == row.id
-        && to_micros(e.at) == row.at
-        && e.kind == row.kind
-        && e.action == row.action
-        && e.outcome == row.outcome
-        && same(&row.principal_id, &e.principal_id)
-        && same(&row.grant_id, &e.grant_id)
-        && same(&row.secret_id, &e.secret_id)
-        && same(&row.request_id, &e.request_id)
-        && same(&row.user_principal_id, &e.user_principal_id);
-    (!consistent).then(|| "indexed columns differ from the hashed body (the record was changed)".into())
+    serde_json::from_str::<Indexed<'_>>(body)
+        .err()
+        .map(|e| format!("body is not a valid event: {e}"))
+}
+
+impl Chained for StoredAudit {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        &self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn own_fault(&self) -> Option<String> {
+        if link(&self.prev_hash, self.seq, &self.body) != self.hash {
+            return Some("hash does not match its content (the record was changed)".into());
+        }
+        let e: Indexed<'_> = match serde_json::from_str(&self.body) {
+            Ok(e) => e,
+            Err(e) => return Some(format!("body is not a valid event: {e}")),
+        };
+        let same =
+            |column: &Option<String>, body: &Option<std::borrow::Cow<'_, str>>| column.as_deref() == body.as_deref();
+        let consistent = e.id == self.id
+            && to_micros(e.at) == self.at
+            && e.kind == self.kind
+            && e.action == self.action
+            && e.outcome == self.outcome
+            && same(&self.principal_id, &e.principal_id)
+            && same(&self.grant_id, &e.grant_id)
+            && same(&self.secret_id, &e.secret_id)
+            && same(&self.request_id, &e.request_id)
+            && same(&self.user_principal_id, &e.user_principal_id);
+        (!consistent).then(|| "indexed columns differ from the hashed body (the record was changed)".into())
+    }
 }
 
 /// Verifies records in `seq` order, continuing from `report` (so large trails can be checked
 /// page by page, or from a checkpoint: a report whose `head_seq` and `head_hash` were kept).
 /// Stops at the first problem. The links between records are checked in order; each record's
 /// own hash and columns on every core at once.
-pub fn verify_records(report: &mut VerifyReport, rows: &[StoredAudit]) {
-    if report.head_hash.is_empty() {
-        report.head_hash = GENESIS.to_owned();
-        report.ok = true;
-    }
-    if !report.ok || rows.is_empty() {
-        return;
-    }
+pub fn verify_records<T: Chained>(report: &mut VerifyReport, rows: &[T]) {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let chunk = rows.len().div_ceil(threads).max(256);
     // The first record, in order, with a fault of its own.
@@ -109,24 +159,46 @@ pub fn verify_records(report: &mut VerifyReport, rows: &[StoredAudit]) {
                 scope.spawn(move || {
                     part.iter()
                         .enumerate()
-                        .find_map(|(i, row)| own_fault(row).map(|why| (n * chunk + i, why)))
+                        .find_map(|(i, row)| row.own_fault().map(|why| (n * chunk + i, why)))
                 })
             })
             .collect();
         handles.into_iter().find_map(|h| h.join().unwrap_or(None))
     });
+    link_records(report, rows, own);
+}
+
+/// [`verify_records`] on the calling thread alone: for callers that already keep every core
+/// busy (archive files verified side by side).
+pub fn verify_in_order<T: Chained>(report: &mut VerifyReport, rows: &[T]) {
+    let own = rows
+        .iter()
+        .enumerate()
+        .find_map(|(i, row)| row.own_fault().map(|why| (i, why)));
+    link_records(report, rows, own);
+}
+
+/// The walk in order, given the first record with a fault of its own.
+fn link_records<T: Chained>(report: &mut VerifyReport, rows: &[T], own: Option<(usize, String)>) {
+    if report.head_hash.is_empty() {
+        report.head_hash = GENESIS.to_owned();
+        report.ok = true;
+    }
+    if !report.ok || rows.is_empty() {
+        return;
+    }
     for (i, row) in rows.iter().enumerate() {
         let fail = |report: &mut VerifyReport, why: String| {
             report.ok = false;
-            report.error = Some(format!("record {}: {why}", row.seq));
+            report.error = Some(format!("record {}: {why}", row.seq()));
         };
-        if row.seq != report.head_seq + 1 {
+        if row.seq() != report.head_seq + 1 {
             return fail(
                 report,
                 format!("expected sequence number {}, a record is missing", report.head_seq + 1),
             );
         }
-        if row.prev_hash != report.head_hash {
+        if row.prev_hash() != report.head_hash {
             return fail(report, "prev_hash does not match the previous record's hash".into());
         }
         if let Some((at, why)) = &own
@@ -135,8 +207,9 @@ pub fn verify_records(report: &mut VerifyReport, rows: &[StoredAudit]) {
             return fail(report, why.clone());
         }
         report.records += 1;
-        report.head_seq = row.seq;
-        report.head_hash.clone_from(&row.hash);
+        report.head_seq = row.seq();
+        report.head_hash.clear();
+        report.head_hash.push_str(row.hash());
     }
 }
 

@@ -84,11 +84,20 @@ enum Cmd {
         #[command(flatten)]
         filters: Filters,
     },
-    /// Check the hash chain; exits 8 if it does not verify.
+    /// Check the hash chain; exits 8 if it does not verify. Without --archive, the records in
+    /// the database (after the newest archive checkpoint, if retention archived any).
     Verify {
         /// Continue from a checkpoint an earlier verification printed: `<head_seq>:<head_hash>`.
-        #[arg(long, value_name = "SEQ:HASH")]
+        #[arg(long, value_name = "SEQ:HASH", conflicts_with = "archive")]
         from: Option<String>,
+        /// Prove the whole trail end to end: every archive file in DIR against its signed
+        /// checkpoint, from the first record, then the records in the database after them.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<std::path::PathBuf>,
+        /// The signing key's public half (base64) as you kept it: refuse a gateway that signs
+        /// with another. Default: the key the gateway names.
+        #[arg(long, requires = "archive")]
+        public_key: Option<String>,
     },
 }
 
@@ -132,7 +141,15 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 }
             }
         }
-        Cmd::Verify { from } => {
+        Cmd::Verify {
+            from,
+            archive: Some(dir),
+            public_key,
+        } => {
+            debug_assert!(from.is_none());
+            verify_archive(&api, &dir, public_key.as_deref(), args.client.json).await?;
+        }
+        Cmd::Verify { from, .. } => {
             let path = match from.as_deref().map(|f| f.split_once(':')) {
                 None => "/admin/v1/audit/verify".to_owned(),
                 Some(Some((seq, hash))) => format!("/admin/v1/audit/verify?after_seq={seq}&after_hash={hash}"),
@@ -144,21 +161,95 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                 }
             };
             let report = api.get(&path).await?;
-            if args.client.json {
-                output::json(&report);
-            } else {
-                output::object(&report);
-            }
-            if report["ok"] != Value::Bool(true) {
-                return Err(CliError::new(
-                    exit::VERIFY_FAILED,
-                    format!(
-                        "the audit chain does not verify: {}",
-                        report["error"].as_str().unwrap_or("unknown problem")
-                    ),
-                ));
-            }
+            print(&report, args.client.json);
+            check(&report)?;
         }
     }
     Ok(())
+}
+
+fn print(report: &Value, json: bool) {
+    if json {
+        output::json(report);
+    } else {
+        output::object(report);
+    }
+}
+
+fn check(report: &Value) -> Result<(), CliError> {
+    if report["ok"] == Value::Bool(true) {
+        return Ok(());
+    }
+    Err(CliError::new(
+        exit::VERIFY_FAILED,
+        format!(
+            "the audit chain does not verify: {}",
+            report["error"].as_str().unwrap_or("unknown problem")
+        ),
+    ))
+}
+
+/// The archive files against the gateway's signed checkpoints (read here, from `dir`), then the
+/// database's records from where the last file ends.
+async fn verify_archive(
+    api: &AdminClient,
+    dir: &std::path::Path,
+    pinned: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let listed = api.get("/admin/v1/audit/checkpoints").await?;
+    let checkpoints: Vec<crate::audit::Checkpoint> = serde_json::from_value(listed["data"].clone()).map_err(|e| {
+        CliError::new(
+            exit::VERIFY_FAILED,
+            format!("the gateway's checkpoints do not read: {e}"),
+        )
+    })?;
+    let named = listed["signing_key"]["public_key"].as_str().map(str::to_owned);
+    let key = match (pinned, named) {
+        (Some(pinned), Some(named)) if pinned != named => {
+            return Err(CliError::new(
+                exit::VERIFY_FAILED,
+                "the gateway signs with another key than --public-key: its checkpoints are not the ones you trust",
+            ));
+        }
+        (_, Some(named)) => named,
+        (_, None) if checkpoints.is_empty() => String::new(),
+        (_, None) => {
+            return Err(CliError::new(
+                exit::VERIFY_FAILED,
+                "the gateway lists checkpoints but names no signing key",
+            ));
+        }
+    };
+    let (dir, cps) = (dir.to_owned(), checkpoints.clone());
+    let archived = tokio::task::spawn_blocking(move || crate::audit::archive::verify_archive(&dir, &key, &cps))
+        .await
+        .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("the check failed: {e}")))?;
+    let mut report = serde_json::json!({
+        "archive_files": archived.files,
+        "archived_records": archived.records,
+    });
+    if !archived.unreferenced.is_empty() {
+        report["unreferenced_files"] = serde_json::json!(archived.unreferenced);
+    }
+    if !archived.ok {
+        report["ok"] = Value::Bool(false);
+        report["error"] = serde_json::json!(archived.error);
+        print(&report, json);
+        return check(&report);
+    }
+    let live = api
+        .get(&format!(
+            "/admin/v1/audit/verify?after_seq={}&after_hash={}",
+            archived.head_seq, archived.head_hash
+        ))
+        .await?;
+    report["live_records"] = live["records"].clone();
+    for field in ["head_seq", "head_hash", "ok", "error"] {
+        if !live[field].is_null() {
+            report[field] = live[field].clone();
+        }
+    }
+    print(&report, json);
+    check(&report)
 }

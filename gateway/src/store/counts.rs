@@ -120,6 +120,8 @@ impl CountQuery {
 /// `call_grants`.
 pub const TOTAL_GRAINS: [i64; 3] = [MINUTE, HOUR, DAY];
 pub const GRANT_GRAINS: [i64; 2] = [HOUR, DAY];
+/// The finest grain `call_grants` keeps.
+pub const HOUR_GRAIN: i64 = HOUR;
 
 /// The start of the `grain`-second bucket holding `at` (microseconds since the epoch).
 pub fn bucket_of(at: i64, grain: i64) -> i64 {

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::approvals::{Approval, ApprovalStatus, Finished};
-use crate::audit::{AuditEvent, AuditKind, JournalBatch, StoredAudit};
+use crate::audit::{AuditEvent, AuditKind, Checkpoint, JournalBatch, StoredAudit};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{ApiKey, Grant, GrantStatus, Principal, SecretMeta};
@@ -132,6 +132,20 @@ pub struct SealedVersion {
 
 /// The envelope version a proxy CA's private key is sealed under (secret versions start at 1).
 pub const CA_KEY_VERSION: i64 = 0;
+
+/// The envelope version the audit trail's signing key is sealed under (after the approvals'
+/// request and response seals, -1 and -2).
+pub const AUDIT_KEY_VERSION: i64 = -3;
+
+/// The audit trail's signing key as stored: its public half, and its private half (a PKCS#8
+/// document) sealed with the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub id: Uuid,
+    pub public_key: String,
+    pub sealed: SealedValue,
+    pub created_at: DateTime<Utc>,
+}
 
 /// A forward-proxy certificate authority as stored: the certificate, and its private key
 /// sealed with the master key.
@@ -433,4 +447,28 @@ pub trait Store: Send + Sync + 'static {
     /// Data-plane calls counted per time bucket (from the per-minute counts kept with the
     /// trail), oldest first.
     async fn call_counts(&self, query: &CountQuery) -> Result<Vec<CountRow>>;
+
+    // Retention (see `crate::audit_archiver`).
+    /// Takes or renews the archiving lease for `holder` until `until`: `false` while another
+    /// holder's lease runs.
+    async fn take_archive_lease(&self, holder: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool>;
+    /// Gives the lease up (another replica may archive at once).
+    async fn release_archive_lease(&self, holder: Uuid) -> Result<()>;
+    async fn audit_signing_key(&self) -> Result<Option<StoredSigningKey>>;
+    /// Stores the trail's signing key, with its audit record, unless one exists (`false`).
+    async fn insert_audit_signing_key(&self, key: &StoredSigningKey, audit: &AuditEvent) -> Result<bool>;
+    /// Every checkpoint, oldest first.
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>>;
+    /// Records an archive file's checkpoint with its audit record. `Conflict` if its span
+    /// overlaps one recorded.
+    async fn insert_audit_checkpoint(&self, checkpoint: &Checkpoint, audit: &AuditEvent) -> Result<()>;
+    /// The newest record's number and hash.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+    /// The start (microseconds) of the earliest minute with a record after `seq`.
+    async fn audit_minute_after(&self, seq: i64) -> Result<Option<i64>>;
+    /// The highest number among records made before `before` (microseconds, a minute's start).
+    async fn audit_last_seq_before(&self, before: i64) -> Result<Option<i64>>;
+    /// Deletes at most `limit` of the oldest records numbered up to `through_seq` (and the
+    /// minutes' spans wholly below it), in one short transaction; returns how many.
+    async fn prune_audit(&self, through_seq: i64, limit: i64) -> Result<u64>;
 }

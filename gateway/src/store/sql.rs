@@ -12,11 +12,11 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result, SealedVersion, Store,
-    StoreError, StoredAuthority, Subscription, UploadedProvider, counts,
+    AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
+    SealedVersion, Store, StoreError, StoredAuthority, StoredSigningKey, Subscription, UploadedProvider, counts,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
-use crate::audit::{AuditEvent, GENESIS, JournalBatch, StoredAudit, link};
+use crate::audit::{AuditEvent, Checkpoint, GENESIS, JournalBatch, StoredAudit, link};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
@@ -637,6 +637,7 @@ where
         let rows = sqlx::query::<DB>(
             "SELECT kek_id, COUNT(*) AS n FROM (SELECT kek_id FROM secret_versions WHERE kek_id IS NOT NULL \
              UNION ALL SELECT kek_id FROM proxy_authorities \
+             UNION ALL SELECT kek_id FROM audit_signing_keys \
              UNION ALL SELECT request_kek_id AS kek_id FROM approvals WHERE request_kek_id IS NOT NULL \
              UNION ALL SELECT response_kek_id AS kek_id FROM approvals WHERE response_kek_id IS NOT NULL) \
              AS sealed GROUP BY kek_id ORDER BY kek_id",
@@ -654,6 +655,8 @@ where
             "SELECT secret_id, version, kek_id, wrapped_key, ciphertext FROM secret_versions \
              WHERE kek_id IS NOT NULL AND kek_id <> $1 \
              UNION ALL SELECT id AS secret_id, 0 AS version, kek_id, wrapped_key, ciphertext FROM proxy_authorities \
+             WHERE kek_id <> $1 \
+             UNION ALL SELECT id AS secret_id, -3 AS version, kek_id, wrapped_key, ciphertext FROM audit_signing_keys \
              WHERE kek_id <> $1 \
              UNION ALL SELECT id AS secret_id, -1 AS version, request_kek_id AS kek_id, request_wrapped_key AS wrapped_key, \
              request_ciphertext AS ciphertext FROM approvals WHERE request_kek_id IS NOT NULL AND request_kek_id <> $1 \
@@ -682,6 +685,11 @@ where
             sqlx::query::<DB>(
                 "UPDATE proxy_authorities SET kek_id = $1, wrapped_key = $2 \
                  WHERE id = $3 AND $4 = 0 AND kek_id = $5 AND wrapped_key = $6",
+            )
+        } else if old.version == AUDIT_KEY_VERSION {
+            sqlx::query::<DB>(
+                "UPDATE audit_signing_keys SET kek_id = $1, wrapped_key = $2 \
+                 WHERE id = $3 AND $4 = -3 AND kek_id = $5 AND wrapped_key = $6",
             )
         } else if old.version == REQUEST_SEAL {
             sqlx::query::<DB>(
@@ -1339,6 +1347,18 @@ where
              WHERE secret_id = $1 AND action = 'proxy.response' ORDER BY seq DESC LIMIT 1) AS newest",
         )
         .bind(secret.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        if let Some(at) = Self::opt_time_at(&row, "at")? {
+            return Ok(Some(at));
+        }
+        // Its last use was archived (`--audit-retain-days`): the hour of the last call that
+        // went through, from the per-hour counts, which are kept.
+        let row = sqlx::query::<DB>(
+            "SELECT MAX(bucket) AS at FROM call_grants WHERE secret_id = $1 AND grain = $2 AND outcome = 'ok'",
+        )
+        .bind(secret.to_string())
+        .bind(counts::HOUR_GRAIN)
         .fetch_one(&self.pool)
         .await?;
         Self::opt_time_at(&row, "at")
@@ -2051,5 +2071,173 @@ where
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::audit_row).collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn take_archive_lease(&self, holder: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query::<DB>(
+            "INSERT INTO audit_archiver (id, holder, until) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE audit_archiver.holder = excluded.holder OR audit_archiver.until < $3",
+        )
+        .bind(holder.to_string())
+        .bind(to_micros(until))
+        .bind(to_micros(now))
+        .execute(&self.writes)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn release_archive_lease(&self, holder: Uuid) -> Result<()> {
+        sqlx::query::<DB>("DELETE FROM audit_archiver WHERE holder = $1")
+            .bind(holder.to_string())
+            .execute(&self.writes)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_signing_key(&self) -> Result<Option<StoredSigningKey>> {
+        let row = sqlx::query::<DB>(
+            "SELECT id, public_key, kek_id, wrapped_key, ciphertext, created_at FROM audit_signing_keys \
+             ORDER BY created_at, id LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(StoredSigningKey {
+                id: Self::uuid_at(&r, "id")?,
+                public_key: r.try_get("public_key")?,
+                sealed: Self::sealed_row(&r)?,
+                created_at: Self::time_at(&r, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_audit_signing_key(&self, key: &StoredSigningKey, audit: &AuditEvent) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query::<DB>(
+            "INSERT INTO audit_signing_keys (id, public_key, kek_id, wrapped_key, ciphertext, created_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM audit_signing_keys)",
+        )
+        .bind(key.id.to_string())
+        .bind(key.public_key.clone())
+        .bind(key.sealed.kek_id.clone())
+        .bind(key.sealed.wrapped_key.clone())
+        .bind(key.sealed.ciphertext.clone())
+        .bind(to_micros(key.created_at))
+        .execute(&mut *tx)
+        .await?;
+        Self::commit_if_changed(tx, &done, audit).await
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query::<DB>(
+            "SELECT period, first_seq, last_seq, first_prev_hash, head_hash, records, first_at, last_at, file, \
+             file_sha256, file_bytes, created_at, key_id, signature FROM audit_checkpoints ORDER BY first_seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    period: r.try_get("period")?,
+                    first_seq: r.try_get("first_seq")?,
+                    last_seq: r.try_get("last_seq")?,
+                    first_prev_hash: r.try_get("first_prev_hash")?,
+                    head_hash: r.try_get("head_hash")?,
+                    records: r.try_get("records")?,
+                    first_at: Self::time_at(r, "first_at")?,
+                    last_at: Self::time_at(r, "last_at")?,
+                    file: r.try_get("file")?,
+                    file_sha256: r.try_get("file_sha256")?,
+                    file_bytes: r.try_get("file_bytes")?,
+                    created_at: Self::time_at(r, "created_at")?,
+                    key_id: r.try_get("key_id")?,
+                    signature: r.try_get("signature")?,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn insert_audit_checkpoint(&self, c: &Checkpoint, audit: &AuditEvent) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query::<DB>(
+            "INSERT INTO audit_checkpoints (period, first_seq, last_seq, first_prev_hash, head_hash, records, \
+             first_at, last_at, file, file_sha256, file_bytes, created_at, key_id, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(c.period.clone())
+        .bind(c.first_seq)
+        .bind(c.last_seq)
+        .bind(c.first_prev_hash.clone())
+        .bind(c.head_hash.clone())
+        .bind(c.records)
+        .bind(to_micros(c.first_at))
+        .bind(to_micros(c.last_at))
+        .bind(c.file.clone())
+        .bind(c.file_sha256.clone())
+        .bind(c.file_bytes)
+        .bind(to_micros(c.created_at))
+        .bind(c.key_id.clone())
+        .bind(c.signature.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "a checkpoint for that span"))?;
+        Self::commit_with(tx, audit).await
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query::<DB>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?))).transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_minute_after(&self, seq: i64) -> Result<Option<i64>> {
+        let row = sqlx::query::<DB>("SELECT MIN(minute) AS m FROM audit_minutes WHERE last_seq > $1")
+            .bind(seq)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("m")?.map(|m| m * MINUTE_MICROS))
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_last_seq_before(&self, before: i64) -> Result<Option<i64>> {
+        let row = sqlx::query::<DB>("SELECT MAX(last_seq) AS s FROM audit_minutes WHERE minute < $1")
+            .bind(before.div_euclid(MINUTE_MICROS))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("s")?)
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn prune_audit(&self, through_seq: i64, limit: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let oldest: Option<i64> = sqlx::query::<DB>("SELECT MIN(seq) AS s FROM audit_events")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("s")?;
+        let Some(oldest) = oldest.filter(|o| *o <= through_seq) else {
+            return Ok(0);
+        };
+        let upto = through_seq.min(oldest.saturating_add(limit.max(1) - 1));
+        let done = sqlx::query::<DB>("DELETE FROM audit_events WHERE seq <= $1")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query::<DB>("DELETE FROM audit_minutes WHERE last_seq <= $1")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(DB::rows_affected(&done))
     }
 }

@@ -1,0 +1,275 @@
+//! Retention: with `--audit-retain-days N`, records older than N days leave the database for
+//! archive files, one per UTC day, each proven by a signed checkpoint kept in the database
+//! (see [`crate::audit::archive`] and [`crate::audit::Checkpoint`]).
+//!
+//! A pass, every few minutes on one replica at a time (a lease in the database):
+//! 1. the newest checkpoint, checked against the trail's signing key; records it covers that a
+//!    crash left in the database are deleted first;
+//! 2. for each whole day older than the cut-off, oldest first: the day's span of records (by the
+//!    per-minute spans, up to the last record made that day) is read in pages, verified as it is
+//!    read (a trail that does not verify is never signed), and written to a temporary file that
+//!    is flushed to disk and renamed;
+//! 3. its checkpoint is signed and stored with an `audit.archive` record, in one transaction;
+//! 4. the records are deleted in small transactions of their own.
+//!
+//! Nothing here is on a call's path: a call's record goes to the journal as always, and the
+//! indexer waits at most one small delete for the database's write lock. The newest record
+//! always stays, so the live chain keeps its head whatever is archived.
+
+mod signing;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::archive::{ArchiveWriter, WrittenFile, file_name, write_line};
+use crate::audit::{AuditEvent, AuditKind, Checkpoint, GENESIS, StoredAudit, VerifyReport, verify_records};
+use crate::clock::{from_micros, now, to_micros};
+use crate::crypto::KeyRing;
+use crate::store::{Store, StoreError};
+
+pub use signing::{load_or_create_signer, load_signer};
+
+/// Records read, verified and written at a time.
+const PAGE: i64 = 10_000;
+/// Records deleted per transaction: a few milliseconds of the database's write lock.
+const PRUNE_BATCH: i64 = 2_000;
+/// How long a pass's lease lasts without renewal (it is renewed after every file).
+const LEASE: Duration = Duration::from_secs(600);
+const DAY_MICROS: i64 = 86_400_000_000;
+
+#[derive(Clone, Debug)]
+pub struct RetentionOptions {
+    /// Records are kept in the database at least this many days.
+    pub retain_days: u32,
+    /// Where archive files are written (shared by replicas that share the database).
+    pub dir: PathBuf,
+    /// Time between passes.
+    pub every: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the archive file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the trail does not verify, so it is not archived: {0}")]
+    Chain(String),
+    #[error("the trail's signing key: {0}")]
+    Key(String),
+    #[error("the checkpoint ending at record {0} is not signed by the trail's key: nothing more is archived after it")]
+    Forged(i64),
+}
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub struct Archived {
+    /// The files written, as their checkpoints.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Records deleted from the database.
+    pub pruned: u64,
+}
+
+/// Archives every whole UTC day that ended before `cutoff`. `holder` names this process for
+/// the lease; a pass that finds the lease held elsewhere does nothing.
+pub async fn archive_before(
+    store: &dyn Store,
+    ring: &KeyRing,
+    dir: &Path,
+    cutoff: DateTime<Utc>,
+    holder: Uuid,
+) -> Result<Archived, ArchiveError> {
+    if !store.take_archive_lease(holder, now(), now() + LEASE).await? {
+        return Ok(Archived::default());
+    }
+    let result = pass(store, ring, dir, cutoff, holder).await;
+    store.release_archive_lease(holder).await?;
+    result
+}
+
+async fn pass(
+    store: &dyn Store,
+    ring: &KeyRing,
+    dir: &Path,
+    cutoff: DateTime<Utc>,
+    holder: Uuid,
+) -> Result<Archived, ArchiveError> {
+    let mut done = Archived::default();
+    let checkpoints = store.audit_checkpoints().await?;
+    let (mut after_seq, mut after_hash) = match checkpoints.last() {
+        Some(last) => {
+            // Whoever could write a checkpoint without the key could make the live trail start
+            // anywhere: never build on one that is not ours.
+            let signer = load_signer(store, ring).await?;
+            if !signer.as_ref().is_some_and(|s| last.signed_by(&s.info.public_key)) {
+                return Err(ArchiveError::Forged(last.last_seq));
+            }
+            (last.last_seq, last.head_hash.clone())
+        }
+        None => (0, GENESIS.to_owned()),
+    };
+    done.pruned += prune(store, after_seq).await?;
+    let Some((head_seq, _)) = store.audit_head().await? else {
+        return Ok(done);
+    };
+    let cutoff = to_micros(cutoff);
+    let mut signer = None;
+    while let Some(minute) = store.audit_minute_after(after_seq).await? {
+        let day_start = minute.div_euclid(DAY_MICROS) * DAY_MICROS;
+        let day_end = day_start + DAY_MICROS;
+        if day_end > cutoff {
+            break;
+        }
+        // Up to the last record made that day; never the newest record of all.
+        let last_seq = store
+            .audit_last_seq_before(day_end)
+            .await?
+            .unwrap_or(after_seq)
+            .min(head_seq - 1);
+        if last_seq <= after_seq {
+            break;
+        }
+        let signer = match &signer {
+            Some(s) => s,
+            None => signer.insert(load_or_create_signer(store, ring).await?),
+        };
+        let period = from_micros(day_start).format("%Y-%m-%d").to_string();
+        let mut checkpoint = write_period(store, dir, &period, after_seq, &after_hash, last_seq).await?;
+        signer.sign(&mut checkpoint);
+        let mut event = AuditEvent::new(AuditKind::Admin, "audit.archive", "ok");
+        event.actor = Some("system".into());
+        event.target = Some(checkpoint.file.clone());
+        event.message = Some(format!(
+            "records {} to {} ({}) moved to {}",
+            checkpoint.first_seq, checkpoint.last_seq, checkpoint.period, checkpoint.file
+        ));
+        store.insert_audit_checkpoint(&checkpoint, &event).await?;
+        tracing::info!(
+            file = %checkpoint.file,
+            first_seq = checkpoint.first_seq,
+            last_seq = checkpoint.last_seq,
+            "archived a day of the audit trail"
+        );
+        after_seq = checkpoint.last_seq;
+        after_hash.clone_from(&checkpoint.head_hash);
+        done.checkpoints.push(checkpoint);
+        done.pruned += prune(store, after_seq).await?;
+        store.take_archive_lease(holder, now(), now() + LEASE).await?;
+    }
+    Ok(done)
+}
+
+/// Writes records `after_seq + 1 ..= last_seq` to the period's file, verifying them on the way,
+/// and returns its checkpoint, not yet signed.
+async fn write_period(
+    store: &dyn Store,
+    dir: &Path,
+    period: &str,
+    after_seq: i64,
+    after_hash: &str,
+    last_seq: i64,
+) -> Result<Checkpoint, ArchiveError> {
+    let name = file_name(period, after_seq + 1, last_seq);
+    let io = |source| ArchiveError::Io {
+        path: dir.join(&name),
+        source,
+    };
+    let mut writer = Some(ArchiveWriter::create(dir, &name).map_err(io)?);
+    let mut report = VerifyReport::from_checkpoint(after_seq, after_hash);
+    let (mut first_at, mut last_at) = (i64::MAX, i64::MIN);
+    while report.head_seq < last_seq {
+        let page: Vec<StoredAudit> = store
+            .audit_chain(report.head_seq, PAGE.min(last_seq - report.head_seq))
+            .await?;
+        if page.is_empty() {
+            return Err(ArchiveError::Chain(format!(
+                "record {}: missing (the trail ends before the day does)",
+                report.head_seq + 1
+            )));
+        }
+        for row in &page {
+            first_at = first_at.min(row.at);
+            last_at = last_at.max(row.at);
+        }
+        // Checking and compressing are CPU work: off the async threads.
+        let mut w = writer.take().ok_or_else(|| ArchiveError::Chain("writer lost".into()))?;
+        let (checked, w) = tokio::task::spawn_blocking(move || {
+            verify_records(&mut report, &page);
+            if !report.ok {
+                return (Ok(report), w);
+            }
+            let mut lines = Vec::with_capacity(page.len() * 1024);
+            for row in &page {
+                write_line(row, &mut lines);
+            }
+            let written = w.write(&lines);
+            (written.map(|()| report), w)
+        })
+        .await
+        .map_err(|e| ArchiveError::Chain(format!("the archiving thread failed: {e}")))?;
+        writer = Some(w);
+        report = checked.map_err(io)?;
+        if !report.ok {
+            return Err(ArchiveError::Chain(report.error.unwrap_or_default()));
+        }
+    }
+    let writer = writer.take().ok_or_else(|| ArchiveError::Chain("writer lost".into()))?;
+    let file: WrittenFile = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(|e| ArchiveError::Chain(format!("the archiving thread failed: {e}")))?
+        .map_err(io)?;
+    Ok(Checkpoint {
+        period: period.to_owned(),
+        first_seq: after_seq + 1,
+        last_seq,
+        first_prev_hash: after_hash.to_owned(),
+        head_hash: report.head_hash,
+        records: i64::try_from(report.records).unwrap_or(i64::MAX),
+        first_at: from_micros(first_at),
+        last_at: from_micros(last_at),
+        file: file.name,
+        file_sha256: file.sha256,
+        file_bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
+        created_at: now(),
+        key_id: String::new(),
+        signature: String::new(),
+    })
+}
+
+/// Deletes the records up to `through_seq` in small transactions, letting the indexer in
+/// between them.
+async fn prune(store: &dyn Store, through_seq: i64) -> Result<u64, StoreError> {
+    let mut pruned = 0;
+    loop {
+        let n = store.prune_audit(through_seq, PRUNE_BATCH).await?;
+        if n == 0 {
+            return Ok(pruned);
+        }
+        pruned += n;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Runs passes every `options.every` (the first at once) until the process ends.
+pub fn spawn(state: crate::state::AppState, options: RetentionOptions) {
+    tokio::spawn(async move {
+        loop {
+            let cutoff = now() - chrono::Duration::days(i64::from(options.retain_days));
+            let ring = state.keyring.current();
+            match archive_before(state.store.as_ref(), &ring, &options.dir, cutoff, state.replica).await {
+                Ok(done) => {
+                    let records: i64 = done.checkpoints.iter().map(|c| c.records).sum();
+                    state.metrics.audit_archive(u64::try_from(records).unwrap_or(0), false);
+                }
+                Err(e) => {
+                    state.metrics.audit_archive(0, true);
+                    tracing::error!(error = %e, "archiving the audit trail failed; retrying at the next pass");
+                }
+            }
+            tokio::time::sleep(options.every).await;
+        }
+    });
+}

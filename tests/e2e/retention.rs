@@ -1,0 +1,409 @@
+//! Retention (`--audit-retain-days`): old days of the trail leave the database for archive files
+//! with signed checkpoints, while calls go on; `credgate audit verify --archive DIR` proves the
+//! whole trail; and every way of hiding a change (a file edited or removed, a checkpoint edited
+//! or removed, the live trail cut back) is caught.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use credgate::audit::archive::{read_file, write_file};
+use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent, link};
+use credgate::store::DatabaseUrl;
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::proxy::Fixture;
+use crate::support::{Gateway, Options, send};
+
+const PER_DAY: i64 = 20_000;
+
+fn midnight() -> DateTime<Utc> {
+    credgate::clock::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+}
+
+/// Writes `PER_DAY` calls' records a day for each of the days `ago` (oldest first) into the
+/// database at `url`, as a gateway running then would have.
+async fn fill(url: &str, ago: &[i64]) {
+    let store = credgate::store::connect(&DatabaseUrl::new(url.to_owned()))
+        .await
+        .unwrap();
+    let grant = uuid::Uuid::new_v4();
+    for &d in ago {
+        let day = midnight() - chrono::Duration::days(d);
+        for part in 0..(PER_DAY / 2_000) {
+            let events: Vec<JournaledEvent> = (0..2_000)
+                .map(|i| {
+                    let n = part * 2_000 + i;
+                    let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", "ok");
+                    e.at = day + chrono::Duration::milliseconds(n * (86_000_000 / PER_DAY));
+                    e.grant_id = Some(grant);
+                    e.method = Some("GET".into());
+                    e.path = Some(format!("/v1/items/{n}"));
+                    e.status = Some(200);
+                    JournaledEvent::new(e)
+                })
+                .collect();
+            let batch = JournalBatch {
+                journal: format!("history-{d}-{part}"),
+                events,
+                ..Default::default()
+            };
+            store.index_journal(&batch, None).await.unwrap();
+        }
+    }
+    store.close().await;
+}
+
+fn archive_dir(gw: &Gateway) -> PathBuf {
+    gw.data_dir.join("audit-archive")
+}
+
+async fn checkpoints(gw: &Gateway) -> Vec<Value> {
+    let r = gw.get("/admin/v1/audit/checkpoints").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["data"].as_array().unwrap().clone()
+}
+
+/// Waits until `files` archive files are signed and their records gone from the database,
+/// making a data-plane call between looks when `call` is given; returns how many it made.
+async fn await_archive(gw: &Gateway, files: usize, call: Option<(&str, &str)>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut calls = 0;
+    loop {
+        if let Some((grant, key)) = call {
+            let r = send(gw.via_grant(Method::GET, grant, "status/200").bearer_auth(key)).await;
+            assert_eq!(r.status, 200, "a call while archiving: {}", r.text);
+            calls += 1;
+        }
+        let cps = checkpoints(gw).await;
+        if cps.len() == files {
+            let end = cps.last().unwrap()["last_seq"].as_i64().unwrap();
+            let oldest = gw.get("/admin/v1/audit/verify").await;
+            // Pruned once the oldest record left is the one after the last file.
+            let first = gw.get(&format!("/admin/v1/audit?before={}&limit=1", end + 1)).await;
+            if first.json["data"].as_array().unwrap().is_empty() && oldest.json["ok"] == true {
+                return calls;
+            }
+        }
+        assert!(cps.len() <= files, "more files than days: {cps:?}");
+        assert!(Instant::now() < deadline, "archiving did not finish: {}", gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn verify_archive(gw: &Gateway, dir: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let dir = dir.to_string_lossy().into_owned();
+    let mut args = vec!["audit", "verify", "--json", "--archive", dir.as_str()];
+    args.extend_from_slice(extra);
+    let run = gw.cli(&args, None);
+    let report = serde_json::from_str(&run.stdout).unwrap_or(Value::Null);
+    (run.code, report, run.stderr)
+}
+
+async fn sqlite_pool(gw: &Gateway) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite:{}", gw.data_dir.join("credgate.db").display()))
+        .await
+        .unwrap()
+}
+
+async fn sql(pool: &sqlx::SqlitePool, statement: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    credgate::bootstrap::prepare_data_dir(&data).unwrap();
+    // Six days of history; keeping three, the three oldest whole days go.
+    fill(
+        &format!("sqlite:{}", data.join("credgate.db").display()),
+        &[6, 5, 4, 3, 2, 1],
+    )
+    .await;
+    let f = Fixture::with(Options {
+        data_dir: Some(data.clone()),
+        args: vec!["--audit-retain-days".into(), "3".into()],
+        ..Default::default()
+    })
+    .await;
+    let (_, grant) = f.bearer_grant().await;
+    let calls = await_archive(&f.gw, 3, Some((&grant, &f.key))).await;
+    assert!(calls > 0);
+
+    // Three files, one per day, holding exactly those days' records as chained.
+    let cps = checkpoints(&f.gw).await;
+    let periods: Vec<String> = cps.iter().map(|c| c["period"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = [6, 5, 4]
+        .iter()
+        .map(|d| (midnight() - chrono::Duration::days(*d)).format("%Y-%m-%d").to_string())
+        .collect();
+    assert_eq!(periods, expected);
+    let dir = archive_dir(&f.gw);
+    let mut archived = 0;
+    for c in &cps {
+        let records = read_file(&dir.join(c["file"].as_str().unwrap())).unwrap();
+        assert_eq!(records.len() as i64, c["records"].as_i64().unwrap());
+        assert_eq!(records.first().unwrap().seq, c["first_seq"].as_i64().unwrap());
+        assert_eq!(&records.last().unwrap().hash, c["head_hash"].as_str().unwrap());
+        let body: Value = serde_json::from_str(&records[0].body).unwrap();
+        assert_eq!(body["action"], "proxy.response", "the body is the event as chained");
+        archived += records.len() as i64;
+    }
+    assert_eq!(archived, 3 * PER_DAY);
+    let listed = f.gw.get("/admin/v1/audit/checkpoints").await;
+    let public_key = listed.json["signing_key"]["public_key"].as_str().unwrap().to_owned();
+
+    // The whole trail proves itself: files, then the database after them.
+    let (code, report, stderr) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_eq!(report["archive_files"], 3);
+    assert_eq!(report["archived_records"], 3 * PER_DAY);
+    assert_eq!(report["ok"], true);
+    assert!(report["live_records"].as_i64().unwrap() >= 3 * PER_DAY);
+    let (code, _, _) = verify_archive(&f.gw, &dir, &["--public-key", &public_key]);
+    assert_eq!(code, 0);
+    let live = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(live.json["ok"], true, "{}", live.text);
+    assert_eq!(live.json["archived_through"], cps[2]["last_seq"]);
+
+    // On the record, and counted.
+    let actions = |action: &'static str| {
+        let gw = &f.gw;
+        async move {
+            gw.get(&format!("/admin/v1/audit?action={action}&limit=100")).await.json["data"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(actions("audit.archive").await, 3);
+    assert_eq!(actions("audit.signing_key.create").await, 1);
+    assert!(
+        f.gw.metrics()
+            .await
+            .contains(&format!("credgate_audit_archived_records_total {}", 3 * PER_DAY))
+    );
+
+    // A gateway that signs with another key than the one kept is refused.
+    let stranger = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=";
+    let (code, _, stderr) = verify_archive(&f.gw, &dir, &["--public-key", stranger]);
+    assert_eq!(code, 8, "{stderr}");
+    assert!(stderr.contains("another key"), "{stderr}");
+
+    // A record changed inside a file (its hashes recomputed to hide it): the file's bytes are
+    // not the ones signed.
+    let second = dir.join(cps[1]["file"].as_str().unwrap());
+    let original = std::fs::read(&second).unwrap();
+    let mut records = read_file(&second).unwrap();
+    records[10].body = records[10].body.replace("\"ok\"", "\"denied\"");
+    for i in 10..records.len() {
+        if i > 10 {
+            records[i].prev_hash = records[i - 1].hash.clone();
+        }
+        records[i].hash = link(&records[i].prev_hash, records[i].seq, &records[i].body);
+    }
+    write_file(&second, &records).unwrap();
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8);
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(cps[1]["file"].as_str().unwrap()) && error.contains("SHA-256"),
+        "{error}"
+    );
+
+    // The same change without a matching file hash: the record itself gives it away once the
+    // hash matches (an attacker who also edits the checkpoint is the next case).
+    std::fs::write(&second, &original).unwrap();
+
+    // A file removed.
+    std::fs::rename(&second, tmp.path().join("moved")).unwrap();
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8);
+    assert!(report["error"].as_str().unwrap().contains("cannot open"), "{report}");
+    std::fs::rename(tmp.path().join("moved"), &second).unwrap();
+    assert_eq!(verify_archive(&f.gw, &dir, &[]).0, 0, "restored");
+
+    // A checkpoint edited in the database (to match an edited file, say): its signature fails,
+    // in the CLI's proof and in the gateway's own walk, which starts from the newest one.
+    let db = sqlite_pool(&f.gw).await;
+    let newest = cps[2]["first_seq"].as_i64().unwrap();
+    sql(
+        &db,
+        &format!("UPDATE audit_checkpoints SET records = records - 1 WHERE first_seq = {newest}"),
+    )
+    .await;
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8);
+    assert!(report["error"].as_str().unwrap().contains("not signed"), "{report}");
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false);
+    assert!(
+        walk.json["error"].as_str().unwrap().contains("not signed"),
+        "{}",
+        walk.text
+    );
+    sql(
+        &db,
+        &format!("UPDATE audit_checkpoints SET records = records + 1 WHERE first_seq = {newest}"),
+    )
+    .await;
+
+    // The newest checkpoint removed, so the live trail would seem to start after the one
+    // before: the records of the missing file are missing from every walk.
+    sql(&db, "CREATE TABLE kept AS SELECT * FROM audit_checkpoints").await;
+    sql(
+        &db,
+        &format!("DELETE FROM audit_checkpoints WHERE first_seq = {newest}"),
+    )
+    .await;
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false, "{}", walk.text);
+    assert!(
+        walk.json["error"].as_str().unwrap().contains("missing"),
+        "{}",
+        walk.text
+    );
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8);
+    assert!(report["error"].as_str().unwrap().contains("missing"), "{report}");
+    sql(&db, "DELETE FROM audit_checkpoints").await;
+    sql(&db, "INSERT INTO audit_checkpoints SELECT * FROM kept").await;
+    assert_eq!(verify_archive(&f.gw, &dir, &[]).0, 0, "restored");
+
+    // The live trail cut back after the last file.
+    let after = cps[2]["last_seq"].as_i64().unwrap();
+    sql(&db, &format!("DELETE FROM audit_events WHERE seq <= {}", after + 5)).await;
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false);
+    assert!(
+        walk.json["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("expected sequence number {}", after + 1)),
+        "{}",
+        walk.text
+    );
+    let (code, _, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8);
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_changed_before_archiving_is_never_signed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    credgate::bootstrap::prepare_data_dir(&data).unwrap();
+    let url = format!("sqlite:{}", data.join("credgate.db").display());
+    fill(&url, &[3, 2]).await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    // Someone with the database rewrites one old call's outcome.
+    sql(
+        &pool,
+        "UPDATE audit_events SET body = replace(body, '\"ok\"', '\"denied\"') WHERE seq = 77",
+    )
+    .await;
+    pool.close().await;
+    let gw = Gateway::start_with(Options {
+        data_dir: Some(data),
+        args: vec!["--audit-retain-days".into(), "1".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !gw.metrics().await.contains("credgate_audit_archive_errors_total 1") {
+        assert!(Instant::now() < deadline, "{}", gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(checkpoints(&gw).await.is_empty(), "nothing signed");
+    assert!(
+        gw.logs().contains("record 77: hash does not match"),
+        "the log names the record: {}",
+        gw.logs()
+    );
+    let first = gw.get("/admin/v1/audit?before=2&limit=1").await;
+    assert_eq!(first.json["data"][0]["seq"], 1, "nothing deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_archive_once_between_them() {
+    if crate::support::postgres_skipped() {
+        return;
+    }
+    let url = crate::support::fresh_postgres_url().await;
+    fill(&url, &[4, 3, 2]).await;
+    let shared = tempfile::tempdir().unwrap();
+    let options = Options {
+        database_url: Some(url),
+        env: vec![
+            (
+                "CREDGATE_MASTER_KEY".into(),
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=".into(),
+            ),
+            ("CREDGATE_ADMIN_TOKEN".into(), "replicas-share-this-admin-token".into()),
+        ],
+        args: vec![
+            "--audit-retain-days".into(),
+            "2".into(),
+            "--audit-archive-dir".into(),
+            shared.path().to_string_lossy().into_owned(),
+        ],
+        ..Default::default()
+    };
+    let a = Gateway::start_with(options.clone()).await.unwrap();
+    let b = Gateway::start_with(options).await.unwrap();
+    // Days 4 and 3 before today ended two days ago or earlier.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while checkpoints(&a).await.len() < 2 {
+        assert!(Instant::now() < deadline, "{}\n{}", a.logs(), b.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cps = checkpoints(&b).await;
+    assert_eq!(cps.len(), 2, "{cps:?}");
+    let files: Vec<String> = std::fs::read_dir(shared.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "one file a day, no leftovers: {files:?}");
+    assert_eq!(
+        a.get("/admin/v1/audit?action=audit.signing_key.create&limit=10")
+            .await
+            .json["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one signing key"
+    );
+    // The local CLI reads the token where the gateway would have written it.
+    std::fs::create_dir_all(&b.data_dir).unwrap();
+    std::fs::write(b.data_dir.join("admin-token"), &b.admin_token).unwrap();
+    let run = b.cli(
+        &[
+            "audit",
+            "verify",
+            "--json",
+            "--archive",
+            &shared.path().to_string_lossy(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["archived_records"], 2 * PER_DAY);
+}
