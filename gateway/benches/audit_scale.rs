@@ -31,6 +31,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    // `--retention-only`: fill, then archive and verify the archive (no read timings).
+    let retention_only = std::env::args().any(|a| a == "--retention-only");
     let records: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let dir = std::env::temp_dir().join(format!("credgate-audit-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -101,208 +103,302 @@ async fn main() {
         written += n;
     }
     let fill = started.elapsed();
-    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
-        + std::fs::metadata(dir.join("audit.db-wal"))
-            .map(|m| m.len())
-            .unwrap_or(0);
+    let (size, body) = sizes(&url, &file).await;
 
-    let hot = grants[0];
-    let cold = grants[GRANTS - 1];
-    let queries: Vec<(&str, AuditQuery)> = vec![
-        ("newest 50, no filter", AuditQuery::default()),
-        (
-            "grant (hot: a tenth of the trail)",
-            AuditQuery {
-                grant_id: Some(hot.0),
-                ..Default::default()
-            },
-        ),
-        (
-            "grant (one of 1,000)",
-            AuditQuery {
-                grant_id: Some(cold.0),
-                ..Default::default()
-            },
-        ),
-        (
-            "principal",
-            AuditQuery {
-                principal_id: Some(cold.2),
-                ..Default::default()
-            },
-        ),
-        (
-            "secret",
-            AuditQuery {
-                secret_id: Some(cold.1),
-                ..Default::default()
-            },
-        ),
-        (
-            "outcome (rare)",
-            AuditQuery {
-                outcome: Some("grant_revoked".into()),
-                ..Default::default()
-            },
-        ),
-        (
-            "action",
-            AuditQuery {
-                action: Some("proxy.response".into()),
-                ..Default::default()
-            },
-        ),
-        (
-            "request id",
-            AuditQuery {
-                request_id: Some(rare_request.clone()),
-                ..Default::default()
-            },
-        ),
-        (
-            "time range (a second, mid-trail)",
-            AuditQuery {
-                since: Some(middle),
-                until: Some(middle + chrono::Duration::seconds(1)),
-                ..Default::default()
-            },
-        ),
-        (
-            "time range (an hour, mid-trail)",
-            AuditQuery {
-                since: Some(middle),
-                until: Some(middle + chrono::Duration::hours(1)),
-                ..Default::default()
-            },
-        ),
-        (
-            "time range (the whole day)",
-            AuditQuery {
-                since: Some(day_start),
-                until: Some(day_start + chrono::Duration::days(1)),
-                ..Default::default()
-            },
-        ),
-        (
-            "time range (a second) and a grant",
-            AuditQuery {
-                since: Some(middle),
-                until: Some(middle + chrono::Duration::seconds(1)),
-                grant_id: Some(hot.0),
-                ..Default::default()
-            },
-        ),
-    ];
-    println!("| records | backend | fill (records/s) | MiB per million records |");
-    println!("|---:|---|---:|---:|");
     println!(
-        "| {records} | {} | {:.0} | {:.0} |",
+        "| records | backend | fill (records/s) | MiB per million records | bytes a record | body bytes a record |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|");
+    println!(
+        "| {records} | {} | {:.0} | {:.0} | {:.0} | {body:.0} |",
         store.backend(),
         records as f64 / fill.as_secs_f64(),
-        size as f64 / (1 << 20) as f64 / (records as f64 / 1e6)
+        size as f64 / (1 << 20) as f64 / (records as f64 / 1e6),
+        size as f64 / records as f64,
     );
     println!();
-    println!("| read (limit 50) | rows | median ms | p99 ms |");
-    println!("|---|---:|---:|---:|");
-    for (name, mut query) in queries {
-        query.limit = 50;
-        // Once untimed: the first run plans the statement and reads the pages in.
-        store.audit_events(&query).await.unwrap();
-        let mut times = Vec::new();
-        let mut rows = 0;
-        for _ in 0..30 {
-            let t = Instant::now();
-            rows = store.audit_events(&query).await.unwrap().len();
-            times.push(t.elapsed());
+    if !retention_only {
+        let hot = grants[0];
+        let cold = grants[GRANTS - 1];
+        let queries: Vec<(&str, AuditQuery)> = vec![
+            ("newest 50, no filter", AuditQuery::default()),
+            (
+                "grant (hot: a tenth of the trail)",
+                AuditQuery {
+                    grant_id: Some(hot.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "grant (one of 1,000)",
+                AuditQuery {
+                    grant_id: Some(cold.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "principal",
+                AuditQuery {
+                    principal_id: Some(cold.2),
+                    ..Default::default()
+                },
+            ),
+            (
+                "secret",
+                AuditQuery {
+                    secret_id: Some(cold.1),
+                    ..Default::default()
+                },
+            ),
+            (
+                "outcome (rare)",
+                AuditQuery {
+                    outcome: Some("grant_revoked".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "action",
+                AuditQuery {
+                    action: Some("proxy.response".into()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "request id",
+                AuditQuery {
+                    request_id: Some(rare_request.clone()),
+                    ..Default::default()
+                },
+            ),
+            (
+                "time range (a second, mid-trail)",
+                AuditQuery {
+                    since: Some(middle),
+                    until: Some(middle + chrono::Duration::seconds(1)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "time range (an hour, mid-trail)",
+                AuditQuery {
+                    since: Some(middle),
+                    until: Some(middle + chrono::Duration::hours(1)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "time range (the whole day)",
+                AuditQuery {
+                    since: Some(day_start),
+                    until: Some(day_start + chrono::Duration::days(1)),
+                    ..Default::default()
+                },
+            ),
+            (
+                "time range (a second) and a grant",
+                AuditQuery {
+                    since: Some(middle),
+                    until: Some(middle + chrono::Duration::seconds(1)),
+                    grant_id: Some(hot.0),
+                    ..Default::default()
+                },
+            ),
+        ];
+        println!("| read (limit 50) | rows | median ms | p99 ms |");
+        println!("|---|---:|---:|---:|");
+        for (name, mut query) in queries {
+            query.limit = 50;
+            // Once untimed: the first run plans the statement and reads the pages in.
+            store.audit_events(&query).await.unwrap();
+            let mut times = Vec::new();
+            let mut rows = 0;
+            for _ in 0..30 {
+                let t = Instant::now();
+                rows = store.audit_events(&query).await.unwrap().len();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!(
+                "| {name} | {rows} | {:.2} | {:.2} |",
+                percentile(&times, 0.5).as_secs_f64() * 1e3,
+                percentile(&times, 0.99).as_secs_f64() * 1e3
+            );
         }
-        times.sort();
-        println!(
-            "| {name} | {rows} | {:.2} | {:.2} |",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3
-        );
-    }
-    println!();
-    println!("| stats read over the day (GET /admin/v1/stats) | series | median ms | p99 ms |");
-    println!("|---|---:|---:|---:|");
-    let day = |by: CountBy, bucket_seconds: i64, grant_id: Option<Uuid>| CountQuery {
-        from: day_start,
-        to: day_start + chrono::Duration::days(1),
-        bucket_seconds,
-        by,
-        grant_id,
-        secret_id: None,
-        principal_id: None,
-    };
-    for (name, query) in [
-        (
-            "by outcome, 12-minute buckets (the overview's chart)",
-            day(CountBy::Outcome, 720, None),
-        ),
-        ("by provider, 12-minute buckets", day(CountBy::Provider, 720, None)),
-        ("by grant, hourly (busiest grants)", day(CountBy::Grant, 3600, None)),
-        ("by principal, hourly", day(CountBy::Principal, 3600, None)),
-        ("one grant (hot), hourly", day(CountBy::Outcome, 3600, Some(hot.0))),
-        ("one secret, by grant, hourly", {
-            let mut q = day(CountBy::Grant, 3600, None);
-            q.secret_id = Some(cold.1);
-            q
-        }),
-    ] {
-        store.call_counts(&query).await.unwrap();
-        let mut times = Vec::new();
-        let mut series = 0;
-        for _ in 0..30 {
-            let t = Instant::now();
-            let rows = store.call_counts(&query).await.unwrap();
-            times.push(t.elapsed());
-            let mut keys: Vec<String> = rows.into_iter().map(|r| r.key).collect();
-            keys.sort();
-            keys.dedup();
-            series = keys.len();
+        println!();
+        println!("| stats read over the day (GET /admin/v1/stats) | series | median ms | p99 ms |");
+        println!("|---|---:|---:|---:|");
+        let day = |by: CountBy, bucket_seconds: i64, grant_id: Option<Uuid>| CountQuery {
+            from: day_start,
+            to: day_start + chrono::Duration::days(1),
+            bucket_seconds,
+            by,
+            grant_id,
+            secret_id: None,
+            principal_id: None,
+        };
+        for (name, query) in [
+            (
+                "by outcome, 12-minute buckets (the overview's chart)",
+                day(CountBy::Outcome, 720, None),
+            ),
+            ("by provider, 12-minute buckets", day(CountBy::Provider, 720, None)),
+            ("by grant, hourly (busiest grants)", day(CountBy::Grant, 3600, None)),
+            ("by principal, hourly", day(CountBy::Principal, 3600, None)),
+            ("one grant (hot), hourly", day(CountBy::Outcome, 3600, Some(hot.0))),
+            ("one secret, by grant, hourly", {
+                let mut q = day(CountBy::Grant, 3600, None);
+                q.secret_id = Some(cold.1);
+                q
+            }),
+        ] {
+            store.call_counts(&query).await.unwrap();
+            let mut times = Vec::new();
+            let mut series = 0;
+            for _ in 0..30 {
+                let t = Instant::now();
+                let rows = store.call_counts(&query).await.unwrap();
+                times.push(t.elapsed());
+                let mut keys: Vec<String> = rows.into_iter().map(|r| r.key).collect();
+                keys.sort();
+                keys.dedup();
+                series = keys.len();
+            }
+            times.sort();
+            println!(
+                "| {name} | {series} | {:.2} | {:.2} |",
+                percentile(&times, 0.5).as_secs_f64() * 1e3,
+                percentile(&times, 0.99).as_secs_f64() * 1e3
+            );
         }
-        times.sort();
-        println!(
-            "| {name} | {series} | {:.2} | {:.2} |",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3
-        );
+
+        // The whole chain walked as `credgate audit verify` walks it: pages of 10,000 read in order
+        // and checked (links in order, each record's hash and columns on every core); the reads
+        // alone beside it, to tell the database's part from the checking's.
+        let walk = |check: bool| {
+            let store = store.clone();
+            async move {
+                let t = Instant::now();
+                let mut report = credgate::audit::VerifyReport::genesis();
+                let mut read = 0usize;
+                loop {
+                    let page = store.audit_chain(report.head_seq, 10_000).await.unwrap();
+                    let Some(last) = page.last() else { break };
+                    read += page.len();
+                    if check {
+                        credgate::audit::verify_records(&mut report, &page);
+                        assert!(report.ok, "{:?}", report.error);
+                    } else {
+                        report.head_seq = last.seq;
+                    }
+                }
+                (read, t.elapsed())
+            }
+        };
+        println!();
+        println!("| the whole chain, in order | records | seconds | records/s |");
+        println!("|---|---:|---:|---:|");
+        for (name, check) in [("read only", false), ("read and verified", true)] {
+            let (n, took) = walk(check).await;
+            println!(
+                "| {name} | {n} | {:.2} | {:.0} |",
+                took.as_secs_f64(),
+                n as f64 / took.as_secs_f64()
+            );
+        }
     }
 
-    // The whole chain walked as `credgate audit verify` walks it: pages of 10,000 read in order
-    // and checked (links in order, each record's hash and columns on every core); the reads
-    // alone beside it, to tell the database's part from the checking's.
-    let walk = |check: bool| {
-        let store = store.clone();
-        async move {
-            let t = Instant::now();
-            let mut report = credgate::audit::VerifyReport::genesis();
-            let mut read = 0usize;
-            loop {
-                let page = store.audit_chain(report.head_seq, 10_000).await.unwrap();
-                let Some(last) = page.last() else { break };
-                read += page.len();
-                if check {
-                    credgate::audit::verify_records(&mut report, &page);
-                    assert!(report.ok, "{:?}", report.error);
-                } else {
-                    report.head_seq = last.seq;
+    // Retention: every whole day moved to archive files (as --audit-retain-days would; here
+    // all of them, so all but the newest record), then the archive proven as `credgate audit
+    // verify --archive` proves it: files side by side, each record's hash and link.
+    let ring = credgate::crypto::KeyRing::new(
+        vec![credgate::crypto::MasterKey::generate().unwrap()],
+        credgate::crypto::KeyRingSource::Memory,
+    )
+    .unwrap();
+    credgate::masterkey::check_at_start(store.as_ref(), &ring)
+        .await
+        .unwrap();
+    let archive = dir.join("archive");
+    let t = Instant::now();
+    let done = credgate::audit_archiver::archive_before(
+        store.as_ref(),
+        &ring,
+        &archive,
+        credgate::clock::now() + chrono::Duration::days(2),
+        Uuid::new_v4(),
+    )
+    .await
+    .unwrap();
+    let moved = t.elapsed();
+    let archived: i64 = done.checkpoints.iter().map(|c| c.records).sum();
+    let bytes: i64 = done.checkpoints.iter().map(|c| c.file_bytes).sum();
+    let key = store.audit_signing_key().await.unwrap().unwrap().public_key;
+    let checkpoints = store.audit_checkpoints().await.unwrap();
+    let t = Instant::now();
+    let proof = credgate::audit::archive::verify_archive(&archive, &key, &checkpoints);
+    let proved = t.elapsed();
+    assert!(proof.ok, "{proof:?}");
+    assert_eq!(proof.records as i64, archived);
+    // The part of that which is inflating and splitting lines alone, files side by side.
+    let t = Instant::now();
+    std::thread::scope(|scope| {
+        for c in &checkpoints {
+            let path = archive.join(&c.file);
+            scope.spawn(move || {
+                use std::io::BufRead;
+                let file = std::fs::File::open(path).unwrap();
+                let mut lines = std::io::BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(file));
+                let mut line = String::new();
+                while lines.read_line(&mut line).unwrap() > 0 {
+                    line.clear();
                 }
-            }
-            (read, t.elapsed())
+            });
         }
-    };
+    });
+    let inflated = t.elapsed();
     println!();
-    println!("| the whole chain, in order | records | seconds | records/s |");
-    println!("|---|---:|---:|---:|");
-    for (name, check) in [("read only", false), ("read and verified", true)] {
-        let (n, took) = walk(check).await;
+    println!("| retention | records | files | seconds | records/s | file bytes a record |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let per = bytes as f64 / archived.max(1) as f64;
+    for (name, took) in [
+        ("archived (read, verified, compressed, signed, deleted)", moved),
+        ("archive verified (`verify --archive`)", proved),
+        ("of which inflating and splitting lines", inflated),
+    ] {
         println!(
-            "| {name} | {n} | {:.2} | {:.0} |",
+            "| {name} | {archived} | {} | {:.2} | {:.0} | {per:.0} |",
+            checkpoints.len(),
             took.as_secs_f64(),
-            n as f64 / took.as_secs_f64()
+            archived as f64 / took.as_secs_f64()
         );
     }
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The trail's bytes on disk (the SQLite file, or PostgreSQL's table with its indexes and
+/// toast), and the average length of a record's body (the JSON the chain hashes).
+async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let row: (i64, f64) = sqlx::query_as(
+            "SELECT pg_total_relation_size('audit_events')::BIGINT, AVG(octet_length(body))::FLOAT8 FROM audit_events",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        return (row.0 as u64, row.1);
+    }
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let body: f64 = sqlx::query_scalar("SELECT AVG(LENGTH(CAST(body AS BLOB))) FROM audit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let wal = file.with_extension("db-wal");
+    let size =
+        std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    (size, body)
 }

@@ -159,6 +159,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CREDGATE_AUDIT_ARCHIVE_DIR")]
     pub audit_archive_dir: Option<PathBuf>,
 
+    /// Seconds between archiving passes (with --audit-retain-days): a day's file is written
+    /// within this long of the day passing the retention.
+    #[arg(long, env = "CREDGATE_AUDIT_ARCHIVE_INTERVAL_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_archive_interval_seconds: u64,
+
     /// Flush every audit journal write to disk before the call goes on (fdatasync), and every
     /// SQLite commit (synchronous=FULL), so the audit record written before each call survives
     /// a power cut too. Off, a record survives a crash or kill of credgate and reaches the disk

@@ -105,10 +105,6 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
 }
 
-/// Time between archiving passes (`--audit-retain-days`): a day's file is written within this
-/// long of the day passing the retention.
-const ARCHIVE_EVERY: Duration = Duration::from_secs(300);
-
 /// Builds the state from `args`: key ring, database, key check, admin tokens, audit writer.
 /// Returns the state and the audit writer's task, to be awaited after the state is dropped.
 pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::task::JoinHandle<()>)> {
@@ -251,7 +247,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             crate::audit_archiver::RetentionOptions {
                 retain_days,
                 dir: args.audit_archive_dir(),
-                every: ARCHIVE_EVERY,
+                every: Duration::from_secs(args.audit_archive_interval_seconds),
             },
         );
     }

@@ -28,13 +28,13 @@ fn midnight() -> DateTime<Utc> {
 
 /// Writes `PER_DAY` calls' records a day for each of the days `ago` (oldest first) into the
 /// database at `url`, as a gateway running then would have.
-async fn fill(url: &str, ago: &[i64]) {
+async fn fill(url: &str, midnight: DateTime<Utc>, ago: &[i64]) {
     let store = credgate::store::connect(&DatabaseUrl::new(url.to_owned()))
         .await
         .unwrap();
     let grant = uuid::Uuid::new_v4();
     for &d in ago {
-        let day = midnight() - chrono::Duration::days(d);
+        let day = midnight - chrono::Duration::days(d);
         for part in 0..(PER_DAY / 2_000) {
             let events: Vec<JournaledEvent> = (0..2_000)
                 .map(|i| {
@@ -126,8 +126,10 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     let data = tmp.path().join("data");
     credgate::bootstrap::prepare_data_dir(&data).unwrap();
     // Six days of history; keeping three, the three oldest whole days go.
+    let today = midnight();
     fill(
         &format!("sqlite:{}", data.join("credgate.db").display()),
+        today,
         &[6, 5, 4, 3, 2, 1],
     )
     .await;
@@ -146,7 +148,7 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     let periods: Vec<String> = cps.iter().map(|c| c["period"].as_str().unwrap().to_owned()).collect();
     let expected: Vec<String> = [6, 5, 4]
         .iter()
-        .map(|d| (midnight() - chrono::Duration::days(*d)).format("%Y-%m-%d").to_string())
+        .map(|d| (today - chrono::Duration::days(*d)).format("%Y-%m-%d").to_string())
         .collect();
     assert_eq!(periods, expected);
     let dir = archive_dir(&f.gw);
@@ -173,9 +175,55 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     assert!(report["live_records"].as_i64().unwrap() >= 3 * PER_DAY);
     let (code, _, _) = verify_archive(&f.gw, &dir, &["--public-key", &public_key]);
     assert_eq!(code, 0);
+    // A head kept from before the cut is checked where it now is: in a file.
+    let kept = read_file(&dir.join(cps[0]["file"].as_str().unwrap())).unwrap()[41].clone();
+    let head = format!("{}:{}", kept.seq, kept.hash);
+    assert_eq!(verify_archive(&f.gw, &dir, &["--from", &head]).0, 0);
+    let rewritten = format!("{}:{}", kept.seq, "b".repeat(64));
+    let (code, report, _) = verify_archive(&f.gw, &dir, &["--from", &rewritten]);
+    assert_eq!(code, 8);
+    assert!(
+        report["error"].as_str().unwrap().contains("not the one you kept"),
+        "{report}"
+    );
     let live = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(live.json["ok"], true, "{}", live.text);
     assert_eq!(live.json["archived_through"], cps[2]["last_seq"]);
+    // A checkpoint kept from before the cut works from the newest file's end; one inside the
+    // archive is sent there.
+    let from_end =
+        f.gw.get(&format!(
+            "/admin/v1/audit/verify?after_seq={}&after_hash={}",
+            cps[1]["last_seq"],
+            cps[1]["head_hash"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(from_end.json["ok"], false, "the records after it are archived too");
+    assert!(
+        from_end.json["error"].as_str().unwrap().contains("in an archive file"),
+        "{}",
+        from_end.text
+    );
+    let from_last =
+        f.gw.get(&format!(
+            "/admin/v1/audit/verify?after_seq={}&after_hash={}",
+            cps[2]["last_seq"],
+            cps[2]["head_hash"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(from_last.json["ok"], true, "{}", from_last.text);
+    let inside =
+        f.gw.get(&format!(
+            "/admin/v1/audit/verify?after_seq=5&after_hash={}",
+            "a".repeat(64)
+        ))
+        .await;
+    assert_eq!(inside.json["ok"], false);
+    assert!(
+        inside.json["error"].as_str().unwrap().contains("in an archive file"),
+        "{}",
+        inside.text
+    );
 
     // On the record, and counted.
     let actions = |action: &'static str| {
@@ -222,8 +270,6 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
         "{error}"
     );
 
-    // The same change without a matching file hash: the record itself gives it away once the
-    // hash matches (an attacker who also edits the checkpoint is the next case).
     std::fs::write(&second, &original).unwrap();
 
     // A file removed.
@@ -276,7 +322,10 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     );
     let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
     assert_eq!(code, 8);
-    assert!(report["error"].as_str().unwrap().contains("missing"), "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("no checkpoint names"),
+        "the file is still there: {report}"
+    );
     sql(&db, "DELETE FROM audit_checkpoints").await;
     sql(&db, "INSERT INTO audit_checkpoints SELECT * FROM kept").await;
     assert_eq!(verify_archive(&f.gw, &dir, &[]).0, 0, "restored");
@@ -296,6 +345,21 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     );
     let (code, _, _) = verify_archive(&f.gw, &dir, &[]);
     assert_eq!(code, 8);
+
+    // Every record left in the database deleted: nothing follows the newest checkpoint.
+    sql(&db, "DELETE FROM audit_events").await;
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false, "{}", walk.text);
+    assert!(
+        walk.json["error"].as_str().unwrap().contains("no record follows"),
+        "{}",
+        walk.text
+    );
+    // The chain goes on from the newest checkpoint, never from the start again.
+    f.gw.create_principal("agent", "after-the-cut").await;
+    let newest = f.gw.get("/admin/v1/audit?limit=1").await;
+    assert_eq!(newest.json["data"][0]["seq"], after + 1, "{}", newest.text);
+    assert_eq!(newest.json["data"][0]["prev_hash"], cps[2]["head_hash"]);
     db.close().await;
 }
 
@@ -305,7 +369,7 @@ async fn a_record_changed_before_archiving_is_never_signed() {
     let data = tmp.path().join("data");
     credgate::bootstrap::prepare_data_dir(&data).unwrap();
     let url = format!("sqlite:{}", data.join("credgate.db").display());
-    fill(&url, &[3, 2]).await;
+    fill(&url, midnight(), &[3, 2]).await;
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .connect(&url)
@@ -346,7 +410,7 @@ async fn replicas_archive_once_between_them() {
         return;
     }
     let url = crate::support::fresh_postgres_url().await;
-    fill(&url, &[4, 3, 2]).await;
+    fill(&url, midnight(), &[4, 3, 2]).await;
     let shared = tempfile::tempdir().unwrap();
     let options = Options {
         database_url: Some(url),
@@ -362,6 +426,8 @@ async fn replicas_archive_once_between_them() {
             "2".into(),
             "--audit-archive-dir".into(),
             shared.path().to_string_lossy().into_owned(),
+            "--audit-archive-interval-seconds".into(),
+            "1".into(),
         ],
         ..Default::default()
     };
@@ -373,8 +439,25 @@ async fn replicas_archive_once_between_them() {
         assert!(Instant::now() < deadline, "{}\n{}", a.logs(), b.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Both keep trying every second; give them a few more tries at the same days.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let cps = checkpoints(&b).await;
     assert_eq!(cps.len(), 2, "{cps:?}");
+    assert_eq!(
+        a.get("/admin/v1/audit?action=audit.archive&limit=10").await.json["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "each day archived once"
+    );
+    for gw in [&a, &b] {
+        let metrics = gw.metrics().await;
+        assert!(
+            metrics.contains("credgate_audit_archive_errors_total 0"),
+            "no pass failed: {metrics}"
+        );
+    }
     let files: Vec<String> = std::fs::read_dir(shared.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

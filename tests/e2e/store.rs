@@ -1423,4 +1423,21 @@ async fn archiving_moves_whole_days_out_and_keeps_the_chain(store: Arc<dyn Store
             .unwrap()
             .is_some_and(|s| s.info.public_key == key)
     );
+
+    // Far ahead: everything goes but the newest record, and the chain goes on after it.
+    let head = store.audit_head().await.unwrap().unwrap();
+    let all = archive_before(store.as_ref(), &rotated, dir.path(), now() + Duration::days(30), me)
+        .await
+        .unwrap();
+    let newest = all.checkpoints.last().unwrap();
+    assert_eq!(newest.last_seq, head.0 - 1, "the newest record stays");
+    let left = store.audit_chain(0, 100).await.unwrap();
+    assert_eq!(left[0].seq, head.0);
+    assert!(left.iter().skip(1).all(|r| r.action == "audit.archive"), "{left:?}");
+    fill_days(store.as_ref(), &[today], 1).await;
+    let proof = verify_archive(dir.path(), &key, &store.audit_checkpoints().await.unwrap());
+    assert!(proof.ok, "{proof:?}");
+    let mut report = VerifyReport::from_checkpoint(proof.head_seq, &proof.head_hash);
+    verify_records(&mut report, &store.audit_chain(proof.head_seq, 1000).await.unwrap());
+    assert!(report.ok && report.records as usize == left.len() + 1, "{report:?}");
 }

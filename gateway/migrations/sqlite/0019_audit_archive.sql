@@ -23,9 +23,11 @@ CREATE TABLE audit_checkpoints (
 
 -- The trail's signing key: Ed25519, its private half sealed with the master key like a
 -- credential (version -3 of its id in the envelope's associated data), so it is re-wrapped on
--- rotation and no one with the database alone can sign a checkpoint.
+-- rotation and no one with the database alone can sign a checkpoint. One key (`one`): replicas
+-- that both find none cannot both make one.
 CREATE TABLE audit_signing_keys (
     id           TEXT PRIMARY KEY,
+    one          INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (one = 1),
     public_key   TEXT NOT NULL,
     kek_id       TEXT NOT NULL,
     wrapped_key  BLOB NOT NULL,

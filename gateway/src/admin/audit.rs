@@ -221,6 +221,18 @@ pub async fn verify(
             break;
         }
     }
+    // Archiving writes its own record after each checkpoint, and keeps the newest record: a
+    // database with nothing after the newest checkpoint was emptied behind its back.
+    if report.ok
+        && let Some(newest) = state.store.audit_checkpoints().await?.last()
+        && report.head_seq <= newest.last_seq
+    {
+        report.ok = false;
+        report.error = Some(format!(
+            "record {}: missing; no record follows the newest archive checkpoint (the trail was cut back)",
+            newest.last_seq + 1
+        ));
+    }
     Ok(Json(report))
 }
 
@@ -239,6 +251,14 @@ async fn checkpoint_still_there(state: &AppState, seq: i64, hash: &str) -> Resul
     if seq == 0 {
         return Ok((hash != crate::audit::GENESIS).then(|| "record 0: the genesis hash is all zeros".to_owned()));
     }
+    // Records up to the newest archive checkpoint are in files: a walk from inside them would
+    // find the rest missing.
+    let checkpoints = state.store.audit_checkpoints().await?;
+    if checkpoints.last().is_some_and(|c| seq < c.last_seq) {
+        return Ok(Some(format!(
+            "record {seq}: it is in an archive file; verify from the archive (`credgate audit verify --archive DIR`) or from a later checkpoint"
+        )));
+    }
     let found = match state
         .store
         .audit_chain(seq - 1, 1)
@@ -247,13 +267,18 @@ async fn checkpoint_still_there(state: &AppState, seq: i64, hash: &str) -> Resul
         .find(|r| r.seq == seq)
     {
         Some(r) => Some(r.hash),
-        None => state
-            .store
-            .audit_checkpoints()
-            .await?
-            .into_iter()
-            .find(|c| c.last_seq == seq)
-            .map(|c| c.head_hash),
+        // A file's end: its checkpoint's hash, if the checkpoint is the trail's own.
+        None => match checkpoints.into_iter().find(|c| c.last_seq == seq) {
+            Some(c) => match signing_key(state).await {
+                Ok(key) if c.signed_by(&key) => Some(c.head_hash),
+                _ => {
+                    return Ok(Some(format!(
+                        "record {seq}: its archive checkpoint is not signed by the trail's key (it was changed)"
+                    )));
+                }
+            },
+            None => None,
+        },
     };
     Ok(match found {
         None => Some(format!(
@@ -273,23 +298,34 @@ async fn from_newest_checkpoint(state: &AppState) -> Result<Result<VerifyReport,
     let Some(newest) = checkpoints.last() else {
         return Ok(Ok(VerifyReport::genesis()));
     };
-    let signer = crate::audit_archiver::load_signer(state.store.as_ref(), &state.keyring.current())
-        .await
-        .map_err(ApiError::internal)?;
-    if !signer.is_some_and(|s| newest.signed_by(&s.info.public_key)) {
+    let key = signing_key(state).await;
+    if !key.as_ref().is_ok_and(|k| newest.signed_by(k)) {
         return Ok(Err(refusal(
             newest.last_seq,
             &newest.head_hash,
-            format!(
-                "record {}: the newest archive checkpoint is not signed by the trail's key (it was changed)",
-                newest.last_seq
-            ),
+            match key {
+                Err(why) => format!("record {}: {why}", newest.last_seq),
+                Ok(_) => format!(
+                    "record {}: the newest archive checkpoint is not signed by the trail's key (it was changed)",
+                    newest.last_seq
+                ),
+            },
         )));
     }
     Ok(Ok(VerifyReport {
         archived_through: Some(newest.last_seq),
         ..VerifyReport::from_checkpoint(newest.last_seq, &newest.head_hash)
     }))
+}
+
+/// The public half of the trail's signing key, from its sealed private half; or why there is
+/// none to check against.
+async fn signing_key(state: &AppState) -> Result<String, String> {
+    match crate::audit_archiver::load_signer(state.store.as_ref(), &state.keyring.current()).await {
+        Ok(Some(signer)) => Ok(signer.info.public_key),
+        Ok(None) => Err("the trail has no signing key, yet archive checkpoints (they were not made here)".into()),
+        Err(e) => Err(format!("the trail's signing key cannot be read ({e})")),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

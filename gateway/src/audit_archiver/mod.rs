@@ -5,8 +5,8 @@
 //! A pass, every few minutes on one replica at a time (a lease in the database):
 //! 1. the newest checkpoint, checked against the trail's signing key; records it covers that a
 //!    crash left in the database are deleted first;
-//! 2. for each whole day older than the cut-off, oldest first: the day's span of records (by the
-//!    per-minute spans, up to the last record made that day) is read in pages, verified as it is
+//! 2. while the record after the last cut was made on a day older than the cut-off: the run of
+//!    records from it up to the first record of a later day is read in pages, verified as it is
 //!    read (a trail that does not verify is never signed), and written to a temporary file that
 //!    is flushed to disk and renamed;
 //! 3. its checkpoint is signed and stored with an `audit.archive` record, in one transaction;
@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::audit::archive::{ArchiveWriter, WrittenFile, file_name, write_line};
+use crate::audit::archive::{ArchiveWriter, WrittenFile, file_name, span_of, write_line};
 use crate::audit::{AuditEvent, AuditKind, Checkpoint, GENESIS, StoredAudit, VerifyReport, verify_records};
 use crate::clock::{from_micros, now, to_micros};
 use crate::crypto::KeyRing;
@@ -35,7 +35,7 @@ pub use signing::{load_or_create_signer, load_signer};
 /// Records read, verified and written at a time.
 const PAGE: i64 = 10_000;
 /// Records deleted per transaction: a few milliseconds of the database's write lock.
-const PRUNE_BATCH: i64 = 2_000;
+const PRUNE_BATCH: i64 = 5_000;
 /// How long a pass's lease lasts without renewal (it is renewed after every file).
 const LEASE: Duration = Duration::from_secs(600);
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -62,6 +62,8 @@ pub enum ArchiveError {
     Key(String),
     #[error("the checkpoint ending at record {0} is not signed by the trail's key: nothing more is archived after it")]
     Forged(i64),
+    #[error("another replica took over archiving (this pass ran past its lease)")]
+    LeaseLost,
 }
 
 /// What a pass did.
@@ -111,25 +113,31 @@ async fn pass(
         }
         None => (0, GENESIS.to_owned()),
     };
-    done.pruned += prune(store, after_seq).await?;
+    done.pruned += prune(store, after_seq, holder).await?;
+    set_aside_unsigned(dir, after_seq);
     let Some((head_seq, _)) = store.audit_head().await? else {
         return Ok(done);
     };
     let cutoff = to_micros(cutoff);
     let mut signer = None;
-    while let Some(minute) = store.audit_minute_after(after_seq).await? {
-        let day_start = minute.div_euclid(DAY_MICROS) * DAY_MICROS;
+    // Each file is the run of records after the last cut whose `at` falls before the end of
+    // the day of the run's first record: a record appended late (a long call's, or one
+    // recovered from a replica's journal after an outage) stays with its neighbours in the
+    // chain, and a record of a later day ends the run, so nothing leaves the database before
+    // its day is past the retention.
+    while let Some(next) = store.audit_chain(after_seq, 1).await?.pop() {
+        let day_start = next.at.div_euclid(DAY_MICROS) * DAY_MICROS;
         let day_end = day_start + DAY_MICROS;
         if day_end > cutoff {
             break;
         }
-        // Up to the last record made that day; never the newest record of all.
-        let last_seq = store
+        // At most the last record made that day; never the newest record of all.
+        let bound = store
             .audit_last_seq_before(day_end)
             .await?
             .unwrap_or(after_seq)
             .min(head_seq - 1);
-        if last_seq <= after_seq {
+        if bound <= after_seq {
             break;
         }
         let signer = match &signer {
@@ -137,7 +145,14 @@ async fn pass(
             None => signer.insert(load_or_create_signer(store, ring).await?),
         };
         let period = from_micros(day_start).format("%Y-%m-%d").to_string();
-        let mut checkpoint = write_period(store, dir, &period, after_seq, &after_hash, last_seq).await?;
+        let span = Span {
+            period: &period,
+            after_seq,
+            after_hash: &after_hash,
+            bound,
+            day_end,
+        };
+        let mut checkpoint = write_period(store, dir, &span, holder).await?;
         signer.sign(&mut checkpoint);
         let mut event = AuditEvent::new(AuditKind::Admin, "audit.archive", "ok");
         event.actor = Some("system".into());
@@ -146,6 +161,7 @@ async fn pass(
             "records {} to {} ({}) moved to {}",
             checkpoint.first_seq, checkpoint.last_seq, checkpoint.period, checkpoint.file
         ));
+        renew(store, holder).await?;
         store.insert_audit_checkpoint(&checkpoint, &event).await?;
         tracing::info!(
             file = %checkpoint.file,
@@ -156,39 +172,57 @@ async fn pass(
         after_seq = checkpoint.last_seq;
         after_hash.clone_from(&checkpoint.head_hash);
         done.checkpoints.push(checkpoint);
-        done.pruned += prune(store, after_seq).await?;
-        store.take_archive_lease(holder, now(), now() + LEASE).await?;
+        done.pruned += prune(store, after_seq, holder).await?;
     }
     Ok(done)
 }
 
-/// Writes records `after_seq + 1 ..= last_seq` to the period's file, verifying them on the way,
-/// and returns its checkpoint, not yet signed.
+/// What one file is to hold.
+struct Span<'a> {
+    period: &'a str,
+    /// The last record archived so far, and its hash.
+    after_seq: i64,
+    after_hash: &'a str,
+    /// The file holds no record past this one.
+    bound: i64,
+    /// Nor a record made at or after this (microseconds): the day's end.
+    day_end: i64,
+}
+
+/// Writes the span's records to its file, verifying them on the way, and returns its
+/// checkpoint, not yet signed.
 async fn write_period(
     store: &dyn Store,
     dir: &Path,
-    period: &str,
-    after_seq: i64,
-    after_hash: &str,
-    last_seq: i64,
+    span: &Span<'_>,
+    holder: Uuid,
 ) -> Result<Checkpoint, ArchiveError> {
-    let name = file_name(period, after_seq + 1, last_seq);
+    // Named once its last record is known: written under a temporary name until then.
     let io = |source| ArchiveError::Io {
-        path: dir.join(&name),
+        path: dir.to_owned(),
         source,
     };
-    let mut writer = Some(ArchiveWriter::create(dir, &name).map_err(io)?);
-    let mut report = VerifyReport::from_checkpoint(after_seq, after_hash);
+    let mut writer = Some(ArchiveWriter::create(dir).map_err(io)?);
+    let mut report = VerifyReport::from_checkpoint(span.after_seq, span.after_hash);
     let (mut first_at, mut last_at) = (i64::MAX, i64::MIN);
-    while report.head_seq < last_seq {
-        let page: Vec<StoredAudit> = store
-            .audit_chain(report.head_seq, PAGE.min(last_seq - report.head_seq))
+    let mut ended = false;
+    while !ended && report.head_seq < span.bound {
+        let mut page: Vec<StoredAudit> = store
+            .audit_chain(report.head_seq, PAGE.min(span.bound - report.head_seq))
             .await?;
         if page.is_empty() {
             return Err(ArchiveError::Chain(format!(
                 "record {}: missing (the trail ends before the day does)",
                 report.head_seq + 1
             )));
+        }
+        // The run ends at the first record of a later day.
+        if let Some(later) = page.iter().position(|r| r.at >= span.day_end) {
+            page.truncate(later);
+            ended = true;
+        }
+        if page.is_empty() {
+            break;
         }
         for row in &page {
             first_at = first_at.min(row.at);
@@ -215,17 +249,19 @@ async fn write_period(
         if !report.ok {
             return Err(ArchiveError::Chain(report.error.unwrap_or_default()));
         }
+        renew(store, holder).await?;
     }
+    let name = file_name(span.period, span.after_seq + 1, report.head_seq);
     let writer = writer.take().ok_or_else(|| ArchiveError::Chain("writer lost".into()))?;
-    let file: WrittenFile = tokio::task::spawn_blocking(move || writer.finish())
+    let file: WrittenFile = tokio::task::spawn_blocking(move || writer.finish(&name))
         .await
         .map_err(|e| ArchiveError::Chain(format!("the archiving thread failed: {e}")))?
         .map_err(io)?;
     Ok(Checkpoint {
-        period: period.to_owned(),
-        first_seq: after_seq + 1,
-        last_seq,
-        first_prev_hash: after_hash.to_owned(),
+        period: span.period.to_owned(),
+        first_seq: span.after_seq + 1,
+        last_seq: report.head_seq,
+        first_prev_hash: span.after_hash.to_owned(),
         head_hash: report.head_hash,
         records: i64::try_from(report.records).unwrap_or(i64::MAX),
         first_at: from_micros(first_at),
@@ -239,9 +275,42 @@ async fn write_period(
     })
 }
 
+/// A pass that stopped between writing a file and storing its checkpoint left a file no
+/// checkpoint names, starting right after the newest one. Its records are still in the
+/// database and will be archived again, maybe over a longer span (so under another name): the
+/// file is renamed out of the archive's names (`….unsigned`), kept for a look, never deleted.
+fn set_aside_unsigned(dir: &Path, after_seq: i64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if name.starts_with(".audit-") && name.ends_with(".partial") {
+            let _ = std::fs::remove_file(&path);
+        } else if span_of(&name).is_some_and(|(first, _)| first == after_seq + 1) {
+            let aside = dir.join(format!("{name}.unsigned"));
+            match std::fs::rename(&path, &aside) {
+                Ok(()) => {
+                    tracing::warn!(file = %name, "set aside an archive file that no checkpoint names (a pass stopped before signing it)")
+                }
+                Err(e) => tracing::warn!(file = %name, error = %e, "cannot set aside an unsigned archive file"),
+            }
+        }
+    }
+}
+
+/// Keeps the lease for the pass; a pass that lost it (it ran past [`LEASE`] without a word, and
+/// another replica took over) stops before it writes anything more.
+async fn renew(store: &dyn Store, holder: Uuid) -> Result<(), ArchiveError> {
+    if store.take_archive_lease(holder, now(), now() + LEASE).await? {
+        Ok(())
+    } else {
+        Err(ArchiveError::LeaseLost)
+    }
+}
+
 /// Deletes the records up to `through_seq` in small transactions, letting the indexer in
 /// between them.
-async fn prune(store: &dyn Store, through_seq: i64) -> Result<u64, StoreError> {
+async fn prune(store: &dyn Store, through_seq: i64, holder: Uuid) -> Result<u64, ArchiveError> {
     let mut pruned = 0;
     loop {
         let n = store.prune_audit(through_seq, PRUNE_BATCH).await?;
@@ -249,6 +318,9 @@ async fn prune(store: &dyn Store, through_seq: i64) -> Result<u64, StoreError> {
             return Ok(pruned);
         }
         pruned += n;
+        if pruned % (PRUNE_BATCH as u64 * 100) == 0 {
+            renew(store, holder).await?;
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

@@ -222,7 +222,21 @@ where
             .await?;
         let (mut seq, mut prev) = match tail {
             Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
-            None => (0, GENESIS.to_owned()),
+            // Nothing in the table: a new trail, or one whose every record is archived (which
+            // archiving never does by itself: it keeps the newest). Either way the chain goes
+            // on from the newest checkpoint, never back from the start.
+            None => match sqlx::query::<DB>(
+                "SELECT last_seq, head_hash FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            {
+                Some(row) => (
+                    row.try_get::<i64, _>("last_seq")?,
+                    row.try_get::<String, _>("head_hash")?,
+                ),
+                None => (0, GENESIS.to_owned()),
+            },
         };
         let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, prev_hash, hash) ",
@@ -2121,7 +2135,7 @@ where
         let mut tx = self.begin_write().await?;
         let done = sqlx::query::<DB>(
             "INSERT INTO audit_signing_keys (id, public_key, kek_id, wrapped_key, ciphertext, created_at) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM audit_signing_keys)",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(key.id.to_string())
         .bind(key.public_key.clone())
