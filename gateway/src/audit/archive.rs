@@ -1,25 +1,27 @@
 //! Archive files: the records retention moves out of the database, one file per period, as
-//! gzip-compressed JSON lines. Each line is one record exactly as it was chained:
+//! zstd-compressed JSON lines. Each line is one record exactly as it was chained:
 //!
 //! ```text
 //! {"seq":41,"prev_hash":"<64 hex>","hash":"<64 hex>","body":{…the event, byte for byte…}}
 //! ```
 //!
 //! The body is written verbatim (not re-serialised), so the hash still covers exactly those
-//! bytes and `zcat FILE | jq .body.action` reads it like any event. A file is proven by its
+//! bytes and `zstdcat FILE | jq .body.action` reads it like any event. A file is proven by its
 //! [`Checkpoint`]: its SHA-256, its span of records and the hashes at both ends, signed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
-use flate2::read::MultiGzDecoder;
-use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
+use zstd::stream::read::Decoder;
+use zstd::stream::write::Encoder;
 
 use super::chain::{Chained, VerifyReport, verify_in_order};
 use super::checkpoint::Checkpoint;
 use super::event::StoredAudit;
+
+/// zstd's compression level for archive files.
+const LEVEL: i32 = 3;
 
 /// Records checked at a time while reading a file.
 const VERIFY_BATCH: usize = 4_096;
@@ -63,12 +65,12 @@ impl Chained for LineView<'_> {
 /// A period's file name: its period and its span of records, so names sort in chain order and
 /// never repeat.
 pub fn file_name(period: &str, first_seq: i64, last_seq: i64) -> String {
-    format!("audit-{period}-{first_seq:012}-{last_seq:012}.jsonl.gz")
+    format!("audit-{period}-{first_seq:012}-{last_seq:012}.jsonl.zst")
 }
 
 /// The span of records a file's name says it holds.
 pub fn span_of(name: &str) -> Option<(i64, i64)> {
-    let stem = name.strip_prefix("audit-")?.strip_suffix(".jsonl.gz")?;
+    let stem = name.strip_prefix("audit-")?.strip_suffix(".jsonl.zst")?;
     let mut parts = stem.rsplitn(3, '-');
     let mut number = || {
         let part = parts.next().filter(|p| p.len() == 12)?;
@@ -163,7 +165,7 @@ impl<T: Read> Read for Hashing<T> {
 /// on disk, so a crash never leaves a half file under a period's name, and two writers never
 /// share one.
 pub struct ArchiveWriter {
-    encoder: GzEncoder<Hashing<std::fs::File>>,
+    encoder: Encoder<'static, Hashing<std::fs::File>>,
     dir: PathBuf,
     temp: PathBuf,
 }
@@ -192,16 +194,15 @@ impl ArchiveWriter {
         let temp = dir.join(format!(".audit-{}.partial", uuid::Uuid::new_v4().simple()));
         let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
         Ok(Self {
-            encoder: GzEncoder::new(
+            // Level 3, zstd's default: a sixth of gzip's time for a smaller file.
+            encoder: Encoder::new(
                 Hashing {
                     inner: file,
                     sha: Sha256::new(),
                     bytes: 0,
                 },
-                // Fast: it compresses a day's records about as well (JSON lines repeat
-                // themselves), in a third of the time.
-                Compression::fast(),
-            ),
+                LEVEL,
+            )?,
             dir: dir.to_owned(),
             temp,
         })
@@ -272,7 +273,7 @@ fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &s
 /// Reads the records of a compressed stream into `report`, a batch at a time; the record
 /// `anchor.0`, if it is there, must hash to `anchor.1`.
 fn walk(reader: &mut impl Read, report: &mut VerifyReport, anchor: Option<(i64, &str)>) -> Result<(), String> {
-    let mut lines = BufReader::with_capacity(1 << 16, MultiGzDecoder::new(reader));
+    let mut lines = BufReader::with_capacity(1 << 16, Decoder::new(reader).map_err(|e| format!("cannot read: {e}"))?);
     // The batch's lines are read into buffers kept from batch to batch.
     let mut texts: Vec<String> = Vec::with_capacity(VERIFY_BATCH);
     loop {
@@ -426,7 +427,7 @@ pub fn verify_archive_from(
         let named: std::collections::HashSet<&str> = checkpoints.iter().map(|c| c.file.as_str()).collect();
         let mut extra: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.starts_with("audit-") && n.ends_with(".jsonl.gz") && !named.contains(n.as_str()))
+            .filter(|n| n.starts_with("audit-") && n.ends_with(".jsonl.zst") && !named.contains(n.as_str()))
             .collect();
         extra.sort();
         // Files of the trail that no checkpoint names: their checkpoints were removed (a
@@ -449,7 +450,7 @@ pub fn verify_archive_from(
 
 /// Reads every record of an archive file (for tools and tests; verification streams instead).
 pub fn read_file(path: &Path) -> std::io::Result<Vec<ArchivedRecord>> {
-    let lines = BufReader::new(MultiGzDecoder::new(std::fs::File::open(path)?));
+    let lines = BufReader::new(Decoder::new(std::fs::File::open(path)?)?);
     lines
         .lines()
         .map(|line| line.and_then(|l| parse_line(&l).map_err(std::io::Error::other)))
@@ -458,7 +459,7 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<ArchivedRecord>> {
 
 /// Writes records as an archive file would hold them (for tools and tests).
 pub fn write_file(path: &Path, records: &[ArchivedRecord]) -> std::io::Result<()> {
-    let mut encoder = GzEncoder::new(std::fs::File::create(path)?, Compression::default());
+    let mut encoder = Encoder::new(std::fs::File::create(path)?, LEVEL)?;
     for r in records {
         writeln!(
             encoder,
@@ -476,9 +477,9 @@ mod tests {
     #[test]
     fn a_name_says_its_span() {
         let name = file_name("2026-12-01", 1, 12_345);
-        assert_eq!(name, "audit-2026-12-01-000000000001-000000012345.jsonl.gz");
+        assert_eq!(name, "audit-2026-12-01-000000000001-000000012345.jsonl.zst");
         assert_eq!(span_of(&name), Some((1, 12_345)));
-        assert_eq!(span_of("audit-2026-12-01.jsonl.gz"), None);
+        assert_eq!(span_of("audit-2026-12-01.jsonl.zst"), None);
     }
 
     #[test]

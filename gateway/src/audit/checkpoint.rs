@@ -142,7 +142,7 @@ mod tests {
             records: 10,
             first_at: crate::clock::now(),
             last_at: crate::clock::now(),
-            file: "audit-2026-12-01-000000000001-000000000010.jsonl.gz".into(),
+            file: "audit-2026-12-01-000000000001-000000000010.jsonl.zst".into(),
             file_sha256: "b".repeat(64),
             file_bytes: 1234,
             created_at: crate::clock::now(),
