@@ -10,6 +10,9 @@ round by round after a warm-up, and each figure is the median over the rounds.
 
   S0  direct to the upstream (the floor)
   S1  nginx reverse proxy adding a static Authorization header, upstream keep-alive, no log
+  S1c Caddy (Debian's package), reverse_proxy with header_up Authorization, the same job
+  Sh  a bare hyper proxy (bench/floor: hyper and tokio, one thread, the static header and
+      nothing else): the floor of credgate's own stacks
   S2  credgate, native bearer (defaults: SQLite; each call's audit record appended to the
       local audit journal before the call is forwarded, surviving a crash of credgate, and
       copied into the database's hash chain right behind)
@@ -22,7 +25,7 @@ round by round after a warm-up, and each figure is the median over the rounds.
   S6  streaming: a 100 MiB response and a server-sent-event stream
   and an overload run at twice S2's saturation rate.
 
-Needs: Linux with at least two cores, taskset, apt-get (for nginx), cargo, a PostgreSQL on
+Needs: Linux with at least two cores, taskset, apt-get (for nginx and Caddy), cargo, a PostgreSQL on
 127.0.0.1:5432 with trust auth for S5b (`--no-postgres` leaves S5b out).
 """
 
@@ -101,6 +104,13 @@ def ensure_tools(skip_build: bool) -> dict[str, str]:
         # The package starts a default server on port 80; the benchmark runs its own.
         subprocess.run(["service", "nginx", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         nginx = "/usr/sbin/nginx"
+    caddy = shutil.which("caddy") or "/usr/bin/caddy"
+    if not Path(caddy).exists():
+        log("installing caddy from Debian")
+        run(["apt-get", "install", "-y", "-q", "caddy"], stdout=subprocess.DEVNULL)
+        # The package starts a default server on port 80; the benchmark runs its own.
+        subprocess.run(["service", "caddy", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        caddy = "/usr/bin/caddy"
     oha = TOOLS / "bin" / "oha"
     if not oha.exists():
         log(f"building oha {OHA_VERSION} from crates.io into {TOOLS}")
@@ -118,10 +128,17 @@ def ensure_tools(skip_build: bool) -> dict[str, str]:
         log("building credgate in release mode")
         run(["cargo", "build", "--release", "-p", "credgate", "--bin", "credgate"], cwd=REPO,
             env=dict(os.environ, CARGO_TARGET_DIR=str(TARGET)))
+    floor_target = TARGET.parent / "floor"
+    if not skip_build:
+        log("building the bare hyper proxy (bench/floor)")
+        run(["cargo", "build", "--release", "--manifest-path", str(REPO / "bench" / "floor" / "Cargo.toml")],
+            env=dict(os.environ, CARGO_TARGET_DIR=str(floor_target)))
+    floor = floor_target / "release" / "credgate-bench-floor"
     credgate = TARGET / "release" / "credgate"
-    if not credgate.exists():
-        raise SystemExit(f"{credgate} is missing: build it or drop --skip-build")
-    return {"nginx": nginx, "oha": str(oha), "credgate": str(credgate)}
+    for built in (credgate, floor):
+        if not built.exists():
+            raise SystemExit(f"{built} is missing: build it or drop --skip-build")
+    return {"nginx": nginx, "caddy": caddy, "oha": str(oha), "credgate": str(credgate), "floor": str(floor)}
 
 
 def versions(tools: dict[str, str]) -> dict[str, str]:
@@ -316,6 +333,30 @@ PROXY_CONF = """
     location /sse {{ proxy_pass http://sse; proxy_buffering off; }}
   }}
 """
+
+
+# Caddy doing nginx's job: the static header, pooled upstream connections (its default), no
+# access log (its default), no admin endpoint, no automatic HTTPS.
+CADDY_CONF = """
+{{
+  admin off
+  auto_https off
+}}
+http://127.0.0.1:{port} {{
+  reverse_proxy 127.0.0.1:{up} {{
+    header_up Authorization "Bearer bench-upstream-token"
+  }}
+}}
+"""
+
+
+def start_caddy(core: str, work: Path, caddy: str, port: int, up: int) -> Proc:
+    d = work / "caddy"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "Caddyfile"
+    conf.write_text(CADDY_CONF.format(port=port, up=up))
+    env = dict(os.environ, HOME=str(d), XDG_DATA_HOME=str(d), XDG_CONFIG_HOME=str(d))
+    return Proc("caddy", [caddy, "run", "--config", str(conf), "--adapter", "caddyfile"], core, env=env)
 
 
 def start_nginx(name: str, core: str, body: str, work: Path, nginx: str) -> Proc:
@@ -609,8 +650,14 @@ def main() -> None:
         procs.append(Proc("sse", [sys.executable, str(sse_script), str(sse_port), str(sse_events), "0.004"], LOAD_CORE))
         proxy = start_nginx("nginx", SUT_CORE, PROXY_CONF.format(port=px_port, up=up_port, sse=sse_port), work, tools["nginx"])
         procs.append(proxy)
+        caddy_port, floor_port = free_port(), free_port()
+        caddy = start_caddy(SUT_CORE, work, tools["caddy"], caddy_port, up_port)
+        procs.append(caddy)
+        floor = Proc("floor", [tools["floor"], f"127.0.0.1:{floor_port}", f"127.0.0.1:{up_port}", "bench-upstream-token"],
+                     SUT_CORE)
+        procs.append(floor)
         for port, what in ((up_port, "upstream nginx"), (tls_port, "TLS upstream nginx"), (sse_port, "SSE upstream"),
-                           (px_port, "nginx proxy")):
+                           (px_port, "nginx proxy"), (caddy_port, "Caddy proxy"), (floor_port, "bare hyper proxy")):
             wait_port(port, what)
 
         cg = start_credgate("sqlite", tools["credgate"], work, up_port, sse_port,
@@ -635,6 +682,8 @@ def main() -> None:
             Target("S0", "direct to the upstream", f"http://127.0.0.1:{up_port}/v1/models", upstream,
                    ["authorization: Bearer bench-upstream-token"]),
             Target("S1", "nginx, static bearer header", f"http://127.0.0.1:{px_port}/v1/models", proxy),
+            Target("S1c", "Caddy, static bearer header", f"http://127.0.0.1:{caddy_port}/v1/models", caddy),
+            Target("Sh", "bare hyper proxy, static bearer header", f"http://127.0.0.1:{floor_port}/v1/models", floor),
             Target("S2", "credgate, native bearer", via(cg, "bearer", "v1/models"), cg.proc, auth),
             Target("S2r", "credgate, native bearer, rate limit never hit", via(cg, "limited", "v1/models"), cg.proc, auth),
             Target("S3", "credgate, Wasm template (openai)", via(cg, "wasm", "v1/models"), cg.proc, auth),
@@ -770,7 +819,7 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
             f"{r['p50']:.0f} | {r['p99']:.0f} | {r['p999']:.0f} | {r['p50'] - s0['p50']:+.0f} | {r['cpu_us']:.1f} | "
             f"{r['cpu_us'] / s1['cpu_us']:.2f} | {r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
     out += ["", "CPU µs/req is the user+system time of the process under test (S0: the upstream; S1: nginx's master and "
-            "worker; S5b: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
+            "worker; S1c: Caddy; Sh: the bare hyper proxy; S5b: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
     if "S7" in rows and "S7new" in rows:
         s7, fresh = rows["S7"], rows["S7new"]
         out += [f"S7 is S2's call through the forward proxy: the client opens a tunnel (`CONNECT`), credgate ends its TLS "
@@ -827,7 +876,19 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     if "S7" in rows:
         out.append(check("S7 ≤ 1.15× S2 CPU/req", rows["S7"]["cpu_us"] <= 1.15 * s2["cpu_us"],
                          f"{rows['S7']['cpu_us'] / s2['cpu_us']:.2f}×"))
-    for name, ratio in (("S3", 0.95), ("S4", 0.9), ("S5", 0.8)):
+    # Round 2's targets, against credgate's own floor (Sh, the bare hyper proxy) and nginx.
+    if "Sh" in rows:
+        sh = rows["Sh"]
+        out.append(check("S2 ≤ 2× the bare hyper proxy's CPU/req", s2["cpu_us"] <= 2 * sh["cpu_us"],
+                         f"{s2['cpu_us'] / sh['cpu_us']:.2f}× ({s2['cpu_us']:.1f} against {sh['cpu_us']:.1f} µs)"))
+    out.append(check("S2 p99 ≤ 1.5× nginx's at the latency rate", s2["p99"] <= 1.5 * s1["p99"], f"{s2['p99'] / s1['p99']:.2f}×"))
+    out.append(check("S2 added p50 ≤ nginx's added p50 + 50 µs", s2["p50"] - s1["p50"] <= 50,
+                     f"{s2['p50'] - s0['p50']:+.0f} against {s1['p50'] - s0['p50']:+.0f} µs"))
+    for name, limit in (("S3", 8.0), ("S4", 12.0)):
+        if name in rows:
+            out.append(check(f"{name} − S2 ≤ {limit:g} µs CPU/req", rows[name]["cpu_us"] - s2["cpu_us"] <= limit,
+                             f"{rows[name]['cpu_us'] - s2['cpu_us']:+.1f} µs"))
+    for name, ratio in (("S3", 0.95), ("S4", 0.9), ("S5", 0.85)):
         if name in rows:
             out.append(check(f"{name} ≥ {ratio}× S2 req/s", rows[name]["rps"] >= ratio * s2["rps"], f"{rows[name]['rps'] / s2['rps']:.2f}×"))
     ttfb_gap = max(cg_big["ttfb_ms"] - ng_big["ttfb_ms"], cg_sse - ng_sse)
