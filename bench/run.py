@@ -92,25 +92,25 @@ def wait_port(port: int, what: str, timeout: float = 60) -> None:
 # Tools
 
 
+def debian_server(name: str, package: str, path: str) -> str:
+    """A server from Debian's packages, installed if missing and stopped (the package starts a
+    default server on port 80; the benchmark runs its own)."""
+    found = shutil.which(name) or path
+    if not Path(found).exists():
+        log(f"installing {package} from Debian")
+        run(["apt-get", "install", "-y", "-q", package], stdout=subprocess.DEVNULL)
+        subprocess.run(["service", name, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        found = path
+    return found
+
+
 def ensure_tools(skip_build: bool) -> dict[str, str]:
     if shutil.which("taskset") is None:
         raise SystemExit("taskset is needed (util-linux)")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("two cores are needed: one for the load, one for the system under test")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        log("installing nginx-light from Debian")
-        run(["apt-get", "install", "-y", "-q", "nginx-light"], stdout=subprocess.DEVNULL)
-        # The package starts a default server on port 80; the benchmark runs its own.
-        subprocess.run(["service", "nginx", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        nginx = "/usr/sbin/nginx"
-    caddy = shutil.which("caddy") or "/usr/bin/caddy"
-    if not Path(caddy).exists():
-        log("installing caddy from Debian")
-        run(["apt-get", "install", "-y", "-q", "caddy"], stdout=subprocess.DEVNULL)
-        # The package starts a default server on port 80; the benchmark runs its own.
-        subprocess.run(["service", "caddy", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        caddy = "/usr/bin/caddy"
+    nginx = debian_server("nginx", "nginx-light", "/usr/sbin/nginx")
+    caddy = debian_server("caddy", "caddy", "/usr/bin/caddy")
     oha = TOOLS / "bin" / "oha"
     if not oha.exists():
         log(f"building oha {OHA_VERSION} from crates.io into {TOOLS}")

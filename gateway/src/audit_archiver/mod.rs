@@ -101,11 +101,12 @@ async fn pass(
 ) -> Result<Archived, ArchiveError> {
     let mut done = Archived::default();
     let checkpoints = store.audit_checkpoints().await?;
+    // Made at the first file, if there is none yet.
+    let mut signer = load_signer(store, ring).await?;
     let (mut after_seq, mut after_hash) = match checkpoints.last() {
         Some(last) => {
             // Whoever could write a checkpoint without the key could make the live trail start
             // anywhere: never build on one that is not ours.
-            let signer = load_signer(store, ring).await?;
             if !signer.as_ref().is_some_and(|s| last.signed_by(&s.info.public_key)) {
                 return Err(ArchiveError::Forged(last.last_seq));
             }
@@ -119,7 +120,6 @@ async fn pass(
         return Ok(done);
     };
     let cutoff = to_micros(cutoff);
-    let mut signer = None;
     // Each file is the run of records after the last cut whose `at` falls before the end of
     // the day of the run's first record: a record appended late (a long call's, or one
     // recovered from a replica's journal after an outage) stays with its neighbours in the
