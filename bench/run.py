@@ -3,6 +3,7 @@
 
     python3 bench/run.py                 # full run (about 6 minutes), writes BENCHMARKS.md
     python3 bench/run.py --quick         # short runs, to try the script; writes nothing
+    python3 bench/run.py --litellm       # adds S8, LiteLLM beside credgate (installs it first)
 
 The load generator (oha, from crates.io) and the upstreams are pinned to one core, the system
 under test (nginx or credgate, and PostgreSQL in S5b) to the other. Scenarios are interleaved
@@ -24,6 +25,13 @@ round by round after a warm-up, and each figure is the median over the rounds.
   S5b credgate on PostgreSQL (synchronous_commit on), for reference
   S6  streaming: a 100 MiB response and a server-sent-event stream
   and an overload run at twice S2's saturation rate.
+
+  S8  with --litellm: the LiteLLM proxy (from PyPI, the tool AI teams most often use to hold
+      provider keys) against credgate's openai template, one OpenAI chat completion per call to
+      the same fake OpenAI upstream (nginx answering a fixed completion), both on the system
+      core, LiteLLM with one worker; req/s, CPU per call and the latency added over a direct
+      call at 50 req/s. LiteLLM runs on its master key alone: its database layer needs Prisma
+      engine binaries that no registry reachable here serves.
 
 Needs: Linux with at least two cores, taskset, apt-get (for nginx and Caddy), cargo, a PostgreSQL on
 127.0.0.1:5432 with trust auth for S5b (`--no-postgres` leaves S5b out).
@@ -55,6 +63,11 @@ REPO = Path(__file__).resolve().parent.parent
 TOOLS = Path.home() / ".cache" / "credgate" / "tools"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache" / "credgate" / "target"))
 OHA_VERSION = "1.16.0"
+# S8's peer (the version the issue measured from outside; 1.110 moved its proxy into a package
+# no reachable registry serves), installed into a virtual environment of its own under TOOLS.
+LITELLM_VERSION = "1.108.7"
+# S8's rate for latency: LiteLLM saturates near 100 calls a second on one core.
+S8_RATE = 50.0
 LOAD_CORE, SUT_CORE = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -102,6 +115,52 @@ def debian_server(name: str, package: str, path: str) -> str:
         subprocess.run(["service", name, "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         found = path
     return found
+
+
+CHAT_COMPLETION = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1700000000, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 8, "completion_tokens": 1, "total_tokens": 9},
+}, separators=(",", ":"))
+CHAT_REQUEST = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say ok."}]})
+
+
+def ensure_litellm() -> str:
+    """LiteLLM's proxy, pinned, in a virtual environment of its own (its many dependencies stay
+    out of the system's Python)."""
+    venv = TOOLS / f"litellm-{LITELLM_VERSION}"
+    binary = venv / "bin" / "litellm"
+    if not binary.exists():
+        log(f"installing LiteLLM {LITELLM_VERSION} from PyPI into {venv}")
+        run([sys.executable, "-m", "venv", str(venv)])
+        run([str(venv / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"])
+    return str(binary)
+
+
+# One model, sent to the fake OpenAI upstream with the real key; callers hold only the master key.
+LITELLM_CONF = """
+model_list:
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{up}/v1
+      api_key: bench-upstream-token
+general_settings:
+  master_key: sk-bench-master
+"""
+
+
+def start_litellm(core: str, work: Path, litellm: str, port: int, up: int) -> Proc:
+    d = work / "litellm"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "config.yaml"
+    conf.write_text(LITELLM_CONF.format(up=up))
+    # No outside calls: the model price list is the packaged one, no telemetry.
+    env = dict(os.environ, HOME=str(d), LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY="False",
+               LITELLM_LOG="ERROR", NO_DOCS="True")
+    env.pop("DATABASE_URL", None)
+    return Proc("litellm", [litellm, "--config", str(conf), "--host", "127.0.0.1", "--port", str(port),
+                            "--num_workers", "1"], core, env=env, cwd=d)
 
 
 def ensure_tools(skip_build: bool) -> dict[str, str]:
@@ -291,6 +350,8 @@ UPSTREAM_CONF = """
     listen 127.0.0.1:{port} backlog=4096;
     location / {{ return 200 "ok\\n"; }}
     location = /big {{ root {www}; default_type application/octet-stream; }}
+    # A fake OpenAI: one fixed chat completion, for S8 (LiteLLM parses what it forwards).
+    location = /v1/chat/completions {{ default_type application/json; return 200 '{completion}'; }}
   }}
   # The same answer over TLS, for forward-proxy mode (S7): inside a tunnel credgate calls https.
   server {{
@@ -526,9 +587,18 @@ def saturate(tools: dict[str, str], t: Target, seconds: float, conns: int) -> di
 
 
 def fixed_rate(tools: dict[str, str], t: Target, seconds: float, rate: float) -> dict[str, float]:
+    """Latency at a fixed open-loop rate, and CPU per call at that rate: every proxy then does
+    the same calls a second, so its peers are as idle for each (at saturation a faster proxy
+    keeps its peers busier, and waking an idle peer costs the sender more on a virtual machine)."""
+    # To the nanosecond (a few thousand calls: clock ticks would round to 10 ms).
+    cpu0 = t.sut.cpu_ns() if t.sut else 0
+    extra0 = t.extra_cpu() if t.extra_cpu else 0.0
     r = oha(tools, t, seconds, 32, rate)
+    cpu = (t.sut.cpu_ns() - cpu0) / 1e9 if t.sut else 0.0
+    extra = (t.extra_cpu() - extra0) if t.extra_cpu else 0.0
     p = r["latencyPercentiles"]
-    return {"p50": p["p50"] * 1e6, "p99": p["p99"] * 1e6, "p999": p["p99.9"] * 1e6, "lat_errors": float(errors_of(r))}
+    return {"p50": p["p50"] * 1e6, "p99": p["p99"] * 1e6, "p999": p["p99.9"] * 1e6, "lat_errors": float(errors_of(r)),
+            "rate_cpu_us": (cpu + extra) * 1e6 / max(requests_of(r), 1)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,6 +681,60 @@ def fmt_int(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def run_s8(a: argparse.Namespace, tools: dict[str, str], work: Path, procs: list[Proc], upstream: Proc, cg: Credgate,
+           direct_url: str, credgate_url: str) -> dict[str, dict[str, float]]:
+    """S8: one chat completion per call, direct, through credgate's openai template and through
+    LiteLLM. LiteLLM starts only now, so its background work never shares the core with the
+    other scenarios."""
+    port = free_port()
+    litellm = start_litellm(SUT_CORE, work, tools["litellm"], port, int(direct_url.split(":")[2].split("/")[0]))
+    procs.append(litellm)
+    wait_port(port, "LiteLLM", timeout=180)
+    json_body = "content-type: application/json"
+    targets = [
+        Target("S8d", "direct", direct_url, upstream, ["authorization: Bearer bench-upstream-token", json_body],
+               "POST", CHAT_REQUEST),
+        Target("S8c", "credgate, openai template", credgate_url, cg.proc,
+               [f"proxy-authorization: Bearer {cg.key}", json_body], "POST", CHAT_REQUEST),
+        Target("S8l", f"LiteLLM {LITELLM_VERSION}, master key", f"http://127.0.0.1:{port}/v1/chat/completions",
+               litellm, ["authorization: Bearer sk-bench-master", json_body], "POST", CHAT_REQUEST),
+    ]
+    log("S8: warm-up")
+    for t in targets:
+        saturate(tools, t, 2.0, a.connections)
+    for rnd in range(a.rounds):
+        for t in targets:
+            log(f"S8 round {rnd + 1}/{a.rounds}: {t.title}")
+            # Twice as long at the latency rate: 50 calls a second give few samples for a p99.
+            t.runs.append({**saturate(tools, t, a.seconds, a.connections), **fixed_rate(tools, t, 2 * a.seconds, S8_RATE)})
+    rows = {}
+    for t in targets:
+        rows[t.title] = {k: med([r[k] for r in t.runs]) for k in t.runs[0]}
+        rows[t.title]["errors"] = sum(r["errors"] + r["lat_errors"] for r in t.runs)
+        rows[t.title]["peak_rss_mib"] = t.sut.peak_rss_kib() / 1024 if t.sut else 0.0
+    litellm.stop()
+    return rows
+
+
+def render_s8(s8: dict[str, dict[str, float]]) -> list[str]:
+    direct = s8["direct"]
+    litellm = next(r for name, r in s8.items() if name.startswith("LiteLLM"))
+    out = ["", "## LiteLLM beside credgate (S8)", "",
+           f"One OpenAI chat completion per call (`POST /v1/chat/completions`, the fake upstream answers a fixed "
+           f"completion), each proxy alone on the system core: req/s and CPU at saturation, latency at {S8_RATE:g} req/s "
+           "open-loop. LiteLLM runs one worker on its master key alone (no database: its Prisma engine binaries are not "
+           "served by any registry reachable here), so it keeps no spend log; credgate audits every call as in S2.", "",
+           "| path | req/s | × LiteLLM | CPU µs/call | × LiteLLM CPU | p50 µs | p99 µs | p50 − direct µs | peak RSS MiB | errors |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in s8.items():
+        out.append(f"| {name} | {fmt_int(r['rps'])} | {r['rps'] / litellm['rps']:.1f} | {r['cpu_us']:,.1f} | "
+                   f"{r['cpu_us'] / litellm['cpu_us']:.3f} | {r['p50']:,.0f} | {r['p99']:,.0f} | {r['p50'] - direct['p50']:+,.0f} | "
+                   f"{r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
+    out += ["", "CPU µs/call for the direct row is the upstream's; peak RSS is each process's over the whole run "
+            "(credgate's includes every scenario above, S6's streams among them).", ""]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs to try the script; BENCHMARKS.md is not written")
@@ -620,12 +744,15 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0, help="open-loop rate for the latency runs")
     ap.add_argument("--skip-build", action="store_true", help="use the release binary already built")
     ap.add_argument("--no-postgres", action="store_true", help="leave S5b out")
+    ap.add_argument("--litellm", action="store_true", help=f"add S8: LiteLLM {LITELLM_VERSION} beside credgate")
     ap.add_argument("--out", default=str(REPO / "BENCHMARKS.md"))
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.seconds = 1, 2.0
 
     tools = ensure_tools(a.skip_build)
+    if a.litellm:
+        tools["litellm"] = ensure_litellm()
     info = versions(tools)
     work = Path(tempfile.mkdtemp(prefix="credgate-bench-"))
     www = work / "www"
@@ -642,7 +769,7 @@ def main() -> None:
         tls_port, fwd_port = free_port(), free_port()
         tls = make_tls(work)
         sse_events = 500 if not a.quick else 100
-        upstream = start_nginx("upstream", LOAD_CORE, UPSTREAM_CONF.format(port=up_port, www=www, tls_port=tls_port,
+        upstream = start_nginx("upstream", LOAD_CORE, UPSTREAM_CONF.format(port=up_port, www=www, tls_port=tls_port, completion=CHAT_COMPLETION,
                                                                            cert=tls["cert"], key=tls["key"]), work, tools["nginx"])
         procs.append(upstream)
         sse_script = work / "sse.py"
@@ -777,6 +904,11 @@ def main() -> None:
         served = over.get("latencyPercentilesSuccessful") or {}
         overload["shed_p50_us"] = fast["p50"] * 1e6 if "p50" in fast else float("nan")
         overload["served_p50_us"] = served["p50"] * 1e6 if "p50" in served else float("nan")
+
+        s8: dict[str, dict[str, float]] = {}
+        if a.litellm:
+            s8 = run_s8(a, tools, work, procs, upstream, cg, f"http://127.0.0.1:{up_port}/v1/chat/completions",
+                        via(cg, "wasm", "v1/chat/completions"))
     finally:
         for p in reversed(procs):
             p.stop()
@@ -786,7 +918,7 @@ def main() -> None:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
-    report = render(a, info, targets, rows, big, sse, overload, sse_events)
+    report = render(a, info, targets, rows, big, sse, overload, sse_events, s8)
     print(report)
     if not a.quick:
         # The hand-written analysis at the end of the file stays; the measured part is replaced.
@@ -799,7 +931,7 @@ def main() -> None:
 
 def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], rows: dict[str, dict[str, float]],
            big: dict[str, list[dict[str, float]]], sse: dict[str, list[dict[str, float]]], overload: dict[str, float],
-           sse_events: int) -> str:
+           sse_events: int, s8: dict[str, dict[str, float]]) -> str:
     s0, s1 = rows["S0"], rows["S1"]
     out = ["# Benchmarks", ""]
     out.append(f"Measured {time.strftime('%Y-%m-%d')} with `python3 bench/run.py` ({a.rounds} rounds, {a.seconds:g} s per run, "
@@ -810,16 +942,18 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     for k, v in info.items():
         out.append(f"- {k}: {v}")
     out += ["", "## Request path", "",
-            "| | scenario | req/s | × S1 | × S0 | p50 µs | p99 µs | p99.9 µs | p50 − S0 µs | CPU µs/req | CPU × S1 | peak RSS MiB | errors |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| | scenario | req/s | × S1 | × S0 | p50 µs | p99 µs | p99.9 µs | p50 − S0 µs | CPU µs/req | CPU × S1 | CPU µs/req at the latency rate | peak RSS MiB | errors |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t in targets:
         r = rows[t.name]
         out.append(
             f"| {t.name} | {t.title} | {fmt_int(r['rps'])} | {r['rps'] / s1['rps']:.2f} | {r['rps'] / s0['rps']:.2f} | "
             f"{r['p50']:.0f} | {r['p99']:.0f} | {r['p999']:.0f} | {r['p50'] - s0['p50']:+.0f} | {r['cpu_us']:.1f} | "
-            f"{r['cpu_us'] / s1['cpu_us']:.2f} | {r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
+            f"{r['cpu_us'] / s1['cpu_us']:.2f} | {r['rate_cpu_us']:.1f} | {r['peak_rss_mib']:.1f} | {r['errors']:.0f} |")
     out += ["", "CPU µs/req is the user+system time of the process under test (S0: the upstream; S1: nginx's master and "
-            "worker; S1c: Caddy; Sh: the bare hyper proxy; S5b: credgate plus every PostgreSQL process) divided by the requests of the saturation run.", ""]
+            "worker; S1c: Caddy; Sh: the bare hyper proxy; S5b: credgate plus every PostgreSQL process) divided by the requests of the saturation run; "
+            f"at the latency rate, by the requests of the {a.rate:g} req/s run, where every proxy makes the same calls a second "
+            "(at saturation a faster proxy keeps its peers busier, and on a virtual machine waking an idle peer costs the sender more).", ""]
     if "S7" in rows and "S7new" in rows:
         s7, fresh = rows["S7"], rows["S7new"]
         out += [f"S7 is S2's call through the forward proxy: the client opens a tunnel (`CONNECT`), credgate ends its TLS "
@@ -847,6 +981,9 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     out += ["", f"`redact_responses` (response bodies scrubbed as they stream) costs {scrubbed - plain:.3f} ms of credgate's "
             f"CPU per MiB over the same download unscrubbed ({scrubbed:.3f} against {plain:.3f} ms/MiB; the body is random "
             "bytes); response headers are scrubbed on every call, and are part of S2."]
+
+    if s8:
+        out += render_s8(s8)
 
     o = overload
     out += ["", "## Past saturation", "",
@@ -880,7 +1017,8 @@ def render(a: argparse.Namespace, info: dict[str, str], targets: list[Target], r
     if "Sh" in rows:
         sh = rows["Sh"]
         out.append(check("S2 ≤ 2× the bare hyper proxy's CPU/req", s2["cpu_us"] <= 2 * sh["cpu_us"],
-                         f"{s2['cpu_us'] / sh['cpu_us']:.2f}× ({s2['cpu_us']:.1f} against {sh['cpu_us']:.1f} µs)"))
+                         f"{s2['cpu_us'] / sh['cpu_us']:.2f}× ({s2['cpu_us']:.1f} against {sh['cpu_us']:.1f} µs; "
+                         f"{s2['rate_cpu_us'] / sh['rate_cpu_us']:.2f}× at {a.rate:g} req/s)"))
     out.append(check("S2 p99 ≤ 1.5× nginx's at the latency rate", s2["p99"] <= 1.5 * s1["p99"], f"{s2['p99'] / s1['p99']:.2f}×"))
     out.append(check("S2 added p50 ≤ nginx's added p50 + 50 µs", s2["p50"] - s1["p50"] <= 50,
                      f"{s2['p50'] - s0['p50']:+.0f} against {s1['p50'] - s0['p50']:+.0f} µs"))
