@@ -681,6 +681,29 @@ def fmt_int(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def measure(a: argparse.Namespace, tools: dict[str, str], targets: list[Target], rate: float, latency_seconds: float,
+            label: str = "") -> None:
+    """A warm-up, then the rounds: each target's saturation run and its run at `rate`,
+    interleaved round by round, into each target's `runs`."""
+    log(f"{label}warm-up")
+    for t in targets:
+        saturate(tools, t, 2.0, a.connections)
+    for rnd in range(a.rounds):
+        for t in targets:
+            log(f"{label}round {rnd + 1}/{a.rounds}: {t.name} {t.title}")
+            sat = saturate(tools, t, a.seconds, a.connections)
+            lat = fixed_rate(tools, t, latency_seconds, rate)
+            t.runs.append({**sat, **lat})
+
+
+def summary(t: Target) -> dict[str, float]:
+    """A target's medians over its rounds, its errors summed, its process's peak memory."""
+    row = {k: med([r[k] for r in t.runs]) for k in t.runs[0]}
+    row["errors"] = sum(r["errors"] + r["lat_errors"] for r in t.runs)
+    row["peak_rss_mib"] = (t.sut.peak_rss_kib() if t.sut else 0) / 1024
+    return row
+
+
 def run_s8(a: argparse.Namespace, tools: dict[str, str], work: Path, procs: list[Proc], upstream: Proc, cg: Credgate,
            direct_url: str, credgate_url: str) -> dict[str, dict[str, float]]:
     """S8: one chat completion per call, direct, through credgate's openai template and through
@@ -699,21 +722,10 @@ def run_s8(a: argparse.Namespace, tools: dict[str, str], work: Path, procs: list
         Target("S8l", f"LiteLLM {LITELLM_VERSION}, master key", f"http://127.0.0.1:{port}/v1/chat/completions",
                litellm, ["authorization: Bearer sk-bench-master", json_body], "POST", CHAT_REQUEST),
     ]
-    log("S8: warm-up")
-    for t in targets:
-        saturate(tools, t, 2.0, a.connections)
-    for rnd in range(a.rounds):
-        for t in targets:
-            log(f"S8 round {rnd + 1}/{a.rounds}: {t.title}")
-            # Twice as long at the latency rate: 50 calls a second give few samples for a p99.
-            t.runs.append({**saturate(tools, t, a.seconds, a.connections), **fixed_rate(tools, t, 2 * a.seconds, S8_RATE)})
-    rows = {}
-    for t in targets:
-        rows[t.title] = {k: med([r[k] for r in t.runs]) for k in t.runs[0]}
-        rows[t.title]["errors"] = sum(r["errors"] + r["lat_errors"] for r in t.runs)
-        rows[t.title]["peak_rss_mib"] = t.sut.peak_rss_kib() / 1024 if t.sut else 0.0
+    # Twice as long at the latency rate: 50 calls a second give few samples for a p99.
+    measure(a, tools, targets, S8_RATE, 2 * a.seconds, "S8 ")
     litellm.stop()
-    return rows
+    return {t.title: summary(t) for t in targets}
 
 
 def render_s8(s8: dict[str, dict[str, float]]) -> list[str]:
@@ -827,21 +839,8 @@ def main() -> None:
         targets.append(Target("S7", "credgate, forward proxy (kept-alive tunnels)", f"https://localhost:{tls_port}/v1/models",
                               cg.proc, oha_args=forward))
 
-        log("warm-up")
-        for t in targets:
-            saturate(tools, t, 2.0, a.connections)
-        for rnd in range(a.rounds):
-            for t in targets:
-                log(f"round {rnd + 1}/{a.rounds}: {t.name} {t.title}")
-                sat = saturate(tools, t, a.seconds, a.connections)
-                lat = fixed_rate(tools, t, a.seconds, a.rate)
-                t.runs.append({**sat, **lat})
-
-        rows = {}
-        for t in targets:
-            rows[t.name] = {k: med([r[k] for r in t.runs]) for k in t.runs[0]}
-            rows[t.name]["errors"] = sum(r["errors"] + r["lat_errors"] for r in t.runs)
-            rows[t.name]["peak_rss_mib"] = (t.sut.peak_rss_kib() if t.sut else 0) / 1024
+        measure(a, tools, targets, a.rate, a.seconds)
+        rows = {t.name: summary(t) for t in targets}
 
         log("S7: a new tunnel per call")
         s7 = next(t for t in targets if t.name == "S7")
