@@ -704,20 +704,20 @@ def summary(t: Target) -> dict[str, float]:
     return row
 
 
-def run_s8(a: argparse.Namespace, tools: dict[str, str], work: Path, procs: list[Proc], upstream: Proc, cg: Credgate,
-           direct_url: str, credgate_url: str) -> dict[str, dict[str, float]]:
+def run_s8(a: argparse.Namespace, tools: dict[str, str], work: Path, procs: list[Proc], upstream: Proc, up_port: int,
+           cg: Credgate) -> dict[str, dict[str, float]]:
     """S8: one chat completion per call, direct, through credgate's openai template and through
     LiteLLM. LiteLLM starts only now, so its background work never shares the core with the
     other scenarios."""
     port = free_port()
-    litellm = start_litellm(SUT_CORE, work, tools["litellm"], port, int(direct_url.split(":")[2].split("/")[0]))
+    litellm = start_litellm(SUT_CORE, work, tools["litellm"], port, up_port)
     procs.append(litellm)
     wait_port(port, "LiteLLM", timeout=180)
     json_body = "content-type: application/json"
     targets = [
-        Target("S8d", "direct", direct_url, upstream, ["authorization: Bearer bench-upstream-token", json_body],
+        Target("S8d", "direct", f"http://127.0.0.1:{up_port}/v1/chat/completions", upstream, ["authorization: Bearer bench-upstream-token", json_body],
                "POST", CHAT_REQUEST),
-        Target("S8c", "credgate, openai template", credgate_url, cg.proc,
+        Target("S8c", "credgate, openai template", f"http://127.0.0.1:{cg.port}/v1/grants/{cg.grants['wasm']}/v1/chat/completions", cg.proc,
                [f"proxy-authorization: Bearer {cg.key}", json_body], "POST", CHAT_REQUEST),
         Target("S8l", f"LiteLLM {LITELLM_VERSION}, master key", f"http://127.0.0.1:{port}/v1/chat/completions",
                litellm, ["authorization: Bearer sk-bench-master", json_body], "POST", CHAT_REQUEST),
@@ -781,8 +781,9 @@ def main() -> None:
         tls_port, fwd_port = free_port(), free_port()
         tls = make_tls(work)
         sse_events = 500 if not a.quick else 100
-        upstream = start_nginx("upstream", LOAD_CORE, UPSTREAM_CONF.format(port=up_port, www=www, tls_port=tls_port, completion=CHAT_COMPLETION,
-                                                                           cert=tls["cert"], key=tls["key"]), work, tools["nginx"])
+        upstream_conf = UPSTREAM_CONF.format(port=up_port, www=www, tls_port=tls_port, completion=CHAT_COMPLETION,
+                                             cert=tls["cert"], key=tls["key"])
+        upstream = start_nginx("upstream", LOAD_CORE, upstream_conf, work, tools["nginx"])
         procs.append(upstream)
         sse_script = work / "sse.py"
         sse_script.write_text(SSE_SERVER)
@@ -906,8 +907,7 @@ def main() -> None:
 
         s8: dict[str, dict[str, float]] = {}
         if a.litellm:
-            s8 = run_s8(a, tools, work, procs, upstream, cg, f"http://127.0.0.1:{up_port}/v1/chat/completions",
-                        via(cg, "wasm", "v1/chat/completions"))
+            s8 = run_s8(a, tools, work, procs, upstream, up_port, cg)
     finally:
         for p in reversed(procs):
             p.stop()
