@@ -105,6 +105,12 @@ fn verify_archive(gw: &Gateway, dir: &Path, extra: &[&str]) -> (i32, Value, Stri
     (run.code, report, run.stderr)
 }
 
+/// The live trail verified from a kept head: `seq` (a checkpoint's number) and its hash.
+async fn verify_after(gw: &Gateway, seq: &Value, hash: &str) -> crate::support::Reply {
+    gw.get(&format!("/admin/v1/audit/verify?after_seq={seq}&after_hash={hash}"))
+        .await
+}
+
 async fn sqlite_pool(gw: &Gateway) -> sqlx::SqlitePool {
     sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
@@ -191,33 +197,16 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     assert_eq!(live.json["archived_through"], cps[2]["last_seq"]);
     // A checkpoint kept from before the cut works from the newest file's end; one inside the
     // archive is sent there.
-    let from_end =
-        f.gw.get(&format!(
-            "/admin/v1/audit/verify?after_seq={}&after_hash={}",
-            cps[1]["last_seq"],
-            cps[1]["head_hash"].as_str().unwrap()
-        ))
-        .await;
+    let from_end = verify_after(&f.gw, &cps[1]["last_seq"], cps[1]["head_hash"].as_str().unwrap()).await;
     assert_eq!(from_end.json["ok"], false, "the records after it are archived too");
     assert!(
         from_end.json["error"].as_str().unwrap().contains("in an archive file"),
         "{}",
         from_end.text
     );
-    let from_last =
-        f.gw.get(&format!(
-            "/admin/v1/audit/verify?after_seq={}&after_hash={}",
-            cps[2]["last_seq"],
-            cps[2]["head_hash"].as_str().unwrap()
-        ))
-        .await;
+    let from_last = verify_after(&f.gw, &cps[2]["last_seq"], cps[2]["head_hash"].as_str().unwrap()).await;
     assert_eq!(from_last.json["ok"], true, "{}", from_last.text);
-    let inside =
-        f.gw.get(&format!(
-            "/admin/v1/audit/verify?after_seq=5&after_hash={}",
-            "a".repeat(64)
-        ))
-        .await;
+    let inside = verify_after(&f.gw, &Value::from(5), &"a".repeat(64)).await;
     assert_eq!(inside.json["ok"], false);
     assert!(
         inside.json["error"].as_str().unwrap().contains("in an archive file"),
