@@ -29,4 +29,5 @@ mod startup;
 mod stats;
 mod store;
 mod typescript;
+mod upgrade;
 mod user_tokens;

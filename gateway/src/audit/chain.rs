@@ -24,8 +24,9 @@ pub fn links_to(prev_hash: &str, seq: i64, body: &str, hash: &str) -> bool {
     link_hex(prev_hash, seq, body) == hash.as_bytes()
 }
 
-fn link_hex(prev_hash: &str, seq: i64, body: &str) -> [u8; 64] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The link as the 32 bytes the database keeps (hex everywhere else: in the API, the archive
+/// files, the checkpoints, and as the next record's `prev_hash` inside the hash).
+pub fn link_digest(prev_hash: &str, seq: i64, body: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"credgate-audit-v1\n");
     h.update(prev_hash.as_bytes());
@@ -47,8 +48,13 @@ fn link_hex(prev_hash: &str, seq: i64, body: &str) -> [u8; 64] {
     h.update(&number[at..]);
     h.update(b"\n");
     h.update(body.as_bytes());
+    h.finalize().into()
+}
+
+fn link_hex(prev_hash: &str, seq: i64, body: &str) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut hex = [0u8; 64];
-    for (i, b) in h.finalize().iter().enumerate() {
+    for (i, b) in link_digest(prev_hash, seq, body).iter().enumerate() {
         hex[2 * i] = DIGITS[usize::from(b >> 4)];
         hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
     }

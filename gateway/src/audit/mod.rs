@@ -9,7 +9,7 @@ mod checkpoint;
 mod event;
 pub(crate) mod journal;
 
-pub use chain::{Chained, GENESIS, VerifyReport, link, verify_in_order, verify_records};
+pub use chain::{Chained, GENESIS, VerifyReport, link, link_digest, verify_in_order, verify_records};
 pub use checkpoint::{AuditSigner, Checkpoint, SigningKeyInfo};
 pub use event::{AuditEvent, AuditKind, AuditRecord, StoredAudit};
 pub use journal::{JournalBatch, JournalError, JournaledEvent};

@@ -16,7 +16,7 @@ use super::{
     SealedVersion, Store, StoreError, StoredAuthority, StoredSigningKey, Subscription, UploadedProvider, counts,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
-use crate::audit::{AuditEvent, Checkpoint, GENESIS, JournalBatch, StoredAudit, link};
+use crate::audit::{AuditEvent, Checkpoint, GENESIS, JournalBatch, StoredAudit, link_digest};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
@@ -133,6 +133,8 @@ where
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
     for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     /// A transaction that will write, on the writing connection.
@@ -221,7 +223,7 @@ where
             .fetch_optional(&mut *conn)
             .await?;
         let (mut seq, mut prev) = match tail {
-            Some(row) => (row.try_get::<i64, _>("seq")?, row.try_get::<String, _>("hash")?),
+            Some(row) => (row.try_get::<i64, _>("seq")?, Self::hash_at(&row, "hash")?),
             // Nothing in the table: a new trail, or one whose every record is archived (which
             // archiving never does by itself: it keeps the newest). Either way the chain goes
             // on from the newest checkpoint, never back from the start.
@@ -239,7 +241,7 @@ where
             },
         };
         let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, prev_hash, hash) ",
+            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash) ",
         );
         // Each minute's first and last sequence numbers in this batch (for time-range reads).
         let mut minutes: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
@@ -249,21 +251,22 @@ where
                 .entry(to_micros(e.at).div_euclid(MINUTE_MICROS))
                 .or_insert((seq, seq));
             span.1 = seq;
-            let hash = link(&prev, seq, body);
+            // Kept as 32 bytes; the next record's hash covers it in hex, as it always has.
+            let hash = link_digest(&prev, seq, body);
+            prev = hex::encode(hash);
             b.push_bind(seq)
-                .push_bind(e.id.to_string())
+                .push_bind(e.id)
                 .push_bind(to_micros(e.at))
                 .push_bind(e.kind.as_str().to_owned())
                 .push_bind(e.action.clone())
                 .push_bind(e.outcome.clone())
-                .push_bind(e.principal_id.map(|v| v.to_string()))
-                .push_bind(e.grant_id.map(|v| v.to_string()))
-                .push_bind(e.secret_id.map(|v| v.to_string()))
+                .push_bind(e.principal_id)
+                .push_bind(e.grant_id)
+                .push_bind(e.secret_id)
                 .push_bind(e.request_id.clone())
-                .push_bind(e.user_principal_id.map(|v| v.to_string()))
+                .push_bind(e.user_principal_id)
                 .push_bind(body.to_owned())
-                .push_bind(std::mem::replace(&mut prev, hash.clone()))
-                .push_bind(hash);
+                .push_bind(hash.to_vec());
         });
         // Not kept as a prepared statement: its text differs with every batch size, and a
         // cached statement of two thousand rows' binds holds megabytes (the connection cache
@@ -442,23 +445,63 @@ where
         })
     }
 
+    /// A record as the database keeps it: ids as 16 bytes and its hash as 32, given back as
+    /// the text the body and the API use. Its `prev_hash` is not stored (it is the previous
+    /// record's hash): the caller fills it in, from that record or [`Self::hash_before`].
     fn audit_row(row: &DB::Row) -> Result<StoredAudit> {
+        let id = |column: &str| -> Result<Option<String>> {
+            Ok(row.try_get::<Option<Uuid>, _>(column)?.map(|v| v.to_string()))
+        };
         Ok(StoredAudit {
             seq: row.try_get("seq")?,
-            id: row.try_get("id")?,
+            id: row.try_get::<Uuid, _>("id")?.to_string(),
             at: row.try_get("at")?,
             kind: row.try_get("kind")?,
             action: row.try_get("action")?,
             outcome: row.try_get("outcome")?,
-            principal_id: row.try_get("principal_id")?,
-            grant_id: row.try_get("grant_id")?,
-            secret_id: row.try_get("secret_id")?,
+            principal_id: id("principal_id")?,
+            grant_id: id("grant_id")?,
+            secret_id: id("secret_id")?,
             request_id: row.try_get("request_id")?,
-            user_principal_id: row.try_get("user_principal_id")?,
+            user_principal_id: id("user_principal_id")?,
             body: row.try_get("body")?,
-            prev_hash: row.try_get("prev_hash")?,
-            hash: row.try_get("hash")?,
+            prev_hash: String::new(),
+            hash: Self::hash_at(row, "hash")?,
         })
+    }
+
+    /// A chain hash kept as 32 bytes, as the hex the chain and the API speak.
+    fn hash_at(row: &DB::Row, column: &str) -> Result<String> {
+        let bytes: Vec<u8> = row.try_get(column)?;
+        if bytes.len() != 32 {
+            return Err(StoreError::Corrupt(format!(
+                "an audit hash of {} bytes, not 32",
+                bytes.len()
+            )));
+        }
+        Ok(hex::encode(bytes))
+    }
+
+    /// The hash record `seq` links to: record `seq - 1`'s, or, when that one has left the
+    /// database, the head of the checkpoint that archived it; the genesis hash before the
+    /// first record. Empty when none of those exists (records deleted outside the archiver,
+    /// which verification reports as missing).
+    async fn hash_before(&self, seq: i64) -> Result<String> {
+        if seq <= 1 {
+            return Ok(GENESIS.to_owned());
+        }
+        let row = sqlx::query::<DB>("SELECT hash FROM audit_events WHERE seq = $1")
+            .bind(seq - 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Self::hash_at(&row, "hash");
+        }
+        let row = sqlx::query::<DB>("SELECT head_hash FROM audit_checkpoints WHERE last_seq = $1")
+            .bind(seq - 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("head_hash")).transpose()?.unwrap_or_default())
     }
 
     /// A sealed value in columns `<prefix>kek_id`, `<prefix>wrapped_key`, `<prefix>ciphertext`,
@@ -560,7 +603,7 @@ macro_rules! grant_columns {
 }
 macro_rules! audit_columns {
     () => {
-        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, prev_hash, hash"
+        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash"
     };
 }
 
@@ -580,6 +623,8 @@ where
     for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB>,
     for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB>,
     for<'q> Option<Vec<u8>>: Encode<'q, DB> + Decode<'q, DB>,
+    for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<Uuid>: Encode<'q, DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     fn backend(&self) -> &'static str {
@@ -1360,7 +1405,7 @@ where
             "SELECT MAX(at) AS at FROM (SELECT at FROM audit_events \
              WHERE secret_id = $1 AND action = 'proxy.response' ORDER BY seq DESC LIMIT 1) AS newest",
         )
-        .bind(secret.to_string())
+        .bind(secret)
         .fetch_one(&self.pool)
         .await?;
         if let Some(at) = Self::opt_time_at(&row, "at")? {
@@ -1974,7 +2019,11 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<StoredAudit>> {
-        let mut qb = QueryBuilder::<DB>::new(concat!("SELECT ", audit_columns!(), " FROM audit_events WHERE 1 = 1"));
+        let mut qb = QueryBuilder::<DB>::new(concat!(
+            "SELECT e.*, p.hash AS prev FROM (SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE 1 = 1"
+        ));
         let (since, until) = (q.since.map(to_micros), q.until.map(to_micros));
         if since.is_some() || until.is_some() {
             // The range as sequence numbers, walked newest first; `at + 0` keeps the planner
@@ -1992,14 +2041,20 @@ where
             }
         }
         for (column, value) in [
-            ("principal_id", q.principal_id.map(|v| v.to_string())),
-            ("grant_id", q.grant_id.map(|v| v.to_string())),
-            ("secret_id", q.secret_id.map(|v| v.to_string())),
+            ("principal_id", q.principal_id),
+            ("grant_id", q.grant_id),
+            ("secret_id", q.secret_id),
+            ("user_principal_id", q.user_principal_id),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(" AND {column} = ")).push_bind(value);
+            }
+        }
+        for (column, value) in [
             ("outcome", q.outcome.clone()),
             ("kind", q.kind.map(|k| k.as_str().to_owned())),
             ("action", q.action.clone()),
             ("request_id", q.request_id.clone()),
-            ("user_principal_id", q.user_principal_id.map(|v| v.to_string())),
         ] {
             if let Some(value) = value {
                 qb.push(format_args!(" AND {column} = ")).push_bind(value);
@@ -2026,9 +2081,21 @@ where
         if let Some(before) = q.before_seq {
             qb.push(" AND seq < ").push_bind(before);
         }
-        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
+        // Each record's `prev_hash` is its predecessor's hash: one primary-key lookup each.
+        qb.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(q.limit)
+            .push(") e LEFT JOIN audit_events p ON p.seq = e.seq - 1 ORDER BY e.seq DESC");
         let rows = qb.build().fetch_all(&self.pool).await?;
-        rows.iter().map(Self::audit_row).collect()
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut record = Self::audit_row(row)?;
+            record.prev_hash = match row.try_get::<Option<Vec<u8>>, _>("prev")? {
+                Some(_) => Self::hash_at(row, "prev")?,
+                None => self.hash_before(record.seq).await?,
+            };
+            records.push(record);
+        }
+        Ok(records)
     }
 
     #[instrument(skip_all, level = "debug")]
@@ -2074,17 +2141,34 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
+        // From record `after_seq` itself when it is still here: its hash is the first
+        // record's `prev_hash`.
         let sql = concat!(
             "SELECT ",
             audit_columns!(),
-            " FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            " FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
         );
         let rows = sqlx::query::<DB>(sql)
             .bind(after_seq)
-            .bind(limit)
+            .bind(limit.saturating_add(1))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(Self::audit_row).collect()
+        let mut records = Vec::with_capacity(rows.len());
+        let mut last: Option<(i64, String)> = None;
+        for row in &rows {
+            let mut record = Self::audit_row(row)?;
+            let prev = last.replace((record.seq, record.hash.clone()));
+            if record.seq == after_seq {
+                continue;
+            }
+            record.prev_hash = match prev {
+                Some((seq, hash)) if seq == record.seq - 1 => hash,
+                _ => self.hash_before(record.seq).await?,
+            };
+            records.push(record);
+        }
+        records.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(records)
     }
 
     #[instrument(skip_all, level = "debug")]
@@ -2211,7 +2295,8 @@ where
         let row = sqlx::query::<DB>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| Ok((r.try_get("seq")?, r.try_get("hash")?))).transpose()
+        row.map(|r| Ok((r.try_get("seq")?, Self::hash_at(&r, "hash")?)))
+            .transpose()
     }
 
     #[instrument(skip_all, level = "debug")]
