@@ -3,8 +3,10 @@
 //! admin API and the portal make, each filter on its own.
 //!
 //! `cargo bench -p credgate --bench audit_scale -- [records] [database URL]`
-//! (default: 1,000,000 records into a fresh SQLite file under the temp directory). Prints a
-//! table: the fill rate, the file size per million records (SQLite), and each read's median
+//! (default: 1,000,000 records into a fresh SQLite file under the temp directory;
+//! `--fill-only` stops after the fill and keeps the database; `--reads-only` skips archiving).
+//! Prints the time the schema's migrations took (an upgrade, pointed at an existing database),
+//! then a table: the fill rate, the file size per million records (SQLite), and each read's median
 //! and p99 over 30 runs after one untimed run; then the reads of the call counts the overview
 //! makes over the day the records are spread across. Those reads touch one row per bucket and
 //! key (outcome and provider a minute; grant, outcome and provider an hour), not one per call:
@@ -33,6 +35,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     // `--retention-only`: fill, then archive and verify the archive (no read timings).
     let retention_only = std::env::args().any(|a| a == "--retention-only");
+    // `--fill-only`: fill and print the sizes, then stop and keep the database (to time an
+    // upgrade of it, or to read it from outside).
+    let fill_only = std::env::args().any(|a| a == "--fill-only");
+    // `--reads-only`: fill and time the reads and the walk, without archiving (large trails).
+    let reads_only = std::env::args().any(|a| a == "--reads-only");
     let records: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let dir = std::env::temp_dir().join(format!("credgate-audit-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -41,10 +48,18 @@ async fn main() {
         .get(1)
         .cloned()
         .unwrap_or_else(|| format!("sqlite:{}", file.display()));
+    // The file whose size is measured: the one the URL names.
+    let file = url.strip_prefix("sqlite:").map_or(file, |path| {
+        std::path::PathBuf::from(path.split('?').next().unwrap_or(path))
+    });
     let store = credgate::store::open_with(&DatabaseUrl::new(url.clone()), false)
         .await
         .unwrap();
+    // Pointed at an existing database this is its upgrade: timed, since a migration that
+    // rewrites the trail takes time in proportion to it.
+    let migrating = Instant::now();
     store.migrate().await.unwrap();
+    println!("schema migrated in {:.2} s", migrating.elapsed().as_secs_f64());
 
     // A realistic spread: many principals and grants, one grant hot (a tenth of the calls),
     // mostly `ok`, a few refusals.
@@ -129,6 +144,11 @@ async fn main() {
         size as f64 / records as f64,
     );
     println!();
+    if fill_only {
+        store.close().await;
+        println!("kept: {url}");
+        return;
+    }
     if !retention_only {
         let hot = grants[0];
         let cold = grants[GRANTS - 1];
@@ -318,6 +338,12 @@ async fn main() {
                 n as f64 / took.as_secs_f64()
             );
         }
+    }
+
+    if reads_only {
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
     }
 
     // Retention: every whole day moved to archive files (as --audit-retain-days would; here
