@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p credgate --bench audit_scale -- [records] [database URL]`
 //! (default: 1,000,000 records into a fresh SQLite file under the temp directory;
-//! `--fill-only` stops after the fill and keeps the database; `--reads-only` skips archiving).
+//! `--fill-only` stops after the fill and keeps the database; `--reads-only` skips archiving;
+//! `--retention-only [--one-day]` skips the reads).
 //! Prints the time the schema's migrations took (an upgrade, pointed at an existing database),
 //! then a table: the fill rate, the file size per million records (SQLite), and each read's median
 //! and p99 over 30 runs after one untimed run; then the reads of the call counts the overview
@@ -35,6 +36,13 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     // `--retention-only`: fill, then archive and verify the archive (no read timings).
     let retention_only = std::env::args().any(|a| a == "--retention-only");
+    // With `--retention-only`, `--one-day` puts every record in one UTC day: one archive file,
+    // as a trail retained a day at a time makes, verified with nothing beside it.
+    let days = if std::env::args().any(|a| a == "--one-day") {
+        1
+    } else {
+        2
+    };
     // `--fill-only`: fill and print the sizes, then stop and keep the database (to time an
     // upgrade of it, or to read it from outside).
     let fill_only = std::env::args().any(|a| a == "--fill-only");
@@ -72,14 +80,14 @@ async fn main() {
     let day_start = credgate::clock::now() - chrono::Duration::days(1);
     let step = 86_400_000_000 / records.max(1) as i64;
     // For retention alone, two whole UTC days (two files of equal size, as a retained archive's
-    // days are), instead of the last 24 hours (which split wherever the clock is).
+    // days are; or one), instead of the last 24 hours (which split wherever the clock is).
     let (day_start, step) = if retention_only {
         let midnight = credgate::clock::now()
             .date_naive()
             .and_hms_opt(0, 0, 0)
             .unwrap()
             .and_utc();
-        (midnight - chrono::Duration::days(2), step * 2)
+        (midnight - chrono::Duration::days(days), step * days)
     } else {
         (day_start, step)
     };

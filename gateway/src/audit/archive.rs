@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use zstd::stream::read::Decoder;
 use zstd::stream::write::Encoder;
 
-use super::chain::{Chained, VerifyReport, verify_in_order};
+use super::chain::{Chained, VerifyReport, verify_in_order, verify_records};
 use super::checkpoint::Checkpoint;
 use super::event::StoredAudit;
 
@@ -232,11 +232,18 @@ impl ArchiveWriter {
 /// before, the first to `first_prev_hash`, the last hashing to `head_hash`. Returns the records
 /// checked, or the first problem. Blocking.
 pub fn verify_file(dir: &Path, checkpoint: &Checkpoint) -> Result<u64, String> {
-    verify_file_with(dir, checkpoint, None)
+    verify_file_with(dir, checkpoint, None, false)
 }
 
 /// [`verify_file`], also checking that the record `anchor.0` in it has the hash `anchor.1`.
-fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &str)>) -> Result<u64, String> {
+/// `every_core`: each batch's records are hashed on every core (while the next batch waits to
+/// be decompressed), for a file checked while the other cores would be idle.
+fn verify_file_with(
+    dir: &Path,
+    checkpoint: &Checkpoint,
+    anchor: Option<(i64, &str)>,
+    every_core: bool,
+) -> Result<u64, String> {
     let path = dir.join(&checkpoint.file);
     let open = || std::fs::File::open(&path).map_err(|e| format!("{}: cannot open: {e}", checkpoint.file));
     // The bytes first: only the file that was signed is ever decompressed (so a file made to
@@ -254,7 +261,7 @@ fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &s
         ));
     }
     let mut report = VerifyReport::from_checkpoint(checkpoint.first_seq - 1, &checkpoint.first_prev_hash);
-    walk(&mut open()?, &mut report, anchor).map_err(|e| format!("{}: {e}", checkpoint.file))?;
+    walk(&mut open()?, &mut report, anchor, every_core).map_err(|e| format!("{}: {e}", checkpoint.file))?;
     if !report.ok {
         return Err(format!("{}: {}", checkpoint.file, report.error.unwrap_or_default()));
     }
@@ -272,7 +279,12 @@ fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &s
 
 /// Reads the records of a compressed stream into `report`, a batch at a time; the record
 /// `anchor.0`, if it is there, must hash to `anchor.1`.
-fn walk(reader: &mut impl Read, report: &mut VerifyReport, anchor: Option<(i64, &str)>) -> Result<(), String> {
+fn walk(
+    reader: &mut impl Read,
+    report: &mut VerifyReport,
+    anchor: Option<(i64, &str)>,
+    every_core: bool,
+) -> Result<(), String> {
     let mut lines = BufReader::with_capacity(1 << 16, Decoder::new(reader).map_err(|e| format!("cannot read: {e}"))?);
     // The batch's lines are read into buffers kept from batch to batch.
     let mut texts: Vec<String> = Vec::with_capacity(VERIFY_BATCH);
@@ -297,7 +309,11 @@ fn walk(reader: &mut impl Read, report: &mut VerifyReport, anchor: Option<(i64, 
             .enumerate()
             .map(|(i, t)| view(t).map_err(|e| format!("after record {}: {e}", report.head_seq + i as i64)))
             .collect::<Result<Vec<_>, _>>()?;
-        verify_in_order(report, &batch);
+        if every_core {
+            verify_records(report, &batch);
+        } else {
+            verify_in_order(report, &batch);
+        }
         if let Some((seq, hash)) = anchor
             && let Some(r) = batch.iter().find(|r| r.seq == seq)
             && r.hash != hash
@@ -389,6 +405,9 @@ pub fn verify_archive_from(
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // Files are checked one per core; with fewer files than cores (a single day's, say), each
+    // file's hashing spreads over the cores the files leave idle.
+    let every_core = checkpoints.len() < threads;
     let results: Vec<(usize, Result<u64, String>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(checkpoints.len().max(1)))
             .map(|_| {
@@ -398,7 +417,7 @@ pub fn verify_archive_from(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(c) = checkpoints.get(i) else { return done };
                         let anchor = kept.filter(|(seq, _)| (c.first_seq..=c.last_seq).contains(seq));
-                        done.push((i, verify_file_with(dir, c, anchor)));
+                        done.push((i, verify_file_with(dir, c, anchor, every_core)));
                     }
                 })
             })
@@ -480,6 +499,75 @@ mod tests {
         assert_eq!(name, "audit-2026-12-01-000000000001-000000012345.jsonl.zst");
         assert_eq!(span_of(&name), Some((1, 12_345)));
         assert_eq!(span_of("audit-2026-12-01.jsonl.zst"), None);
+    }
+
+    /// A file of `n` chained records and the checkpoint that names it as it is (unsigned: the
+    /// file check trusts its caller for the signature).
+    fn chained_file(dir: &Path, records: &[ArchivedRecord]) -> Checkpoint {
+        let name = file_name("2026-12-01", records[0].seq, records[records.len() - 1].seq);
+        write_file(&dir.join(&name), records).unwrap();
+        let bytes = std::fs::read(dir.join(&name)).unwrap();
+        Checkpoint {
+            period: "2026-12-01".into(),
+            first_seq: records[0].seq,
+            last_seq: records[records.len() - 1].seq,
+            first_prev_hash: records[0].prev_hash.clone(),
+            head_hash: records[records.len() - 1].hash.clone(),
+            records: records.len() as i64,
+            first_at: crate::clock::now(),
+            last_at: crate::clock::now(),
+            file: name,
+            file_sha256: hex::encode(Sha256::digest(&bytes)),
+            file_bytes: bytes.len() as i64,
+            created_at: crate::clock::now(),
+            key_id: String::new(),
+            signature: String::new(),
+        }
+    }
+
+    fn records(n: i64) -> Vec<ArchivedRecord> {
+        let mut prev = super::super::GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let body = format!("{{\"n\":{seq}}}");
+                let hash = super::super::link(&prev, seq, &body);
+                ArchivedRecord {
+                    seq,
+                    prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                    hash,
+                    body,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_file_checked_on_every_core_finds_what_one_core_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        // More than two batches, so a batch's first link is to the one before it.
+        let good = records(10_000);
+        let cp = chained_file(dir.path(), &good);
+        for every_core in [false, true] {
+            assert_eq!(verify_file_with(dir.path(), &cp, None, every_core), Ok(10_000));
+        }
+        // A body changed and its hash left: the record's own fault.
+        let mut changed = good.clone();
+        changed[5_000].body = "{\"n\":0}".into();
+        // The next record's link broken (its prev_hash no longer the hash before it).
+        let mut unlinked = good.clone();
+        unlinked[8_191].prev_hash = "f".repeat(64);
+        unlinked[8_191].hash = super::super::link(&unlinked[8_191].prev_hash, 8_192, &unlinked[8_191].body);
+        for (records, want) in [
+            (changed, "record 5001: hash does not match"),
+            (unlinked, "record 8192: prev_hash does not match"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let cp = chained_file(dir.path(), &records);
+            for every_core in [false, true] {
+                let err = verify_file_with(dir.path(), &cp, None, every_core).unwrap_err();
+                assert!(err.contains(want), "every_core {every_core}: {err}");
+            }
+        }
     }
 
     #[test]

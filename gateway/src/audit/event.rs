@@ -142,12 +142,15 @@ pub struct AuditRecord {
     pub seq: i64,
     #[serde(flatten)]
     pub event: AuditEvent,
+    /// The previous record's hash (hex), which this record's hash covers: not stored with the
+    /// record, read from the record before or from the checkpoint that archived it. Empty only
+    /// when that record was deleted outside the archiver (verification reports it missing).
     pub prev_hash: String,
     pub hash: String,
 }
 
-/// A row exactly as stored, for verification: the body text the hash covers and the
-/// columns copied out of it for filtering.
+/// A row as stored, for verification: the body text the hash covers, the columns copied out
+/// of it for filtering (as text, however the database keeps them), and the hashes as hex.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredAudit {
     pub seq: i64,
