@@ -588,6 +588,73 @@ async fn audit_records_changes_and_failed_attempts() {
         .assert_error(400, "bad_request");
 }
 
+/// Someone with write access to the database changes the live trail: each change is named by
+/// the record it hides behind. The database keeps ids and hashes as bytes and no `prev_hash`
+/// of its own, so these are the changes left to make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
+    let gw = Gateway::start().await;
+    for name in ["a", "b", "c", "d"] {
+        gw.create_principal("agent", name).await;
+    }
+    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true);
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite:{}", gw.data_dir.join("credgate.db").display()))
+        .await
+        .unwrap();
+    let (id, body, outcome): (Vec<u8>, String, String) =
+        sqlx::query_as("SELECT id, body, outcome FROM audit_events WHERE seq = 3")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+
+    // A column that no longer holds an id (SQLite keeps whatever it is given).
+    sqlx::query("UPDATE audit_events SET id = 'not-an-id' WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    let walk = gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false, "{}", walk.text);
+    let error = walk.json["error"].as_str().unwrap();
+    assert!(error.starts_with("record 3: indexed columns differ"), "{error}");
+    assert_eq!(
+        gw.get("/admin/v1/audit?limit=10").await.status,
+        StatusCode::OK,
+        "the trail still reads"
+    );
+    sqlx::query("UPDATE audit_events SET id = ? WHERE seq = 3")
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+
+    // Record 3 rewritten, its columns and its own hash made to agree with the new body: the
+    // record after it no longer links.
+    let prev: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = 2")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let forged = body.replacen(&format!("\"outcome\":\"{outcome}\""), "\"outcome\":\"denied\"", 1);
+    assert_ne!(forged, body);
+    let hash = credgate::audit::link_digest(&hex::encode(prev), 3, &forged);
+    sqlx::query("UPDATE audit_events SET body = ?, outcome = 'denied', hash = ? WHERE seq = 3")
+        .bind(&forged)
+        .bind(hash.to_vec())
+        .execute(&db)
+        .await
+        .unwrap();
+    let walk = gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], false, "{}", walk.text);
+    let error = walk.json["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("record 4: hash does not match its content and the record before it"),
+        "{error}"
+    );
+    db.close().await;
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_route() {
     let gw = Gateway::start().await;

@@ -236,8 +236,8 @@ pub fn verify_file(dir: &Path, checkpoint: &Checkpoint) -> Result<u64, String> {
 }
 
 /// [`verify_file`], also checking that the record `anchor.0` in it has the hash `anchor.1`.
-/// `every_core`: each batch's records are hashed on every core (while the next batch waits to
-/// be decompressed), for a file checked while the other cores would be idle.
+/// `every_core`: each batch, once decompressed, is hashed on every core, for a file checked
+/// while the other cores would be idle.
 fn verify_file_with(
     dir: &Path,
     checkpoint: &Checkpoint,

@@ -149,7 +149,12 @@ impl Chained for StoredAudit {
     }
     fn own_fault(&self) -> Option<String> {
         if !links_to(&self.prev_hash, self.seq, &self.body, &self.hash) {
-            return Some("hash does not match its content (the record was changed)".into());
+            // The database keeps no `prev_hash` of its own: it is the hash of the record
+            // before, so a rewritten predecessor (its hash recomputed to hide it) shows here.
+            return Some(
+                "hash does not match its content and the record before it (this record, or the one before it, was changed)"
+                    .into(),
+            );
         }
         let e: Indexed<'_> = match serde_json::from_str(&self.body) {
             Ok(e) => e,

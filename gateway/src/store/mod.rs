@@ -468,7 +468,8 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_minute_after(&self, seq: i64) -> Result<Option<i64>>;
     /// The highest number among records made before `before` (microseconds, a minute's start).
     async fn audit_last_seq_before(&self, before: i64) -> Result<Option<i64>>;
-    /// Deletes at most `limit` of the oldest records numbered up to `through_seq` (and the
-    /// minutes' spans wholly below it), in one short transaction; returns how many.
+    /// Deletes at most `limit` of the records numbered up to `through_seq`, the newest of them
+    /// first (and the minutes' spans wholly deleted), in one short transaction; returns how
+    /// many.
     async fn prune_audit(&self, through_seq: i64, limit: i64) -> Result<u64>;
 }
