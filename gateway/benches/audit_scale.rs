@@ -404,6 +404,13 @@ async fn main() {
         }
     });
     let inflated = t.elapsed();
+    // The files one at a time on one core each (as `verify --archive` checks a file when the
+    // files keep every core busy), to compare with the above when there is one file.
+    let t = Instant::now();
+    for c in &checkpoints {
+        credgate::audit::archive::verify_file(&archive, c).unwrap();
+    }
+    let one_core = t.elapsed();
     let per_file: Vec<String> = checkpoints.iter().map(|c| c.records.to_string()).collect();
     println!("files hold {} records", per_file.join(" + "));
     println!();
@@ -414,6 +421,7 @@ async fn main() {
         ("archived (read, verified, compressed, signed, deleted)", moved),
         ("archive verified (`verify --archive`)", proved),
         ("of which decompressing and splitting lines", inflated),
+        ("each file on one core, one after another", one_core),
     ] {
         println!(
             "| {name} | {archived} | {} | {:.2} | {:.0} | {per:.0} |",

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use zstd::stream::read::Decoder;
 use zstd::stream::write::Encoder;
 
-use super::chain::{Chained, VerifyReport, verify_in_order, verify_records};
+use super::chain::{Chained, VerifyReport, verify_in_order};
 use super::checkpoint::Checkpoint;
 use super::event::StoredAudit;
 
@@ -232,18 +232,11 @@ impl ArchiveWriter {
 /// before, the first to `first_prev_hash`, the last hashing to `head_hash`. Returns the records
 /// checked, or the first problem. Blocking.
 pub fn verify_file(dir: &Path, checkpoint: &Checkpoint) -> Result<u64, String> {
-    verify_file_with(dir, checkpoint, None, false)
+    verify_file_with(dir, checkpoint, None)
 }
 
 /// [`verify_file`], also checking that the record `anchor.0` in it has the hash `anchor.1`.
-/// `every_core`: each batch, once decompressed, is hashed on every core, for a file checked
-/// while the other cores would be idle.
-fn verify_file_with(
-    dir: &Path,
-    checkpoint: &Checkpoint,
-    anchor: Option<(i64, &str)>,
-    every_core: bool,
-) -> Result<u64, String> {
+fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &str)>) -> Result<u64, String> {
     let path = dir.join(&checkpoint.file);
     let open = || std::fs::File::open(&path).map_err(|e| format!("{}: cannot open: {e}", checkpoint.file));
     // The bytes first: only the file that was signed is ever decompressed (so a file made to
@@ -261,7 +254,7 @@ fn verify_file_with(
         ));
     }
     let mut report = VerifyReport::from_checkpoint(checkpoint.first_seq - 1, &checkpoint.first_prev_hash);
-    walk(&mut open()?, &mut report, anchor, every_core).map_err(|e| format!("{}: {e}", checkpoint.file))?;
+    walk(&mut open()?, &mut report, anchor).map_err(|e| format!("{}: {e}", checkpoint.file))?;
     if !report.ok {
         return Err(format!("{}: {}", checkpoint.file, report.error.unwrap_or_default()));
     }
@@ -279,12 +272,7 @@ fn verify_file_with(
 
 /// Reads the records of a compressed stream into `report`, a batch at a time; the record
 /// `anchor.0`, if it is there, must hash to `anchor.1`.
-fn walk(
-    reader: &mut impl Read,
-    report: &mut VerifyReport,
-    anchor: Option<(i64, &str)>,
-    every_core: bool,
-) -> Result<(), String> {
+fn walk(reader: &mut impl Read, report: &mut VerifyReport, anchor: Option<(i64, &str)>) -> Result<(), String> {
     let mut lines = BufReader::with_capacity(1 << 16, Decoder::new(reader).map_err(|e| format!("cannot read: {e}"))?);
     // The batch's lines are read into buffers kept from batch to batch.
     let mut texts: Vec<String> = Vec::with_capacity(VERIFY_BATCH);
@@ -309,11 +297,7 @@ fn walk(
             .enumerate()
             .map(|(i, t)| view(t).map_err(|e| format!("after record {}: {e}", report.head_seq + i as i64)))
             .collect::<Result<Vec<_>, _>>()?;
-        if every_core {
-            verify_records(report, &batch);
-        } else {
-            verify_in_order(report, &batch);
-        }
+        verify_in_order(report, &batch);
         if let Some((seq, hash)) = anchor
             && let Some(r) = batch.iter().find(|r| r.seq == seq)
             && r.hash != hash
@@ -405,9 +389,6 @@ pub fn verify_archive_from(
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    // Files are checked one per core; with fewer files than cores (a single day's, say), each
-    // file's hashing spreads over the cores the files leave idle.
-    let every_core = checkpoints.len() < threads;
     let results: Vec<(usize, Result<u64, String>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.min(checkpoints.len().max(1)))
             .map(|_| {
@@ -417,7 +398,7 @@ pub fn verify_archive_from(
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(c) = checkpoints.get(i) else { return done };
                         let anchor = kept.filter(|(seq, _)| (c.first_seq..=c.last_seq).contains(seq));
-                        done.push((i, verify_file_with(dir, c, anchor, every_core)));
+                        done.push((i, verify_file_with(dir, c, anchor)));
                     }
                 })
             })
@@ -542,31 +523,27 @@ mod tests {
     }
 
     #[test]
-    fn a_file_checked_on_every_core_finds_what_one_core_finds() {
+    fn a_file_is_checked_record_by_record_across_batches() {
         let dir = tempfile::tempdir().unwrap();
         // More than two batches, so a batch's first link is to the one before it.
         let good = records(10_000);
         let cp = chained_file(dir.path(), &good);
-        for every_core in [false, true] {
-            assert_eq!(verify_file_with(dir.path(), &cp, None, every_core), Ok(10_000));
-        }
+        assert_eq!(verify_file(dir.path(), &cp), Ok(10_000));
         // A body changed and its hash left: the record's own fault.
         let mut changed = good.clone();
         changed[5_000].body = "{\"n\":0}".into();
-        // The next record's link broken (its prev_hash no longer the hash before it).
+        // A record at a batch's start linked to something else than the record before it.
         let mut unlinked = good.clone();
-        unlinked[8_191].prev_hash = "f".repeat(64);
-        unlinked[8_191].hash = super::super::link(&unlinked[8_191].prev_hash, 8_192, &unlinked[8_191].body);
+        unlinked[8_192].prev_hash = "f".repeat(64);
+        unlinked[8_192].hash = super::super::link(&unlinked[8_192].prev_hash, 8_193, &unlinked[8_192].body);
         for (records, want) in [
             (changed, "record 5001: hash does not match"),
-            (unlinked, "record 8192: prev_hash does not match"),
+            (unlinked, "record 8193: prev_hash does not match"),
         ] {
             let dir = tempfile::tempdir().unwrap();
             let cp = chained_file(dir.path(), &records);
-            for every_core in [false, true] {
-                let err = verify_file_with(dir.path(), &cp, None, every_core).unwrap_err();
-                assert!(err.contains(want), "every_core {every_core}: {err}");
-            }
+            let err = verify_file(dir.path(), &cp).unwrap_err();
+            assert!(err.contains(want), "{err}");
         }
     }
 

@@ -2325,10 +2325,15 @@ where
     #[instrument(skip_all, level = "debug")]
     async fn prune_audit(&self, through_seq: i64, limit: i64) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query::<DB>("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events WHERE seq <= $1")
-            .bind(through_seq)
-            .fetch_one(&mut *tx)
-            .await?;
+        // Two subqueries, each one index seek: SQLite walks the whole range for a MIN and a
+        // MAX asked together.
+        let row = sqlx::query::<DB>(
+            "SELECT (SELECT MIN(seq) FROM audit_events) AS lo, \
+             (SELECT MAX(seq) FROM audit_events WHERE seq <= $1) AS hi",
+        )
+        .bind(through_seq)
+        .fetch_one(&mut *tx)
+        .await?;
         let (Some(oldest), Some(newest)) = (
             row.try_get::<Option<i64>, _>("lo")?,
             row.try_get::<Option<i64>, _>("hi")?,
