@@ -2095,7 +2095,7 @@ where
         for row in &rows {
             let mut record = Self::audit_row(row)?;
             record.prev_hash = match row.try_get::<Option<Vec<u8>>, _>("prev")? {
-                Some(_) => Self::hash_at(row, "prev")?,
+                Some(bytes) => hex::encode(bytes),
                 None => self.hash_before(record.seq).await?,
             };
             records.push(record);
