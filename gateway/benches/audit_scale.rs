@@ -404,8 +404,8 @@ async fn main() {
         }
     });
     let inflated = t.elapsed();
-    // The files one at a time on one core each (as `verify --archive` checks a file when the
-    // files keep every core busy), to compare with the above when there is one file.
+    // The files one at a time (each file's check is two threads: one decompresses, one hashes),
+    // to compare with the files side by side above.
     let t = Instant::now();
     for c in &checkpoints {
         credgate::audit::archive::verify_file(&archive, c).unwrap();
@@ -421,7 +421,7 @@ async fn main() {
         ("archived (read, verified, compressed, signed, deleted)", moved),
         ("archive verified (`verify --archive`)", proved),
         ("of which decompressing and splitting lines", inflated),
-        ("each file on one core, one after another", one_core),
+        ("each file on its own, one after another", one_core),
     ] {
         println!(
             "| {name} | {archived} | {} | {:.2} | {:.0} | {per:.0} |",
