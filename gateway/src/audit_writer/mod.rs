@@ -12,9 +12,11 @@
 //! credential leaves ([`AuditWriter::open`]), its outcome when the response ends
 //! ([`AuditWriter::close_call`]), and the indexer chains the outcome alone. Halving the rows,
 //! index entries and hashes per call cut the gateway's CPU per call by a fifth. The outcome's
-//! line waits to share the next line's `write`, so under load a call costs one `write`. A call
-//! still in flight when its opening is indexed is kept in the database (`audit_open_calls`)
-//! until its outcome comes, so neither a long stream nor a crash loses it.
+//! line waits to share the next line's `write`, and the openings of calls that run together
+//! share one `write` (each caller yields once before writing what is queued), so under load a
+//! `write` serves several calls. A call still in flight when its opening is indexed is kept
+//! in the database (`audit_open_calls`) until its outcome comes, so neither a long stream nor
+//! a crash loses it.
 //!
 //! Lines accepted and not yet indexed are bounded by the capacity: past it the caller gets
 //! [`AuditError::Unavailable`] at once, and the data plane answers `audit_unavailable` rather
@@ -161,6 +163,7 @@ impl AuditWriter {
                 segment,
                 to_index: Some(to_index),
                 written: 0,
+                writes: 0,
                 sync_file,
                 fsync: options.fsync,
                 flush_failed: false,
@@ -219,11 +222,34 @@ impl AuditWriter {
     pub async fn open(&self, event: &AuditEvent, opened: &mut Option<OpenCall>) -> Result<(), AuditError> {
         let id = event.id;
         let end = self.append(event.body(), Kind::Open, |body| Line::Open { id, body })?;
+        // Set while the line waits: a call cancelled meanwhile is recorded as abandoned, and
+        // its outcome line always follows its opening line in the journal.
         *opened = Some(OpenCall {
             writer: self.clone(),
             event: Some(event.clone()),
         });
+        // The other calls ready to run now reach their own opening first and queue it behind
+        // this one; the first of them back writes them all at once. A `write` to the journal
+        // was the largest single cost of a call's audit (BENCHMARKS.md), and under load this
+        // shares it between the calls that arrived together; alone, a call writes its own.
+        tokio::task::yield_now().await;
+        self.written_through(end)?;
         self.flushed(end).await
+    }
+
+    /// Returns once the journal is written up to `end`: at once if another call's `write`
+    /// took the line along, else after writing every queued line.
+    fn written_through(&self, end: u64) -> Result<(), AuditError> {
+        let mut tail = self.lock();
+        if tail.written >= end {
+            return Ok(());
+        }
+        // On failure the lines stay queued, in order: the caller is refused, and should a
+        // later write take them along, its refusal's record follows its opening and closes it.
+        match tail.write_out(None) {
+            Ok(_) if tail.written >= end => Ok(()),
+            _ => Err(AuditError::Unavailable),
+        }
     }
 
     async fn flushed(&self, end: u64) -> Result<(), AuditError> {
@@ -291,8 +317,9 @@ impl AuditWriter {
     }
 
     /// Writes `body` as one line and hands `line(body)` to the indexer; returns the journal
-    /// position after it (for an outcome, deferred, 0). Serialised before the lock: only the
-    /// write itself is serialised between callers.
+    /// position after it (for an opening, where it will end once written; for an outcome,
+    /// deferred, 0). Serialised before the lock: only the write itself is serialised between
+    /// callers.
     fn append(&self, body: String, kind: Kind, line: impl FnOnce(String) -> Line) -> Result<u64, AuditError> {
         let stats = self.stats();
         let refuse = || {
@@ -323,13 +350,29 @@ impl AuditWriter {
             stats.finish(1);
             return Err(refuse());
         }
-        if kind == Kind::Outcome {
-            tail.deferred.extend_from_slice(&bytes);
-            tail.deferred_lines.push((bytes.len() as u64, line));
-            drop(tail);
-            // Stores a permit while the task sleeps: no wake-up per call under load.
-            self.inner.deferred.notify_one();
-            return Ok(0);
+        match kind {
+            Kind::Event => {}
+            // Refused now, as a written event would be: after a failed flush no opening can be
+            // vouched for.
+            Kind::Open if tail.flush_failed => {
+                drop(tail);
+                stats.finish(1);
+                return Err(refuse());
+            }
+            Kind::Open => {
+                tail.deferred.extend_from_slice(&bytes);
+                tail.deferred_lines.push((bytes.len() as u64, line));
+                // Where the line will end: queued lines are the next bytes written.
+                return Ok(tail.written + tail.deferred.len() as u64);
+            }
+            Kind::Outcome => {
+                tail.deferred.extend_from_slice(&bytes);
+                tail.deferred_lines.push((bytes.len() as u64, line));
+                drop(tail);
+                // Stores a permit while the task sleeps: no wake-up per call under load.
+                self.inner.deferred.notify_one();
+                return Ok(0);
+            }
         }
         match tail.write_out(Some((&bytes, line))) {
             Ok(_) => Ok(tail.written),
@@ -504,7 +547,8 @@ impl Drop for OpenCall {
 enum Kind {
     /// Written at once.
     Event,
-    /// A call's opening: written at once, with the [`OPEN`] mark.
+    /// A call's opening, with the [`OPEN`] mark: queued, and written by its caller (or along
+    /// with another call's line) before the caller goes on.
     Open,
     /// A call's outcome: deferred to share the next `write`.
     Outcome,

@@ -1,7 +1,7 @@
-//! The journal's writing end: one mutex held for one `write`, the outcome lines deferred to
-//! share the next `write`, segment rotation, and the group commit of `--fsync-commits` (a
-//! syncer thread flushes whatever was written since its last flush, and every caller waits
-//! for the flush that covers its line).
+//! The journal's writing end: one mutex held for one `write`, the lines queued to share the
+//! next `write` (outcomes, and openings whose callers write them after a yield), segment
+//! rotation, and the group commit of `--fsync-commits` (a syncer thread flushes whatever was
+//! written since its last flush, and every caller waits for the flush that covers its line).
 
 use std::fs::File;
 use std::sync::Arc;
@@ -41,12 +41,15 @@ pub(super) struct Tail {
     pub(super) to_index: Option<mpsc::UnboundedSender<Batch>>,
     /// Bytes written by this process over all segments: the syncer's measure of progress.
     pub(super) written: u64,
+    /// `write`s that succeeded: fewer than lines, when lines share them.
+    pub(super) writes: u64,
     /// The file the syncer flushes (the current segment's).
     pub(super) sync_file: Arc<File>,
     pub(super) fsync: bool,
     /// With `fsync`: a flush failed, so nothing written from here on could be vouched for.
     pub(super) flush_failed: bool,
-    /// Outcome lines waiting to share the next `write`, and each one's length and line.
+    /// Lines waiting to share the next `write` (outcomes and openings), and each one's length
+    /// and line.
     pub(super) deferred: Vec<u8>,
     pub(super) deferred_lines: Vec<(u64, Line)>,
 }
@@ -126,6 +129,7 @@ impl Tail {
         }
         let end = self.segment.append(line)?;
         self.written += line.len() as u64;
+        self.writes += 1;
         Ok(end)
     }
 

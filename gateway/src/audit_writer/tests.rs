@@ -244,6 +244,50 @@ async fn an_outcome_shares_the_next_write_or_is_written_soon_after() {
 }
 
 #[tokio::test]
+async fn calls_that_open_together_share_one_write_and_each_goes_on_only_once_its_line_is_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+        .await
+        .unwrap();
+    let segment = tmp
+        .path()
+        .join("journal")
+        .join(format!("{}.jsonl", writer.lock().segment_id));
+    let before = writer.lock().writes;
+    // Eight calls ready at once on this one thread, as a burst of requests is.
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let (writer, segment) = (writer.clone(), segment.clone());
+            tokio::spawn(async move {
+                let event = ev(&format!("call.{i}"));
+                let mut opened = None;
+                writer.open(&event, &mut opened).await.unwrap();
+                // What the credential leaving now would rely on: the opening is in the file.
+                let text = std::fs::read_to_string(&segment).unwrap();
+                assert!(text.contains(&format!(">{}\n", event.body())), "call {i}'s opening");
+                opened.unwrap().close(|e| e.status = Some(200));
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(writer.lock().writes - before, 1, "eight openings, one write");
+    // Alone, a call writes its own line.
+    let mut opened = None;
+    writer.open(&ev("alone"), &mut opened).await.unwrap();
+    assert_eq!(writer.lock().writes - before, 2);
+    opened.unwrap().close(|_| {});
+    writer.close();
+    task.await.unwrap();
+    let (report, actions) = chain(store.as_ref()).await;
+    assert!(report.ok, "{report:?}");
+    assert_eq!(actions.len(), 9, "each call chained once: {actions:?}");
+    assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_call_dropped_mid_flight_is_abandoned_and_outcomes_pass_a_full_queue() {
     let tmp = tempfile::tempdir().unwrap();
     let store = sqlite(tmp.path()).await;
