@@ -53,6 +53,11 @@ PARTS = [
     ("copies (memmove)", r"memmove|memcpy"),
 ]
 
+# Frames that only carry work for their caller: what `--callers` looks past.
+PLUMBING = re.compile(r"^_?mi_|^__rust_|^alloc::|^core::|^<alloc::|^<core::|^std::|^<std::|^hashbrown|"
+                      r"^<hashbrown|^__memmove|^__memcpy|^memcpy|^memmove|^malloc|^free|^realloc|^\[unknown\]|"
+                      r"drop_in_place|^<T as |^bytes::|^<bytes::|^_ZN|^mimalloc")
+
 
 def samples(script: str) -> tuple[list[list[str]], collections.Counter[str]]:
     """Each sample's frames (leaf first) and the threads' sample counts, from `perf script`."""
@@ -83,6 +88,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="length of the recording")
     ap.add_argument("--calls", type=int, default=20000, help="calls made under strace")
     ap.add_argument("--skip-strace", action="store_true")
+    ap.add_argument("--callers", action="append", default=[], metavar="REGEX",
+                    help="also list the nearest credgate (or hyper, axum, tokio…) frames above samples that match "
+                         "REGEX: who allocates, say, with '^_?mi_'")
     a = ap.parse_args()
     for tool in ("perf", *(() if a.skip_strace else ("strace",))):
         if shutil.which(tool) is None:
@@ -128,6 +136,23 @@ def main() -> None:
             share = sum(1 for frames in found if any(rx.search(f) for f in frames)) / n
             if share > 0:
                 print(f"| {label} | {100 * share:.1f}% | {share * load['cpu_us']:.1f} |")
+
+        for pattern in a.callers:
+            rx = re.compile(pattern)
+            owners: collections.Counter[str] = collections.Counter()
+            for frames in found:
+                at = next((i for i, f in enumerate(frames) if rx.search(f)), None)
+                if at is None:
+                    continue
+                # The first frame above the match that is not plumbing (allocators, copies,
+                # the standard library's collections and formatting, drop glue).
+                owner = next((f for f in frames[at + 1:] if not PLUMBING.search(f)), "(none)")
+                owners[owner] += 1
+            total = sum(owners.values())
+            print(f"\n| nearest caller of `{pattern}` | share of credgate's CPU | µs a call |\n|---|---:|---:|")
+            for owner, count in owners.most_common(15):
+                print(f"| `{owner[:110]}` | {100 * count / n:.1f}% | {count / n * load['cpu_us']:.2f} |")
+            print(f"| all | {100 * total / n:.1f}% | {total / n * load['cpu_us']:.1f} |")
 
         if not a.skip_strace:
             counts = work / "strace.txt"
