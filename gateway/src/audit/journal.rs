@@ -315,6 +315,14 @@ impl Segment {
 }
 
 #[cfg(test)]
+impl Segment {
+    /// Puts `file` in the segment's place (a test's failing disk) and returns the one it held.
+    pub fn swap_file(&mut self, file: File) -> File {
+        std::mem::replace(&mut self.file, file)
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::AuditKind;

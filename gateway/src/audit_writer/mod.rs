@@ -163,7 +163,6 @@ impl AuditWriter {
                 segment,
                 to_index: Some(to_index),
                 written: 0,
-                writes: 0,
                 sync_file,
                 fsync: options.fsync,
                 flush_failed: false,
@@ -241,6 +240,11 @@ impl AuditWriter {
     /// took the line along, else after writing every queued line.
     fn written_through(&self, end: u64) -> Result<(), AuditError> {
         let mut tail = self.lock();
+        // A flush failed while the line waited (a rotation's flush, say): from then on no
+        // opening can be vouched for, written or not.
+        if tail.flush_failed {
+            return Err(AuditError::Unavailable);
+        }
         if tail.written >= end {
             return Ok(());
         }
@@ -385,11 +389,10 @@ impl AuditWriter {
     }
 
     /// Writes the deferred outcome lines, if any; after a failure they stay deferred.
-    fn write_deferred(&self) {
+    /// Writes the queued lines, if any; returns whether some still wait (the write failed).
+    fn write_deferred(&self) -> bool {
         let mut tail = self.lock();
-        if !tail.deferred_lines.is_empty() {
-            let _ = tail.write_out(None);
-        }
+        !tail.deferred_lines.is_empty() && tail.write_out(None).is_err()
     }
 
     fn lock(&self) -> MutexGuard<'_, Tail> {

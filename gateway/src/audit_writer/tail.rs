@@ -23,6 +23,8 @@ const SYNC_GATHER: Duration = Duration::from_micros(300);
 /// next call's opening comes sooner, so each call costs one `write` instead of two; when idle,
 /// the outcome is written this long after the response ended.
 pub(super) const OUTCOME_DEFER: Duration = Duration::from_millis(5);
+/// The longest pause between two attempts to write lines a failed write left queued.
+const RETRY_AT_MOST: Duration = Duration::from_secs(1);
 
 /// A journaled line on its way to the database, and where it ends in its segment.
 pub(super) struct Batch {
@@ -41,8 +43,6 @@ pub(super) struct Tail {
     pub(super) to_index: Option<mpsc::UnboundedSender<Batch>>,
     /// Bytes written by this process over all segments: the syncer's measure of progress.
     pub(super) written: u64,
-    /// `write`s that succeeded: fewer than lines, when lines share them.
-    pub(super) writes: u64,
     /// The file the syncer flushes (the current segment's).
     pub(super) sync_file: Arc<File>,
     pub(super) fsync: bool,
@@ -129,7 +129,6 @@ impl Tail {
         }
         let end = self.segment.append(line)?;
         self.written += line.len() as u64;
-        self.writes += 1;
         Ok(end)
     }
 
@@ -182,19 +181,31 @@ pub(super) fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync
 
 /// Writes deferred outcome lines that no other line took along within [`OUTCOME_DEFER`].
 /// Ends with the writer.
+///
+/// After a failed write it tries again, backing off up to [`RETRY_AT_MOST`], until the lines are
+/// written: the lines of calls refused meanwhile (an opening and its refusal each) keep their
+/// room in the backlog until then, and once the backlog is full no new call writes anything,
+/// so without this a disk that came back would never be written to again.
 pub(super) async fn deferred_loop(wake: Arc<tokio::sync::Notify>, inner: std::sync::Weak<Inner>) {
     loop {
         wake.notified().await;
-        tokio::time::sleep(OUTCOME_DEFER).await;
-        let Some(inner) = inner.upgrade() else { return };
-        let writer = AuditWriter { inner };
-        writer.write_deferred();
-        if let Some(syncer) = &writer.inner.syncer {
-            // Nobody waits on outcomes, but with `--fsync-commits` they reach the disk soon too.
-            let _ = syncer.send(());
-        }
-        if writer.stats().closed.load(Ordering::Relaxed) {
-            return;
+        let mut pause = OUTCOME_DEFER;
+        loop {
+            tokio::time::sleep(pause).await;
+            let Some(inner) = inner.upgrade() else { return };
+            let writer = AuditWriter { inner };
+            let waiting = writer.write_deferred();
+            if let Some(syncer) = &writer.inner.syncer {
+                // Nobody waits on outcomes, but with `--fsync-commits` they reach the disk soon too.
+                let _ = syncer.send(());
+            }
+            if writer.stats().closed.load(Ordering::Relaxed) {
+                return;
+            }
+            if !waiting {
+                break;
+            }
+            pause = (pause * 2).min(RETRY_AT_MOST);
         }
     }
 }

@@ -254,18 +254,32 @@ async fn calls_that_open_together_share_one_write_and_each_goes_on_only_once_its
         .path()
         .join("journal")
         .join(format!("{}.jsonl", writer.lock().segment_id));
-    let before = writer.lock().writes;
+    // Each line's action, `>` before an opening's.
+    fn read(segment: &std::path::Path) -> Vec<String> {
+        std::fs::read_to_string(segment)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let open = if l.starts_with('>') { ">" } else { "" };
+                let event: AuditEvent = serde_json::from_str(l.trim_start_matches('>')).unwrap();
+                format!("{open}{}", event.action)
+            })
+            .collect()
+    }
+    let lines = || read(&segment);
     // Eight calls ready at once on this one thread, as a burst of requests is.
     let calls: Vec<_> = (0..8)
         .map(|i| {
             let (writer, segment) = (writer.clone(), segment.clone());
+            let mine = format!(">call.{i}");
             tokio::spawn(async move {
-                let event = ev(&format!("call.{i}"));
                 let mut opened = None;
-                writer.open(&event, &mut opened).await.unwrap();
-                // What the credential leaving now would rely on: the opening is in the file.
-                let text = std::fs::read_to_string(&segment).unwrap();
-                assert!(text.contains(&format!(">{}\n", event.body())), "call {i}'s opening");
+                writer.open(&ev(&mine[1..]), &mut opened).await.unwrap();
+                // What the credential leaving now relies on: the opening is in the file.
+                assert!(
+                    read(&segment).contains(&mine),
+                    "{mine} is journaled before the call goes on"
+                );
                 opened.unwrap().close(|e| e.status = Some(200));
             })
         })
@@ -273,11 +287,14 @@ async fn calls_that_open_together_share_one_write_and_each_goes_on_only_once_its
     for call in calls {
         call.await.unwrap();
     }
-    assert_eq!(writer.lock().writes - before, 1, "eight openings, one write");
+    // One write took the eight openings, before any call went on (and so before any outcome).
+    // Written one at a time, each call's outcome would sit between two openings.
+    let want: Vec<String> = (0..8).map(|i| format!(">call.{i}")).collect();
+    assert_eq!(lines()[..8], want[..], "{:?}", lines());
     // Alone, a call writes its own line.
     let mut opened = None;
     writer.open(&ev("alone"), &mut opened).await.unwrap();
-    assert_eq!(writer.lock().writes - before, 2);
+    assert_eq!(lines().last().map(String::as_str), Some(">alone"));
     opened.unwrap().close(|_| {});
     writer.close();
     task.await.unwrap();
@@ -285,6 +302,41 @@ async fn calls_that_open_together_share_one_write_and_each_goes_on_only_once_its
     assert!(report.ok, "{report:?}");
     assert_eq!(actions.len(), 9, "each call chained once: {actions:?}");
     assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lines_a_failed_write_left_queued_are_written_once_the_disk_is_back_without_new_calls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let (writer, task) = AuditWriter::start(store.clone(), options(tmp.path(), 10_000))
+        .await
+        .unwrap();
+    // /dev/full refuses every write with ENOSPC, as a full disk does.
+    let full = std::fs::OpenOptions::new().append(true).open("/dev/full").unwrap();
+    let disk = writer.lock().segment.swap_file(full);
+    let mut opened = None;
+    assert_eq!(
+        writer.open(&ev("refused"), &mut opened).await,
+        Err(AuditError::Unavailable),
+        "a call whose opening cannot be written does not go on"
+    );
+    // As the data plane does: the refusal is the call's outcome, closing its opening.
+    opened.unwrap().close(|e| e.outcome = "audit_unavailable".into());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(writer.stats().queued.load(Ordering::Relaxed), 2, "both lines wait");
+    // The disk is back, and no call comes to write: the writer retries by itself.
+    writer.lock().segment.swap_file(disk);
+    assert!(writer.settle().await, "the waiting lines were written and indexed");
+    let rows = store.audit_chain(0, 10).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.action.as_str(), r.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("refused", "audit_unavailable")]
+    );
+    assert!(store.open_calls(&journal_id(&tmp)).await.unwrap().is_empty());
+    writer.close();
+    task.await.unwrap();
 }
 
 #[tokio::test]
