@@ -388,8 +388,8 @@ impl AuditWriter {
         }
     }
 
-    /// Writes the deferred outcome lines, if any; after a failure they stay deferred.
-    /// Writes the queued lines, if any; returns whether some still wait (the write failed).
+    /// Writes the queued lines, if any; returns whether some still wait (the write failed: they
+    /// stay queued, in order).
     fn write_deferred(&self) -> bool {
         let mut tail = self.lock();
         !tail.deferred_lines.is_empty() && tail.write_out(None).is_err()
