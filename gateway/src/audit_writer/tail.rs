@@ -160,11 +160,20 @@ pub(super) fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync
         // Every wake-up that came meanwhile is covered by this flush.
         while woken.try_recv().is_ok() {}
         let Some(inner) = inner.upgrade() else { return };
+        let lock = || inner.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (file, upto) = {
-            let tail = inner.tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let tail = lock();
             (tail.sync_file.clone(), tail.written)
         };
-        match file.sync_data() {
+        let synced = file.sync_data();
+        // A rotation flushes the segment it leaves, under the lock; if that flush failed, the
+        // lines it covered may not be on disk, and a flush of the new segment (or of the old
+        // one again: Linux reports a write-back error once) says nothing about them.
+        if lock().flush_failed {
+            inner.flushed.send_modify(|f| f.failed = true);
+            continue;
+        }
+        match synced {
             Ok(()) => inner.flushed.send_modify(|f| f.upto = f.upto.max(upto)),
             Err(e) => {
                 tracing::error!(error = %e, "the audit journal could not be flushed to disk; calls are refused until credgate is restarted");

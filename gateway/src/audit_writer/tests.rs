@@ -340,6 +340,25 @@ async fn lines_a_failed_write_left_queued_are_written_once_the_disk_is_back_with
 }
 
 #[tokio::test]
+async fn with_fsync_a_failed_rotation_flush_fails_the_callers_waiting_for_their_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = sqlite(tmp.path()).await;
+    let mut options = options(tmp.path(), 10_000);
+    options.fsync = true;
+    let (writer, task) = AuditWriter::start(store.clone(), options).await.unwrap();
+    writer.record(ev("flushed")).await.unwrap();
+    // A line written and not yet flushed, then the flush a rotation makes of its segment
+    // fails (as `Tail::rotate` records it): the syncer's next flush succeeds, on a segment
+    // that may not hold that line.
+    let end = writer.append_event(ev("written, never flushed")).unwrap();
+    writer.lock().flush_failed = true;
+    assert_eq!(writer.flushed(end).await, Err(AuditError::Unavailable));
+    assert_eq!(writer.record(ev("after")).await, Err(AuditError::Unavailable));
+    writer.close();
+    task.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_call_dropped_mid_flight_is_abandoned_and_outcomes_pass_a_full_queue() {
     let tmp = tempfile::tempdir().unwrap();
     let store = sqlite(tmp.path()).await;
