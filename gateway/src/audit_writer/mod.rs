@@ -354,38 +354,33 @@ impl AuditWriter {
             stats.finish(1);
             return Err(refuse());
         }
-        match kind {
-            Kind::Event => {}
-            // Refused now, as a written event would be: after a failed flush no opening can be
-            // vouched for.
-            Kind::Open if tail.flush_failed => {
-                drop(tail);
-                stats.finish(1);
-                return Err(refuse());
-            }
-            Kind::Open => {
-                tail.deferred.extend_from_slice(&bytes);
-                tail.deferred_lines.push((bytes.len() as u64, line));
-                // Where the line will end: queued lines are the next bytes written.
-                return Ok(tail.written + tail.deferred.len() as u64);
-            }
-            Kind::Outcome => {
-                tail.deferred.extend_from_slice(&bytes);
-                tail.deferred_lines.push((bytes.len() as u64, line));
-                drop(tail);
-                // Stores a permit while the task sleeps: no wake-up per call under load.
-                self.inner.deferred.notify_one();
-                return Ok(0);
-            }
+        // Refused now, as `write_out` refuses an event: after a failed flush no opening can be
+        // vouched for.
+        if kind == Kind::Open && tail.flush_failed {
+            drop(tail);
+            stats.finish(1);
+            return Err(refuse());
         }
-        match tail.write_out(Some((&bytes, line))) {
-            Ok(_) => Ok(tail.written),
-            Err(()) => {
-                drop(tail);
-                stats.finish(1);
-                Err(refuse())
-            }
+        if kind == Kind::Event {
+            return match tail.write_out(Some((&bytes, line))) {
+                Ok(_) => Ok(tail.written),
+                Err(()) => {
+                    drop(tail);
+                    stats.finish(1);
+                    Err(refuse())
+                }
+            };
         }
+        tail.deferred.extend_from_slice(&bytes);
+        tail.deferred_lines.push((bytes.len() as u64, line));
+        if kind == Kind::Open {
+            // Where the line will end: queued lines are the next bytes written.
+            return Ok(tail.written + tail.deferred.len() as u64);
+        }
+        drop(tail);
+        // Stores a permit while the task sleeps: no wake-up per call under load.
+        self.inner.deferred.notify_one();
+        Ok(0)
     }
 
     /// Writes the queued lines, if any; returns whether some still wait (the write failed: they

@@ -188,8 +188,8 @@ pub(super) fn sync_loop(woken: &std::sync::mpsc::Receiver<()>, inner: &std::sync
     }
 }
 
-/// Writes deferred outcome lines that no other line took along within [`OUTCOME_DEFER`].
-/// Ends with the writer.
+/// Writes queued lines (outcomes, and openings whose caller went away or was refused) that no
+/// other line took along within [`OUTCOME_DEFER`]. Ends with the writer.
 ///
 /// After a failed write it tries again, backing off up to [`RETRY_AT_MOST`], until the lines are
 /// written: the lines of calls refused meanwhile (an opening and its refusal each) keep their
