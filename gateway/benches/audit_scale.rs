@@ -91,61 +91,105 @@ async fn main() {
     } else {
         (day_start, step)
     };
+    // `--bulk`: the trail's secondary indexes are dropped for the fill and built after it in one
+    // pass each (timed on their own), as a loader of a very large trail would.
+    let bulk = std::env::args().any(|a| a == "--bulk");
+    let indexes = if bulk { drop_indexes(&url).await } else { Vec::new() };
+    // The events are made on a thread of their own, a few batches ahead, so the fill times the
+    // store's writing rather than this loop.
+    let (batches, ready) = std::sync::mpsc::sync_channel::<Vec<JournaledEvent>>(4);
+    let made = {
+        let grants = grants.clone();
+        std::thread::spawn(move || {
+            let mut rare_request = String::new();
+            let mut middle = day_start;
+            let mut hashed_bytes = 0usize;
+            let mut written = 0usize;
+            while written < records {
+                let n = BATCH.min(records - written);
+                let events: Vec<JournaledEvent> = (0..n)
+                    .map(|i| {
+                        let k = written + i;
+                        let (grant, secret, principal) = if k.is_multiple_of(10) {
+                            grants[0]
+                        } else {
+                            grants[(k * 7919) % GRANTS]
+                        };
+                        let outcome = match k % 1000 {
+                            0 => "grant_revoked",
+                            1..=4 => "upstream_error",
+                            _ => "ok",
+                        };
+                        let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", outcome);
+                        e.at = day_start + chrono::Duration::microseconds(step * k as i64);
+                        e.principal_id = Some(principal);
+                        e.grant_id = Some(grant);
+                        e.secret_id = Some(secret);
+                        e.request_id = Some(Uuid::now_v7().simple().to_string());
+                        e.method = Some("POST".into());
+                        e.host = Some("api.openai.com".into());
+                        e.path = Some("/v1/chat/completions".into());
+                        e.status = Some(200);
+                        e.provider = Some("openai".into());
+                        e.latency_ms = Some(12.5);
+                        if k == records / 2 {
+                            rare_request = e.request_id.clone().unwrap_or_default();
+                            middle = e.at;
+                        }
+                        JournaledEvent::new(e)
+                    })
+                    .collect();
+                hashed_bytes += events.iter().map(|e| e.body.len()).sum::<usize>();
+                written += n;
+                if batches.send(events).is_err() {
+                    break;
+                }
+            }
+            (rare_request, middle, hashed_bytes as f64 / records.max(1) as f64)
+        })
+    };
     let started = Instant::now();
     let mut written = 0usize;
-    let mut rare_request = String::new();
-    let mut middle = credgate::clock::now();
-    while written < records {
-        let n = BATCH.min(records - written);
-        let events = (0..n)
-            .map(|i| {
-                let k = written + i;
-                let (grant, secret, principal) = if k.is_multiple_of(10) {
-                    grants[0]
-                } else {
-                    grants[(k * 7919) % GRANTS]
-                };
-                let outcome = match k % 1000 {
-                    0 => "grant_revoked",
-                    1..=4 => "upstream_error",
-                    _ => "ok",
-                };
-                let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", outcome);
-                e.at = day_start + chrono::Duration::microseconds(step * k as i64);
-                e.principal_id = Some(principal);
-                e.grant_id = Some(grant);
-                e.secret_id = Some(secret);
-                e.request_id = Some(Uuid::now_v7().simple().to_string());
-                e.method = Some("POST".into());
-                e.host = Some("api.openai.com".into());
-                e.path = Some("/v1/chat/completions".into());
-                e.status = Some(200);
-                e.provider = Some("openai".into());
-                e.latency_ms = Some(12.5);
-                if k == records / 2 {
-                    rare_request = e.request_id.clone().unwrap_or_default();
-                    middle = e.at;
-                }
-                JournaledEvent::new(e)
-            })
-            .collect();
+    let mut reported = Instant::now();
+    for events in ready {
+        written += events.len();
         let batch = JournalBatch {
             journal: "bench".into(),
             events,
             ..Default::default()
         };
         store.index_journal(&batch, None).await.unwrap();
-        written += n;
+        if reported.elapsed() > Duration::from_secs(60) {
+            reported = Instant::now();
+            eprintln!(
+                "{written} records in {:.0} s ({:.0}/s)",
+                started.elapsed().as_secs_f64(),
+                written as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let (rare_request, middle, hashed_body) = made.join().unwrap();
+    let loaded = started.elapsed();
+    if bulk {
+        let building = Instant::now();
+        create_indexes(&url, &indexes).await;
+        println!(
+            "{records} records loaded in {:.0} s ({:.0}/s), {} indexes built in {:.0} s",
+            loaded.as_secs_f64(),
+            records as f64 / loaded.as_secs_f64(),
+            indexes.len(),
+            building.elapsed().as_secs_f64()
+        );
     }
     let fill = started.elapsed();
     let (size, body) = sizes(&url, &file).await;
 
     println!(
-        "| records | backend | fill (records/s) | MiB per million records | bytes a record | body bytes a record |"
+        "| records | backend | fill (records/s) | MiB per million records | bytes a record | body bytes a record: hashed | stored |"
     );
-    println!("|---:|---|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|");
     println!(
-        "| {records} | {} | {:.0} | {:.0} | {:.0} | {body:.0} |",
+        "| {records} | {} | {:.0} | {:.0} | {:.0} | {hashed_body:.0} | {body:.0} |",
         store.backend(),
         records as f64 / fill.as_secs_f64(),
         size as f64 / (1 << 20) as f64 / (records as f64 / 1e6),
@@ -435,12 +479,13 @@ async fn main() {
 }
 
 /// The trail's bytes on disk (the SQLite file, or PostgreSQL's table with its indexes and
-/// toast), and the average length of a record's body (the JSON the chain hashes).
+/// toast), and the average length of a record's body as stored (without the values its columns
+/// hold), over the first million records.
 async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
         let row: (i64, f64) = sqlx::query_as(
-            "SELECT pg_total_relation_size('audit_events')::BIGINT, AVG(octet_length(body))::FLOAT8 FROM audit_events",
+            "SELECT pg_total_relation_size('audit_events')::BIGINT, (SELECT AVG(octet_length(body))::FLOAT8 FROM audit_events WHERE seq <= 1000000)",
         )
         .fetch_one(&pool)
         .await
@@ -449,7 +494,7 @@ async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
         return (row.0 as u64, row.1);
     }
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let body: f64 = sqlx::query_scalar("SELECT AVG(LENGTH(CAST(body AS BLOB))) FROM audit_events")
+    let body: f64 = sqlx::query_scalar("SELECT AVG(LENGTH(CAST(body AS BLOB))) FROM audit_events WHERE seq <= 1000000")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -458,4 +503,54 @@ async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
     let size =
         std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
     (size, body)
+}
+
+/// The audit table's secondary indexes, as the SQL that makes each, dropped.
+async fn drop_indexes(url: &str) -> Vec<String> {
+    // `CREATE [UNIQUE] INDEX name ON ...`: the word before `ON`.
+    let drop = |sql: &String| {
+        let name = sql.split(" ON ").next().unwrap().rsplit(' ').next().unwrap();
+        sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))
+    };
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let made: Vec<String> = sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname <> 'audit_events_pkey'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for sql in &made {
+            sqlx::raw_sql(drop(sql)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        return made;
+    }
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let made: Vec<String> = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for sql in &made {
+        sqlx::raw_sql(drop(sql)).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    made
+}
+
+async fn create_indexes(url: &str, made: &[String]) {
+    for sql in made {
+        let sql = sqlx::AssertSqlSafe(sql.clone());
+        if url.starts_with("postgres") {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
 }

@@ -589,8 +589,9 @@ async fn audit_records_changes_and_failed_attempts() {
 }
 
 /// Someone with write access to the database changes the live trail: each change is named by
-/// the record it hides behind. The database keeps ids and hashes as bytes and no `prev_hash`
-/// of its own, so these are the changes left to make.
+/// the record it hides behind. The database keeps ids and hashes as bytes, no `prev_hash` of
+/// its own, and bodies without the values their columns hold, so these are the changes left to
+/// make: a column (it is part of the body the hash covers), or a whole body with its hash.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
     let gw = Gateway::start().await;
@@ -598,22 +599,21 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         gw.create_principal("agent", name).await;
     }
     assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true);
+    let url = format!("sqlite:{}", gw.data_dir.join("credgate.db").display());
     let db = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
-        .connect(&format!("sqlite:{}", gw.data_dir.join("credgate.db").display()))
+        .connect(&url)
         .await
         .unwrap();
-    let (id, body, outcome): (Vec<u8>, String, String) =
+    let (id, stored, outcome): (Vec<u8>, String, String) =
         sqlx::query_as("SELECT id, body, outcome FROM audit_events WHERE seq = 3")
             .fetch_one(&db)
             .await
             .unwrap();
-
-    // A column that no longer holds an id (SQLite keeps whatever it is given).
-    sqlx::query("UPDATE audit_events SET id = 'not-an-id' WHERE seq = 3")
-        .execute(&db)
-        .await
-        .unwrap();
+    assert!(
+        !stored.contains("\"outcome\"") && !stored.contains(&uuid::Uuid::from_slice(&id).unwrap().to_string()),
+        "the stored body does not repeat its columns: {stored}"
+    );
     // The walk's verdict: where it stopped and why.
     let fails_with = |prefix: &'static str| {
         let gw = &gw;
@@ -624,21 +624,54 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
             assert!(error.starts_with(prefix), "{error}");
         }
     };
-    fails_with("record 3: indexed columns differ").await;
+    let restore_id = || async {
+        sqlx::query("UPDATE audit_events SET id = ? WHERE seq = 3")
+            .bind(&id)
+            .execute(&db)
+            .await
+            .unwrap();
+        assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+    };
+
+    // A column that no longer holds an id (SQLite keeps whatever it is given).
+    sqlx::query("UPDATE audit_events SET id = 'not-an-id' WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    fails_with("record 3: hash does not match its content").await;
     assert_eq!(
         gw.get("/admin/v1/audit?limit=10").await.status,
         StatusCode::OK,
         "the trail still reads"
     );
-    sqlx::query("UPDATE audit_events SET id = ? WHERE seq = 3")
-        .bind(&id)
+    restore_id().await;
+    // Another record's id, well formed: the body read back is not the one hashed.
+    sqlx::query("UPDATE audit_events SET id = (SELECT id FROM audit_events WHERE seq = 2) WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    fails_with("record 3: hash does not match its content").await;
+    restore_id().await;
+    // The outcome column changed: every filter and count would see `denied`.
+    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 3")
+        .execute(&db)
+        .await
+        .unwrap();
+    fails_with("record 3: hash does not match its content").await;
+    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
+        .bind(&outcome)
         .execute(&db)
         .await
         .unwrap();
     assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
 
-    // Record 3 rewritten, its columns and its own hash made to agree with the new body: the
-    // record after it no longer links.
+    // Record 3 rewritten whole, its columns and its own hash made to agree with the new body:
+    // the record after it no longer links.
+    let store = credgate::store::connect(&credgate::store::DatabaseUrl::new(url))
+        .await
+        .unwrap();
+    let body = store.audit_chain(2, 1).await.unwrap().remove(0).body;
+    assert_ne!(body, stored, "read back whole");
     let prev: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = 2")
         .fetch_one(&db)
         .await

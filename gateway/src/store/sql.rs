@@ -16,6 +16,7 @@ use super::{
     SealedVersion, Store, StoreError, StoredAuthority, StoredSigningKey, Subscription, UploadedProvider, counts,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
+use crate::audit::stored_body::{self, Repeated};
 use crate::audit::{AuditEvent, Checkpoint, GENESIS, JournalBatch, StoredAudit, link_digest};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
@@ -254,6 +255,8 @@ where
             // Kept as 32 bytes; the next record's hash covers it in hex, as it always has.
             let hash = link_digest(&prev, seq, body);
             prev = hex::encode(hash);
+            // Without the values the columns hold (`audit::stored_body`): read back whole.
+            let stored = stored_body::shorten(body, &Repeated::of_event(e)).unwrap_or_else(|| body.to_owned());
             b.push_bind(seq)
                 .push_bind(e.id)
                 .push_bind(to_micros(e.at))
@@ -265,7 +268,7 @@ where
                 .push_bind(e.secret_id)
                 .push_bind(e.request_id.clone())
                 .push_bind(e.user_principal_id)
-                .push_bind(body.to_owned())
+                .push_bind(stored)
                 .push_bind(hash.to_vec());
         });
         // Not kept as a prepared statement: its text differs with every batch size, and a
@@ -445,21 +448,23 @@ where
         })
     }
 
-    /// A record as the database keeps it: ids as 16 bytes and its hash as 32, given back as
-    /// the text the body and the API use. Its `prev_hash` is not stored (it is the previous
+    /// A record as the database keeps it: ids as 16 bytes, its hash as 32 and its body without
+    /// the columns' values, given back as the text the body and the API use (the body whole,
+    /// as it was hashed). Its `prev_hash` is not stored (it is the previous
     /// record's hash): the caller fills it in, from that record or [`Self::hash_before`].
     fn audit_row(row: &DB::Row) -> Result<StoredAudit> {
         let id = |column: &str| -> Result<Option<String>> {
             match row.try_get::<Option<Uuid>, _>(column) {
                 Ok(v) => Ok(v.map(|v| v.to_string())),
                 // Only a row changed by hand holds anything else (SQLite does not hold a
-                // column to its type): verification then reports the record's columns as
-                // differing from its body, instead of failing to read the trail.
-                Err(sqlx::Error::ColumnDecode { .. }) => Ok(Some("(not a UUID)".to_owned())),
+                // column to its type). Read as the nil id, so the trail still lists (the body
+                // put back together parses) and verification reports the record, instead of
+                // failing to read the trail.
+                Err(sqlx::Error::ColumnDecode { .. }) => Ok(Some(Uuid::nil().to_string())),
                 Err(e) => Err(e.into()),
             }
         };
-        Ok(StoredAudit {
+        let mut record = StoredAudit {
             seq: row.try_get("seq")?,
             id: id("id")?.unwrap_or_default(),
             at: row.try_get("at")?,
@@ -471,10 +476,13 @@ where
             secret_id: id("secret_id")?,
             request_id: row.try_get("request_id")?,
             user_principal_id: id("user_principal_id")?,
-            body: row.try_get("body")?,
+            body: String::new(),
             prev_hash: String::new(),
             hash: Self::hash_at(row, "hash")?,
-        })
+        };
+        let body: String = row.try_get("body")?;
+        record.body = stored_body::restore(&body, &Repeated::of_row(&record)).unwrap_or(body);
+        Ok(record)
     }
 
     /// A chain hash kept as 32 bytes, as the hex the chain and the API speak. Whatever else a

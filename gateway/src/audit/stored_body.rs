@@ -1,0 +1,282 @@
+//! How the database keeps a record's body: without the values its own columns hold.
+//!
+//! A body is the JSON the chain hashes. Its id, time, kind, action, outcome, request id and
+//! principal, person, grant and secret ids are also columns (binary, indexed, filtered on), so
+//! keeping them twice cost about half of every body (BENCHMARKS.md, "Where a record's bytes
+//! are"). The fields every body opens with (id through request id) are left out of the stored
+//! form whole; the ids further in are left empty (`"grant_id":""`). Reading the row puts the
+//! column values back, byte for byte, so the hash, the API and archive files see the exact body
+//! that was chained. A changed column therefore changes the body the hash covers, and
+//! verification names the record.
+//!
+//! A whole body opens with `{"id":`, a stored one never does (its id is left out), so bodies
+//! kept whole, as every record stored before this release was, read as they are. A body is
+//! only shortened when its values come back exactly (checked as it is stored); any other is
+//! kept whole. Reason and context stay in the stored JSON, where the filters read them.
+
+use chrono::SecondsFormat;
+
+use super::event::{AuditEvent, StoredAudit};
+use crate::clock::{from_micros, to_micros};
+
+/// The fields every body opens with, in the order `AuditEvent` serialises them: left out of
+/// the stored form whole. The last, `request_id`, is absent from some events.
+const LEADING: [&str; 6] = ["id", "at", "kind", "action", "outcome", "request_id"];
+
+/// The ids further in, each as it opens in the JSON, in order: stored with an empty value.
+/// Other fields lie between and after them (actor, target, via_group_id, context, …).
+const INNER: [&str; 4] = [
+    "\"principal_id\":\"",
+    "\"user_principal_id\":\"",
+    "\"grant_id\":\"",
+    "\"secret_id\":\"",
+];
+
+/// How every whole body opens, and no stored one.
+const WHOLE: &str = "{\"id\":";
+
+/// The values of [`LEADING`] then [`INNER`] for one record, as its body's text has them;
+/// `None` where the field is absent.
+pub struct Repeated(Vec<Option<String>>);
+
+impl Repeated {
+    /// As the columns will hold them: the time in whole microseconds, so a finer one does
+    /// not come back and its body is kept whole.
+    pub fn of_event(e: &AuditEvent) -> Self {
+        let id = |v: Option<uuid::Uuid>| v.map(|v| v.to_string());
+        Self(vec![
+            Some(e.id.to_string()),
+            Some(from_micros(to_micros(e.at)).to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Some(e.kind.as_str().to_owned()),
+            Some(e.action.clone()),
+            Some(e.outcome.clone()),
+            e.request_id.clone(),
+            id(e.principal_id),
+            id(e.user_principal_id),
+            id(e.grant_id),
+            id(e.secret_id),
+        ])
+    }
+
+    /// From a row's columns (its body not yet restored).
+    pub fn of_row(row: &StoredAudit) -> Self {
+        Self(vec![
+            Some(row.id.clone()),
+            Some(from_micros(row.at).to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            Some(row.kind.clone()),
+            Some(row.action.clone()),
+            Some(row.outcome.clone()),
+            row.request_id.clone(),
+            row.principal_id.clone(),
+            row.user_principal_id.clone(),
+            row.grant_id.clone(),
+            row.secret_id.clone(),
+        ])
+    }
+
+    /// `{"id":"…","at":"…",…` through the last leading field present, as the body opens.
+    fn opening(&self) -> String {
+        let mut out = String::with_capacity(160);
+        out.push('{');
+        for (key, value) in LEADING.iter().zip(&self.0) {
+            if let Some(value) = value {
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push('"');
+                out.push_str(key);
+                out.push_str("\":\"");
+                out.push_str(value);
+                out.push('"');
+            }
+        }
+        out
+    }
+
+    fn inner(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        INNER
+            .iter()
+            .zip(&self.0[LEADING.len()..])
+            .filter_map(|(field, value)| value.as_deref().map(|v| (*field, v)))
+    }
+}
+
+/// The body as the database keeps it, or `None` to keep `body` whole: when a value is not where
+/// the fixed field order puts it, needs escaping, or would not come back exactly.
+pub fn shorten(body: &str, repeated: &Repeated) -> Option<String> {
+    let escapes = |v: &str| v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+    // A value JSON would escape is not in the body as it is in the column.
+    if repeated.0.iter().flatten().any(|v| escapes(v)) {
+        return None;
+    }
+    // What follows the leading fields: `}`, or `,` and the rest.
+    let rest = body.strip_prefix(repeated.opening().as_str())?;
+    let rest = rest.strip_prefix(',').or_else(|| (rest == "}").then_some(rest))?;
+    let mut out = String::with_capacity(rest.len() + 1);
+    out.push('{');
+    let mut from = 0;
+    for (field, value) in repeated.inner() {
+        // The first opening of a field past the one before it is the event's own: string values
+        // cannot hold an unescaped quote, and the only nested object (context) comes last.
+        let start = from + rest[from..].find(field)? + field.len();
+        if !(rest[start..].starts_with(value) && rest[start + value.len()..].starts_with('"')) {
+            return None;
+        }
+        out.push_str(&rest[from..start]);
+        from = start + value.len();
+    }
+    out.push_str(&rest[from..]);
+    // Kept short only if reading it gives back every byte the chain hashed.
+    (restore(&out, repeated).as_deref() == Some(body)).then_some(out)
+}
+
+/// The body a stored one stands for: the columns' values put back, or `None` when `stored` is
+/// whole (read it as it is). Where a field cannot be found (the row was changed), the rest is
+/// left as stored, and the hash says so.
+pub fn restore(stored: &str, repeated: &Repeated) -> Option<String> {
+    if stored.starts_with(WHOLE) {
+        return None;
+    }
+    let mut out = repeated.opening();
+    out.reserve(stored.len() + 160);
+    let Some(rest) = stored.strip_prefix('{') else {
+        out.push_str(stored);
+        return Some(out);
+    };
+    if rest == "}" {
+        out.push('}');
+        return Some(out);
+    }
+    out.push(',');
+    let mut from = 0;
+    for (field, value) in repeated.inner() {
+        let Some(at) = rest[from..].find(field) else { break };
+        // Past the field's opening quote, at its closing one.
+        let end = from + at + field.len();
+        out.push_str(&rest[from..end]);
+        out.push_str(value);
+        from = end;
+    }
+    out.push_str(&rest[from..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditKind;
+    use uuid::Uuid;
+
+    fn call() -> AuditEvent {
+        let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", "ok");
+        e.request_id = Some(Uuid::now_v7().simple().to_string());
+        e.principal_id = Some(Uuid::new_v4());
+        e.user_principal_id = Some(Uuid::new_v4());
+        e.via_group_id = Some(Uuid::new_v4());
+        e.grant_id = Some(Uuid::new_v4());
+        e.secret_id = Some(Uuid::new_v4());
+        e.secret_version = Some(3);
+        e.provider = Some("openai".into());
+        e.method = Some("POST".into());
+        e.host = Some("api.openai.com".into());
+        e.path = Some("/v1/chat/completions".into());
+        e.status = Some(200);
+        e.latency_ms = Some(12.25);
+        e
+    }
+
+    /// Reads back what `shorten` kept, as the store does.
+    fn round_trip(e: &AuditEvent) -> (String, String) {
+        let body = e.body();
+        let repeated = Repeated::of_event(e);
+        let stored = shorten(&body, &repeated).unwrap_or_else(|| body.clone());
+        let read = restore(&stored, &repeated).unwrap_or_else(|| stored.clone());
+        assert_eq!(read, body, "every byte the chain hashed comes back");
+        (body, stored)
+    }
+
+    #[test]
+    fn a_call_is_kept_without_its_columns_values_and_reads_back_byte_for_byte() {
+        let e = call();
+        let (body, stored) = round_trip(&e);
+        assert!(!stored.starts_with(WHOLE), "{stored}");
+        for value in [
+            e.id.to_string(),
+            e.request_id.clone().unwrap(),
+            e.principal_id.unwrap().to_string(),
+            e.grant_id.unwrap().to_string(),
+            e.secret_id.unwrap().to_string(),
+        ] {
+            assert!(body.contains(&value) && !stored.contains(&value), "{value} in {stored}");
+        }
+        // What no column holds stays where the filters and readers find it.
+        assert!(stored.contains(&e.via_group_id.unwrap().to_string()));
+        assert!(stored.contains("\"host\":\"api.openai.com\""));
+        assert!(stored.len() + 280 < body.len(), "{} of {}", stored.len(), body.len());
+        let parsed: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(parsed["host"], "api.openai.com", "the stored form is JSON still");
+    }
+
+    #[test]
+    fn an_admin_change_with_few_fields_reads_back_too() {
+        let mut e = AuditEvent::new(AuditKind::Admin, "principal.create", "conflict");
+        e.actor = Some("admin:bootstrap".into());
+        e.target = Some(Uuid::new_v4().to_string());
+        let (_, stored) = round_trip(&e);
+        assert!(stored.starts_with("{\"actor\":"), "{stored}");
+        // Nothing but the leading fields: nothing is left of it but the braces.
+        let (_, stored) = round_trip(&AuditEvent::new(AuditKind::Admin, "audit.archive", "ok"));
+        assert_eq!(stored, "{}");
+    }
+
+    #[test]
+    fn context_keys_named_like_columns_and_values_that_look_like_fields_do_not_move_values() {
+        let mut e = call();
+        e.reason = Some("\"grant_id\":\"x\" \\ \"secret_id\":\"".into());
+        let context = serde_json::json!({
+            "principal_id": e.principal_id.unwrap().to_string(),
+            "grant_id": "",
+            "outcome": "ok",
+        });
+        e.context = context.as_object().cloned();
+        let (_, stored) = round_trip(&e);
+        assert!(!stored.starts_with(WHOLE), "{stored}");
+        let parsed: serde_json::Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(
+            parsed["context"], context,
+            "the app's own context is kept as it said it"
+        );
+        assert_eq!(parsed["reason"], e.reason.clone().unwrap().as_str());
+    }
+
+    #[test]
+    fn a_body_whose_values_would_not_come_back_exactly_is_kept_whole() {
+        // A request id JSON escapes, and a time finer than the column's microseconds.
+        let mut e = call();
+        e.request_id = Some("a\"b".into());
+        let (body, stored) = round_trip(&e);
+        assert_eq!(stored, body);
+        let mut e = call();
+        e.at += chrono::Duration::nanoseconds(1);
+        let (body, stored) = round_trip(&e);
+        assert_eq!(stored, body);
+        // A whole body (every record stored before this release) reads as it is.
+        assert_eq!(restore(&body, &Repeated::of_event(&e)), None);
+    }
+
+    #[test]
+    fn a_changed_column_changes_the_body_the_hash_covers() {
+        let e = call();
+        let body = e.body();
+        let stored = shorten(&body, &Repeated::of_event(&e)).unwrap();
+        let mut changed = e.clone();
+        changed.outcome = "denied".into();
+        let read = restore(&stored, &Repeated::of_event(&changed)).unwrap();
+        assert_ne!(read, body);
+        assert!(read.contains("\"outcome\":\"denied\""), "{read}");
+        // A column emptied (a grant id set to NULL) leaves its field empty: still not the body.
+        changed = e.clone();
+        changed.grant_id = None;
+        assert_ne!(restore(&stored, &Repeated::of_event(&changed)).unwrap(), body);
+    }
+}
