@@ -508,7 +508,7 @@ async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
 /// The audit table's secondary indexes, as the SQL that makes each, dropped.
 async fn drop_indexes(url: &str) -> Vec<String> {
     // `CREATE [UNIQUE] INDEX name ON ...`: the word before `ON`.
-    let drop = |sql: &String| {
+    let drop_sql = |sql: &String| {
         let name = sql.split(" ON ").next().unwrap().rsplit(' ').next().unwrap();
         sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))
     };
@@ -521,7 +521,7 @@ async fn drop_indexes(url: &str) -> Vec<String> {
         .await
         .unwrap();
         for sql in &made {
-            sqlx::raw_sql(drop(sql)).execute(&pool).await.unwrap();
+            sqlx::raw_sql(drop_sql(sql)).execute(&pool).await.unwrap();
         }
         pool.close().await;
         return made;
@@ -534,23 +534,30 @@ async fn drop_indexes(url: &str) -> Vec<String> {
     .await
     .unwrap();
     for sql in &made {
-        sqlx::raw_sql(drop(sql)).execute(&pool).await.unwrap();
+        sqlx::raw_sql(drop_sql(sql)).execute(&pool).await.unwrap();
     }
     pool.close().await;
     made
 }
 
 async fn create_indexes(url: &str, made: &[String]) {
-    for sql in made {
-        let sql = sqlx::AssertSqlSafe(sql.clone());
-        if url.starts_with("postgres") {
-            let pool = sqlx::PgPool::connect(url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        } else {
-            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-            pool.close().await;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        for sql in made {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        for sql in made {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
     }
 }

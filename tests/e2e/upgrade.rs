@@ -223,3 +223,25 @@ async fn a_postgres_trail_from_before_binary_columns_reads_and_verifies_the_same
     let store = credgate::store::connect(&DatabaseUrl::new(url)).await.unwrap();
     check_upgraded(store, &old, grant, &user).await;
 }
+
+/// A database this release has written keeps bodies the release before could not read (it
+/// would report every new record as changed): that release refuses to start on it instead,
+/// because migration 0022 is one it does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_from_before_stored_bodies_refuses_a_database_this_one_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("new.db").display());
+    let store = credgate::store::connect(&DatabaseUrl::new(url.clone())).await.unwrap();
+    store.close().await;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate!("migrations/sqlite");
+    before.migrations = before.migrations.iter().filter(|m| m.version < 22).cloned().collect();
+    match before.run(&pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(22)) => {}
+        other => panic!("the release before started on it: {other:?}"),
+    }
+}

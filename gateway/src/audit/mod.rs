@@ -8,7 +8,6 @@ mod chain;
 mod checkpoint;
 mod event;
 pub(crate) mod journal;
-pub(crate) mod stored_body;
 
 pub use chain::{Chained, GENESIS, VerifyReport, link, link_digest, verify_in_order, verify_records};
 pub use checkpoint::{AuditSigner, Checkpoint, SigningKeyInfo};

@@ -9,6 +9,7 @@ mod counts;
 mod postgres;
 mod sql;
 mod sqlite;
+mod stored_body;
 
 use std::fmt;
 use std::sync::Arc;

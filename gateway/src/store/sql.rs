@@ -11,12 +11,12 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::stored_body::{self, Repeated};
 use super::{
     AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
     SealedVersion, Store, StoreError, StoredAuthority, StoredSigningKey, Subscription, UploadedProvider, counts,
 };
 use crate::approvals::{Approval, ApprovalStatus, Finished, REQUEST_SEAL, RESPONSE_SEAL};
-use crate::audit::stored_body::{self, Repeated};
 use crate::audit::{AuditEvent, Checkpoint, GENESIS, JournalBatch, StoredAudit, link_digest};
 use crate::clock::{from_micros, to_micros};
 use crate::crypto::{KeyCheck, SealedValue};
