@@ -508,59 +508,52 @@ async fn sizes(url: &str, file: &std::path::Path) -> (u64, f64) {
     (size, body)
 }
 
+/// Runs `$body` with `$pool` connected to `$url`, whichever engine it names (the bench has no
+/// engine-independent driver).
+macro_rules! with_pool {
+    ($url:expr, |$pool:ident| $body:block) => {
+        if $url.starts_with("postgres") {
+            let $pool = sqlx::PgPool::connect($url).await.unwrap();
+            let out = $body;
+            $pool.close().await;
+            out
+        } else {
+            let $pool = sqlx::SqlitePool::connect($url).await.unwrap();
+            let out = $body;
+            $pool.close().await;
+            out
+        }
+    };
+}
+
 /// The audit table's secondary indexes, as the SQL that makes each, dropped.
 async fn drop_indexes(url: &str) -> Vec<String> {
-    // `CREATE [UNIQUE] INDEX name ON ...`: the word before `ON`.
-    let drop_sql = |sql: &String| {
-        let name = sql.split(" ON ").next().unwrap().rsplit(' ').next().unwrap();
-        sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))
+    let list = if url.starts_with("postgres") {
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname <> 'audit_events_pkey'"
+    } else {
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL"
     };
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        let made: Vec<String> = sqlx::query_scalar(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexname <> 'audit_events_pkey'",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    with_pool!(url, |pool| {
+        let made: Vec<String> = sqlx::query_scalar(list).fetch_all(&pool).await.unwrap();
         for sql in &made {
-            sqlx::raw_sql(drop_sql(sql)).execute(&pool).await.unwrap();
+            // `CREATE [UNIQUE] INDEX name ON ...`: the word before `ON`.
+            let name = sql.split(" ON ").next().unwrap().rsplit(' ').next().unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
+                .execute(&pool)
+                .await
+                .unwrap();
         }
-        pool.close().await;
-        return made;
-    }
-    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let made: Vec<String> = sqlx::query_scalar(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    for sql in &made {
-        sqlx::raw_sql(drop_sql(sql)).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
-    made
+        made
+    })
 }
 
 async fn create_indexes(url: &str, made: &[String]) {
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
+    with_pool!(url, |pool| {
         for sql in made {
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
                 .execute(&pool)
                 .await
                 .unwrap();
         }
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        for sql in made {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    }
+    })
 }
