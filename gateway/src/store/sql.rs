@@ -255,7 +255,7 @@ where
             // Kept as 32 bytes; the next record's hash covers it in hex, as it always has.
             let hash = link_digest(&prev, seq, body);
             prev = hex::encode(hash);
-            // Without the values the columns hold (`audit::stored_body`): read back whole.
+            // Without the values the columns hold (`stored_body`); every read puts them back.
             let stored = stored_body::shorten(body, &Repeated::of_event(e)).unwrap_or_else(|| body.to_owned());
             b.push_bind(seq)
                 .push_bind(e.id)
@@ -450,8 +450,8 @@ where
 
     /// A record as the database keeps it: ids as 16 bytes, its hash as 32 and its body without
     /// the columns' values, given back as the text the body and the API use (the body whole,
-    /// as it was hashed). Its `prev_hash` is not stored (it is the previous
-    /// record's hash): the caller fills it in, from that record or [`Self::hash_before`].
+    /// as it was hashed). Its `prev_hash` is not stored (it is the previous record's hash):
+    /// the caller fills it in, from that record or [`Self::hash_before`].
     fn audit_row(row: &DB::Row) -> Result<StoredAudit> {
         let id = |column: &str| -> Result<Option<String>> {
             match row.try_get::<Option<Uuid>, _>(column) {
