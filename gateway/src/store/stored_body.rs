@@ -113,7 +113,8 @@ pub fn shorten(body: &str, repeated: &Repeated) -> Option<String> {
         return None;
     }
     // What follows the leading fields: `}`, or `,` and the rest.
-    let rest = body.strip_prefix(repeated.opening().as_str())?;
+    let opening = repeated.opening();
+    let rest = body.strip_prefix(opening.as_str())?;
     let rest = rest.strip_prefix(',').or_else(|| (rest == "}").then_some(rest))?;
     let mut out = String::with_capacity(rest.len() + 1);
     out.push('{');
@@ -130,7 +131,7 @@ pub fn shorten(body: &str, repeated: &Repeated) -> Option<String> {
     }
     out.push_str(&rest[from..]);
     // Kept short only if reading it gives back every byte the chain hashed.
-    (restore(&out, repeated).as_deref() == Some(body)).then_some(out)
+    (restore_after(opening, &out, repeated).as_deref() == Some(body)).then_some(out)
 }
 
 /// The body a stored one stands for: the columns' values put back, or `None` when `stored` is
@@ -139,11 +140,16 @@ pub fn shorten(body: &str, repeated: &Repeated) -> Option<String> {
 /// changed), the rest is left as stored: the hash, or the columns' check against the body,
 /// names the record.
 pub fn restore(stored: &str, repeated: &Repeated) -> Option<String> {
+    restore_after(repeated.opening(), stored, repeated)
+}
+
+/// [`restore`], given the leading fields already made (`shorten` has them at hand).
+fn restore_after(opening: String, stored: &str, repeated: &Repeated) -> Option<String> {
     if stored.starts_with(WHOLE) {
         return None;
     }
     let rest = stored.strip_prefix('{')?;
-    let mut out = repeated.opening();
+    let mut out = opening;
     out.reserve(stored.len() + OPENING_BYTES);
     if rest == "}" {
         out.push('}');
