@@ -448,7 +448,10 @@ async fn replicas_archive_once_between_them() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(files.len(), 2, "one file a day, no leftovers: {files:?}");
+    let archives = files.iter().filter(|f| f.starts_with("audit-")).count();
+    assert_eq!(archives, 2, "one file a day: {files:?}");
+    assert_eq!(files.len(), 3, "and the sealed heads, no leftovers: {files:?}");
+    assert!(files.contains(&"heads.jsonl".to_owned()), "{files:?}");
     assert_eq!(
         a.get("/admin/v1/audit?action=audit.signing_key.create&limit=10")
             .await
@@ -475,4 +478,173 @@ async fn replicas_archive_once_between_them() {
     assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["archived_records"], 2 * PER_DAY);
+}
+
+/// The newest head sealed in the archive directory's heads file, as JSON.
+fn newest_sealed(dir: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join("heads.jsonl")).ok()?;
+    text.lines().last().map(|l| serde_json::from_str(l).unwrap())
+}
+
+/// A gateway archiving every second over a trail of one old day (archived) and one recent day
+/// (live), with a call on top, once its newest record is sealed: the gateway, the archive
+/// directory, and the sealed head's sequence number.
+async fn sealed_gateway(tmp: &Path) -> (Fixture, PathBuf, i64) {
+    let data = tmp.join("data");
+    credgate::bootstrap::prepare_data_dir(&data).unwrap();
+    fill(
+        &format!("sqlite:{}", data.join("credgate.db").display()),
+        midnight(),
+        &[4, 1],
+    )
+    .await;
+    let f = Fixture::with(Options {
+        data_dir: Some(data),
+        args: vec![
+            "--audit-retain-days".into(),
+            "3".into(),
+            "--audit-archive-interval-seconds".into(),
+            "1".into(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (_, grant) = f.bearer_grant().await;
+    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let dir = archive_dir(&f.gw);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = f.gw.get("/admin/v1/audit?limit=1").await.json["data"][0]["seq"].clone();
+        if checkpoints(&f.gw).await.len() == 1
+            && let Some(sealed) = newest_sealed(&dir)
+            && sealed["seq"] == newest
+        {
+            let (code, report, stderr) = verify_archive(&f.gw, &dir, &[]);
+            assert_eq!(code, 0, "{report} {stderr}");
+            assert_eq!(report["sealed_head_seq"], newest, "{report}");
+            return (f, dir, newest.as_i64().unwrap());
+        }
+        assert!(Instant::now() < deadline, "no head sealed: {}", f.gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for the archiver's next pass to fail, and returns its log.
+async fn await_archive_error(gw: &Gateway) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !gw.metrics().await.contains("credgate_audit_archive_errors_total 1") {
+        assert!(Instant::now() < deadline, "{}", gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.logs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_trail_rewritten_with_every_hash_recomputed_is_caught_by_its_sealed_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, dir, sealed) = sealed_gateway(tmp.path()).await;
+    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+
+    // The attack: someone with write access to the database (not to the archive directory)
+    // turns a live record's outcome from `ok` to `denied`, then recomputes its hash and every
+    // later one, as credgate would have chained them.
+    let url = format!("sqlite:{}", f.gw.data_dir.join("credgate.db").display());
+    let first_live = checkpoints(&f.gw).await[0]["last_seq"].as_i64().unwrap() + 1;
+    let target = first_live + 100;
+    let db = sqlite_pool(&f.gw).await;
+    sql(
+        &db,
+        &format!("UPDATE audit_events SET outcome = 'denied' WHERE seq = {target}"),
+    )
+    .await;
+    let store = credgate::store::connect(&DatabaseUrl::new(url)).await.unwrap();
+    let mut prev = store.audit_chain(target - 1, 1).await.unwrap()[0].prev_hash.clone();
+    let mut after = target - 1;
+    let mut rewrite = String::from("BEGIN;");
+    loop {
+        let page = store.audit_chain(after, 1_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            prev = link(&prev, r.seq, &r.body);
+            rewrite.push_str(&format!(
+                "UPDATE audit_events SET hash = unhex('{prev}') WHERE seq = {};",
+                r.seq
+            ));
+        }
+    }
+    rewrite.push_str("COMMIT;");
+    sql(&db, &rewrite).await;
+    store.close().await;
+    let changed =
+        f.gw.get(&format!("/admin/v1/audit?before={}&limit=1", target + 1))
+            .await;
+    assert_eq!(changed.json["data"][0]["outcome"], "denied", "{}", changed.text);
+
+    // The database's own walk cannot tell: every link holds.
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], true, "{}", walk.text);
+
+    // The sealed head, kept outside the database, can.
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8, "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("record {sealed}: its hash is not the checkpoint's")) && error.contains("sealed at"),
+        "{error}"
+    );
+    // And the archiver stops: it neither archives nor seals over the rewritten trail.
+    let logs = await_archive_error(&f.gw).await;
+    assert!(
+        logs.contains(&format!("record {sealed}: its hash is not the one sealed at")),
+        "{logs}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("heads.jsonl")).unwrap(),
+        heads,
+        "nothing sealed since"
+    );
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_trail_cut_back_below_its_sealed_head_is_caught() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, dir, sealed) = sealed_gateway(tmp.path()).await;
+    // The attack: the newest records deleted (the calls they record never happened).
+    let db = sqlite_pool(&f.gw).await;
+    sql(&db, &format!("DELETE FROM audit_events WHERE seq > {}", sealed - 3)).await;
+    let walk = f.gw.get("/admin/v1/audit/verify").await;
+    assert_eq!(walk.json["ok"], true, "the shorter trail links: {}", walk.text);
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8, "{report}");
+    let error = report["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("record {sealed}: the checkpoint's record is gone")),
+        "{error}"
+    );
+    let logs = await_archive_error(&f.gw).await;
+    assert!(
+        logs.contains(&format!("record {sealed}: missing, yet it was sealed")),
+        "{logs}"
+    );
+
+    // Someone with the archive directory alone cannot move the seal: a line they write is not
+    // signed by the trail's key.
+    let mut forged = newest_sealed(&dir).unwrap();
+    forged["seq"] = (sealed - 3).into();
+    let mut text = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+    text.push_str(&format!("{forged}\n"));
+    std::fs::write(dir.join("heads.jsonl"), text).unwrap();
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8, "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("not signed by the trail's key"),
+        "{report}"
+    );
+    db.close().await;
 }

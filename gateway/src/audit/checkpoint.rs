@@ -63,13 +63,16 @@ impl Checkpoint {
 
     /// Whether `public_key` (base64 Ed25519) signed exactly this checkpoint.
     pub fn signed_by(&self, public_key: &str) -> bool {
-        let (Ok(key), Ok(signature)) = (B64.decode(public_key), B64.decode(&self.signature)) else {
-            return false;
-        };
-        UnparsedPublicKey::new(&ED25519, key)
-            .verify(self.signed_text().as_bytes(), &signature)
-            .is_ok()
+        signature_valid(public_key, self.signed_text().as_bytes(), &self.signature)
     }
+}
+
+/// Whether `signature` (base64) is `public_key`'s (base64 Ed25519) over `text`.
+pub(super) fn signature_valid(public_key: &str, text: &[u8], signature: &str) -> bool {
+    let (Ok(key), Ok(signature)) = (B64.decode(public_key), B64.decode(signature)) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&ED25519, key).verify(text, &signature).is_ok()
 }
 
 /// The public half of the trail's signing key: what a verifier needs, and what an operator may
@@ -121,7 +124,12 @@ impl AuditSigner {
     /// Signs `checkpoint` (setting its key id and signature).
     pub fn sign(&self, checkpoint: &mut Checkpoint) {
         checkpoint.key_id.clone_from(&self.info.id);
-        checkpoint.signature = B64.encode(self.pair.sign(checkpoint.signed_text().as_bytes()).as_ref());
+        checkpoint.signature = self.signature(&checkpoint.signed_text());
+    }
+
+    /// The signature over `text`, base64.
+    pub(super) fn signature(&self, text: &str) -> String {
+        B64.encode(self.pair.sign(text.as_bytes()).as_ref())
     }
 }
 

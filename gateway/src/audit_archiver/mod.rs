@@ -10,7 +10,11 @@
 //!    read (a trail that does not verify is never signed), and written to a temporary file that
 //!    is flushed to disk and renamed;
 //! 3. its checkpoint is signed and stored with an `audit.archive` record, in one transaction;
-//! 4. the records are deleted in small transactions of their own.
+//! 4. the records are deleted in small transactions of their own;
+//! 5. the live trail's newest record is sealed: signed and appended to the heads file in the
+//!    archive directory ([`crate::audit::head`]). Every pass first checks that the newest seal
+//!    still matches the database (step 1's check, for the live part), so a rewrite of the live
+//!    trail stops archiving and sealing until someone looks.
 //!
 //! Nothing here is on a call's path: a call's record goes to the journal as always, and the
 //! indexer waits at most one small delete for the database's write lock. The newest record
@@ -25,7 +29,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::archive::{ArchiveWriter, WrittenFile, file_name, span_of, write_line};
-use crate::audit::{AuditEvent, AuditKind, Checkpoint, GENESIS, StoredAudit, VerifyReport, verify_records};
+use crate::audit::head::{self, HEADS_FILE, SealedHead};
+use crate::audit::{
+    AuditEvent, AuditKind, AuditSigner, Checkpoint, GENESIS, StoredAudit, VerifyReport, verify_records,
+};
 use crate::clock::{from_micros, now, to_micros};
 use crate::crypto::KeyRing;
 use crate::store::{Store, StoreError};
@@ -64,6 +71,8 @@ pub enum ArchiveError {
     Forged(i64),
     #[error("another replica took over archiving (this pass ran past its lease)")]
     LeaseLost,
+    #[error("the sealed heads: {0}")]
+    Heads(String),
 }
 
 /// What a pass did.
@@ -73,6 +82,8 @@ pub struct Archived {
     pub checkpoints: Vec<Checkpoint>,
     /// Records deleted from the database.
     pub pruned: u64,
+    /// The head this pass sealed (none if the newest record was sealed already).
+    pub sealed: Option<SealedHead>,
 }
 
 /// Archives every whole UTC day that ended before `cutoff`. `holder` names this process for
@@ -116,6 +127,7 @@ async fn pass(
     };
     done.pruned += prune(store, after_seq, holder).await?;
     set_aside_unsigned(dir, after_seq);
+    let sealed = check_sealed_head(store, dir, signer.as_ref(), after_seq).await?;
     let Some((head_seq, _)) = store.audit_head().await? else {
         return Ok(done);
     };
@@ -174,7 +186,93 @@ async fn pass(
         done.checkpoints.push(checkpoint);
         done.pruned += prune(store, after_seq, holder).await?;
     }
+    let signer = match signer {
+        Some(s) => s,
+        None => load_or_create_signer(store, ring).await?,
+    };
+    renew(store, holder).await?;
+    done.sealed = seal_head(store, dir, &signer, sealed.as_ref()).await?;
     Ok(done)
+}
+
+/// The newest sealed head, if its record is still in the database with the hash it was sealed
+/// with (or has been archived since: its checkpoint proves it from then on). A record gone or
+/// changed means the live trail was cut back or rewritten behind the gateway's back.
+async fn check_sealed_head(
+    store: &dyn Store,
+    dir: &Path,
+    signer: Option<&AuditSigner>,
+    archived_through: i64,
+) -> Result<Option<SealedHead>, ArchiveError> {
+    let Some(signer) = signer else {
+        // No key yet, so nothing was ever sealed: a heads file that holds heads anyway means
+        // the key was removed from the database.
+        let holds = std::fs::read_to_string(dir.join(HEADS_FILE)).is_ok_and(|t| !t.trim().is_empty());
+        return if holds {
+            Err(ArchiveError::Heads(format!(
+                "{HEADS_FILE} holds sealed heads, yet the database has no signing key (it was removed)"
+            )))
+        } else {
+            Ok(None)
+        };
+    };
+    let (owned_dir, public) = (dir.to_owned(), signer.info.public_key.clone());
+    let sealed = tokio::task::spawn_blocking(move || head::newest(&owned_dir, &public))
+        .await
+        .map_err(|e| ArchiveError::Heads(format!("the reading thread failed: {e}")))?
+        .map_err(ArchiveError::Heads)?;
+    let Some(sealed) = sealed else { return Ok(None) };
+    if sealed.seq <= archived_through {
+        return Ok(Some(sealed));
+    }
+    let found = store
+        .audit_chain(sealed.seq - 1, 1)
+        .await?
+        .into_iter()
+        .find(|r| r.seq == sealed.seq);
+    match found {
+        Some(r) if r.hash == sealed.hash => Ok(Some(sealed)),
+        Some(_) => Err(ArchiveError::Chain(format!(
+            "record {}: its hash is not the one sealed at {} in {HEADS_FILE} (the trail was rewritten)",
+            sealed.seq,
+            sealed.sealed_at.to_rfc3339()
+        ))),
+        None => Err(ArchiveError::Chain(format!(
+            "record {}: missing, yet it was sealed at {} in {HEADS_FILE} (the trail was cut back)",
+            sealed.seq,
+            sealed.sealed_at.to_rfc3339()
+        ))),
+    }
+}
+
+/// Seals the trail's newest record unless it is the one sealed last; returns the new seal.
+async fn seal_head(
+    store: &dyn Store,
+    dir: &Path,
+    signer: &AuditSigner,
+    last: Option<&SealedHead>,
+) -> Result<Option<SealedHead>, ArchiveError> {
+    let Some((seq, _)) = store.audit_head().await? else {
+        return Ok(None);
+    };
+    if last.is_some_and(|l| l.seq >= seq) {
+        return Ok(None);
+    }
+    let Some(record) = store.audit_chain(seq - 1, 1).await?.into_iter().find(|r| r.seq == seq) else {
+        // Archived or deleted between the two reads: the next pass seals what is there then.
+        return Ok(None);
+    };
+    let sealed = SealedHead::seal(signer, record.seq, &record.hash, from_micros(record.at), now());
+    let (owned_dir, line) = (dir.to_owned(), sealed.clone());
+    tokio::task::spawn_blocking(move || head::append(&owned_dir, &line))
+        .await
+        .map_err(|e| ArchiveError::Heads(format!("the writing thread failed: {e}")))?
+        .map_err(|source| ArchiveError::Io {
+            path: dir.join(HEADS_FILE),
+            source,
+        })?;
+    tracing::debug!(seq = sealed.seq, "sealed the audit trail's head");
+    Ok(Some(sealed))
 }
 
 /// What one file is to hold.

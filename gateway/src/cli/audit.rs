@@ -93,7 +93,9 @@ enum Cmd {
         #[arg(long, value_name = "SEQ:HASH")]
         from: Option<String>,
         /// Prove the whole trail end to end: every archive file in DIR against its signed
-        /// checkpoint, from the first record, then the records in the database after them.
+        /// checkpoint, from the first record, then the records in the database after them, and
+        /// the newest head an archiving pass sealed in DIR/heads.jsonl: still in the trail with
+        /// that hash.
         #[arg(long, value_name = "DIR")]
         archive: Option<std::path::PathBuf>,
         /// The signing key's public half (base64) as you kept it: refuse a gateway that signs
@@ -263,13 +265,30 @@ async fn prove(
     };
     let (owned_dir, cps) = (dir.to_owned(), checkpoints.clone());
     let anchor = kept.cloned();
-    let archived = tokio::task::spawn_blocking(move || {
-        crate::audit::archive::verify_archive_from(
+    let (archived, sealed) = tokio::task::spawn_blocking(move || {
+        // The newest head an archiving pass sealed outside the database (none before the
+        // first pass, or with no key to check it against, which the next step reports).
+        let sealed = match crate::audit::head::newest(&owned_dir, &key) {
+            Err(_) if key.is_empty() => Err(format!(
+                "{}: it holds sealed heads, yet the gateway names no signing key",
+                crate::audit::head::HEADS_FILE
+            )),
+            other => other,
+        };
+        // Checked where it is, like a kept head: a sealed head that is archived by now is
+        // anchored in its file, unless --from already anchors one there.
+        let in_archive = |seq: i64| cps.last().is_some_and(|c| seq <= c.last_seq);
+        let anchor = anchor.or_else(|| match &sealed {
+            Ok(Some(head)) if in_archive(head.seq) => Some((head.seq, head.hash.clone())),
+            _ => None,
+        });
+        let archived = crate::audit::archive::verify_archive_from(
             &owned_dir,
             &key,
             &cps,
             anchor.as_ref().map(|(s, h)| (*s, h.as_str())),
-        )
+        );
+        (archived, sealed)
     })
     .await
     .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("the check failed: {e}")))?;
@@ -277,6 +296,19 @@ async fn prove(
         "archive_files": archived.files,
         "archived_records": archived.records,
     });
+    let sealed = match sealed {
+        Ok(sealed) => sealed,
+        Err(why) => {
+            report["ok"] = Value::Bool(false);
+            report["error"] = why.into();
+            report["stage"] = "archive".into();
+            return Ok(report);
+        }
+    };
+    if let Some(head) = &sealed {
+        report["sealed_head_seq"] = head.seq.into();
+        report["sealed_at"] = head.sealed_at.to_rfc3339().into();
+    }
     if !archived.unreferenced.is_empty() {
         report["unreferenced_files"] = serde_json::json!(archived.unreferenced);
     }
@@ -299,16 +331,28 @@ async fn prove(
         }
     }
     report["stage"] = "live".into();
-    // A kept head past the archive: still in the database, with that hash.
-    if report["ok"] == true
-        && let Some((seq, hash)) = kept.filter(|(seq, _)| *seq > archived.head_seq)
-    {
+    // A kept head, and the newest sealed one, past the archive: still in the database, with
+    // that hash. The sealed head is what catches a live trail rewritten with every later hash
+    // recomputed, which links as well as the original.
+    let sealed = sealed.map(|h| {
+        let whose = format!(
+            " (the head sealed at {} in {})",
+            h.sealed_at.to_rfc3339(),
+            crate::audit::head::HEADS_FILE
+        );
+        (h.seq, h.hash, whose)
+    });
+    let kept = kept.map(|(seq, hash)| (*seq, hash.clone(), String::new()));
+    for (seq, hash, whose) in [kept, sealed].into_iter().flatten() {
+        if report["ok"] != true || seq <= archived.head_seq {
+            continue;
+        }
         let there = api
             .get(&format!("/admin/v1/audit/verify?after_seq={seq}&after_hash={hash}"))
             .await?;
         if there["ok"] != true {
             report["ok"] = Value::Bool(false);
-            report["error"] = there["error"].clone();
+            report["error"] = format!("{}{whose}", there["error"].as_str().unwrap_or("unknown problem")).into();
         }
     }
     Ok(report)
