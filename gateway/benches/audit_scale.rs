@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p credgate --bench audit_scale -- [records] [database URL]`
 //! (default: 1,000,000 records into a fresh SQLite file under the temp directory;
-//! `--fill-only` stops after the fill and keeps the database; `--reads-only` skips archiving;
+//! `--fill-only` stops after the fill and keeps the database; `--walk-only` walks the chain of
+//! the database given and nothing else; `--reads-only` skips archiving;
 //! `--retention-only [--one-day]` skips the reads; `--bulk` drops the audit table's secondary
 //! indexes for the fill and builds them after it, each in one pass, and prints both times: how
 //! a trail of 100 M records is generated in about half an hour).
@@ -25,6 +26,10 @@ use std::time::{Duration, Instant};
 use credgate::audit::{AuditEvent, AuditKind, JournalBatch, JournaledEvent};
 use credgate::store::{AuditQuery, CountBy, CountQuery, DatabaseUrl};
 use uuid::Uuid;
+
+// The gateway's allocator, so the walks and fills cost here what they cost in `credgate`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 2048;
 const PRINCIPALS: usize = 200;
@@ -71,6 +76,13 @@ async fn main() {
     let migrating = Instant::now();
     store.migrate().await.unwrap();
     println!("schema migrated in {:.2} s", migrating.elapsed().as_secs_f64());
+    // `--walk-only`: the walks alone, over the trail already in the database (one a
+    // `--fill-only` run kept), to time or profile them on their own.
+    if std::env::args().any(|a| a == "--walk-only") {
+        walks(&store).await;
+        store.close().await;
+        return;
+    }
 
     // A realistic spread: many principals and grants, one grant hot (a tenth of the calls),
     // mostly `ok`, a few refusals.
@@ -359,40 +371,7 @@ async fn main() {
             );
         }
 
-        // The whole chain walked as `credgate audit verify` walks it: pages of 10,000 read in order
-        // and checked (links in order, each record's hash and columns on every core); the reads
-        // alone beside it, to tell the database's part from the checking's.
-        let walk = |check: bool| {
-            let store = store.clone();
-            async move {
-                let t = Instant::now();
-                let mut report = credgate::audit::VerifyReport::genesis();
-                let mut read = 0usize;
-                loop {
-                    let page = store.audit_chain(report.head_seq, 10_000).await.unwrap();
-                    let Some(last) = page.last() else { break };
-                    read += page.len();
-                    if check {
-                        credgate::audit::verify_records(&mut report, &page);
-                        assert!(report.ok, "{:?}", report.error);
-                    } else {
-                        report.head_seq = last.seq;
-                    }
-                }
-                (read, t.elapsed())
-            }
-        };
-        println!();
-        println!("| the whole chain, in order | records | seconds | records/s |");
-        println!("|---|---:|---:|---:|");
-        for (name, check) in [("read only", false), ("read and verified", true)] {
-            let (n, took) = walk(check).await;
-            println!(
-                "| {name} | {n} | {:.2} | {:.0} |",
-                took.as_secs_f64(),
-                n as f64 / took.as_secs_f64()
-            );
-        }
+        walks(&store).await;
     }
 
     if reads_only {
@@ -556,4 +535,41 @@ async fn create_indexes(url: &str, made: &[String]) {
                 .unwrap();
         }
     })
+}
+
+/// The whole chain walked as `credgate audit verify` walks it: pages of 10,000 read in order and
+/// checked (links in order, each record's hash and columns on every core); the reads alone
+/// beside it, to tell the database's part from the checking's.
+async fn walks(store: &std::sync::Arc<dyn credgate::store::Store>) {
+    let walk = |check: bool| {
+        let store = store.clone();
+        async move {
+            let t = Instant::now();
+            let mut report = credgate::audit::VerifyReport::genesis();
+            let mut read = 0usize;
+            loop {
+                let page = store.audit_chain(report.head_seq, 10_000).await.unwrap();
+                let Some(last) = page.last() else { break };
+                read += page.len();
+                if check {
+                    credgate::audit::verify_records(&mut report, &page);
+                    assert!(report.ok, "{:?}", report.error);
+                } else {
+                    report.head_seq = last.seq;
+                }
+            }
+            (read, t.elapsed())
+        }
+    };
+    println!();
+    println!("| the whole chain, in order | records | seconds | records/s |");
+    println!("|---|---:|---:|---:|");
+    for (name, check) in [("read only", false), ("read and verified", true)] {
+        let (n, took) = walk(check).await;
+        println!(
+            "| {name} | {n} | {:.2} | {:.0} |",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
 }
