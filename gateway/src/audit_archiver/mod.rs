@@ -112,7 +112,7 @@ async fn pass(
 ) -> Result<Archived, ArchiveError> {
     let mut done = Archived::default();
     let checkpoints = store.audit_checkpoints().await?;
-    // Made at the first file, if there is none yet.
+    // Made at the first file or seal, if there is none yet.
     let mut signer = load_signer(store, ring).await?;
     let (mut after_seq, mut after_hash) = match checkpoints.last() {
         Some(last) => {

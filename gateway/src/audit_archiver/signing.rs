@@ -1,4 +1,4 @@
-//! The trail's signing key in the database: made at the first archive, sealed with the master
+//! The trail's signing key in the database: made at the first archiving pass, sealed with the master
 //! key (so the rotation's re-wrap covers it), opened only to sign or to name its public half.
 
 use crate::audit::{AuditEvent, AuditKind, AuditSigner};
