@@ -30,34 +30,34 @@ pub fn rfc3339(micros: i64) -> String {
     if !(0..=9999).contains(&year) {
         return from_micros(micros).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     }
-    let mut out = Vec::with_capacity(27);
-    let put = |out: &mut Vec<u8>, value: i64, digits: u32| {
+    let mut out = String::with_capacity(27);
+    let put = |out: &mut String, value: i64, digits: u32| {
         for i in (0..digits).rev() {
-            out.push(b'0' + (value / 10_i64.pow(i) % 10) as u8);
+            // A digit: `value` is never negative here.
+            out.push(char::from(b'0' + (value / 10_i64.pow(i) % 10) as u8));
         }
     };
     put(&mut out, year, 4);
-    out.push(b'-');
+    out.push('-');
     put(&mut out, month, 2);
-    out.push(b'-');
+    out.push('-');
     put(&mut out, day, 2);
-    out.push(b'T');
+    out.push('T');
     put(&mut out, of_day / 3600, 2);
-    out.push(b':');
+    out.push(':');
     put(&mut out, of_day / 60 % 60, 2);
-    out.push(b':');
+    out.push(':');
     put(&mut out, of_day % 60, 2);
     if frac != 0 {
-        out.push(b'.');
+        out.push('.');
         if frac % 1000 == 0 {
             put(&mut out, frac / 1000, 3);
         } else {
             put(&mut out, frac, 6);
         }
     }
-    out.push(b'Z');
-    // Only ASCII digits and separators were written.
-    String::from_utf8(out).unwrap_or_default()
+    out.push('Z');
+    out
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (Howard

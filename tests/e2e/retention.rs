@@ -488,8 +488,8 @@ fn newest_sealed(dir: &Path) -> Option<Value> {
 
 /// A gateway archiving every second over a trail of one old day (archived) and one recent day
 /// (live), with a call on top, once its newest record is sealed: the gateway, the archive
-/// directory, and the sealed head's sequence number.
-async fn sealed_gateway(tmp: &Path) -> (Fixture, PathBuf, i64) {
+/// directory, the sealed head's sequence number, and the grant the call used.
+async fn sealed_gateway(tmp: &Path) -> (Fixture, PathBuf, i64, String) {
     let data = tmp.join("data");
     credgate::bootstrap::prepare_data_dir(&data).unwrap();
     fill(
@@ -523,7 +523,7 @@ async fn sealed_gateway(tmp: &Path) -> (Fixture, PathBuf, i64) {
             let (code, report, stderr) = verify_archive(&f.gw, &dir, &[]);
             assert_eq!(code, 0, "{report} {stderr}");
             assert_eq!(report["sealed_head_seq"], newest, "{report}");
-            return (f, dir, newest.as_i64().unwrap());
+            return (f, dir, newest.as_i64().unwrap(), grant);
         }
         assert!(Instant::now() < deadline, "no head sealed: {}", f.gw.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -543,7 +543,7 @@ async fn await_archive_error(gw: &Gateway) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_trail_rewritten_with_every_hash_recomputed_is_caught_by_its_sealed_head() {
     let tmp = tempfile::tempdir().unwrap();
-    let (f, dir, sealed) = sealed_gateway(tmp.path()).await;
+    let (f, dir, sealed, grant) = sealed_gateway(tmp.path()).await;
     let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
 
     // The attack: someone with write access to the database (not to the archive directory)
@@ -594,7 +594,10 @@ async fn a_live_trail_rewritten_with_every_hash_recomputed_is_caught_by_its_seal
         error.contains(&format!("record {sealed}: its hash is not the checkpoint's")) && error.contains("sealed at"),
         "{error}"
     );
-    // And the archiver stops: it neither archives nor seals over the rewritten trail.
+    // And the archiver stops: it neither archives nor seals over the rewritten trail, though a
+    // new call gives it a newer head to seal.
+    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let logs = await_archive_error(&f.gw).await;
     assert!(
         logs.contains(&format!("record {sealed}: its hash is not the one sealed at")),
@@ -611,10 +614,14 @@ async fn a_live_trail_rewritten_with_every_hash_recomputed_is_caught_by_its_seal
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_trail_cut_back_below_its_sealed_head_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
-    let (f, dir, sealed) = sealed_gateway(tmp.path()).await;
-    // The attack: the newest records deleted (the calls they record never happened).
+    let (f, dir, sealed, grant) = sealed_gateway(tmp.path()).await;
+    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+    // The attack: the newest records deleted (the calls they record never happened), and a
+    // call made since, so the trail grows past the seal's number again.
     let db = sqlite_pool(&f.gw).await;
     sql(&db, &format!("DELETE FROM audit_events WHERE seq > {}", sealed - 3)).await;
+    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     let walk = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(walk.json["ok"], true, "the shorter trail links: {}", walk.text);
     let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
@@ -628,6 +635,11 @@ async fn a_live_trail_cut_back_below_its_sealed_head_is_caught() {
     assert!(
         logs.contains(&format!("record {sealed}: missing, yet it was sealed")),
         "{logs}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("heads.jsonl")).unwrap(),
+        heads,
+        "nothing sealed since"
     );
 
     // Someone with the archive directory alone cannot move the seal: a line they write is not
@@ -647,4 +659,79 @@ async fn a_live_trail_cut_back_below_its_sealed_head_is_caught() {
         "{report}"
     );
     db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_do_not_link_after_the_last_seal_are_never_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", tmp.path().join("credgate.db").display());
+    let store = credgate::store::connect(&DatabaseUrl::new(url.clone())).await.unwrap();
+    let ring = credgate::crypto::KeyRing::new(
+        vec![credgate::crypto::MasterKey::generate().unwrap()],
+        credgate::crypto::KeyRingSource::Memory,
+    )
+    .unwrap();
+    credgate::masterkey::check_at_start(store.as_ref(), &ring)
+        .await
+        .unwrap();
+    let dir = tmp.path().join("archive");
+    let calls = |n: usize, journal: &str| JournalBatch {
+        journal: journal.to_owned(),
+        events: (0..n)
+            .map(|_| JournaledEvent::new(AuditEvent::new(AuditKind::Proxy, "proxy.response", "ok")))
+            .collect(),
+        ..Default::default()
+    };
+    // Nothing is old enough to archive: a pass only seals.
+    let pass = || {
+        credgate::audit_archiver::archive_before(
+            store.as_ref(),
+            &ring,
+            &dir,
+            midnight() - chrono::Duration::days(30),
+            uuid::Uuid::new_v4(),
+        )
+    };
+    store.index_journal(&calls(100, "first"), None).await.unwrap();
+    let first = pass().await.unwrap().sealed.expect("a first seal");
+    let (head, _) = store.audit_head().await.unwrap().unwrap();
+    assert_eq!(first.seq, head);
+
+    // Records after the seal, one of them changed in the database without its hash: the next
+    // pass walks from the seal and refuses to seal over it.
+    store.index_journal(&calls(50, "second"), None).await.unwrap();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let changed = first.seq + 20;
+    sql(
+        &pool,
+        &format!("UPDATE audit_events SET outcome = 'denied' WHERE seq = {changed}"),
+    )
+    .await;
+    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+    let err = pass().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("record {changed}: hash does not match")) && err.contains("nothing is sealed over it"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("heads.jsonl")).unwrap(),
+        heads,
+        "nothing sealed"
+    );
+
+    // Put back, the same pass seals the new head.
+    sql(
+        &pool,
+        &format!("UPDATE audit_events SET outcome = 'ok' WHERE seq = {changed}"),
+    )
+    .await;
+    let second = pass().await.unwrap().sealed.expect("a second seal");
+    assert_eq!(second.seq, first.seq + 50);
+    assert!(pass().await.unwrap().sealed.is_none(), "nothing new, nothing sealed");
+    pool.close().await;
+    store.close().await;
 }

@@ -235,11 +235,11 @@ impl ArchiveWriter {
 /// before, the first to `first_prev_hash`, the last hashing to `head_hash`. Returns the records
 /// checked, or the first problem. Blocking.
 pub fn verify_file(dir: &Path, checkpoint: &Checkpoint) -> Result<u64, String> {
-    verify_file_with(dir, checkpoint, None)
+    verify_file_with(dir, checkpoint, &[])
 }
 
-/// [`verify_file`], also checking that the record `anchor.0` in it has the hash `anchor.1`.
-fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &str)>) -> Result<u64, String> {
+/// [`verify_file`], also checking that each record `anchor.0` in it has the hash `anchor.1`.
+fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchors: &[(i64, &str)]) -> Result<u64, String> {
     let path = dir.join(&checkpoint.file);
     let open = || std::fs::File::open(&path).map_err(|e| format!("{}: cannot open: {e}", checkpoint.file));
     // The bytes first: only the file that was signed is ever decompressed (so a file made to
@@ -257,7 +257,7 @@ fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &s
         ));
     }
     let mut report = VerifyReport::from_checkpoint(checkpoint.first_seq - 1, &checkpoint.first_prev_hash);
-    walk(&mut open()?, &mut report, anchor).map_err(|e| format!("{}: {e}", checkpoint.file))?;
+    walk(&mut open()?, &mut report, anchors).map_err(|e| format!("{}: {e}", checkpoint.file))?;
     if !report.ok {
         return Err(format!("{}: {}", checkpoint.file, report.error.unwrap_or_default()));
     }
@@ -274,22 +274,22 @@ fn verify_file_with(dir: &Path, checkpoint: &Checkpoint, anchor: Option<(i64, &s
 }
 
 /// Reads the records of a compressed stream into `report`, a batch at a time; the record
-/// `anchor.0`, if it is there, must hash to `anchor.1`.
+/// `anchor.0` of each anchor, if it is there, must hash to `anchor.1`.
 ///
 /// Two threads: one decompresses the stream into chunks of whole lines, the calling one parses
 /// and hashes them. On one thread each step waited for the other, and a single day's file (the
 /// common case: one file, nothing to spread over cores) was checked at 1.10–1.15 M records a
 /// second; with the two overlapped, 1.43–1.52 M (a million records, BENCHMARKS.md). Hashing is
 /// the longer half: decompressing alone runs at 3.4 M.
-fn walk(reader: &mut (impl Read + Send), report: &mut VerifyReport, anchor: Option<(i64, &str)>) -> Result<(), String> {
-    walk_in_chunks(reader, report, anchor, VERIFY_CHUNK)
+fn walk(reader: &mut (impl Read + Send), report: &mut VerifyReport, anchors: &[(i64, &str)]) -> Result<(), String> {
+    walk_in_chunks(reader, report, anchors, VERIFY_CHUNK)
 }
 
 /// [`walk`], handing `chunk_bytes` at a time between its threads.
 fn walk_in_chunks(
     reader: &mut (impl Read + Send),
     report: &mut VerifyReport,
-    anchor: Option<(i64, &str)>,
+    anchors: &[(i64, &str)],
     chunk_bytes: usize,
 ) -> Result<(), String> {
     let decoder = Decoder::new(reader).map_err(|e| format!("cannot read: {e}"))?;
@@ -302,7 +302,7 @@ fn walk_in_chunks(
         // receiver, and the reading thread stops at its next chunk.
         for chunk in filled {
             let chunk: Vec<u8> = chunk?;
-            check_lines(&chunk, report, anchor)?;
+            check_lines(&chunk, report, anchors)?;
             if !report.ok {
                 return Ok(());
             }
@@ -351,7 +351,7 @@ fn decompress(
 }
 
 /// The checking half of [`walk`]: the lines of one chunk, a batch at a time.
-fn check_lines(chunk: &[u8], report: &mut VerifyReport, anchor: Option<(i64, &str)>) -> Result<(), String> {
+fn check_lines(chunk: &[u8], report: &mut VerifyReport, anchors: &[(i64, &str)]) -> Result<(), String> {
     let text =
         std::str::from_utf8(chunk).map_err(|_| format!("after record {}: cannot read: not UTF-8", report.head_seq))?;
     let mut lines = text.split_terminator('\n').peekable();
@@ -363,14 +363,14 @@ fn check_lines(chunk: &[u8], report: &mut VerifyReport, anchor: Option<(i64, &st
             .map(|(i, t)| view(t).map_err(|e| format!("after record {}: {e}", report.head_seq + i as i64)))
             .collect::<Result<Vec<_>, _>>()?;
         verify_in_order(report, &batch);
-        if let Some((seq, hash)) = anchor
-            && let Some(r) = batch.iter().find(|r| r.seq == seq)
-            && r.hash != hash
+        if let Some((seq, _)) = anchors
+            .iter()
+            .find(|(seq, hash)| batch.iter().any(|r| r.seq == *seq && r.hash != *hash))
             && report.ok
         {
             report.ok = false;
             report.error = Some(format!(
-                "record {seq}: its hash is not the one you kept (the trail was rewritten before it was archived)"
+                "record {seq}: its hash is not the one you kept or that was sealed (the trail was rewritten before it was archived)"
             ));
         }
         if !report.ok {
@@ -402,16 +402,17 @@ pub struct ArchiveReport {
 /// continuing the one before from the genesis hash, and each file in `dir` matching its
 /// checkpoint (files checked side by side, one per core). Blocking.
 pub fn verify_archive(dir: &Path, public_key: &str, checkpoints: &[Checkpoint]) -> ArchiveReport {
-    verify_archive_from(dir, public_key, checkpoints, None)
+    verify_archive_from(dir, public_key, checkpoints, &[])
 }
 
-/// [`verify_archive`], also checking a head kept from an earlier verification (`SEQ`, `HASH`)
-/// if its record is archived: the archive must hold that record with that hash.
+/// [`verify_archive`], also checking heads kept from earlier (`SEQ`, `HASH`: an earlier
+/// verification's, a sealed one) whose records are archived: the archive must hold each record
+/// with that hash.
 pub fn verify_archive_from(
     dir: &Path,
     public_key: &str,
     checkpoints: &[Checkpoint],
-    kept: Option<(i64, &str)>,
+    kept: &[(i64, &str)],
 ) -> ArchiveReport {
     let mut report = ArchiveReport {
         head_hash: super::GENESIS.to_owned(),
@@ -446,10 +447,7 @@ pub fn verify_archive_from(
         report.head_seq = c.last_seq;
         report.head_hash.clone_from(&c.head_hash);
     }
-    if let Some((seq, hash)) = kept
-        && seq == 0
-        && hash != super::GENESIS
-    {
+    if kept.iter().any(|(seq, hash)| *seq == 0 && *hash != super::GENESIS) {
         fail(&mut report, "record 0: the genesis hash is all zeros".into());
         return report;
     }
@@ -463,8 +461,12 @@ pub fn verify_archive_from(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(c) = checkpoints.get(i) else { return done };
-                        let anchor = kept.filter(|(seq, _)| (c.first_seq..=c.last_seq).contains(seq));
-                        done.push((i, verify_file_with(dir, c, anchor)));
+                        let anchors: Vec<(i64, &str)> = kept
+                            .iter()
+                            .copied()
+                            .filter(|(seq, _)| (c.first_seq..=c.last_seq).contains(seq))
+                            .collect();
+                        done.push((i, verify_file_with(dir, c, &anchors)));
                     }
                 })
             })
@@ -623,7 +625,7 @@ mod tests {
             let cp = chained_file(dir.path(), records);
             let mut report = VerifyReport::from_checkpoint(0, super::super::GENESIS);
             let mut file = std::fs::File::open(dir.path().join(&cp.file)).unwrap();
-            walk_in_chunks(&mut file, &mut report, None, chunk).map(|()| report)
+            walk_in_chunks(&mut file, &mut report, &[], chunk).map(|()| report)
         };
         // Chunks of 1,000 bytes end mid-line (a line is about 170): every line is put back
         // together, and none is counted twice or lost.

@@ -9,7 +9,7 @@
 //! newest one, and the next pass checks it before archiving or sealing anything. A rewrite
 //! then needs both the database and the archive directory, as a forged archive does.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -69,6 +69,9 @@ impl SealedHead {
     }
 }
 
+/// A line longer than this is no seal (a seal is about 300 bytes): reading stops there.
+const LINE_LIMIT: u64 = 64 * 1024;
+
 /// Appends `head` to the heads file in `dir` and flushes it to disk.
 pub fn append(dir: &Path, head: &SealedHead) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -76,9 +79,27 @@ pub fn append(dir: &Path, head: &SealedHead) -> std::io::Result<()> {
     let created = !path.exists();
     let mut line = serde_json::to_vec(head).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    // A torn last line (a crash in the middle of a write) is cut off first: written onto, it
+    // would make a whole line that is no seal, and every later check would fail on it.
+    let len = file.metadata()?.len();
+    let tail = read_tail(&file, len)?;
+    match tail.iter().rposition(|b| *b == b'\n') {
+        Some(end) if end + 1 == tail.len() => {}
+        Some(end) => file.set_len(len - tail.len() as u64 + end as u64 + 1)?,
+        None if tail.len() as u64 == len => file.set_len(0)?,
+        None => {
+            return Err(std::io::Error::other(format!(
+                "{HEADS_FILE}: its last line is longer than any seal"
+            )));
+        }
+    }
     // One `write` of a whole line: appends never interleave, and a crash leaves at most a torn
-    // last line, which [`newest`] passes over.
+    // last line.
     file.write_all(&line)?;
     file.sync_data()?;
     if created {
@@ -87,10 +108,20 @@ pub fn append(dir: &Path, head: &SealedHead) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The file's last [`LINE_LIMIT`] bytes (all of it, if shorter).
+fn read_tail(file: &std::fs::File, len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let from = len.saturating_sub(LINE_LIMIT);
+    let mut tail = vec![0; usize::try_from(len - from).unwrap_or(0)];
+    file.read_exact_at(&mut tail, from)?;
+    Ok(tail)
+}
+
 /// The newest head in `dir`'s heads file; `None` when there is no file or no complete line.
 /// The first line's signature is checked too, against the same `public_key` (base64 Ed25519):
 /// whoever removed the trail's key from the database to seal with one of their own would
-/// still have to rewrite the file from its start. Blocking.
+/// still have to rewrite the file from its start. Reads those two lines only, so a pass costs
+/// the same after years of seals. Blocking.
 pub fn newest(dir: &Path, public_key: &str) -> Result<Option<SealedHead>, String> {
     let path = dir.join(HEADS_FILE);
     let file = match std::fs::File::open(&path) {
@@ -98,42 +129,44 @@ pub fn newest(dir: &Path, public_key: &str) -> Result<Option<SealedHead>, String
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{HEADS_FILE}: cannot open: {e}")),
     };
-    // (line number, line)
-    let mut first: Option<(usize, String)> = None;
-    let mut last: Option<(usize, String)> = None;
-    let mut reader = BufReader::new(file);
-    let mut number = 0;
-    loop {
-        let mut line = String::new();
-        let read = reader
-            .read_line(&mut line)
-            .map_err(|e| format!("{HEADS_FILE}: cannot read: {e}"))?;
-        // A line without its newline is a write a crash cut short: never sealed.
-        if read == 0 || !line.ends_with('\n') {
+    let cannot_read = |e: std::io::Error| format!("{HEADS_FILE}: cannot read: {e}");
+    let len = file.metadata().map_err(cannot_read)?.len();
+    // The last complete line: a line without its newline is a write a crash cut short.
+    let tail = read_tail(&file, len).map_err(cannot_read)?;
+    let complete = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(end) => tail[..end].trim_ascii_end(),
+        None => return Ok(None),
+    };
+    if complete.is_empty() {
+        return Ok(None);
+    }
+    let last = match complete.iter().rposition(|b| *b == b'\n') {
+        Some(start) => &complete[start + 1..],
+        None if tail.len() as u64 == len => complete,
+        None => {
+            return Err(format!(
+                "{HEADS_FILE}: its last line is longer than any seal (it was changed)"
+            ));
+        }
+    };
+    let mut first = Vec::new();
+    let mut reader = BufReader::new(file).take(LINE_LIMIT);
+    while first.trim_ascii().is_empty() {
+        first.clear();
+        if reader.read_until(b'\n', &mut first).map_err(cannot_read)? == 0 {
             break;
         }
-        number += 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if first.is_none() {
-            first = Some((number, line.clone()));
-        }
-        last = Some((number, line));
     }
-    if let Some((number, line)) = first {
-        checked(number, &line, public_key)?;
-    }
-    last.map(|(number, line)| checked(number, &line, public_key))
-        .transpose()
+    checked("line 1", &first, public_key)?;
+    checked("the last line", last, public_key).map(Some)
 }
 
-fn checked(number: usize, line: &str, public_key: &str) -> Result<SealedHead, String> {
-    let head: SealedHead = serde_json::from_str(line.trim_end())
-        .map_err(|_| format!("{HEADS_FILE} line {number}: not a sealed head (it was changed)"))?;
+fn checked(which: &str, line: &[u8], public_key: &str) -> Result<SealedHead, String> {
+    let head: SealedHead = serde_json::from_slice(line.trim_ascii())
+        .map_err(|_| format!("{HEADS_FILE}, {which}: not a sealed head (it was changed)"))?;
     if !head.signed_by(public_key) {
         return Err(format!(
-            "{HEADS_FILE} line {number}: not signed by the trail's key (it was changed)"
+            "{HEADS_FILE}, {which}: not signed by the trail's key (it was changed)"
         ));
     }
     Ok(head)
@@ -160,11 +193,16 @@ mod tests {
         append(dir.path(), &second).unwrap();
         assert_eq!(newest(dir.path(), &public).unwrap(), Some(second.clone()));
 
-        // A torn last line (a crash in the middle of a write) is passed over.
+        // A torn last line (a crash in the middle of a write) is passed over, and cut off by
+        // the next append.
         let path = dir.path().join(HEADS_FILE);
         let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(br#"{"seq":30,"hash":"#).unwrap();
         assert_eq!(newest(dir.path(), &public).unwrap(), Some(second));
+        let third = SealedHead::seal(&key, 30, &"c".repeat(64), now, now);
+        append(dir.path(), &third).unwrap();
+        assert_eq!(newest(dir.path(), &public).unwrap(), Some(third));
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
     }
 
     #[test]
@@ -192,7 +230,7 @@ mod tests {
         append(dir.path(), &head).unwrap();
         append(dir.path(), &forged).unwrap();
         let err = newest(dir.path(), &key.info.public_key).unwrap_err();
-        assert!(err.contains("line 2: not signed by the trail's key"), "{err}");
+        assert!(err.contains("the last line: not signed by the trail's key"), "{err}");
         // A file begun by another key: sealed with one that replaced the trail's.
         let other = signer("k2");
         let dir2 = tempfile::tempdir().unwrap();

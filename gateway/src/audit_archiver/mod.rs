@@ -163,6 +163,7 @@ async fn pass(
             after_hash: &after_hash,
             bound,
             day_end,
+            sealed: sealed.as_ref().map(|h| (h.seq, h.hash.as_str())),
         };
         let mut checkpoint = write_period(store, dir, &span, holder).await?;
         signer.sign(&mut checkpoint);
@@ -191,7 +192,13 @@ async fn pass(
         None => load_or_create_signer(store, ring).await?,
     };
     renew(store, holder).await?;
-    done.sealed = seal_head(store, dir, &signer, sealed.as_ref()).await?;
+    // From the last seal, or from the newest file's end once the last seal is archived (each
+    // file holding it was checked to hold it with its sealed hash).
+    let from = match &sealed {
+        Some(h) if h.seq > after_seq => (h.seq, h.hash.clone()),
+        _ => (after_seq, after_hash),
+    };
+    done.sealed = seal_head(store, dir, &signer, from, holder).await?;
     Ok(done)
 }
 
@@ -206,14 +213,15 @@ async fn check_sealed_head(
 ) -> Result<Option<SealedHead>, ArchiveError> {
     let Some(signer) = signer else {
         // No key yet, so nothing was ever sealed: a heads file that holds heads anyway means
-        // the key was removed from the database.
-        let holds = std::fs::read_to_string(dir.join(HEADS_FILE)).is_ok_and(|t| !t.trim().is_empty());
-        return if holds {
-            Err(ArchiveError::Heads(format!(
-                "{HEADS_FILE} holds sealed heads, yet the database has no signing key (it was removed)"
-            )))
-        } else {
-            Ok(None)
+        // the key was removed from the database, or this is another database than the one
+        // the archive directory belongs to.
+        return match std::fs::metadata(dir.join(HEADS_FILE)) {
+            Ok(m) if m.len() > 0 => Err(ArchiveError::Heads(format!(
+                "{HEADS_FILE} holds sealed heads, yet the database has no signing key (it was removed, or the archive directory belongs to another database)"
+            ))),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ArchiveError::Heads(format!("{HEADS_FILE}: {e}"))),
         };
     };
     let (owned_dir, public) = (dir.to_owned(), signer.info.public_key.clone());
@@ -245,32 +253,51 @@ async fn check_sealed_head(
     }
 }
 
-/// Seals the trail's newest record unless it is the one sealed last; returns the new seal.
+/// Seals the trail's newest record, once the chain from `from` (the last seal, or the newest
+/// file's end) up to it verifies: a seal never covers records that do not link to the one
+/// before it, so a rewrite made while a pass runs is not sealed either. Returns the new seal;
+/// none when nothing was added since `from`.
 async fn seal_head(
     store: &dyn Store,
     dir: &Path,
     signer: &AuditSigner,
-    last: Option<&SealedHead>,
+    from: (i64, String),
+    holder: Uuid,
 ) -> Result<Option<SealedHead>, ArchiveError> {
-    let Some((seq, _)) = store.audit_head().await? else {
+    let Some((target, _)) = store.audit_head().await? else {
         return Ok(None);
     };
-    if last.is_some_and(|l| l.seq >= seq) {
-        return Ok(None);
+    let mut report = VerifyReport::from_checkpoint(from.0, &from.1);
+    let mut at = None;
+    while report.head_seq < target {
+        let page = store
+            .audit_chain(report.head_seq, PAGE.min(target - report.head_seq))
+            .await?;
+        let Some(last_at) = page.last().map(|r| r.at) else {
+            break;
+        };
+        report = tokio::task::spawn_blocking(move || {
+            verify_records(&mut report, &page);
+            report
+        })
+        .await
+        .map_err(|e| ArchiveError::Chain(format!("the verifying thread failed: {e}")))?;
+        if !report.ok {
+            return Err(ArchiveError::Chain(format!(
+                "{} (after the last seal: nothing is sealed over it)",
+                report.error.unwrap_or_default()
+            )));
+        }
+        at = Some(last_at);
+        renew(store, holder).await?;
     }
-    let Some(record) = store.audit_chain(seq - 1, 1).await?.into_iter().find(|r| r.seq == seq) else {
-        // Archived or deleted between the two reads: the next pass seals what is there then.
-        return Ok(None);
-    };
-    let sealed = SealedHead::seal(signer, record.seq, &record.hash, from_micros(record.at), now());
+    let Some(at) = at else { return Ok(None) };
+    let sealed = SealedHead::seal(signer, report.head_seq, &report.head_hash, from_micros(at), now());
     let (owned_dir, line) = (dir.to_owned(), sealed.clone());
     tokio::task::spawn_blocking(move || head::append(&owned_dir, &line))
         .await
         .map_err(|e| ArchiveError::Heads(format!("the writing thread failed: {e}")))?
-        .map_err(|source| ArchiveError::Io {
-            path: dir.join(HEADS_FILE),
-            source,
-        })?;
+        .map_err(|e| ArchiveError::Heads(format!("cannot write {HEADS_FILE}: {e}")))?;
     tracing::debug!(seq = sealed.seq, "sealed the audit trail's head");
     Ok(Some(sealed))
 }
@@ -285,6 +312,8 @@ struct Span<'a> {
     bound: i64,
     /// Nor a record made at or after this (microseconds): the day's end.
     day_end: i64,
+    /// The last seal: if the file holds its record, with its sealed hash.
+    sealed: Option<(i64, &'a str)>,
 }
 
 /// Writes the span's records to its file, verifying them on the way, and returns its
@@ -325,6 +354,14 @@ async fn write_period(
         for row in &page {
             first_at = first_at.min(row.at);
             last_at = last_at.max(row.at);
+        }
+        // The pass checked the last seal when it began; a rewrite since then is never signed.
+        if let Some((seq, hash)) = span.sealed
+            && page.iter().any(|r| r.seq == seq && r.hash != hash)
+        {
+            return Err(ArchiveError::Chain(format!(
+                "record {seq}: its hash is not the one sealed in {HEADS_FILE} (the trail was rewritten)"
+            )));
         }
         // Checking and compressing are CPU work: off the async threads.
         let mut w = writer.take().ok_or_else(|| ArchiveError::Chain("writer lost".into()))?;

@@ -9,7 +9,7 @@ use crate::store::{AUDIT_KEY_VERSION, Store, StoredSigningKey};
 
 use super::ArchiveError;
 
-/// The stored key, opened; `None` before anything was archived.
+/// The stored key, opened; `None` before the first archiving pass.
 pub async fn load_signer(store: &dyn Store, ring: &KeyRing) -> Result<Option<AuditSigner>, ArchiveError> {
     let Some(stored) = store.audit_signing_key().await? else {
         return Ok(None);

@@ -276,18 +276,12 @@ async fn prove(
             other => other,
         };
         // Checked where it is, like a kept head: a sealed head that is archived by now is
-        // anchored in its file, unless --from already anchors one there.
-        let in_archive = |seq: i64| cps.last().is_some_and(|c| seq <= c.last_seq);
-        let anchor = anchor.or_else(|| match &sealed {
-            Ok(Some(head)) if in_archive(head.seq) => Some((head.seq, head.hash.clone())),
-            _ => None,
-        });
-        let archived = crate::audit::archive::verify_archive_from(
-            &owned_dir,
-            &key,
-            &cps,
-            anchor.as_ref().map(|(s, h)| (*s, h.as_str())),
-        );
+        // anchored in its file.
+        let mut anchors: Vec<(i64, &str)> = anchor.iter().map(|(s, h)| (*s, h.as_str())).collect();
+        if let Ok(Some(head)) = &sealed {
+            anchors.push((head.seq, head.hash.as_str()));
+        }
+        let archived = crate::audit::archive::verify_archive_from(&owned_dir, &key, &cps, &anchors);
         (archived, sealed)
     })
     .await
