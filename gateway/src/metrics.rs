@@ -63,6 +63,7 @@ pub struct Metrics {
     approvals_pending: Gauge,
     audit_archived: Counter,
     audit_archive_errors: Counter,
+    audit_archive_last_pass: Gauge,
 }
 
 impl Default for Metrics {
@@ -97,6 +98,12 @@ impl Metrics {
         let approvals_pending = Gauge::default();
         let audit_archived = Counter::default();
         let audit_archive_errors = Counter::default();
+        let audit_archive_last_pass = Gauge::default();
+        registry.register(
+            "audit_archive_last_pass_timestamp_seconds",
+            "When this process last ran an archiving pass to its end (checked the newest seal, archived, sealed); alert when every replica's is old",
+            audit_archive_last_pass.clone(),
+        );
         registry.register(
             "audit_archived_records",
             "Audit records moved into archive files (--audit-retain-days) by this process",
@@ -202,6 +209,7 @@ impl Metrics {
             approvals_pending,
             audit_archived,
             audit_archive_errors,
+            audit_archive_last_pass,
         }
     }
 
@@ -211,6 +219,11 @@ impl Metrics {
         if failed {
             self.audit_archive_errors.inc();
         }
+    }
+
+    /// An archiving pass ran to its end on this process, at `at` (Unix seconds).
+    pub fn audit_archive_pass(&self, at: i64) {
+        self.audit_archive_last_pass.set(at);
     }
 
     /// One step of a held call: `requested`, `approved`, `denied`, `expired`, `executed`,

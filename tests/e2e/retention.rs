@@ -735,3 +735,56 @@ async fn records_that_do_not_link_after_the_last_seal_are_never_sealed() {
     pool.close().await;
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_held_past_any_pass_is_reported_not_obeyed_in_silence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (f, dir, _, grant) = sealed_gateway(tmp.path()).await;
+    let last_pass = |metrics: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("credgate_audit_archive_last_pass_timestamp_seconds "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let ran = last_pass(&f.gw.metrics().await);
+    assert!(ran > credgate::clock::now().timestamp() - 60, "a recent pass: {ran}");
+
+    // The attack: someone with the database takes the archiving lease for a year, so that no
+    // pass runs and nothing is sealed again while they rewrite the live trail.
+    let year = credgate::clock::to_micros(credgate::clock::now() + chrono::Duration::days(365));
+    let db = sqlite_pool(&f.gw).await;
+    sql(
+        &db,
+        &format!(
+            "INSERT INTO audit_archiver (id, holder, until) VALUES (1, 'someone', {year}) \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until"
+        ),
+    )
+    .await;
+    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f.gw.logs().contains("the archiving lease is held until") {
+        assert!(Instant::now() < deadline, "{}", f.gw.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = f.gw.metrics().await;
+    assert!(
+        !metrics.contains("credgate_audit_archive_errors_total 0"),
+        "counted: {metrics}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = f.gw.metrics().await;
+    assert!(
+        last_pass(&after) < credgate::clock::now().timestamp() - 1,
+        "no pass has run since: {after}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("heads.jsonl")).unwrap(),
+        heads,
+        "nothing sealed"
+    );
+    db.close().await;
+}

@@ -455,6 +455,8 @@ pub trait Store: Send + Sync + 'static {
     async fn take_archive_lease(&self, holder: Uuid, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool>;
     /// Gives the lease up (another replica may archive at once).
     async fn release_archive_lease(&self, holder: Uuid) -> Result<()>;
+    /// Until when the archiving lease is held, if it is.
+    async fn archive_lease_until(&self) -> Result<Option<DateTime<Utc>>>;
     async fn audit_signing_key(&self) -> Result<Option<StoredSigningKey>>;
     /// Stores the trail's signing key, with its audit record, unless one exists (`false`).
     async fn insert_audit_signing_key(&self, key: &StoredSigningKey, audit: &AuditEvent) -> Result<bool>;

@@ -2209,6 +2209,14 @@ where
     }
 
     #[instrument(skip_all, level = "debug")]
+    async fn archive_lease_until(&self) -> Result<Option<DateTime<Utc>>> {
+        let row = sqlx::query::<DB>("SELECT until FROM audit_archiver WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(from_micros(r.try_get("until")?))).transpose()
+    }
+
+    #[instrument(skip_all, level = "debug")]
     async fn audit_signing_key(&self) -> Result<Option<StoredSigningKey>> {
         let row = sqlx::query::<DB>(
             "SELECT id, public_key, kek_id, wrapped_key, ciphertext, created_at FROM audit_signing_keys \
