@@ -233,6 +233,7 @@ pub async fn build_state(args: &ServeArgs) -> anyhow::Result<(AppState, tokio::t
             portal_dir: args.portal_dir.clone(),
             log_plugin_errors: args.log_plugin_errors,
             proxy_passthrough,
+            archive_interval_seconds: args.audit_retain_days.map(|_| args.audit_archive_interval_seconds),
         },
         replica: uuid::Uuid::new_v4(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(args.max_in_flight.max(1))),

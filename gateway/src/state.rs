@@ -29,6 +29,8 @@ pub struct Settings {
     pub log_plugin_errors: bool,
     /// Hosts forward-proxy tunnels reach untouched (`--proxy-passthrough`).
     pub proxy_passthrough: Vec<crate::vault::host::HostPattern>,
+    /// Seconds between archiving passes, with retention on (`--audit-retain-days`).
+    pub archive_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug)]

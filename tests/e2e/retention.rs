@@ -786,5 +786,16 @@ async fn a_lease_held_past_any_pass_is_reported_not_obeyed_in_silence() {
         heads,
         "nothing sealed"
     );
+
+    // A lease renewed with a plausible expiry would pass the gateway's check; the proof of the
+    // trail still fails once the seal is more than three passes old (here a second apart) with
+    // calls made since.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+    assert_eq!(code, 8, "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("no pass sealed them"),
+        "{report}"
+    );
     db.close().await;
 }

@@ -335,6 +335,11 @@ pub struct CheckpointList {
     pub signing_key: Option<crate::audit::SigningKeyInfo>,
     /// Every archive file's checkpoint, oldest first.
     pub data: Vec<crate::audit::Checkpoint>,
+    /// Seconds between this gateway's archiving passes (absent: retention is off). Each pass
+    /// seals the live trail's head, so a newest seal older than a few of these, with records
+    /// added since, means passes stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_interval_seconds: Option<u64>,
 }
 
 #[utoipa::path(get, path = "/admin/v1/audit/checkpoints", tag = "audit",
@@ -348,5 +353,6 @@ pub async fn checkpoints(State(state): State<AppState>) -> Result<Json<Checkpoin
     Ok(Json(CheckpointList {
         signing_key: signer.map(|s| s.info),
         data,
+        archive_interval_seconds: state.settings.archive_interval_seconds,
     }))
 }

@@ -328,6 +328,7 @@ async fn prove(
     // A kept head, and the newest sealed one, past the archive: still in the database, with
     // that hash. The sealed head is what catches a live trail rewritten with every later hash
     // recomputed, which links as well as the original.
+    let newest_seal = sealed.as_ref().map(|h| (h.seq, h.sealed_at));
     let sealed = sealed.map(|h| {
         let whose = format!(
             " (the head sealed at {} in {})",
@@ -348,6 +349,20 @@ async fn prove(
             report["ok"] = Value::Bool(false);
             report["error"] = format!("{}{whose}", there["error"].as_str().unwrap_or("unknown problem")).into();
         }
+    }
+    // A seal older than a few passes while records were added since: no pass has sealed them
+    // (archiving fails, or someone holds its lease), so they are only chained.
+    let age = newest_seal.map(|(seq, at)| (seq, (crate::clock::now() - at).num_seconds()));
+    if let (Some((seq, age)), Some(every)) = (age, listed["archive_interval_seconds"].as_i64())
+        && report["ok"] == true
+        && report["head_seq"].as_i64().is_some_and(|head| head > seq)
+        && age > 3 * every + 5
+    {
+        report["ok"] = Value::Bool(false);
+        report["error"] = format!(
+            "record {seq}: the newest seal is {age} s old, more than three archiving passes ({every} s apart), and records were added since: no pass sealed them (archiving is failing, or its lease is held)"
+        )
+        .into();
     }
     Ok(report)
 }
