@@ -762,9 +762,6 @@ async fn a_lease_held_past_any_pass_is_reported_not_obeyed_in_silence() {
         ),
     )
     .await;
-    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
-    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f.gw.logs().contains("the archiving lease is held until") {
         assert!(Instant::now() < deadline, "{}", f.gw.logs());
@@ -775,27 +772,38 @@ async fn a_lease_held_past_any_pass_is_reported_not_obeyed_in_silence() {
         !metrics.contains("credgate_audit_archive_errors_total 0"),
         "counted: {metrics}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = f.gw.metrics().await;
+    // From here no pass runs: a call made now stays unsealed, and the last pass's time stays.
+    let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
+    let ran = last_pass(&metrics);
+    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A lease renewed with a plausible expiry would pass the gateway's check; the proof of the
+    // trail warns once the seal is more than three passes old (here a second apart) with calls
+    // made since. A warning, not a failure: a long pass seals late too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
+        assert_eq!(code, 0, "the trail itself is intact: {report}");
+        if report["warning"].is_string() {
+            break report;
+        }
+        assert!(Instant::now() < deadline, "no warning: {report}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert!(
-        last_pass(&after) < credgate::clock::now().timestamp() - 1,
-        "no pass has run since: {after}"
+        report["warning"]
+            .as_str()
+            .unwrap()
+            .contains("no pass has sealed them yet"),
+        "{report}"
     );
+    let after = f.gw.metrics().await;
+    assert_eq!(last_pass(&after), ran, "no pass has run since: {after}");
     assert_eq!(
         std::fs::read_to_string(dir.join("heads.jsonl")).unwrap(),
         heads,
         "nothing sealed"
-    );
-
-    // A lease renewed with a plausible expiry would pass the gateway's check; the proof of the
-    // trail still fails once the seal is more than three passes old (here a second apart) with
-    // calls made since.
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
-    assert_eq!(code, 8, "{report}");
-    assert!(
-        report["error"].as_str().unwrap().contains("no pass sealed them"),
-        "{report}"
     );
     db.close().await;
 }
