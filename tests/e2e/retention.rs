@@ -486,6 +486,12 @@ fn newest_sealed(dir: &Path) -> Option<Value> {
     text.lines().last().map(|l| serde_json::from_str(l).unwrap())
 }
 
+/// A data-plane call through `grant`, answered.
+async fn call(f: &Fixture, grant: &str) {
+    let r = send(f.gw.via_grant(Method::GET, grant, "status/200").bearer_auth(&f.key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 /// A gateway archiving every second over a trail of one old day (archived) and one recent day
 /// (live), with a call on top, once its newest record is sealed: the gateway, the archive
 /// directory, the sealed head's sequence number, and the grant the call used.
@@ -510,8 +516,7 @@ async fn sealed_gateway(tmp: &Path) -> (Fixture, PathBuf, i64, String) {
     })
     .await;
     let (_, grant) = f.bearer_grant().await;
-    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    call(&f, &grant).await;
     let dir = archive_dir(&f.gw);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -596,8 +601,7 @@ async fn a_live_trail_rewritten_with_every_hash_recomputed_is_caught_by_its_seal
     );
     // And the archiver stops: it neither archives nor seals over the rewritten trail, though a
     // new call gives it a newer head to seal.
-    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    call(&f, &grant).await;
     let logs = await_archive_error(&f.gw).await;
     assert!(
         logs.contains(&format!("record {sealed}: its hash is not the one sealed at")),
@@ -620,8 +624,7 @@ async fn a_live_trail_cut_back_below_its_sealed_head_is_caught() {
     // call made since, so the trail grows past the seal's number again.
     let db = sqlite_pool(&f.gw).await;
     sql(&db, &format!("DELETE FROM audit_events WHERE seq > {}", sealed - 3)).await;
-    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    call(&f, &grant).await;
     let walk = f.gw.get("/admin/v1/audit/verify").await;
     assert_eq!(walk.json["ok"], true, "the shorter trail links: {}", walk.text);
     let (code, report, _) = verify_archive(&f.gw, &dir, &[]);
@@ -775,8 +778,7 @@ async fn a_lease_held_past_any_pass_is_reported_not_obeyed_in_silence() {
     // From here no pass runs: a call made now stays unsealed, and the last pass's time stays.
     let heads = std::fs::read_to_string(dir.join("heads.jsonl")).unwrap();
     let ran = last_pass(&metrics);
-    let r = send(f.gw.via_grant(Method::GET, &grant, "status/200").bearer_auth(&f.key)).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    call(&f, &grant).await;
 
     // A lease renewed with a plausible expiry would pass the gateway's check; the proof of the
     // trail warns once the seal is more than three passes old (here a second apart) with calls
