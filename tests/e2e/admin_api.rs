@@ -665,6 +665,92 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         .unwrap();
     assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
 
+    // The walk reads a page as one packed value, fields ended by 0x1F. A column holding the
+    // separator followed by the record's own fields, packed as the walk packs them, must not
+    // be read as the record it imitates: the page is read row by row, the column's value is
+    // what the body is rebuilt from, and the record is named.
+    let action: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE seq = 3")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE audit_events SET action = action || char(31) || outcome || char(31) || hex(principal_id) \
+         || char(31) || hex(grant_id) || char(31) || hex(secret_id) || char(31) || ifnull('=' || request_id, '') \
+         || char(31) || hex(user_principal_id) || char(31) || hex(hash) || char(31) || octet_length(body) \
+         || char(31) || body WHERE seq = 3",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    fails_with("record 3: hash does not match its content").await;
+    let listed = gw.get("/admin/v1/audit?limit=10").await;
+    assert_eq!(listed.status, StatusCode::OK, "the trail still reads");
+    let shown = listed.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["seq"] == 3)
+        .map(|r| r["action"].as_str().unwrap().to_owned());
+    assert_eq!(
+        shown.as_deref().map(|a| a.split('\u{1f}').next()),
+        Some(Some(action.as_str())),
+        "{}",
+        listed.text
+    );
+    assert!(shown.unwrap().contains('\u{1f}'), "listed as the column holds it");
+    sqlx::query("UPDATE audit_events SET action = ? WHERE seq = 3")
+        .bind(&action)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+
+    // A value given another type with the same bytes: it packs as it did, yet the filters no
+    // longer find the record. The walk must not pass it.
+    let principal: String = gw.get("/admin/v1/audit?limit=10").await.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["seq"] == 3)
+        .and_then(|r| r["principal_id"].as_str())
+        .expect("record 3 names a principal")
+        .to_owned();
+    let found = |filter: String| {
+        let gw = &gw;
+        async move {
+            let page = gw.get(&format!("/admin/v1/audit?{filter}")).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            page.json["data"].as_array().unwrap().iter().any(|r| r["seq"] == 3)
+        }
+    };
+    for (column, retype, back, filter) in [
+        ("principal_id", "TEXT", "BLOB", format!("principal_id={principal}")),
+        ("outcome", "BLOB", "TEXT", format!("outcome={outcome}")),
+    ] {
+        assert!(found(filter.clone()).await, "{column}: found before");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_events SET {column} = CAST({column} AS {retype}) WHERE seq = 3"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
+        assert!(!found(filter.clone()).await, "{column}: the filter misses it now");
+        let walk = gw.get("/admin/v1/audit/verify").await;
+        assert!(walk.json["ok"] != true, "{column}: {}", walk.text);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_events SET {column} = CAST({column} AS {back}) WHERE seq = 3"
+        )))
+        .execute(&db)
+        .await
+        .unwrap();
+        assert!(found(filter).await, "{column}: restored");
+        assert_eq!(
+            gw.get("/admin/v1/audit/verify").await.json["ok"],
+            true,
+            "{column}: restored"
+        );
+    }
+
     // Record 3 rewritten whole, its columns and its own hash made to agree with the new body:
     // the record after it no longer links.
     let store = credgate::store::connect(&credgate::store::DatabaseUrl::new(url))

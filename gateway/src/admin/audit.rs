@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::audit::{AuditKind, AuditRecord, VerifyReport, verify_records};
+use crate::audit::{AuditKind, AuditRecord, VerifyReport};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::AuditQuery;
@@ -211,16 +211,7 @@ pub async fn verify(
             ));
         }
     };
-    loop {
-        let page = state.store.audit_chain(report.head_seq, VERIFY_PAGE).await?;
-        if page.is_empty() {
-            break;
-        }
-        verify_records(&mut report, &page);
-        if !report.ok {
-            break;
-        }
-    }
+    crate::store::walk_chain(&state.store, &mut report, VERIFY_PAGE).await?;
     // Archiving writes its own record after each checkpoint, and keeps the newest record: a
     // database with nothing after the newest checkpoint was emptied behind its back.
     if report.ok

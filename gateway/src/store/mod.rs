@@ -5,7 +5,9 @@
 //! locks ([`sqlite`], [`postgres`]). Every change takes the audit event that records it and
 //! appends it in the same transaction, so a change is never committed without its record.
 
+mod chain_walk;
 mod counts;
+mod packed_page;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -24,6 +26,7 @@ use crate::crypto::{KeyCheck, SealedValue};
 use crate::vault::api_key::AdminToken;
 use crate::vault::{ApiKey, Grant, GrantStatus, Principal, SecretMeta};
 
+pub use chain_walk::walk_chain;
 pub use counts::{CountBy, CountQuery, CountRow, Rollup};
 pub use sql::SqlStore;
 

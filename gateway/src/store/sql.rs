@@ -7,10 +7,13 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type, TypeInfo, ValueRef,
+};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::packed_page;
 use super::stored_body::{self, Repeated};
 use super::{
     AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
@@ -40,6 +43,8 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
     /// Appended to a `SELECT` in a write transaction to hold the rows it read until commit.
     /// SQLite's write transaction holds the whole database already.
     const FOR_UPDATE: &'static str;
+    /// Reads a page of the audit chain packed into one row ([`super::packed_page`]).
+    const AUDIT_PAGE: &'static str;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -63,6 +68,10 @@ pub struct SqlStore<DB: Database> {
     /// changed (most of the audit writer's cost under load, before this).
     writes: Pool<DB>,
 }
+
+/// What a text column of an audit record changed by hand to hold something else (a blob, bytes
+/// that are no UTF-8) reads as.
+const NOT_TEXT: &str = "(not text)";
 
 impl<DB: Database> SqlStore<DB> {
     pub fn new(pool: Pool<DB>) -> Self {
@@ -121,6 +130,30 @@ fn classify(e: sqlx::Error, what: &str) -> StoreError {
 // The bounds below say "this engine can bind and read the handful of types credgate stores".
 // They are written out twice (here and on the `Store` impl) because Rust does not carry
 // where-clauses from one impl to another.
+// `sqlx::query` takes only `&'static str` (its guard against SQL built from input); these
+// macros let statements share a column list and stay literals.
+macro_rules! secret_columns {
+    () => {
+        "id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
+         redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at"
+    };
+}
+macro_rules! api_key_columns {
+    () => {
+        "id, principal_id, name, prefix, hash, created_at, expires_at, revoked_at"
+    };
+}
+macro_rules! grant_columns {
+    () => {
+        "id, secret_id, principal_id, policy, expires_at, created_at, revoked_at, revoked_reason"
+    };
+}
+macro_rules! audit_columns {
+    () => {
+        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash"
+    };
+}
+
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
@@ -453,34 +486,45 @@ where
     /// as it was hashed). Its `prev_hash` is not stored (it is the previous record's hash):
     /// the caller fills it in, from that record or [`Self::hash_before`].
     fn audit_row(row: &DB::Row) -> Result<StoredAudit> {
+        // Only a row changed by hand holds a value of another type (SQLite does not hold a
+        // column to its type). Each reads as a value no record has (the nil id, text that
+        // says so, time zero), so the trail still lists (the body put back together parses)
+        // and verification names the record, instead of failing to read the trail or, for
+        // an id kept as text with its 16 bytes, reading it as the id no filter finds.
         let id = |column: &str| -> Result<Option<String>> {
+            if row.try_get_raw(column)?.type_info().name() == "TEXT" {
+                return Ok(Some(Uuid::nil().to_string()));
+            }
             match row.try_get::<Option<Uuid>, _>(column) {
                 Ok(v) => Ok(v.map(|v| v.to_string())),
-                // Only a row changed by hand holds anything else (SQLite does not hold a
-                // column to its type). Read as the nil id, so the trail still lists (the body
-                // put back together parses) and verification reports the record, instead of
-                // failing to read the trail.
                 Err(sqlx::Error::ColumnDecode { .. }) => Ok(Some(Uuid::nil().to_string())),
                 Err(e) => Err(e.into()),
             }
         };
+        fn lenient<T>(read: std::result::Result<T, sqlx::Error>, other: impl FnOnce() -> T) -> Result<T> {
+            match read {
+                Err(sqlx::Error::ColumnDecode { .. }) => Ok(other()),
+                read => Ok(read?),
+            }
+        }
+        let text = |column: &str| lenient(row.try_get::<String, _>(column), || NOT_TEXT.to_owned());
         let mut record = StoredAudit {
             seq: row.try_get("seq")?,
             id: id("id")?.unwrap_or_default(),
-            at: row.try_get("at")?,
-            kind: row.try_get("kind")?,
-            action: row.try_get("action")?,
-            outcome: row.try_get("outcome")?,
+            at: lenient(row.try_get("at"), || 0)?,
+            kind: text("kind")?,
+            action: text("action")?,
+            outcome: text("outcome")?,
             principal_id: id("principal_id")?,
             grant_id: id("grant_id")?,
             secret_id: id("secret_id")?,
-            request_id: row.try_get("request_id")?,
+            request_id: lenient(row.try_get("request_id"), || Some(NOT_TEXT.to_owned()))?,
             user_principal_id: id("user_principal_id")?,
             body: String::new(),
             prev_hash: String::new(),
             hash: Self::hash_at(row, "hash")?,
         };
-        let body: String = row.try_get("body")?;
+        let body = text("body")?;
         record.body = stored_body::restore(&body, &Repeated::of_row(&record)).unwrap_or(body);
         Ok(record)
     }
@@ -493,6 +537,51 @@ where
             Err(sqlx::Error::ColumnDecode { .. }) => Ok("(not a hash)".to_owned()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Up to `limit` records from `from_seq` on, packed by the database into one row
+    /// ([`super::packed_page`]); `None` when the page must be read row by row (a value holding
+    /// its column's separator, or anything else that does not unpack exactly).
+    async fn audit_page_packed(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>>
+    where
+        for<'q> &'q str: Decode<'q, DB> + Type<DB>,
+    {
+        let row = sqlx::query::<DB>(DB::AUDIT_PAGE)
+            .bind(from_seq)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
+        let count: i64 = row.try_get("n")?;
+        if count == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        if !row.try_get::<bool, _>("typed")? {
+            return Ok(None);
+        }
+        let mut columns = [""; packed_page::COLUMNS.len()];
+        for (column, (name, _)) in columns.iter_mut().zip(packed_page::COLUMNS) {
+            // Not text (a body changed by hand into bytes that are no UTF-8): row by row.
+            let Ok(text) = row.try_get::<&str, _>(name) else {
+                return Ok(None);
+            };
+            *column = text;
+        }
+        Ok(packed_page::unpack(columns, usize::try_from(count).unwrap_or(0)))
+    }
+
+    /// Up to `limit` records from `from_seq` on, a row each.
+    async fn audit_page_rows(&self, from_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
+        let sql = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        );
+        let rows = sqlx::query::<DB>(sql)
+            .bind(from_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::audit_row).collect()
     }
 
     /// The hash record `seq` links to: record `seq - 1`'s, or, when that one has left the
@@ -596,30 +685,6 @@ where
     }
 }
 
-// `sqlx::query` takes only `&'static str` (its guard against SQL built from input); these
-// macros let statements share a column list and stay literals.
-macro_rules! secret_columns {
-    () => {
-        "id, name, slug, secret_type, config, allowed_hosts, allow_private_destinations, allow_insecure_http, \
-         redact_responses, credential_fields, current_version, created_at, updated_at, deleted_at"
-    };
-}
-macro_rules! api_key_columns {
-    () => {
-        "id, principal_id, name, prefix, hash, created_at, expires_at, revoked_at"
-    };
-}
-macro_rules! grant_columns {
-    () => {
-        "id, secret_id, principal_id, policy, expires_at, created_at, revoked_at, revoked_reason"
-    };
-}
-macro_rules! audit_columns {
-    () => {
-        "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash"
-    };
-}
-
 // Every store call is a `debug` span named for it. `skip_all`: arguments include sealed
 // values, token hashes and audit bodies, none of which belongs in a trace.
 #[async_trait]
@@ -639,6 +704,7 @@ where
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
+    for<'q> &'q str: Decode<'q, DB> + Type<DB>,
 {
     fn backend(&self) -> &'static str {
         DB::BACKEND
@@ -2156,20 +2222,14 @@ where
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
         // From record `after_seq` itself when it is still here: its hash is the first
         // record's `prev_hash`.
-        let sql = concat!(
-            "SELECT ",
-            audit_columns!(),
-            " FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
-        );
-        let rows = sqlx::query::<DB>(sql)
-            .bind(after_seq)
-            .bind(limit.saturating_add(1))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut records = Vec::with_capacity(rows.len());
+        let read = limit.saturating_add(1);
+        let page = match self.audit_page_packed(after_seq, read).await? {
+            Some(page) => page,
+            None => self.audit_page_rows(after_seq, read).await?,
+        };
+        let mut records = Vec::with_capacity(page.len());
         let mut last: Option<(i64, String)> = None;
-        for row in &rows {
-            let mut record = Self::audit_row(row)?;
+        for mut record in page {
             let prev = last.replace((record.seq, record.hash.clone()));
             if record.seq == after_seq {
                 continue;
