@@ -665,10 +665,11 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         .unwrap();
     assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
 
-    // The walk reads a page as one packed value, fields ended by 0x1F. A column holding the
-    // separator followed by the record's own fields, packed as the walk packs them, must not
-    // be read as the record it imitates: the page is read row by row, the column's value is
-    // what the body is rebuilt from, and the record is named.
+    // The walk reads a page as one row, each column's values joined by a separator (0x1F
+    // between text). A column holding the separator, followed by the record's own columns
+    // after it as the walk joins them, splits into pieces of other records' places: the page
+    // is read row by row, the column's value is what the body is rebuilt from, and the record
+    // is named.
     let action: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE seq = 3")
         .fetch_one(&db)
         .await
@@ -735,8 +736,7 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         .await
         .unwrap();
         assert!(!found(filter.clone()).await, "{column}: the filter misses it now");
-        let walk = gw.get("/admin/v1/audit/verify").await;
-        assert!(walk.json["ok"] != true, "{column}: {}", walk.text);
+        fails_with("record 3: hash does not match its content").await;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE audit_events SET {column} = CAST({column} AS {back}) WHERE seq = 3"
         )))
@@ -750,6 +750,52 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
             "{column}: restored"
         );
     }
+
+    // A NULL where credgate writes none (its NOT NULL dropped from the schema, which whoever
+    // can write the file can do) beside a value holding the separator: the column still has
+    // as many pieces as records, moved one place. Record 2's outcome is gone and record 3's
+    // holds both: no filter on the outcome finds either, and the walk must not pass them.
+    sqlx::query("PRAGMA writable_schema = ON").execute(&db).await.unwrap();
+    let dropped = sqlx::query(
+        "UPDATE sqlite_schema SET sql = replace(sql, 'outcome            TEXT NOT NULL', 'outcome TEXT') \
+         WHERE name = 'audit_events'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(dropped.rows_affected(), 1);
+    sqlx::query("PRAGMA writable_schema = OFF").execute(&db).await.unwrap();
+    db.close().await;
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let outcome_2: String = sqlx::query_scalar("SELECT outcome FROM audit_events WHERE seq = 2")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET outcome = NULL WHERE seq = 2")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
+        .bind(format!("{outcome_2}\u{1f}{outcome}"))
+        .execute(&db)
+        .await
+        .unwrap();
+    fails_with("record 2: hash does not match its content").await;
+    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 2")
+        .bind(&outcome_2)
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
+        .bind(&outcome)
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
 
     // Record 3 rewritten whole, its columns and its own hash made to agree with the new body:
     // the record after it no longer links.

@@ -2,9 +2,11 @@
 //!
 //! Reading a page is the engine's work on one connection (one core), checking it is ours on
 //! every core. Done one after the other, each waited for the other; so pages are read ahead,
-//! several at once on connections of their own, while the oldest is checked. Where a page will
-//! start is guessed (sequence numbers run without gaps in a trail as credgate writes it); a
-//! page read from a wrong guess is dropped and read again from where the walk really is.
+//! several at once on connections of their own, while the oldest is checked. Where a page
+//! read ahead starts is a guess (sequence numbers run without gaps in a trail as credgate
+//! writes it, and a gap stops the walk at the missing record anyway); after a short page (the
+//! trail ended when it was read, and may have grown since) the guesses are dropped and the
+//! walk reads on from where it really is.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,45 +22,60 @@ const READ_AHEAD: usize = 2;
 /// Checks the records after `report`'s head, `page` at a time, up to the newest or the first
 /// fault (`report.ok` false, `report.error` naming the record).
 pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page: i64) -> Result<()> {
-    let read = |after: i64| -> (i64, JoinHandle<Result<Vec<StoredAudit>>>) {
+    let read = |after: i64| -> Reading {
         let store = store.clone();
         (after, tokio::spawn(async move { store.audit_chain(after, page).await }))
     };
-    let mut ahead: VecDeque<_> = (0..READ_AHEAD as i64)
-        .map(|i| read(report.head_seq + i * page))
-        .collect();
-    let result = loop {
-        let Some((after, reading)) = ahead.pop_front() else {
-            break Ok(());
-        };
+    let mut ahead = Ahead(VecDeque::from([read(report.head_seq)]));
+    while let Some((after, reading)) = ahead.0.pop_front() {
+        if after != report.head_seq {
+            reading.abort();
+            ahead.abort();
+            ahead.0.push_back(read(report.head_seq));
+            continue;
+        }
         let records = match reading.await {
-            Ok(Ok(records)) => records,
-            Ok(Err(e)) => break Err(e),
+            Ok(records) => records?,
             // Only a panic ends a read this walk did not abort: carry it on.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        if after != report.head_seq {
-            // A gap moved the pages: start again from the walk's head.
-            abort(&mut ahead);
-            ahead.extend((0..READ_AHEAD as i64).map(|i| read(report.head_seq + i * page)));
-            continue;
+        let Some(last) = records.last() else { break };
+        while ahead.0.len() < READ_AHEAD {
+            let from = ahead.0.back().map_or(last.seq, |(a, _)| a.saturating_add(page));
+            ahead.0.push_back(read(from));
         }
-        if records.is_empty() {
-            break Ok(());
-        }
-        let next = ahead.back().map_or(after, |(a, _)| *a) + page;
-        ahead.push_back(read(next));
-        verify_records(report, &records);
+        // Off the async workers, so the reads just started run meanwhile.
+        let checked = std::mem::take(report);
+        *report = tokio::task::spawn_blocking(move || {
+            let mut checked = checked;
+            verify_records(&mut checked, &records);
+            checked
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         if !report.ok {
-            break Ok(());
+            break;
         }
-    };
-    abort(&mut ahead);
-    result
+    }
+    Ok(())
 }
 
-fn abort(ahead: &mut VecDeque<(i64, JoinHandle<Result<Vec<StoredAudit>>>)>) {
-    for (_, reading) in ahead.drain(..) {
-        reading.abort();
+type Reading = (i64, JoinHandle<Result<Vec<StoredAudit>>>);
+
+/// The pages being read ahead: aborted when the walk ends, however it ends (a client gone
+/// drops the walk between two pages).
+struct Ahead(VecDeque<Reading>);
+
+impl Ahead {
+    fn abort(&mut self) {
+        for (_, reading) in self.0.drain(..) {
+            reading.abort();
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.abort();
     }
 }

@@ -1,10 +1,12 @@
-//! A page of the audit chain read as one row: the database joins each column of a whole page
-//! into one string, so the walk of a long trail (`credgate audit verify`, the archiver's seal)
-//! takes one row per page instead of one per record.
+//! A page of the audit chain read from SQLite as one row: the engine joins each column of a
+//! whole page into one string, so the walk of a long trail (`credgate audit verify`, the
+//! archiver's seal) takes one row per page instead of one per record.
 //!
-//! Read row by row, the database driver handed each record over on its own (a copy and an
-//! allocation per column, a wake-up per row): that, not the hashing, bounded the walk
-//! (BENCHMARKS.md, "Walking the chain from the database"). One aggregate per column, rather
+//! Read row by row, the driver handed each record over on its own (a copy and an allocation
+//! per column, a wake-up of the reading task per row): that, not the hashing, bounded the walk
+//! (BENCHMARKS.md, "Walking the chain from the database"). PostgreSQL reads rows as they are:
+//! its protocol sends them in bulk already, and joining them cost its server more than it
+//! saved. One aggregate per column, rather
 //! than one string per record, spares the engine a copy of each record for every field joined.
 //!
 //! Each column's values are joined by a separator none of them holds when the row is as
@@ -15,7 +17,9 @@
 //! too many, so that column no longer has exactly as many pieces as the page has records: the
 //! page is then read row by row, which reports such rows as it always has. So does anything
 //! else unexpected: a number that does not parse, records out of order, text that is not
-//! UTF-8. A value can therefore never move into the next record's place.
+//! UTF-8. So does a NULL where credgate writes none (an aggregate would pass over it) and a
+//! value of another type (see [`SQLITE`]). A value can therefore never move into another
+//! record's place.
 
 use uuid::Uuid;
 
@@ -43,20 +47,22 @@ pub const COLUMNS: [(&str, char); 13] = [
 /// Joins text values.
 const TEXT: char = '\x1f';
 
-/// The packing query for each engine: `$1` the first sequence number, `$2` how many records.
+/// The packing query: `$1` the first sequence number, `$2` how many records.
 /// Columns: `n` the records read; `typed`, whether every value is of the type credgate writes
 /// there; then [`COLUMNS`] (NULL when there are no records).
 ///
 /// SQLite keeps whatever it is given, and a value of another type with the same bytes (an id
-/// as text, an outcome as a blob) packs the same, yet no filter finds it: such a page is read
-/// row by row, where it fails to decode as before. SQLite orders NULL, numbers, text, blobs,
-/// so `x >= x''` holds for a blob alone, `x >= '' AND x < x''` for text alone, `x < ''` for
-/// a number; a NULL leaves a row's check NULL, which `min` passes over.
+/// as text, an outcome as a blob) packs the same, yet no filter finds it; an aggregate passes
+/// over a NULL, so a NULL in one row and a separator in another would leave the count right
+/// and move values between records. Such a page is read row by row, where the value reads as
+/// one no record has and verification names the record. SQLite orders NULL, numbers, text,
+/// blobs, so `x > x''` holds for a non-empty blob alone, `x >= '' AND x < x''` for text alone,
+/// `x < ''` for a number; for the columns that are never NULL, a NULL fails the check.
 pub const SQLITE: &str = "SELECT count(*) AS n, \
-     ifnull(min(id >= x'' AND hash >= x'' AND at < '' AND kind >= '' AND kind < x'' AND action >= '' \
-     AND action < x'' AND outcome >= '' AND outcome < x'' AND body >= '' AND body < x'' AND principal_id >= x'' \
-     AND grant_id >= x'' AND secret_id >= x'' AND user_principal_id >= x'' AND request_id >= '' \
-     AND request_id < x''), 1) AS typed, \
+     ifnull(min(ifnull(seq < '' AND id > x'' AND hash > x'' AND at < '' AND kind >= '' AND kind < x'' \
+     AND action >= '' AND action < x'' AND outcome >= '' AND outcome < x'' AND body >= '' AND body < x'', 0) \
+     AND ifnull(principal_id > x'', 1) AND ifnull(grant_id > x'', 1) AND ifnull(secret_id > x'', 1) \
+     AND ifnull(user_principal_id > x'', 1) AND ifnull(request_id >= '' AND request_id < x'', 1)), 1) AS typed, \
      group_concat(seq, ',') AS seq, group_concat(hex(id), ',') AS id, \
      group_concat(at, ',') AS at, group_concat(kind, '\x1f') AS kind, group_concat(action, '\x1f') AS action, \
      group_concat(outcome, '\x1f') AS outcome, group_concat(hex(principal_id), ',') AS principal_id, \
@@ -65,17 +71,6 @@ pub const SQLITE: &str = "SELECT count(*) AS n, \
      group_concat(hex(user_principal_id), ',') AS user_principal_id, group_concat(hex(hash), ',') AS hash, \
      group_concat(body, '\x1f') AS body \
      FROM (SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2)";
-
-/// PostgreSQL's: each column holds its own type, and ids are `uuid`, read as their text.
-pub const POSTGRES: &str = "SELECT count(*) AS n, true AS typed, string_agg(seq::text, ',') AS seq, \
-     string_agg(coalesce(id::text, ''), ',') AS id, string_agg(at::text, ',') AS at, \
-     string_agg(kind, E'\\x1f') AS kind, string_agg(action, E'\\x1f') AS action, \
-     string_agg(outcome, E'\\x1f') AS outcome, string_agg(coalesce(principal_id::text, ''), ',') AS principal_id, \
-     string_agg(coalesce(grant_id::text, ''), ',') AS grant_id, string_agg(coalesce(secret_id::text, ''), ',') AS secret_id, \
-     string_agg(coalesce('=' || request_id, ''), E'\\x1f') AS request_id, \
-     string_agg(coalesce(user_principal_id::text, ''), ',') AS user_principal_id, \
-     string_agg(encode(hash, 'hex'), ',') AS hash, string_agg(body, E'\\x1f') AS body \
-     FROM (SELECT * FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2) e";
 
 /// The records of a packed page (its [`COLUMNS`]' text, in order), bodies put back whole
 /// (`prev_hash` left empty: the caller links them). `None` when the columns do not unpack into
@@ -88,7 +83,7 @@ pub fn unpack(columns: [&str; COLUMNS.len()], count: usize) -> Option<Vec<Stored
         let mut next = pieces.iter_mut().map(Iterator::next);
         let mut field = || next.next().flatten();
         let record = record(&mut field)?;
-        // In the inner query's order in both engines, though neither promises an aggregate's.
+        // In the inner query's order, though SQLite does not promise an aggregate's.
         if records.last().is_some_and(|r| r.seq >= record.seq) {
             return None;
         }

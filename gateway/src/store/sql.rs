@@ -43,8 +43,9 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
     /// Appended to a `SELECT` in a write transaction to hold the rows it read until commit.
     /// SQLite's write transaction holds the whole database already.
     const FOR_UPDATE: &'static str;
-    /// Reads a page of the audit chain packed into one row ([`super::packed_page`]).
-    const AUDIT_PAGE: &'static str;
+    /// Reads a page of the audit chain packed into one row ([`super::packed_page`]), where
+    /// that is faster than reading its rows.
+    const AUDIT_PAGE: Option<&'static str>;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -540,13 +541,17 @@ where
     }
 
     /// Up to `limit` records from `from_seq` on, packed by the database into one row
-    /// ([`super::packed_page`]); `None` when the page must be read row by row (a value holding
-    /// its column's separator, or anything else that does not unpack exactly).
+    /// ([`super::packed_page`]); `None` when the page must be read row by row (an engine that
+    /// does not pack, a value holding its column's separator or of another type, anything
+    /// else that does not unpack exactly).
     async fn audit_page_packed(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>>
     where
         for<'q> &'q str: Decode<'q, DB> + Type<DB>,
     {
-        let row = sqlx::query::<DB>(DB::AUDIT_PAGE)
+        let Some(sql) = DB::AUDIT_PAGE else {
+            return Ok(None);
+        };
+        let row = sqlx::query::<DB>(sql)
             .bind(from_seq)
             .bind(limit)
             .fetch_one(&self.pool)

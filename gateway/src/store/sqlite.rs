@@ -16,7 +16,7 @@ impl Dialect for Sqlite {
     // Numbers come out of json_extract as numbers: as text they compare like PostgreSQL's.
     const FOR_UPDATE: &'static str = "";
     const BODY_FIELD: (&'static str, &'static str) = ("CAST(json_extract(body, ", ") AS TEXT)");
-    const AUDIT_PAGE: &'static str = super::packed_page::SQLITE;
+    const AUDIT_PAGE: Option<&'static str> = Some(super::packed_page::SQLITE);
 
     fn body_path(keys: &[&str]) -> String {
         keys.iter()
