@@ -2441,3 +2441,142 @@ where
         Ok(DB::rows_affected(&done))
     }
 }
+
+#[cfg(test)]
+mod packed_tests {
+    use sqlx::Sqlite;
+
+    use super::*;
+    use crate::audit::AuditKind;
+
+    /// A trail of six calls in a fresh SQLite file, changed by `sql`.
+    async fn changed(sql: &[&str]) -> (SqlStore<Sqlite>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = super::super::DatabaseUrl::new(format!("sqlite:{}", dir.path().join("t.db").display()));
+        let store = super::super::sqlite::connect(&url, false).await.unwrap();
+        super::super::sqlite::migrate(&store.pool).await.unwrap();
+        let events: Vec<_> = (0..6)
+            .map(|i| {
+                let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", if i == 3 { "denied" } else { "ok" });
+                e.principal_id = Some(Uuid::new_v4());
+                e.grant_id = (i % 2 == 0).then(Uuid::new_v4);
+                e.request_id = (i != 1).then(|| format!("req-{i}"));
+                e
+            })
+            .collect();
+        store.append_audit(&events).await.unwrap();
+        // One connection: `writable_schema` holds for the connection that set it.
+        let mut conn = store.pool.acquire().await.unwrap();
+        for statement in sql {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+        drop(conn);
+        (store, dir)
+    }
+
+    /// Whatever a row holds, the packed read gives what the row read gives, or leaves the page
+    /// to it: it never reads a record the rows do not hold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_packed_page_is_the_rows_or_nothing() {
+        let cases: &[(&str, &[&str], bool)] = &[
+            ("as written", &[], true),
+            (
+                "an empty blob id",
+                &["UPDATE audit_events SET id = x'' WHERE seq = 2"],
+                false,
+            ),
+            // Read as the nil id both ways.
+            (
+                "a short principal id",
+                &["UPDATE audit_events SET principal_id = x'0102' WHERE seq = 2"],
+                true,
+            ),
+            (
+                "an id as text",
+                &["UPDATE audit_events SET principal_id = CAST(principal_id AS TEXT) WHERE seq = 2"],
+                false,
+            ),
+            (
+                "an outcome as a blob",
+                &["UPDATE audit_events SET outcome = CAST(outcome AS BLOB) WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a body as a blob",
+                &["UPDATE audit_events SET body = CAST(body AS BLOB) WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a body that is no UTF-8",
+                &["UPDATE audit_events SET body = CAST(x'7bff7d' AS TEXT) WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a real time",
+                &["UPDATE audit_events SET at = 1.5 WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a time as text",
+                &["UPDATE audit_events SET at = 'noon' WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a kind holding the separator",
+                &["UPDATE audit_events SET kind = 'proxy' || char(31) || 'x' WHERE seq = 2"],
+                false,
+            ),
+            (
+                "a request id holding the separator",
+                &["UPDATE audit_events SET request_id = 'a' || char(31) || 'b' WHERE seq = 2"],
+                false,
+            ),
+            (
+                "an empty request id",
+                &["UPDATE audit_events SET request_id = '' WHERE seq = 2"],
+                true,
+            ),
+            ("a record gone", &["DELETE FROM audit_events WHERE seq = 3"], true),
+            (
+                "the outcome column allowed NULL, one NULL beside a value holding the separator",
+                &[
+                    "PRAGMA writable_schema = ON",
+                    "UPDATE sqlite_schema SET sql = replace(sql, 'outcome            TEXT NOT NULL', 'outcome TEXT') WHERE name = 'audit_events'",
+                    "PRAGMA writable_schema = OFF",
+                ],
+                false,
+            ),
+        ];
+        for (name, sql, packs) in cases {
+            let (store, _dir) = changed(sql).await;
+            if name.starts_with("the outcome column") {
+                // On a connection that read the changed schema.
+                store.pool.close().await;
+                let store = SqlStore::<Sqlite>::new(
+                    sqlx::SqlitePool::connect(&format!("sqlite:{}", _dir.path().join("t.db").display()))
+                        .await
+                        .unwrap(),
+                );
+                for statement in [
+                    "UPDATE audit_events SET outcome = NULL WHERE seq = 2",
+                    "UPDATE audit_events SET outcome = 'ok' || char(31) || 'ok' WHERE seq = 3",
+                ] {
+                    sqlx::raw_sql(statement).execute(&store.pool).await.unwrap();
+                }
+                assert!(store.audit_page_packed(0, 100).await.unwrap().is_none(), "{name}");
+                continue;
+            }
+            let packed = store.audit_page_packed(0, 100).await.unwrap();
+            let rows = store.audit_page_rows(0, 100).await;
+            match (&packed, rows) {
+                (Some(packed), Ok(rows)) => assert_eq!(packed, &rows, "{name}"),
+                (None, _) => {}
+                (Some(_), Err(e)) => panic!("{name}: packed, yet the rows do not read: {e}"),
+            }
+            assert_eq!(packed.is_some(), *packs, "{name}");
+        }
+    }
+}
