@@ -6,8 +6,8 @@
 //! per column, a wake-up of the reading task per row): that, not the hashing, bounded the walk
 //! (BENCHMARKS.md, "Walking the chain from the database"). PostgreSQL reads rows as they are:
 //! its protocol sends them in bulk already, and joining them cost its server more than it
-//! saved. One aggregate per column, rather
-//! than one string per record, spares the engine a copy of each record for every field joined.
+//! saved. One aggregate per column, rather than one string per record, spares the engine a
+//! copy of each record for every field joined.
 //!
 //! Each column's values are joined by a separator none of them holds when the row is as
 //! credgate wrote it: a comma between numbers and hex (ids and the hash in hex, empty when
