@@ -588,6 +588,18 @@ async fn audit_records_changes_and_failed_attempts() {
         .assert_error(400, "bad_request");
 }
 
+/// Puts `value` into a text column of record `seq`, as whoever can write the database would.
+async fn set_text(db: &sqlx::SqlitePool, column: &str, seq: i64, value: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE audit_events SET {column} = ? WHERE seq = ?"
+    )))
+    .bind(value)
+    .bind(seq)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
 /// Someone with write access to the database changes the live trail: each change is named by
 /// the record it hides behind. The database keeps ids and hashes as bytes, no `prev_hash` of
 /// its own, and bodies without the values their columns hold, so these are the changes left to
@@ -624,13 +636,17 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
             assert!(error.starts_with(prefix), "{error}");
         }
     };
+    let passes = || async {
+        let walk = gw.get("/admin/v1/audit/verify").await;
+        assert_eq!(walk.json["ok"], true, "restored: {}", walk.text);
+    };
     let restore_id = || async {
         sqlx::query("UPDATE audit_events SET id = ? WHERE seq = 3")
             .bind(&id)
             .execute(&db)
             .await
             .unwrap();
-        assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+        passes().await;
     };
 
     // A column that no longer holds an id (SQLite keeps whatever it is given).
@@ -653,17 +669,10 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
     fails_with("record 3: hash does not match its content").await;
     restore_id().await;
     // The outcome column changed: every filter and count would see `denied`.
-    sqlx::query("UPDATE audit_events SET outcome = 'denied' WHERE seq = 3")
-        .execute(&db)
-        .await
-        .unwrap();
+    set_text(&db, "outcome", 3, "denied").await;
     fails_with("record 3: hash does not match its content").await;
-    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
-        .bind(&outcome)
-        .execute(&db)
-        .await
-        .unwrap();
-    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+    set_text(&db, "outcome", 3, &outcome).await;
+    passes().await;
 
     // The walk reads a page as one row, each column's values joined by a separator (0x1F
     // between text). A column holding the separator, followed by the record's own columns
@@ -699,12 +708,8 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         listed.text
     );
     assert!(shown.unwrap().contains('\u{1f}'), "listed as the column holds it");
-    sqlx::query("UPDATE audit_events SET action = ? WHERE seq = 3")
-        .bind(&action)
-        .execute(&db)
-        .await
-        .unwrap();
-    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+    set_text(&db, "action", 3, &action).await;
+    passes().await;
 
     // A value given another type with the same bytes: it packs as it did, yet the filters no
     // longer find the record. The walk must not pass it.
@@ -779,23 +784,11 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
         .execute(&db)
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
-        .bind(format!("{outcome_2}\u{1f}{outcome}"))
-        .execute(&db)
-        .await
-        .unwrap();
+    set_text(&db, "outcome", 3, &format!("{outcome_2}\u{1f}{outcome}")).await;
     fails_with("record 2: hash does not match its content").await;
-    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 2")
-        .bind(&outcome_2)
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET outcome = ? WHERE seq = 3")
-        .bind(&outcome)
-        .execute(&db)
-        .await
-        .unwrap();
-    assert_eq!(gw.get("/admin/v1/audit/verify").await.json["ok"], true, "restored");
+    set_text(&db, "outcome", 2, &outcome_2).await;
+    set_text(&db, "outcome", 3, &outcome).await;
+    passes().await;
 
     // Record 3 rewritten whole, its columns and its own hash made to agree with the new body:
     // the record after it no longer links.
