@@ -674,11 +674,10 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
     set_text(&db, "outcome", 3, &outcome).await;
     passes().await;
 
-    // The walk reads a page as one row, each column's values joined by a separator (0x1F
-    // between text). A column holding the separator, followed by the record's own columns
-    // after it as the walk joins them, splits into pieces of other records' places: the page
-    // is read row by row, the column's value is what the body is rebuilt from, and the record
-    // is named.
+    // A column holding control characters with the record's other columns after it (what
+    // would move values into other records' places in a reader that joined a page's values
+    // by a separator): the column's value is what the body is rebuilt from, the listing shows
+    // it as it is, and the walk names the record.
     let action: String = sqlx::query_scalar("SELECT action FROM audit_events WHERE seq = 3")
         .fetch_one(&db)
         .await
@@ -711,8 +710,8 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
     set_text(&db, "action", 3, &action).await;
     passes().await;
 
-    // A value given another type with the same bytes: it packs as it did, yet the filters no
-    // longer find the record. The walk must not pass it.
+    // A value given another type with the same bytes: it reads back as it did, yet the
+    // filters no longer find the record. The walk must not pass it.
     let principal: String = gw.get("/admin/v1/audit?limit=10").await.json["data"]
         .as_array()
         .unwrap()
@@ -757,9 +756,9 @@ async fn a_trail_changed_in_the_database_fails_verification_at_that_record() {
     }
 
     // A NULL where credgate writes none (its NOT NULL dropped from the schema, which whoever
-    // can write the file can do) beside a value holding the separator: the column still has
-    // as many pieces as records, moved one place. Record 2's outcome is gone and record 3's
-    // holds both: no filter on the outcome finds either, and the walk must not pass them.
+    // can write the file can do), and the next record holding both values, as if one had
+    // moved a place: record 2's outcome is gone and record 3's holds both. No filter on the
+    // outcome finds either, and the walk must not pass them.
     sqlx::query("PRAGMA writable_schema = ON").execute(&db).await.unwrap();
     let dropped = sqlx::query(
         "UPDATE sqlite_schema SET sql = replace(sql, 'outcome            TEXT NOT NULL', 'outcome TEXT') \

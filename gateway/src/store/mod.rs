@@ -7,7 +7,7 @@
 
 mod chain_walk;
 mod counts;
-mod packed_page;
+mod direct_page;
 mod postgres;
 mod sql;
 mod sqlite;

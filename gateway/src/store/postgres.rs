@@ -16,7 +16,6 @@ impl Dialect for Postgres {
     // the same one, so the chain stays a single line however many processes write to it.
     const LOCK_AUDIT: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7305916442)");
     const FOR_UPDATE: &'static str = " FOR UPDATE";
-    const AUDIT_PAGE: Option<&'static str> = None;
     const BODY_FIELD: (&'static str, &'static str) = ("(body::jsonb #>> CAST(", " AS text[]))");
 
     fn body_path(keys: &[&str]) -> String {

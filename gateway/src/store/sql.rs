@@ -4,6 +4,9 @@
 //! partial indexes, BIGINT microsecond times, TEXT ids and JSON. What differs (how a write
 //! transaction starts, how audit appends are serialised across processes) is a [`Dialect`].
 
+use std::path::Path;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -13,7 +16,7 @@ use sqlx::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::packed_page;
+use super::direct_page;
 use super::stored_body::{self, Repeated};
 use super::{
     AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
@@ -43,9 +46,6 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
     /// Appended to a `SELECT` in a write transaction to hold the rows it read until commit.
     /// SQLite's write transaction holds the whole database already.
     const FOR_UPDATE: &'static str;
-    /// Reads a page of the audit chain packed into one row ([`super::packed_page`]), where
-    /// that is faster than reading its rows.
-    const AUDIT_PAGE: Option<&'static str>;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -68,6 +68,9 @@ pub struct SqlStore<DB: Database> {
     /// where one picked round-robin from the pool must reload every page another connection
     /// changed (most of the audit writer's cost under load, before this).
     writes: Pool<DB>,
+    /// SQLite's database file, where the walk of the audit chain reads its pages directly
+    /// ([`super::direct_page`]); `None` for PostgreSQL and an in-memory database.
+    chain_file: Option<Arc<Path>>,
 }
 
 /// What a text column of an audit record changed by hand to hold something else (a blob, bytes
@@ -79,11 +82,24 @@ impl<DB: Database> SqlStore<DB> {
         Self {
             writes: pool.clone(),
             pool,
+            chain_file: None,
         }
     }
 
     pub fn with_writer(pool: Pool<DB>, writes: Pool<DB>) -> Self {
-        Self { pool, writes }
+        Self {
+            pool,
+            writes,
+            chain_file: None,
+        }
+    }
+
+    /// Reads pages of the audit chain from `file` directly: the file this store's SQLite
+    /// pool opened.
+    pub fn with_chain_file(mut self, file: &Path) -> Self {
+        // Resolved now: a relative name would otherwise follow the working directory.
+        self.chain_file = std::fs::canonicalize(file).ok().map(Arc::from);
+        self
     }
 
     pub fn pool(&self) -> &Pool<DB> {
@@ -540,38 +556,25 @@ where
         }
     }
 
-    /// Up to `limit` records from `from_seq` on, packed by the database into one row
-    /// ([`super::packed_page`]); `None` when the page must be read row by row (an engine that
-    /// does not pack, a value holding its column's separator or of another type, anything
-    /// else that does not unpack exactly).
-    async fn audit_page_packed(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>>
-    where
-        for<'q> &'q str: Decode<'q, DB> + Type<DB>,
-    {
-        let Some(sql) = DB::AUDIT_PAGE else {
+    /// Up to `limit` records from `from_seq` on, read from SQLite's file directly
+    /// ([`super::direct_page`]); `None` when the page must be read row by row: no file to read
+    /// (PostgreSQL, an in-memory database), a value of a type credgate does not write there,
+    /// or the file not readable that way.
+    async fn audit_page_direct(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>> {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let Some(file) = self.chain_file.clone() else {
             return Ok(None);
         };
-        let row = sqlx::query::<DB>(sql)
-            .bind(from_seq)
-            .bind(limit)
-            .fetch_one(&self.pool)
-            .await?;
-        let count: i64 = row.try_get("n")?;
-        if count == 0 {
-            return Ok(Some(Vec::new()));
-        }
-        if !row.try_get::<bool, _>("typed")? {
-            return Ok(None);
-        }
-        let mut columns = [""; packed_page::COLUMNS.len()];
-        for (column, (name, _)) in columns.iter_mut().zip(packed_page::COLUMNS) {
-            // Not text (a body changed by hand into bytes that are no UTF-8): row by row.
-            let Ok(text) = row.try_get::<&str, _>(name) else {
-                return Ok(None);
-            };
-            *column = text;
-        }
-        Ok(packed_page::unpack(columns, usize::try_from(count).unwrap_or(0)))
+        let read = tokio::task::spawn_blocking(move || direct_page::read(&file, from_seq, limit))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        read.or_else(|e| {
+            // The rows give the same records, more slowly: said once, not for every page.
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(error = %e, "reading the audit chain from the database file failed; reading it row by row");
+            }
+            Ok(None)
+        })
     }
 
     /// Up to `limit` records from `from_seq` on, a row each.
@@ -2228,7 +2231,7 @@ where
         // From record `after_seq` itself when it is still here: its hash is the first
         // record's `prev_hash`.
         let read = limit.saturating_add(1);
-        let page = match self.audit_page_packed(after_seq, read).await? {
+        let page = match self.audit_page_direct(after_seq, read).await? {
             Some(page) => page,
             None => self.audit_page_rows(after_seq, read).await?,
         };
@@ -2443,7 +2446,7 @@ where
 }
 
 #[cfg(test)]
-mod packed_tests {
+mod direct_tests {
     use sqlx::Sqlite;
 
     use super::*;
@@ -2477,10 +2480,10 @@ mod packed_tests {
         (store, dir)
     }
 
-    /// Whatever a row holds, the packed read gives what the row read gives, or leaves the page
+    /// Whatever a row holds, the direct read gives what the row read gives, or leaves the page
     /// to it: it never reads a record the rows do not hold.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_packed_page_is_the_rows_or_nothing() {
+    async fn a_direct_page_is_the_rows_or_nothing() {
         let cases: &[(&str, &[&str], bool)] = &[
             ("as written", &[], true),
             (
@@ -2488,11 +2491,10 @@ mod packed_tests {
                 &["UPDATE audit_events SET id = x'' WHERE seq = 2"],
                 false,
             ),
-            // Read as the nil id both ways.
             (
                 "a short principal id",
                 &["UPDATE audit_events SET principal_id = x'0102' WHERE seq = 2"],
-                true,
+                false,
             ),
             (
                 "an id as text",
@@ -2524,15 +2526,16 @@ mod packed_tests {
                 &["UPDATE audit_events SET at = 'noon' WHERE seq = 2"],
                 false,
             ),
+            // Text is read as it is, whatever it holds.
             (
-                "a kind holding the separator",
+                "a kind holding a control character",
                 &["UPDATE audit_events SET kind = 'proxy' || char(31) || 'x' WHERE seq = 2"],
-                false,
+                true,
             ),
             (
-                "a request id holding the separator",
-                &["UPDATE audit_events SET request_id = 'a' || char(31) || 'b' WHERE seq = 2"],
-                false,
+                "a request id holding a comma and a control character",
+                &["UPDATE audit_events SET request_id = 'a,' || char(31) || 'b' WHERE seq = 2"],
+                true,
             ),
             (
                 "an empty request id",
@@ -2541,7 +2544,7 @@ mod packed_tests {
             ),
             ("a record gone", &["DELETE FROM audit_events WHERE seq = 3"], true),
             (
-                "the outcome column allowed NULL, one NULL beside a value holding the separator",
+                "the outcome column allowed NULL, and one NULL",
                 &[
                     "PRAGMA writable_schema = ON",
                     "UPDATE sqlite_schema SET sql = replace(sql, 'outcome            TEXT NOT NULL', 'outcome TEXT') WHERE name = 'audit_events'",
@@ -2550,33 +2553,33 @@ mod packed_tests {
                 false,
             ),
         ];
-        for (name, sql, packs) in cases {
+        for (name, sql, reads) in cases {
             let (store, _dir) = changed(sql).await;
             if name.starts_with("the outcome column") {
                 // On a connection that read the changed schema.
                 store.pool.close().await;
+                let file = _dir.path().join("t.db");
                 let store = SqlStore::<Sqlite>::new(
-                    sqlx::SqlitePool::connect(&format!("sqlite:{}", _dir.path().join("t.db").display()))
+                    sqlx::SqlitePool::connect(&format!("sqlite:{}", file.display()))
                         .await
                         .unwrap(),
-                );
-                for statement in [
-                    "UPDATE audit_events SET outcome = NULL WHERE seq = 2",
-                    "UPDATE audit_events SET outcome = 'ok' || char(31) || 'ok' WHERE seq = 3",
-                ] {
-                    sqlx::raw_sql(statement).execute(&store.pool).await.unwrap();
-                }
-                assert!(store.audit_page_packed(0, 100).await.unwrap().is_none(), "{name}");
+                )
+                .with_chain_file(&file);
+                sqlx::raw_sql("UPDATE audit_events SET outcome = NULL WHERE seq = 2")
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+                assert!(store.audit_page_direct(0, 100).await.unwrap().is_none(), "{name}");
                 continue;
             }
-            let packed = store.audit_page_packed(0, 100).await.unwrap();
+            let direct = store.audit_page_direct(0, 100).await.unwrap();
             let rows = store.audit_page_rows(0, 100).await;
-            match (&packed, rows) {
-                (Some(packed), Ok(rows)) => assert_eq!(packed, &rows, "{name}"),
+            match (&direct, rows) {
+                (Some(direct), Ok(rows)) => assert_eq!(direct, &rows, "{name}"),
                 (None, _) => {}
-                (Some(_), Err(e)) => panic!("{name}: packed, yet the rows do not read: {e}"),
+                (Some(_), Err(e)) => panic!("{name}: read directly, yet the rows do not read: {e}"),
             }
-            assert_eq!(packed.is_some(), *packs, "{name}");
+            assert_eq!(direct.is_some(), *reads, "{name}");
         }
     }
 }

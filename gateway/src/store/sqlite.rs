@@ -16,7 +16,6 @@ impl Dialect for Sqlite {
     // Numbers come out of json_extract as numbers: as text they compare like PostgreSQL's.
     const FOR_UPDATE: &'static str = "";
     const BODY_FIELD: (&'static str, &'static str) = ("CAST(json_extract(body, ", ") AS TEXT)");
-    const AUDIT_PAGE: Option<&'static str> = Some(super::packed_page::SQLITE);
 
     fn body_path(keys: &[&str]) -> String {
         keys.iter()
@@ -72,9 +71,9 @@ pub async fn connect(url: &DatabaseUrl, fsync_commits: bool) -> Result<SqlStore<
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
-    Ok(SqlStore::with_writer(pool, writes))
+    Ok(SqlStore::with_writer(pool, writes).with_chain_file(options.get_filename()))
 }
 
 /// Opens an existing database read-only, so looking cannot change it (a read-write
@@ -90,9 +89,9 @@ pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<SqlStore<Sqlite>
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options)
+        .connect_with(options.clone())
         .await?;
-    Ok(Some(SqlStore::new(pool)))
+    Ok(Some(SqlStore::new(pool).with_chain_file(options.get_filename())))
 }
 
 pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
