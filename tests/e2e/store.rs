@@ -79,6 +79,7 @@ store_suite!(
     archiving_moves_whole_days_out_and_keeps_the_chain,
     a_cut_being_deleted_keeps_every_prev_hash,
     the_walk_reads_pages_ahead_and_checks_every_record_once,
+    a_page_of_the_chain_reads_as_the_listing_reads_it,
 );
 
 fn ev(action: &str) -> AuditEvent {
@@ -197,6 +198,60 @@ async fn the_walk_reads_pages_ahead_and_checks_every_record_once(store: Arc<dyn 
         );
         assert_eq!(report.head_hash, serial.head_hash);
     }
+}
+
+/// The walk reads its pages past the driver's rows (SQLite's file through the engine's C API,
+/// PostgreSQL's binary `COPY`); the listing reads a row at a time. Each record reads the same
+/// both ways, every optional column filled and empty, text of every kind in the body.
+async fn a_page_of_the_chain_reads_as_the_listing_reads_it(store: Arc<dyn Store>) {
+    let events: Vec<_> = (0..12)
+        .map(|i| {
+            let mut e = AuditEvent::new(
+                AuditKind::Proxy,
+                "proxy.response",
+                if i % 3 == 0 { "denied" } else { "ok" },
+            );
+            e.principal_id = (i % 2 == 0).then(Uuid::new_v4);
+            e.grant_id = (i % 3 != 1).then(Uuid::new_v4);
+            e.secret_id = (i % 4 != 2).then(Uuid::new_v4);
+            e.user_principal_id = (i % 5 == 0).then(Uuid::new_v4);
+            e.request_id = (i != 7).then(|| format!("req-{i}-\u{e9}"));
+            e.reason = Some(format!(
+                "ticket {i}: \u{fc}n\u{ef}c\u{f6}d\u{e9} \" \\ \u{1f} \u{1f600}"
+            ));
+            e
+        })
+        .collect();
+    store.append_audit(&events).await.unwrap();
+    let mut listed = store
+        .audit_events(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    listed.sort_by_key(|r| r.seq);
+    let unlinked = |r: &StoredAudit| StoredAudit {
+        prev_hash: String::new(),
+        ..r.clone()
+    };
+    let chain = store.audit_chain(0, 100).await.unwrap();
+    assert_eq!(chain.len(), 12);
+    assert_eq!(
+        chain.iter().map(unlinked).collect::<Vec<_>>(),
+        listed.iter().map(unlinked).collect::<Vec<_>>()
+    );
+    assert!(
+        chain
+            .iter()
+            .any(|r| r.user_principal_id.is_some() && r.request_id.is_some())
+    );
+    assert!(chain.iter().any(|r| r.grant_id.is_none() && r.request_id.is_none()));
+    // A page from the middle links its first record to the one before it.
+    let middle = store.audit_chain(4, 3).await.unwrap();
+    assert_eq!(middle.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6, 7]);
+    assert_eq!(middle[0].prev_hash, chain[3].hash);
+    assert_eq!(middle, chain[4..7]);
 }
 
 /// A record deleted from the middle of the trail: the pages read ahead were guessed from

@@ -5,9 +5,9 @@
 //! locks ([`sqlite`], [`postgres`]). Every change takes the audit event that records it and
 //! appends it in the same transaction, so a change is never committed without its record.
 
+mod chain_page;
 mod chain_walk;
 mod counts;
-mod direct_page;
 mod postgres;
 mod sql;
 mod sqlite;

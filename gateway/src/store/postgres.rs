@@ -1,13 +1,17 @@
 //! PostgreSQL: for production and for many replicas sharing one database.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
+use super::chain_page;
 use super::sql::{Dialect, SqlStore};
 use super::{DatabaseUrl, Result, StoreError, Subscription};
+use crate::audit::StoredAudit;
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
@@ -24,6 +28,30 @@ impl Dialect for Postgres {
 
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    async fn chain_page(
+        pool: &sqlx::PgPool,
+        _: Option<&Path>,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Option<Vec<StoredAudit>>> {
+        let mut copying = Copying(pool.acquire().await?, false);
+        let mut data = Vec::with_capacity(usize::try_from(limit.clamp(0, 16_384)).unwrap_or(0) * 640);
+        let mut copy = copying
+            .0
+            .copy_out_raw(&chain_page::postgres::statement(from_seq, limit))
+            .await?;
+        while let Some(chunk) = copy.try_next().await? {
+            data.extend_from_slice(&chunk);
+        }
+        drop(copy);
+        copying.1 = true;
+        drop(copying);
+        // Off the async workers, so the reads of the next pages run meanwhile.
+        Ok(tokio::task::spawn_blocking(move || chain_page::postgres::parse(&data))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
     }
 
     async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
@@ -45,6 +73,20 @@ impl Dialect for Postgres {
         let mut listener = PgListener::connect_with(&sqlx::PgPool::connect_lazy_with(options)).await?;
         listener.listen(CHANNEL).await?;
         Ok(Some(Box::new(Listener(listener))))
+    }
+}
+
+/// A connection running a `COPY`, and whether the copy ran to its end. One that did not (the
+/// walk dropped between pages drops the reads ahead of it mid-copy, or the copy failed) is
+/// closed rather than put back in the pool: it would answer its next statement with the rest
+/// of the copy.
+struct Copying(sqlx::pool::PoolConnection<Postgres>, bool);
+
+impl Drop for Copying {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.close_on_drop();
+        }
     }
 }
 

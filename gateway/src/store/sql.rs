@@ -16,7 +16,6 @@ use sqlx::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::direct_page;
 use super::stored_body::{self, Repeated};
 use super::{
     AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
@@ -46,6 +45,15 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
     /// Appended to a `SELECT` in a write transaction to hold the rows it read until commit.
     /// SQLite's write transaction holds the whole database already.
     const FOR_UPDATE: &'static str;
+    /// Reads a page of the audit chain past the driver's row path ([`super::chain_page`]),
+    /// SQLite from `file`: `None` when the page must be read row by row (no file to read, a
+    /// value of a type credgate does not write there).
+    fn chain_page(
+        pool: &Pool<Self>,
+        file: Option<&Path>,
+        from_seq: i64,
+        limit: i64,
+    ) -> impl std::future::Future<Output = Result<Option<Vec<StoredAudit>>>> + Send;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -69,7 +77,7 @@ pub struct SqlStore<DB: Database> {
     /// changed (most of the audit writer's cost under load, before this).
     writes: Pool<DB>,
     /// SQLite's database file, where the walk of the audit chain reads its pages directly
-    /// ([`super::direct_page`]); `None` for PostgreSQL and an in-memory database.
+    /// ([`super::chain_page`]); `None` for PostgreSQL and an in-memory database.
     chain_file: Option<Arc<Path>>,
 }
 
@@ -556,25 +564,10 @@ where
         }
     }
 
-    /// Up to `limit` records from `from_seq` on, read from SQLite's file directly
-    /// ([`super::direct_page`]); `None` when the page must be read row by row: no file to read
-    /// (PostgreSQL, an in-memory database), a value of a type credgate does not write there,
-    /// or the file not readable that way.
+    /// Up to `limit` records from `from_seq` on, read past the driver's row path
+    /// ([`super::chain_page`]); `None` when the page must be read row by row.
     async fn audit_page_direct(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>> {
-        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        let Some(file) = self.chain_file.clone() else {
-            return Ok(None);
-        };
-        let read = tokio::task::spawn_blocking(move || direct_page::read(&file, from_seq, limit))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        read.or_else(|e| {
-            // The rows give the same records, more slowly: said once, not for every page.
-            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!(error = %e, "reading the audit chain from the database file failed; reading it row by row");
-            }
-            Ok(None)
-        })
+        DB::chain_page(&self.pool, self.chain_file.as_deref(), from_seq, limit).await
     }
 
     /// Up to `limit` records from `from_seq` on, a row each.
