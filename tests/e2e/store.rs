@@ -254,6 +254,36 @@ async fn a_page_of_the_chain_reads_as_the_listing_reads_it(store: Arc<dyn Store>
     assert_eq!(middle, chain[4..7]);
 }
 
+/// Binary `COPY` sends a field's bytes without its type. A principal column changed by hand to
+/// `bytea` with the same 16 bytes would read as it did, yet no filter on the principal would
+/// find the record: the walk reads such a table row by row, and names the record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_column_retyped_with_its_bytes_kept_does_not_pass_the_walk() {
+    if support::postgres_skipped() {
+        return;
+    }
+    let url = support::fresh_postgres_url().await;
+    let store = credgate::store::connect(&DatabaseUrl::new(url.clone())).await.unwrap();
+    let mut called = ev("proxy.response");
+    called.principal_id = Some(Uuid::new_v4());
+    store.append_audit(&[ev("a"), called, ev("c")]).await.unwrap();
+    let mut report = VerifyReport::genesis();
+    credgate::store::walk_chain(&store, &mut report, 100).await.unwrap();
+    assert!(report.ok && report.records == 3, "{report:?}");
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE audit_events ALTER COLUMN principal_id TYPE bytea USING uuid_send(principal_id)")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut report = VerifyReport::genesis();
+    credgate::store::walk_chain(&store, &mut report, 100).await.unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert!(
+        report.error.as_deref().unwrap_or_default().starts_with("record 2:"),
+        "{report:?}"
+    );
+}
+
 /// A record deleted from the middle of the trail: the pages read ahead were guessed from
 /// sequence numbers without gaps, and the walk still stops at the missing record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,8 +36,16 @@ impl Dialect for Postgres {
         from_seq: i64,
         limit: i64,
     ) -> Result<Option<Vec<StoredAudit>>> {
-        let mut copying = Copying(pool.acquire().await?, false);
-        let mut data = Vec::with_capacity(usize::try_from(limit.clamp(0, 16_384)).unwrap_or(0) * 640);
+        let mut conn = pool.acquire().await?;
+        let typed: i64 = sqlx::query_scalar(chain_page::postgres::TYPES_AS_READ)
+            .fetch_one(&mut *conn)
+            .await?;
+        if typed != 13 {
+            return Ok(None);
+        }
+        let mut copying = Copying(conn, false);
+        // A page of records as credgate writes them is about 600 bytes each.
+        let mut data = Vec::with_capacity(usize::try_from(limit.clamp(0, 1_024)).unwrap_or(0) * 640);
         let mut copy = copying
             .0
             .copy_out_raw(&chain_page::postgres::statement(from_seq, limit))

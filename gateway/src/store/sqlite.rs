@@ -99,7 +99,11 @@ pub async fn connect(url: &DatabaseUrl, fsync_commits: bool) -> Result<SqlStore<
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.clone())
         .await?;
-    Ok(SqlStore::with_writer(pool, writes).with_chain_file(options.get_filename()))
+    let store = SqlStore::with_writer(pool, writes);
+    Ok(match chain_file(url, &options) {
+        Some(file) => store.with_chain_file(file),
+        None => store,
+    })
 }
 
 /// Opens an existing database read-only, so looking cannot change it (a read-write
@@ -117,10 +121,48 @@ pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<SqlStore<Sqlite>
         .max_connections(1)
         .connect_with(options.clone())
         .await?;
-    Ok(Some(SqlStore::new(pool).with_chain_file(options.get_filename())))
+    let store = SqlStore::new(pool);
+    Ok(Some(match chain_file(url, &options) {
+        Some(file) => store.with_chain_file(file),
+        None => store,
+    }))
+}
+
+/// The file the walk of the audit chain may read directly: none for an in-memory database or
+/// one behind another VFS, whatever file on disk their name also names (`sqlite:x.db?mode=memory`
+/// keeps the name `x.db`). Read from the URL as sqlx reads it: the options keep no public
+/// record of either, and their own URL cannot be built for an in-memory database.
+fn chain_file<'a>(url: &DatabaseUrl, options: &'a SqliteConnectOptions) -> Option<&'a Path> {
+    let (database, params) = url.expose().split_once('?').unwrap_or((url.expose(), ""));
+    let plain = !database.ends_with(":memory:")
+        && url::form_urlencoded::parse(params.as_bytes())
+            .all(|(key, value)| key != "vfs" && !(key == "mode" && value == "memory"));
+    plain.then(|| options.get_filename())
 }
 
 pub async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
     sqlx::migrate!("migrations/sqlite").run(pool).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_database_in_a_plain_file_is_read_directly() {
+        let file = |url: &str| {
+            let options = SqliteConnectOptions::from_str(url).unwrap();
+            chain_file(&DatabaseUrl::new(url), &options).map(Path::to_owned)
+        };
+        assert_eq!(file("sqlite:/data/credgate.db"), Some("/data/credgate.db".into()));
+        assert_eq!(
+            file("sqlite:/data/credgate.db?mode=rwc"),
+            Some("/data/credgate.db".into())
+        );
+        assert_eq!(file("sqlite:/data/credgate.db?mode=memory"), None);
+        assert_eq!(file("sqlite::memory:"), None);
+        assert_eq!(file("sqlite://:memory:"), None);
+        assert_eq!(file("sqlite:/data/credgate.db?vfs=unix-dotfile"), None);
+    }
 }

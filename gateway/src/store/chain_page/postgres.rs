@@ -23,6 +23,17 @@ pub fn statement(from_seq: i64, limit: i64) -> String {
     )
 }
 
+/// Counts the columns of `audit_events` whose type is the one [`parse`] reads there: 13 when
+/// the table is as credgate made it. Binary `COPY` sends a field's bytes without its type, so
+/// a column changed by hand to another type with the same bytes (an id made `bytea`) would
+/// otherwise read as it did, yet no filter would find the record; the row read names it.
+pub const TYPES_AS_READ: &str = "SELECT count(*) FROM pg_attribute a JOIN (VALUES ('seq', 'bigint'), \
+     ('id', 'uuid'), ('at', 'bigint'), ('kind', 'text'), ('action', 'text'), ('outcome', 'text'), \
+     ('principal_id', 'uuid'), ('grant_id', 'uuid'), ('secret_id', 'uuid'), ('request_id', 'text'), \
+     ('user_principal_id', 'uuid'), ('body', 'text'), ('hash', 'bytea')) AS t (name, type) \
+     ON a.attname = t.name AND format_type(a.atttypid, NULL) = t.type \
+     WHERE a.attrelid = 'audit_events'::regclass AND a.attnum > 0 AND NOT a.attisdropped";
+
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
 /// The records of a page as [`statement`]'s `COPY` sent it. `None` when anything is not as
