@@ -102,11 +102,11 @@ impl<DB: Database> SqlStore<DB> {
         }
     }
 
-    /// Reads pages of the audit chain from `file` directly: the file this store's SQLite
-    /// pool opened.
-    pub fn with_chain_file(mut self, file: &Path) -> Self {
+    /// Reads pages of the audit chain from `file` directly, when there is one: the file this
+    /// store's SQLite pool opened.
+    pub fn with_chain_file(mut self, file: Option<&Path>) -> Self {
         // Resolved now: a relative name would otherwise follow the working directory.
-        self.chain_file = std::fs::canonicalize(file).ok().map(Arc::from);
+        self.chain_file = file.and_then(|f| std::fs::canonicalize(f).ok()).map(Arc::from);
         self
     }
 
@@ -558,7 +558,7 @@ where
     /// row changed by hand holds there is given back as its hex too, which no link matches.
     fn hash_at(row: &DB::Row, column: &str) -> Result<String> {
         match row.try_get::<Vec<u8>, _>(column) {
-            Ok(bytes) => Ok(hex::encode(bytes)),
+            Ok(bytes) => Ok(crate::audit::to_hex(&bytes)),
             Err(sqlx::Error::ColumnDecode { .. }) => Ok("(not a hash)".to_owned()),
             Err(e) => Err(e.into()),
         }
@@ -705,7 +705,6 @@ where
     for<'q> Uuid: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
     for<'q> Option<Uuid>: Encode<'q, DB> + Decode<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
-    for<'q> &'q str: Decode<'q, DB> + Type<DB>,
 {
     fn backend(&self) -> &'static str {
         DB::BACKEND
@@ -2557,7 +2556,7 @@ mod direct_tests {
                         .await
                         .unwrap(),
                 )
-                .with_chain_file(&file);
+                .with_chain_file(Some(&file));
                 sqlx::raw_sql("UPDATE audit_events SET outcome = NULL WHERE seq = 2")
                     .execute(&store.pool)
                     .await

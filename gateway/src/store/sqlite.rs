@@ -99,11 +99,7 @@ pub async fn connect(url: &DatabaseUrl, fsync_commits: bool) -> Result<SqlStore<
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options.clone())
         .await?;
-    let store = SqlStore::with_writer(pool, writes);
-    Ok(match chain_file(url, &options) {
-        Some(file) => store.with_chain_file(file),
-        None => store,
-    })
+    Ok(SqlStore::with_writer(pool, writes).with_chain_file(chain_file(url, &options)))
 }
 
 /// Opens an existing database read-only, so looking cannot change it (a read-write
@@ -121,11 +117,7 @@ pub async fn open_read_only(url: &DatabaseUrl) -> Result<Option<SqlStore<Sqlite>
         .max_connections(1)
         .connect_with(options.clone())
         .await?;
-    let store = SqlStore::new(pool);
-    Ok(Some(match chain_file(url, &options) {
-        Some(file) => store.with_chain_file(file),
-        None => store,
-    }))
+    Ok(Some(SqlStore::new(pool).with_chain_file(chain_file(url, &options))))
 }
 
 /// The file the walk of the audit chain may read directly: none for an in-memory database or

@@ -18,7 +18,7 @@ pub mod sqlite;
 use uuid::Uuid;
 
 use super::stored_body::{self, Repeated};
-use crate::audit::StoredAudit;
+use crate::audit::{StoredAudit, to_hex};
 
 /// The columns of a page, in the order both readers read them.
 pub const COLUMNS: &str = "seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, \
@@ -62,7 +62,7 @@ impl Fields<'_> {
             user_principal_id: id(self.user_principal_id),
             body: String::new(),
             prev_hash: String::new(),
-            hash: hex_text(self.hash),
+            hash: to_hex(self.hash),
         };
         record.body =
             stored_body::restore(self.body, &Repeated::of_row(&record)).unwrap_or_else(|| self.body.to_owned());
@@ -75,16 +75,4 @@ impl Fields<'_> {
 fn id_text(id: Uuid) -> String {
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     id.hyphenated().encode_lower(&mut text).to_owned()
-}
-
-/// Bytes as lowercase hex, as the chain speaks its hashes (`hex::encode` collects characters
-/// one at a time: a tenth of a page's reading).
-fn hex_text(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    text
 }
