@@ -24,40 +24,47 @@ pub fn now() -> DateTime<Utc> {
 /// time into its body again with this, so it is made directly instead of through chrono's
 /// formatter (a fifth of the cost). Years outside 0000–9999 go through chrono.
 pub fn rfc3339(micros: i64) -> String {
+    let mut out = String::with_capacity(27);
+    rfc3339_into(micros, &mut out);
+    out
+}
+
+/// [`rfc3339`] appended to `out`: reading a page of the trail spells every record's time into
+/// one buffer.
+pub fn rfc3339_into(micros: i64, out: &mut String) {
     let (secs, frac) = (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000));
     let (days, of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);
     if !(0..=9999).contains(&year) {
-        return from_micros(micros).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        out.push_str(&from_micros(micros).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+        return;
     }
-    let mut out = String::with_capacity(27);
     let put = |out: &mut String, value: i64, digits: u32| {
         for i in (0..digits).rev() {
             // A digit: `value` is never negative here.
             out.push(char::from(b'0' + (value / 10_i64.pow(i) % 10) as u8));
         }
     };
-    put(&mut out, year, 4);
+    put(out, year, 4);
     out.push('-');
-    put(&mut out, month, 2);
+    put(out, month, 2);
     out.push('-');
-    put(&mut out, day, 2);
+    put(out, day, 2);
     out.push('T');
-    put(&mut out, of_day / 3600, 2);
+    put(out, of_day / 3600, 2);
     out.push(':');
-    put(&mut out, of_day / 60 % 60, 2);
+    put(out, of_day / 60 % 60, 2);
     out.push(':');
-    put(&mut out, of_day % 60, 2);
+    put(out, of_day % 60, 2);
     if frac != 0 {
         out.push('.');
         if frac % 1000 == 0 {
-            put(&mut out, frac / 1000, 3);
+            put(out, frac / 1000, 3);
         } else {
-            put(&mut out, frac, 6);
+            put(out, frac, 6);
         }
     }
     out.push('Z');
-    out
 }
 
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (Howard

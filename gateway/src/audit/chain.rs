@@ -2,6 +2,8 @@
 //! its sequence number and its exact stored body, so changing, inserting or deleting a record
 //! anywhere but at the very end breaks every hash after it.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -58,10 +60,20 @@ fn link_hex(prev_hash: &str, seq: i64, body: &str) -> [u8; 64] {
 /// Bytes as the lowercase hex the chain speaks (`hex::encode` collects characters one at a
 /// time: a tenth of the walk's reading of a page, where every record's hash is spelled).
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut hex = vec![0u8; bytes.len() * 2];
-    hex_into(bytes, &mut hex);
-    // Hex digits are ASCII.
-    String::from_utf8(hex).unwrap_or_default()
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut hex);
+    hex
+}
+
+/// [`to_hex`] appended to `out`.
+pub fn push_hex(bytes: &[u8], out: &mut String) {
+    let mut buffer = [0u8; 64];
+    for part in bytes.chunks(buffer.len() / 2) {
+        let hex = &mut buffer[..part.len() * 2];
+        hex_into(part, hex);
+        // Hex digits are ASCII.
+        out.push_str(std::str::from_utf8(hex).unwrap_or_default());
+    }
 }
 
 /// Writes `bytes` as lowercase hex into `out`, twice their length.
@@ -118,24 +130,26 @@ impl VerifyReport {
 #[derive(serde::Deserialize)]
 struct Indexed<'a> {
     #[serde(borrow)]
-    id: std::borrow::Cow<'a, str>,
-    at: chrono::DateTime<chrono::Utc>,
+    id: Cow<'a, str>,
+    /// As the body spells it: compared as text first, parsed only when the text differs.
     #[serde(borrow)]
-    kind: std::borrow::Cow<'a, str>,
+    at: Cow<'a, str>,
     #[serde(borrow)]
-    action: std::borrow::Cow<'a, str>,
+    kind: Cow<'a, str>,
     #[serde(borrow)]
-    outcome: std::borrow::Cow<'a, str>,
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: Cow<'a, str>,
     #[serde(default, borrow)]
-    principal_id: Option<std::borrow::Cow<'a, str>>,
+    principal_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    grant_id: Option<std::borrow::Cow<'a, str>>,
+    grant_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    secret_id: Option<std::borrow::Cow<'a, str>>,
+    secret_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    request_id: Option<std::borrow::Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    user_principal_id: Option<std::borrow::Cow<'a, str>>,
+    user_principal_id: Option<Cow<'a, str>>,
 }
 
 /// One link of the chain as a verifier sees it: a row of the live trail, or a line of an
@@ -149,6 +163,52 @@ pub trait Chained: Sync {
     fn own_fault(&self) -> Option<String>;
 }
 
+/// A record of the live trail as verification reads it, every value borrowed: from a
+/// [`StoredAudit`], or from a page of the walk, whose records share one buffer (building a
+/// `StoredAudit`, a dozen strings, cost more than checking it).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordRef<'a> {
+    pub seq: i64,
+    pub id: &'a str,
+    pub at: i64,
+    /// `at` as the body spells it, where the reader has it at hand (it put it back there).
+    pub at_text: Option<&'a str>,
+    pub kind: &'a str,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub principal_id: Option<&'a str>,
+    pub grant_id: Option<&'a str>,
+    pub secret_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub user_principal_id: Option<&'a str>,
+    pub body: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl StoredAudit {
+    /// The record as verification reads it.
+    pub fn as_ref_record(&self) -> RecordRef<'_> {
+        RecordRef {
+            seq: self.seq,
+            id: &self.id,
+            at: self.at,
+            at_text: None,
+            kind: &self.kind,
+            action: &self.action,
+            outcome: &self.outcome,
+            principal_id: self.principal_id.as_deref(),
+            grant_id: self.grant_id.as_deref(),
+            secret_id: self.secret_id.as_deref(),
+            request_id: self.request_id.as_deref(),
+            user_principal_id: self.user_principal_id.as_deref(),
+            body: &self.body,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
 impl Chained for StoredAudit {
     fn seq(&self) -> i64 {
         self.seq
@@ -160,7 +220,22 @@ impl Chained for StoredAudit {
         &self.hash
     }
     fn own_fault(&self) -> Option<String> {
-        if !links_to(&self.prev_hash, self.seq, &self.body, &self.hash) {
+        self.as_ref_record().own_fault()
+    }
+}
+
+impl Chained for RecordRef<'_> {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+    fn prev_hash(&self) -> &str {
+        self.prev_hash
+    }
+    fn hash(&self) -> &str {
+        self.hash
+    }
+    fn own_fault(&self) -> Option<String> {
+        if !links_to(self.prev_hash, self.seq, self.body, self.hash) {
             // The database keeps no `prev_hash` of its own: it is the hash of the record
             // before, so a rewritten predecessor (its hash recomputed to hide it) shows here.
             return Some(
@@ -168,22 +243,31 @@ impl Chained for StoredAudit {
                     .into(),
             );
         }
-        let e: Indexed<'_> = match serde_json::from_str(&self.body) {
+        let e: Indexed<'_> = match serde_json::from_str(self.body) {
             Ok(e) => e,
             Err(e) => return Some(format!("body is not a valid event: {e}")),
         };
-        let same =
-            |column: &Option<String>, body: &Option<std::borrow::Cow<'_, str>>| column.as_deref() == body.as_deref();
+        let same = |column: Option<&str>, body: &Option<Cow<'_, str>>| column == body.as_deref();
+        // The same text is the same time; other text (a finer time in a body kept whole, an
+        // offset other than Z) is parsed as the event's own type reads it.
+        let at = if self.at_text == Some(&*e.at) {
+            true
+        } else {
+            match e.at.parse::<chrono::DateTime<chrono::FixedOffset>>() {
+                Ok(at) => to_micros(at.to_utc()) == self.at,
+                Err(err) => return Some(format!("body is not a valid event: its time {:?}: {err}", e.at)),
+            }
+        };
         let consistent = e.id == self.id
-            && to_micros(e.at) == self.at
+            && at
             && e.kind == self.kind
             && e.action == self.action
             && e.outcome == self.outcome
-            && same(&self.principal_id, &e.principal_id)
-            && same(&self.grant_id, &e.grant_id)
-            && same(&self.secret_id, &e.secret_id)
-            && same(&self.request_id, &e.request_id)
-            && same(&self.user_principal_id, &e.user_principal_id);
+            && same(self.principal_id, &e.principal_id)
+            && same(self.grant_id, &e.grant_id)
+            && same(self.secret_id, &e.secret_id)
+            && same(self.request_id, &e.request_id)
+            && same(self.user_principal_id, &e.user_principal_id);
         (!consistent).then(|| "indexed columns differ from the hashed body (the record was changed)".into())
     }
 }
@@ -354,6 +438,55 @@ mod tests {
         assert!(r.ok);
         assert_eq!((r.records, r.head_seq), (5, 5));
         assert_eq!(r.head_hash, rows[4].hash);
+    }
+
+    #[test]
+    fn a_time_is_compared_as_text_first_and_as_a_time_when_the_text_differs() {
+        // One record whose body holds `at` as written, its column `column_at`.
+        let check = |at: &str, column_at: i64, at_text: Option<&str>| {
+            let body = format!(
+                r#"{{"id":"{id}","at":"{at}","kind":"admin","action":"principal.create","outcome":"ok"}}"#,
+                id = uuid::Uuid::nil()
+            );
+            let hash = link(GENESIS, 1, &body);
+            let id = uuid::Uuid::nil().to_string();
+            RecordRef {
+                seq: 1,
+                id: &id,
+                at: column_at,
+                at_text,
+                kind: "admin",
+                action: "principal.create",
+                outcome: "ok",
+                principal_id: None,
+                grant_id: None,
+                secret_id: None,
+                request_id: None,
+                user_principal_id: None,
+                body: &body,
+                prev_hash: GENESIS,
+                hash: &hash,
+            }
+            .own_fault()
+        };
+        let at = 1_796_000_000_123_456;
+        let spelled = crate::clock::rfc3339(at);
+        for at_text in [None, Some(spelled.as_str())] {
+            assert_eq!(check(&spelled, at, at_text), None, "{at_text:?}");
+            // The column a microsecond off: the text differs, and so does the time.
+            let off = crate::clock::rfc3339(at + 1);
+            assert!(
+                check(&spelled, at + 1, Some(&off)).unwrap().contains("indexed columns"),
+                "{at_text:?}"
+            );
+            assert!(check(&spelled, at + 1, None).unwrap().contains("indexed columns"));
+            // Other text for the same time: a finer one in a body kept whole, another offset.
+            assert_eq!(check("2026-11-30T00:53:20.123456789Z", at, at_text), None);
+            assert_eq!(check("2026-11-30T01:53:20.123456+01:00", at, at_text), None);
+            // No time at all.
+            let fault = check("yesterday", at, at_text).unwrap();
+            assert!(fault.starts_with("body is not a valid event"), "{fault}");
+        }
     }
 
     #[test]

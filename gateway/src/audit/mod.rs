@@ -11,7 +11,9 @@ mod event;
 pub mod head;
 pub(crate) mod journal;
 
-pub use chain::{Chained, GENESIS, VerifyReport, link, link_digest, to_hex, verify_in_order, verify_records};
+pub use chain::{
+    Chained, GENESIS, RecordRef, VerifyReport, link, link_digest, push_hex, to_hex, verify_in_order, verify_records,
+};
 pub use checkpoint::{AuditSigner, Checkpoint, SigningKeyInfo};
 pub use event::{AuditEvent, AuditKind, AuditRecord, StoredAudit};
 pub use journal::{JournalBatch, JournalError, JournaledEvent};

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use super::ChainPage;
 use super::{Result, Store};
-use crate::audit::{StoredAudit, VerifyReport, verify_records};
+use crate::audit::{VerifyReport, verify_records};
 
 /// Pages read ahead of the one being checked.
 const READ_AHEAD: usize = 2;
@@ -24,7 +25,10 @@ const READ_AHEAD: usize = 2;
 pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page: i64) -> Result<()> {
     let read = |after: i64| -> Reading {
         let store = store.clone();
-        (after, tokio::spawn(async move { store.audit_chain(after, page).await }))
+        (
+            after,
+            tokio::spawn(async move { store.audit_chain_page(after, page).await }),
+        )
     };
     let mut ahead = Ahead(VecDeque::from([read(report.head_seq)]));
     while let Some((after, reading)) = ahead.0.pop_front() {
@@ -35,20 +39,20 @@ pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page:
             continue;
         }
         let records = match reading.await {
-            Ok(records) => records?,
+            Ok(page) => page?,
             // Only a panic ends a read this walk did not abort: carry it on.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        let Some(last) = records.last() else { break };
+        let Some(last) = records.last_seq() else { break };
         while ahead.0.len() < READ_AHEAD {
-            let from = ahead.0.back().map_or(last.seq, |(a, _)| a.saturating_add(page));
+            let from = ahead.0.back().map_or(last, |(a, _)| a.saturating_add(page));
             ahead.0.push_back(read(from));
         }
         // Off the async workers, so the reads just started run meanwhile.
         let checked = std::mem::take(report);
         *report = tokio::task::spawn_blocking(move || {
             let mut checked = checked;
-            verify_records(&mut checked, &records);
+            verify_records(&mut checked, &records.records());
             checked
         })
         .await
@@ -60,7 +64,7 @@ pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page:
     Ok(())
 }
 
-type Reading = (i64, JoinHandle<Result<Vec<StoredAudit>>>);
+type Reading = (i64, JoinHandle<Result<ChainPage>>);
 
 /// The pages being read ahead: aborted when the walk ends, however it ends (a client gone
 /// drops the walk between two pages).

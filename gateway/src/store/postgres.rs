@@ -11,7 +11,6 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use super::chain_page;
 use super::sql::{Dialect, SqlStore};
 use super::{DatabaseUrl, Result, StoreError, Subscription};
-use crate::audit::StoredAudit;
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
@@ -35,7 +34,7 @@ impl Dialect for Postgres {
         _: Option<&Path>,
         from_seq: i64,
         limit: i64,
-    ) -> Result<Option<Vec<StoredAudit>>> {
+    ) -> Result<Option<chain_page::ChainPage>> {
         let mut conn = pool.acquire().await?;
         let typed: i64 = sqlx::query_scalar(chain_page::postgres::TYPES_AS_READ)
             .fetch_one(&mut *conn)

@@ -16,6 +16,7 @@ use sqlx::{
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::chain_page::ChainPage;
 use super::stored_body::{self, Repeated};
 use super::{
     AUDIT_KEY_VERSION, AuditQuery, CA_KEY_VERSION, CountQuery, CountRow, GrantFilter, LimitKind, LimitRow, Result,
@@ -53,7 +54,7 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
         file: Option<&Path>,
         from_seq: i64,
         limit: i64,
-    ) -> impl std::future::Future<Output = Result<Option<Vec<StoredAudit>>>> + Send;
+    ) -> impl std::future::Future<Output = Result<Option<ChainPage>>> + Send;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -566,7 +567,7 @@ where
 
     /// Up to `limit` records from `from_seq` on, read past the driver's row path
     /// ([`super::chain_page`]); `None` when the page must be read row by row.
-    async fn audit_page_direct(&self, from_seq: i64, limit: i64) -> Result<Option<Vec<StoredAudit>>> {
+    async fn audit_page_direct(&self, from_seq: i64, limit: i64) -> Result<Option<ChainPage>> {
         DB::chain_page(&self.pool, self.chain_file.as_deref(), from_seq, limit).await
     }
 
@@ -2220,28 +2221,23 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
+        Ok(self.audit_chain_page(after_seq, limit).await?.to_records())
+    }
+
+    #[instrument(skip_all, level = "debug")]
+    async fn audit_chain_page(&self, after_seq: i64, limit: i64) -> Result<ChainPage> {
         // From record `after_seq` itself when it is still here: its hash is the first
         // record's `prev_hash`.
         let read = limit.saturating_add(1);
-        let page = match self.audit_page_direct(after_seq, read).await? {
+        let mut page = match self.audit_page_direct(after_seq, read).await? {
             Some(page) => page,
-            None => self.audit_page_rows(after_seq, read).await?,
+            None => ChainPage::of_records(&self.audit_page_rows(after_seq, read).await?),
         };
-        let mut records = Vec::with_capacity(page.len());
-        let mut last: Option<(i64, String)> = None;
-        for mut record in page {
-            let prev = last.replace((record.seq, record.hash.clone()));
-            if record.seq == after_seq {
-                continue;
-            }
-            record.prev_hash = match prev {
-                Some((seq, hash)) if seq == record.seq - 1 => hash,
-                _ => self.hash_before(record.seq).await?,
-            };
-            records.push(record);
+        for i in page.link(after_seq, usize::try_from(limit).unwrap_or(0)) {
+            let hash = self.hash_before(page.seq(i)).await?;
+            page.set_prev_hash(i, &hash);
         }
-        records.truncate(usize::try_from(limit).unwrap_or(0));
-        Ok(records)
+        Ok(page)
     }
 
     #[instrument(skip_all, level = "debug")]
@@ -2564,7 +2560,11 @@ mod direct_tests {
                 assert!(store.audit_page_direct(0, 100).await.unwrap().is_none(), "{name}");
                 continue;
             }
-            let direct = store.audit_page_direct(0, 100).await.unwrap();
+            let direct = store
+                .audit_page_direct(0, 100)
+                .await
+                .unwrap()
+                .map(|page| page.to_records());
             let rows = store.audit_page_rows(0, 100).await;
             match (&direct, rows) {
                 (Some(direct), Ok(rows)) => assert_eq!(direct, &rows, "{name}"),

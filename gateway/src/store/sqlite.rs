@@ -11,7 +11,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::chain_page;
 use super::sql::{Dialect, SqlStore};
 use super::{DatabaseUrl, Result, StoreError};
-use crate::audit::StoredAudit;
 
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
@@ -26,7 +25,7 @@ impl Dialect for Sqlite {
         file: Option<&Path>,
         from_seq: i64,
         limit: i64,
-    ) -> Result<Option<Vec<StoredAudit>>> {
+    ) -> Result<Option<chain_page::ChainPage>> {
         static WARNED: AtomicBool = AtomicBool::new(false);
         let Some(file) = file.map(Path::to_owned) else {
             return Ok(None);

@@ -46,7 +46,18 @@ const WHOLE: &str = "{\"id\":";
 /// The values of [`LEADING`] then [`INNER`] for one record, as its body's text has them;
 /// `None` where the field is absent. A row's are borrowed: reading the trail makes one of these
 /// a record, and walking it reads hundreds of thousands a second.
-pub struct Repeated<'a>([Option<Cow<'a, str>>; LEADING.len() + INNER.len()]);
+pub struct Repeated<'a>([Option<Cow<'a, str>>; LEADING.len() + INNER.len()], Spelled);
+
+/// Whether the ids and the time were spelled by credgate (from an event, or from the binary
+/// columns), so JSON escapes nothing in them; text read from a column may hold anything.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spelled {
+    Here,
+    ByTheRow,
+}
+
+/// The leading fields that are text columns, by index: kind, action, outcome, request id.
+const TEXT_COLUMNS: std::ops::RangeInclusive<usize> = 2..=5;
 
 /// Room for the leading fields put back (a typical call's take about 170 bytes).
 const OPENING_BYTES: usize = 192;
@@ -56,54 +67,105 @@ impl<'a> Repeated<'a> {
     /// not come back and its body is kept whole.
     pub fn of_event(e: &'a AuditEvent) -> Self {
         let id = |v: Option<uuid::Uuid>| v.map(|v| Cow::Owned(v.to_string()));
-        Self([
-            Some(Cow::Owned(e.id.to_string())),
-            Some(Cow::Owned(rfc3339(to_micros(e.at)))),
-            Some(Cow::Borrowed(e.kind.as_str())),
-            Some(Cow::Borrowed(&e.action)),
-            Some(Cow::Borrowed(&e.outcome)),
-            e.request_id.as_deref().map(Cow::Borrowed),
-            id(e.principal_id),
-            id(e.user_principal_id),
-            id(e.grant_id),
-            id(e.secret_id),
-        ])
+        Self(
+            [
+                Some(Cow::Owned(e.id.to_string())),
+                Some(Cow::Owned(rfc3339(to_micros(e.at)))),
+                Some(Cow::Borrowed(e.kind.as_str())),
+                Some(Cow::Borrowed(&e.action)),
+                Some(Cow::Borrowed(&e.outcome)),
+                e.request_id.as_deref().map(Cow::Borrowed),
+                id(e.principal_id),
+                id(e.user_principal_id),
+                id(e.grant_id),
+                id(e.secret_id),
+            ],
+            Spelled::Here,
+        )
     }
 
     /// From a row's columns (its body not yet restored).
     pub fn of_row(row: &'a StoredAudit) -> Self {
         let text = |v: &'a Option<String>| v.as_deref().map(Cow::Borrowed);
-        Self([
-            Some(Cow::Borrowed(&row.id)),
-            Some(Cow::Owned(rfc3339(row.at))),
-            Some(Cow::Borrowed(&row.kind)),
-            Some(Cow::Borrowed(&row.action)),
-            Some(Cow::Borrowed(&row.outcome)),
-            text(&row.request_id),
-            text(&row.principal_id),
-            text(&row.user_principal_id),
-            text(&row.grant_id),
-            text(&row.secret_id),
-        ])
+        Self(
+            [
+                Some(Cow::Borrowed(&row.id)),
+                Some(Cow::Owned(rfc3339(row.at))),
+                Some(Cow::Borrowed(&row.kind)),
+                Some(Cow::Borrowed(&row.action)),
+                Some(Cow::Borrowed(&row.outcome)),
+                text(&row.request_id),
+                text(&row.principal_id),
+                text(&row.user_principal_id),
+                text(&row.grant_id),
+                text(&row.secret_id),
+            ],
+            Spelled::ByTheRow,
+        )
+    }
+
+    /// From a record's columns as text, every one borrowed: reading a page builds one of
+    /// these for each record and nothing else. The ids must be spelled from their bytes and
+    /// the time by [`rfc3339`], as [`Columns`] says: nothing in them is checked for escaping.
+    pub fn of_columns(columns: Columns<'a>) -> Self {
+        let Columns {
+            id,
+            at,
+            kind,
+            action,
+            outcome,
+            request_id,
+            principal_id,
+            user_principal_id,
+            grant_id,
+            secret_id,
+        } = columns;
+        let text = |v: Option<&'a str>| v.map(Cow::Borrowed);
+        Self(
+            [
+                Some(Cow::Borrowed(id)),
+                Some(Cow::Borrowed(at)),
+                Some(Cow::Borrowed(kind)),
+                Some(Cow::Borrowed(action)),
+                Some(Cow::Borrowed(outcome)),
+                text(request_id),
+                text(principal_id),
+                text(user_principal_id),
+                text(grant_id),
+                text(secret_id),
+            ],
+            Spelled::Here,
+        )
     }
 
     /// `{"id":"…","at":"…",…` through the last leading field present, as the body opens.
     fn opening(&self) -> String {
         let mut out = String::with_capacity(OPENING_BYTES);
+        self.push_opening(&mut out);
+        out
+    }
+
+    /// [`Self::opening`] appended to `out`.
+    fn push_opening(&self, out: &mut String) {
+        let open = out.len();
         out.push('{');
-        for (key, value) in LEADING.iter().zip(&self.0) {
+        for (i, (key, value)) in LEADING.iter().zip(&self.0).enumerate() {
             if let Some(value) = value {
-                if out.len() > 1 {
+                if out.len() > open + 1 {
                     out.push(',');
                 }
                 out.push('"');
                 out.push_str(key);
                 out.push_str("\":\"");
-                push_text(&mut out, value);
+                push_text(out, value, self.may_escape(i));
                 out.push('"');
             }
         }
-        out
+    }
+
+    /// Whether value `i` may hold what JSON escapes.
+    fn may_escape(&self, i: usize) -> bool {
+        self.1 == Spelled::ByTheRow || TEXT_COLUMNS.contains(&i)
     }
 
     /// Each of [`INNER`] present, by its index there, with its value.
@@ -113,6 +175,22 @@ impl<'a> Repeated<'a> {
             .enumerate()
             .filter_map(|(i, value)| value.as_deref().map(|v| (i, v)))
     }
+}
+
+/// A record's column values as text, borrowed, for [`Repeated::of_columns`]: the ids as
+/// credgate spells an id's 16 bytes (hyphenated, lowercase), the time as [`rfc3339`] spells the
+/// column's microseconds, the rest as the text columns hold it.
+pub struct Columns<'a> {
+    pub id: &'a str,
+    pub at: &'a str,
+    pub kind: &'a str,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub request_id: Option<&'a str>,
+    pub principal_id: Option<&'a str>,
+    pub user_principal_id: Option<&'a str>,
+    pub grant_id: Option<&'a str>,
+    pub secret_id: Option<&'a str>,
 }
 
 /// Whether JSON escapes something in `v`: such a value is never left out of a stored body.
@@ -125,8 +203,8 @@ fn escapes(v: &str) -> bool {
 /// A column's value inside a JSON string. Only a column changed by hand needs escaping (a value
 /// that does is never left out of the body), and escaped it still gives a body that parses, so
 /// the trail lists and verification names the record.
-fn push_text(out: &mut String, v: &str) {
-    if escapes(v) {
+fn push_text(out: &mut String, v: &str, may_escape: bool) {
+    if may_escape && escapes(v) {
         let quoted = serde_json::Value::from(v).to_string();
         out.push_str(&quoted[1..quoted.len() - 1]);
     } else {
@@ -160,7 +238,10 @@ pub fn shorten(body: &str, repeated: &Repeated<'_>) -> Option<String> {
     }
     out.push_str(&rest[from..]);
     // Kept short only if reading it gives back every byte the chain hashed.
-    (restore_after(opening, &out, repeated).as_deref() == Some(body)).then_some(out)
+    let mut back = opening;
+    back.reserve(out.len());
+    push_rest(rest_of(&out)?, repeated, &mut back);
+    (back == body).then_some(out)
 }
 
 /// The body a stored one stands for: the columns' values put back, or `None` when `stored` is
@@ -169,20 +250,34 @@ pub fn shorten(body: &str, repeated: &Repeated<'_>) -> Option<String> {
 /// changed), the rest is left as stored: the hash, or the columns' check against the body,
 /// names the record.
 pub fn restore(stored: &str, repeated: &Repeated<'_>) -> Option<String> {
-    restore_after(repeated.opening(), stored, repeated)
+    let mut out = String::with_capacity(stored.len() + OPENING_BYTES);
+    restore_into(stored, repeated, &mut out).then_some(out)
 }
 
-/// [`restore`], given the leading fields already made (`shorten` has them at hand).
-fn restore_after(opening: String, stored: &str, repeated: &Repeated<'_>) -> Option<String> {
+/// [`restore`] appended to `out`: `false`, and nothing appended, where `restore` gives `None`.
+pub fn restore_into(stored: &str, repeated: &Repeated<'_>, out: &mut String) -> bool {
+    let Some(rest) = rest_of(stored) else {
+        return false;
+    };
+    repeated.push_opening(out);
+    push_rest(rest, repeated, out);
+    true
+}
+
+/// What a stored body holds after its `{`: `None` when it is whole or no JSON object.
+fn rest_of(stored: &str) -> Option<&str> {
     if stored.starts_with(WHOLE) {
         return None;
     }
-    let rest = stored.strip_prefix('{')?;
-    let mut out = opening;
-    out.reserve(stored.len() + OPENING_BYTES);
+    stored.strip_prefix('{')
+}
+
+/// The rest of a stored body (past its `{`) appended to the opening in `out`, with the ids
+/// further in put back.
+fn push_rest(rest: &str, repeated: &Repeated<'_>, out: &mut String) {
     if rest == "}" {
         out.push('}');
-        return Some(out);
+        return;
     }
     out.push(',');
     let mut from = 0;
@@ -192,11 +287,10 @@ fn restore_after(opening: String, stored: &str, repeated: &Repeated<'_>) -> Opti
         // Past the field's opening quote, at its closing one.
         let end = from + at + field.len();
         out.push_str(&rest[from..end]);
-        push_text(&mut out, value);
+        push_text(out, value, repeated.may_escape(LEADING.len() + i));
         from = end;
     }
     out.push_str(&rest[from..]);
-    Some(out)
 }
 
 #[cfg(test)]

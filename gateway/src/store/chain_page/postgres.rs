@@ -10,8 +10,7 @@
 
 use uuid::Uuid;
 
-use super::Fields;
-use crate::audit::StoredAudit;
+use super::{ChainPage, Fields};
 
 /// The statement for up to `limit` records from `from_seq` on, in order. `COPY` takes no
 /// bound parameters, so the two numbers are written in: integers, nothing else.
@@ -40,7 +39,7 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 /// that statement and the schema make it (another column count or length, a NULL where
 /// credgate writes none, text that is no UTF-8, bytes left over): the page is then read row
 /// by row.
-pub fn parse(data: &[u8]) -> Option<Vec<StoredAudit>> {
+pub fn parse(data: &[u8]) -> Option<ChainPage> {
     let mut input = Input(data);
     if input.take(SIGNATURE.len())? != SIGNATURE {
         return None;
@@ -51,15 +50,16 @@ pub fn parse(data: &[u8]) -> Option<Vec<StoredAudit>> {
     }
     let extension = usize::try_from(input.u32()?).ok()?;
     input.take(extension)?;
-    let mut records = Vec::new();
+    // A record's stored form is about a quarter of its room in the page.
+    let mut page = ChainPage::with_capacity(data.len() / 256);
     loop {
         match input.i16()? {
             -1 => break,
-            13 => records.push(input.fields()?.record()),
+            13 => page.push(&input.fields()?),
             _ => return None,
         }
     }
-    input.0.is_empty().then_some(records)
+    input.0.is_empty().then_some(page)
 }
 
 /// The bytes not read yet.
@@ -127,6 +127,12 @@ impl<'a> Input<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::StoredAudit;
+
+    /// The page as the rest of the store reads it.
+    fn parsed(data: &[u8]) -> Option<Vec<StoredAudit>> {
+        parse(data).map(|page| page.to_records())
+    }
 
     /// A field as `COPY` sends it.
     fn field(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
@@ -182,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_copy_parses_into_the_records_with_their_bodies_whole() {
-        let records = parse(&copy(&[(7, |_| {}), (8, |f| f[9] = None)])).expect("parses");
+        let records = parsed(&copy(&[(7, |_| {}), (8, |f| f[9] = None)])).expect("parses");
         assert_eq!(records.len(), 2);
         let r = &records[0];
         assert_eq!(
@@ -205,7 +211,7 @@ mod tests {
         assert!(r.body.ends_with(r#""reason":"why"}"#), "{}", r.body);
         assert_eq!(records[1].request_id, None);
         // No records at all.
-        assert_eq!(parse(&copy(&[])), Some(Vec::new()));
+        assert_eq!(parsed(&copy(&[])), Some(Vec::new()));
     }
 
     #[test]
@@ -224,21 +230,21 @@ mod tests {
             }),
         ];
         for (name, change) in bad {
-            assert_eq!(parse(&copy(&[(1, |_| {}), (2, change)])), None, "{name}");
+            assert_eq!(parsed(&copy(&[(1, |_| {}), (2, change)])), None, "{name}");
         }
         let good = copy(&[(1, |_| {})]);
         // Cut short anywhere, flags set, bytes after the end, another signature.
         for cut in 0..good.len() {
-            assert_eq!(parse(&good[..cut]), None, "cut at {cut}");
+            assert_eq!(parsed(&good[..cut]), None, "cut at {cut}");
         }
         let mut flagged = good.clone();
         flagged[SIGNATURE.len()] = 1;
-        assert_eq!(parse(&flagged), None);
+        assert_eq!(parsed(&flagged), None);
         let mut longer = good.clone();
         longer.push(0);
-        assert_eq!(parse(&longer), None);
+        assert_eq!(parsed(&longer), None);
         let mut other = good;
         other[0] = b'X';
-        assert_eq!(parse(&other), None);
+        assert_eq!(parsed(&other), None);
     }
 }

@@ -9,8 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 use uuid::Uuid;
 
-use super::Fields;
-use crate::audit::StoredAudit;
+use super::{ChainPage, Fields};
 
 /// Up to `limit` records from `from_seq` on, in order. `Ok(None)` when a value is not what
 /// credgate writes.
@@ -19,7 +18,7 @@ use crate::audit::StoredAudit;
 /// meanwhile. The connection is read-only, so it can never checkpoint or change the file, and
 /// is opened for the page: that costs a few tens of microseconds against a page's
 /// milliseconds, and keeps nothing open that the store's own pool does not know of.
-pub fn read(file: &Path, from_seq: i64, limit: i64) -> rusqlite::Result<Option<Vec<StoredAudit>>> {
+pub fn read(file: &Path, from_seq: i64, limit: i64) -> rusqlite::Result<Option<ChainPage>> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let db = Connection::open_with_flags(file, flags)?;
     // As long as the store's own connections wait, should a checkpoint hold the WAL's index.
@@ -29,14 +28,14 @@ pub fn read(file: &Path, from_seq: i64, limit: i64) -> rusqlite::Result<Option<V
         super::COLUMNS
     ))?;
     let mut rows = statement.query((from_seq, limit))?;
-    let mut records = Vec::with_capacity(usize::try_from(limit.clamp(0, 16_384)).unwrap_or(0));
+    let mut page = ChainPage::with_capacity(usize::try_from(limit).unwrap_or(0));
     while let Some(row) = rows.next()? {
         match fields(row)? {
-            Some(fields) => records.push(fields.record()),
+            Some(fields) => page.push(&fields),
             None => return Ok(None),
         }
     }
-    Ok(Some(records))
+    Ok(Some(page))
 }
 
 /// One row's values, `None` when one is not of the type credgate writes there.
