@@ -475,11 +475,11 @@ mod tests {
             assert_eq!(check(&spelled, at, at_text), None, "{at_text:?}");
             // The column a microsecond off: the text differs, and so does the time.
             let off = crate::clock::rfc3339(at + 1);
+            let off_text = at_text.map(|_| off.as_str());
             assert!(
-                check(&spelled, at + 1, Some(&off)).unwrap().contains("indexed columns"),
+                check(&spelled, at + 1, off_text).unwrap().contains("indexed columns"),
                 "{at_text:?}"
             );
-            assert!(check(&spelled, at + 1, None).unwrap().contains("indexed columns"));
             // Other text for the same time: a finer one in a body kept whole, another offset.
             assert_eq!(check("2026-11-30T00:53:20.123456789Z", at, at_text), None);
             assert_eq!(check("2026-11-30T01:53:20.123456+01:00", at, at_text), None);

@@ -146,7 +146,9 @@ impl ChainPage {
             seq: f.seq,
             at: f.at,
             id: put(text, id),
-            at_text: Some(put(text, at)),
+            // Only a time chrono can hold is spelled as itself: every other comes out as the
+            // epoch's (`clock::from_micros`), whose text a body at the epoch would match.
+            at_text: chrono::DateTime::from_timestamp_micros(f.at).map(|_| put(text, at)),
             kind: put(text, f.kind),
             action: put(text, f.action),
             outcome: put(text, f.outcome),
@@ -381,6 +383,47 @@ mod tests {
             ChainPage::of_records(&owned).to_records(),
             owned,
             "rows read back as they were"
+        );
+    }
+
+    #[test]
+    fn a_time_beyond_what_a_date_holds_is_not_taken_for_the_text_it_is_spelled_as() {
+        // A record stamped at the epoch, its column then set past the last date chrono holds:
+        // spelled, that time reads as the epoch's, so the body put back is the one hashed.
+        let mut e = AuditEvent::new(AuditKind::Admin, "principal.create", "ok");
+        e.at = crate::clock::from_micros(0);
+        let body = e.body();
+        let short = stored_body::shorten(&body, &Repeated::of_event(&e)).expect("shortened");
+        let digest = link_digest(GENESIS, 1, &body);
+        let mut page = ChainPage::default();
+        page.push(&Fields {
+            seq: 1,
+            id: e.id,
+            at: 9_000_000_000_000_000_000,
+            kind: e.kind.as_str(),
+            action: &e.action,
+            outcome: &e.outcome,
+            principal_id: None,
+            grant_id: None,
+            secret_id: None,
+            request_id: None,
+            user_principal_id: None,
+            body: &short,
+            hash: &digest,
+        });
+        page.link(0, 1);
+        page.set_prev_hash(0, GENESIS);
+        let read = page.records();
+        assert_eq!((read[0].body, read[0].at_text), (body.as_str(), None));
+        let mut report = VerifyReport::genesis();
+        verify_records(&mut report, &read);
+        assert!(
+            report
+                .error
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("record 1: indexed columns"),
+            "{report:?}"
         );
     }
 
