@@ -553,7 +553,10 @@ async fn walks(store: &std::sync::Arc<dyn credgate::store::Store>) {
             }
             let mut read = 0usize;
             loop {
-                let page = store.audit_chain_page(report.head_seq, 10_000).await.unwrap();
+                let page = store
+                    .audit_chain_page(report.head_seq, 10_000, credgate::store::ChainPage::default())
+                    .await
+                    .unwrap();
                 let Some(last) = page.last_seq() else { break };
                 read += page.len();
                 report.head_seq = last;

@@ -23,19 +23,24 @@ const READ_AHEAD: usize = 2;
 /// Checks the records after `report`'s head, `page` at a time, up to the newest or the first
 /// fault (`report.ok` false, `report.error` naming the record).
 pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page: i64) -> Result<()> {
-    let read = |after: i64| -> Reading {
+    let read = |after: i64, into: ChainPage| -> Reading {
         let store = store.clone();
         (
             after,
-            tokio::spawn(async move { store.audit_chain_page(after, page).await }),
+            tokio::spawn(async move { store.audit_chain_page(after, page, into).await }),
         )
     };
-    let mut ahead = Ahead(VecDeque::from([read(report.head_seq)]));
+    // Pages checked, whose room the next reads fill (at most one: a page is checked while
+    // the next ones are read, each into a room of its own).
+    let mut spare: Option<ChainPage> = None;
+    let mut ahead = Ahead(VecDeque::from([read(report.head_seq, ChainPage::default())]));
     while let Some((after, reading)) = ahead.0.pop_front() {
         if after != report.head_seq {
             reading.abort();
             ahead.abort();
-            ahead.0.push_back(read(report.head_seq));
+            ahead
+                .0
+                .push_back(read(report.head_seq, spare.take().unwrap_or_default()));
             continue;
         }
         let records = match reading.await {
@@ -46,20 +51,22 @@ pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page:
         let Some(last) = records.last_seq() else { break };
         while ahead.0.len() < READ_AHEAD {
             let from = ahead.0.back().map_or(last, |(a, _)| a.saturating_add(page));
-            ahead.0.push_back(read(from));
+            ahead.0.push_back(read(from, spare.take().unwrap_or_default()));
         }
         // Off the async workers, so the reads just started run meanwhile.
         let checked = std::mem::take(report);
-        *report = tokio::task::spawn_blocking(move || {
+        let (checked, records) = tokio::task::spawn_blocking(move || {
             let mut checked = checked;
             verify_records(&mut checked, &records.records());
-            checked
+            (checked, records)
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        *report = checked;
         if !report.ok {
             break;
         }
+        spare = Some(records);
     }
     Ok(())
 }

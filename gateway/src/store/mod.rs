@@ -449,8 +449,9 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredAudit>>;
     /// Oldest first, from `after_seq` exclusive, for verification and export.
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>>;
-    /// [`Self::audit_chain`] as one buffer the walk checks in place ([`ChainPage`]).
-    async fn audit_chain_page(&self, after_seq: i64, limit: i64) -> Result<ChainPage>;
+    /// [`Self::audit_chain`] as one buffer the walk checks in place ([`ChainPage`]), read into
+    /// the room of `into` (`ChainPage::default()` for none).
+    async fn audit_chain_page(&self, after_seq: i64, limit: i64, into: ChainPage) -> Result<ChainPage>;
     /// Data-plane calls counted per time bucket (from the per-minute counts kept with the
     /// trail), oldest first.
     async fn call_counts(&self, query: &CountQuery) -> Result<Vec<CountRow>>;

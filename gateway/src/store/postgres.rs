@@ -34,6 +34,7 @@ impl Dialect for Postgres {
         _: Option<&Path>,
         from_seq: i64,
         limit: i64,
+        into: chain_page::ChainPage,
     ) -> Result<Option<chain_page::ChainPage>> {
         let mut conn = pool.acquire().await?;
         let typed: i64 = sqlx::query_scalar(chain_page::postgres::TYPES_AS_READ)
@@ -56,9 +57,11 @@ impl Dialect for Postgres {
         copying.1 = true;
         drop(copying);
         // Off the async workers, so the reads of the next pages run meanwhile.
-        Ok(tokio::task::spawn_blocking(move || chain_page::postgres::parse(&data))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())))
+        Ok(
+            tokio::task::spawn_blocking(move || chain_page::postgres::parse(&data, into))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+        )
     }
 
     async fn migrate(pool: &sqlx::PgPool) -> Result<()> {

@@ -54,6 +54,7 @@ pub trait Dialect: Database + sqlx::database::HasStatementCache {
         file: Option<&Path>,
         from_seq: i64,
         limit: i64,
+        into: ChainPage,
     ) -> impl std::future::Future<Output = Result<Option<ChainPage>>> + Send;
     fn body_path(keys: &[&str]) -> String;
     /// Rows a statement changed (sqlx has no trait for this across engines).
@@ -567,8 +568,8 @@ where
 
     /// Up to `limit` records from `from_seq` on, read past the driver's row path
     /// ([`super::chain_page`]); `None` when the page must be read row by row.
-    async fn audit_page_direct(&self, from_seq: i64, limit: i64) -> Result<Option<ChainPage>> {
-        DB::chain_page(&self.pool, self.chain_file.as_deref(), from_seq, limit).await
+    async fn audit_page_direct(&self, from_seq: i64, limit: i64, into: ChainPage) -> Result<Option<ChainPage>> {
+        DB::chain_page(&self.pool, self.chain_file.as_deref(), from_seq, limit, into).await
     }
 
     /// Up to `limit` records from `from_seq` on, a row each.
@@ -2221,15 +2222,18 @@ where
 
     #[instrument(skip_all, level = "debug")]
     async fn audit_chain(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredAudit>> {
-        Ok(self.audit_chain_page(after_seq, limit).await?.to_records())
+        Ok(self
+            .audit_chain_page(after_seq, limit, ChainPage::default())
+            .await?
+            .to_records())
     }
 
     #[instrument(skip_all, level = "debug")]
-    async fn audit_chain_page(&self, after_seq: i64, limit: i64) -> Result<ChainPage> {
+    async fn audit_chain_page(&self, after_seq: i64, limit: i64, into: ChainPage) -> Result<ChainPage> {
         // From record `after_seq` itself when it is still here: its hash is the first
         // record's `prev_hash`.
         let read = limit.saturating_add(1);
-        let mut page = match self.audit_page_direct(after_seq, read).await? {
+        let mut page = match self.audit_page_direct(after_seq, read, into).await? {
             Some(page) => page,
             None => ChainPage::of_records(&self.audit_page_rows(after_seq, read).await?),
         };
@@ -2557,11 +2561,18 @@ mod direct_tests {
                     .execute(&store.pool)
                     .await
                     .unwrap();
-                assert!(store.audit_page_direct(0, 100).await.unwrap().is_none(), "{name}");
+                assert!(
+                    store
+                        .audit_page_direct(0, 100, ChainPage::default())
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{name}"
+                );
                 continue;
             }
             let direct = store
-                .audit_page_direct(0, 100)
+                .audit_page_direct(0, 100, ChainPage::default())
                 .await
                 .unwrap()
                 .map(|page| page.to_records());

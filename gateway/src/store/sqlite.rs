@@ -25,12 +25,13 @@ impl Dialect for Sqlite {
         file: Option<&Path>,
         from_seq: i64,
         limit: i64,
+        into: chain_page::ChainPage,
     ) -> Result<Option<chain_page::ChainPage>> {
         static WARNED: AtomicBool = AtomicBool::new(false);
         let Some(file) = file.map(Path::to_owned) else {
             return Ok(None);
         };
-        let read = tokio::task::spawn_blocking(move || chain_page::sqlite::read(&file, from_seq, limit))
+        let read = tokio::task::spawn_blocking(move || chain_page::sqlite::read(&file, from_seq, limit, into))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         read.or_else(|e| {

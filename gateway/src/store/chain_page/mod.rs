@@ -91,12 +91,18 @@ const RECORD_BYTES: usize = 1024;
 impl ChainPage {
     /// Room for `records` records (at most 16,384 reserved up front).
     pub fn with_capacity(records: usize) -> Self {
+        Self::default().reused_for(records)
+    }
+
+    /// This page emptied, with room for `records` records: the walk reads every page into the
+    /// room of one it checked, since fresh memory for each costs the kernel's zeroing of it.
+    pub fn reused_for(mut self, records: usize) -> Self {
         let records = records.min(16_384);
-        Self {
-            text: String::with_capacity(records * RECORD_BYTES),
-            records: Vec::with_capacity(records),
-            at: String::new(),
-        }
+        self.text.clear();
+        self.records.clear();
+        self.text.reserve(records * RECORD_BYTES);
+        self.records.reserve(records);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -330,7 +336,14 @@ mod tests {
     }
 
     fn page_of(records: &[(AuditEvent, String, String, [u8; 32])], seqs: &[i64]) -> ChainPage {
-        let mut page = ChainPage::default();
+        page_of_into(ChainPage::default(), records, seqs)
+    }
+
+    fn page_of_into(
+        mut page: ChainPage,
+        records: &[(AuditEvent, String, String, [u8; 32])],
+        seqs: &[i64],
+    ) -> ChainPage {
         for ((e, _, short, digest), seq) in records.iter().zip(seqs) {
             page.push(&Fields {
                 seq: *seq,
@@ -383,6 +396,21 @@ mod tests {
             ChainPage::of_records(&owned).to_records(),
             owned,
             "rows read back as they were"
+        );
+    }
+
+    #[test]
+    fn a_page_read_into_the_room_of_another_holds_nothing_of_it() {
+        let records = stored(&[1, 2, 3]);
+        let old = page_of(&records[..2], &[1, 2]);
+        let mut page = old.reused_for(10);
+        assert!(page.is_empty() && page.last_seq().is_none());
+        page = page_of_into(page, &records[2..], &[3]);
+        assert_eq!(page.link(2, 10), vec![0], "record 2 is not in this page");
+        let read = page.records();
+        assert_eq!(
+            (read.len(), read[0].seq, read[0].body, read[0].prev_hash),
+            (1, 3, records[2].1.as_str(), "")
         );
     }
 

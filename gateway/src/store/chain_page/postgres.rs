@@ -35,11 +35,11 @@ pub const TYPES_AS_READ: &str = "SELECT count(*) FROM pg_attribute a JOIN (VALUE
 
 const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
-/// The records of a page as [`statement`]'s `COPY` sent it. `None` when anything is not as
+/// The records of a page as [`statement`]'s `COPY` sent it, in the room of `into`. `None` when anything is not as
 /// that statement and the schema make it (another column count or length, a NULL where
 /// credgate writes none, text that is no UTF-8, bytes left over): the page is then read row
 /// by row.
-pub fn parse(data: &[u8]) -> Option<ChainPage> {
+pub fn parse(data: &[u8], into: ChainPage) -> Option<ChainPage> {
     let mut input = Input(data);
     if input.take(SIGNATURE.len())? != SIGNATURE {
         return None;
@@ -51,7 +51,7 @@ pub fn parse(data: &[u8]) -> Option<ChainPage> {
     let extension = usize::try_from(input.u32()?).ok()?;
     input.take(extension)?;
     // A record's stored form is about a quarter of its room in the page.
-    let mut page = ChainPage::with_capacity(data.len() / 256);
+    let mut page = into.reused_for(data.len() / 256);
     loop {
         match input.i16()? {
             -1 => break,
@@ -131,7 +131,7 @@ mod tests {
 
     /// The page as the rest of the store reads it.
     fn parsed(data: &[u8]) -> Option<Vec<StoredAudit>> {
-        parse(data).map(|page| page.to_records())
+        parse(data, ChainPage::default()).map(|page| page.to_records())
     }
 
     /// A field as `COPY` sends it.

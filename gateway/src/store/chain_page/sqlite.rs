@@ -11,14 +11,14 @@ use uuid::Uuid;
 
 use super::{ChainPage, Fields};
 
-/// Up to `limit` records from `from_seq` on, in order. `Ok(None)` when a value is not what
-/// credgate writes.
+/// Up to `limit` records from `from_seq` on, in order, in the room of `into`. `Ok(None)` when a
+/// value is not what credgate writes.
 ///
 /// The page is one statement, so one read transaction: a snapshot, whatever is appended
 /// meanwhile. The connection is read-only, so it can never checkpoint or change the file, and
 /// is opened for the page: that costs a few tens of microseconds against a page's
 /// milliseconds, and keeps nothing open that the store's own pool does not know of.
-pub fn read(file: &Path, from_seq: i64, limit: i64) -> rusqlite::Result<Option<ChainPage>> {
+pub fn read(file: &Path, from_seq: i64, limit: i64, into: ChainPage) -> rusqlite::Result<Option<ChainPage>> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let db = Connection::open_with_flags(file, flags)?;
     // As long as the store's own connections wait, should a checkpoint hold the WAL's index.
@@ -28,7 +28,7 @@ pub fn read(file: &Path, from_seq: i64, limit: i64) -> rusqlite::Result<Option<C
         super::COLUMNS
     ))?;
     let mut rows = statement.query((from_seq, limit))?;
-    let mut page = ChainPage::with_capacity(usize::try_from(limit).unwrap_or(0));
+    let mut page = into.reused_for(usize::try_from(limit).unwrap_or(0));
     while let Some(row) = rows.next()? {
         match fields(row)? {
             Some(fields) => page.push(&fields),
