@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::ChainPage;
-use super::{Result, Store};
+use super::{ChainPage, Result, Store};
 use crate::audit::{VerifyReport, verify_records};
 
 /// Pages read ahead of the one being checked.
@@ -30,8 +29,8 @@ pub async fn walk_chain(store: &Arc<dyn Store>, report: &mut VerifyReport, page:
             tokio::spawn(async move { store.audit_chain_page(after, page, into).await }),
         )
     };
-    // Pages checked, whose room the next reads fill (at most one: a page is checked while
-    // the next ones are read, each into a room of its own).
+    // The page checked last, whose room the next read fills: the pages in flight (one being
+    // checked, the others read ahead) keep their memory for the whole walk.
     let mut spare: Option<ChainPage> = None;
     let mut ahead = Ahead(VecDeque::from([read(report.head_seq, ChainPage::default())]));
     while let Some((after, reading)) = ahead.0.pop_front() {
