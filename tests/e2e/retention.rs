@@ -171,6 +171,16 @@ async fn old_days_move_to_signed_files_and_the_whole_trail_still_verifies() {
     assert_eq!(archived, 3 * PER_DAY);
     let listed = f.gw.get("/admin/v1/audit/checkpoints").await;
     let public_key = listed.json["signing_key"]["public_key"].as_str().unwrap().to_owned();
+    // The gateway's own time, which a seal's age is measured by.
+    let said = chrono::DateTime::parse_from_rfc3339(listed.json["now"].as_str().unwrap()).unwrap();
+    assert!(
+        (credgate::clock::now() - said.with_timezone(&chrono::Utc))
+            .num_seconds()
+            .abs()
+            < 60,
+        "{}",
+        listed.text
+    );
 
     // The whole trail proves itself: files, then the database after them.
     let (code, report, stderr) = verify_archive(&f.gw, &dir, &[]);

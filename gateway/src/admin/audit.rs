@@ -331,6 +331,9 @@ pub struct CheckpointList {
     /// added since, means passes stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_interval_seconds: Option<u64>,
+    /// The answering gateway's time. A seal's age is measured against it, not against the
+    /// reader's clock: the seal was stamped by a gateway's clock, and a reader's may be off.
+    pub now: DateTime<Utc>,
 }
 
 #[utoipa::path(get, path = "/admin/v1/audit/checkpoints", tag = "audit",
@@ -345,5 +348,6 @@ pub async fn checkpoints(State(state): State<AppState>) -> Result<Json<Checkpoin
         signing_key: signer.map(|s| s.info),
         data,
         archive_interval_seconds: state.settings.archive_interval_seconds,
+        now: crate::clock::now(),
     }))
 }

@@ -265,10 +265,10 @@ async fn prove(
     };
     let (owned_dir, cps) = (dir.to_owned(), checkpoints.clone());
     let anchor = kept.cloned();
-    let (archived, sealed, read_at) = tokio::task::spawn_blocking(move || {
+    let gateway_now = gateway_time(&listed);
+    let (archived, sealed) = tokio::task::spawn_blocking(move || {
         // The newest head an archiving pass sealed outside the database (none before the
         // first pass, or with no key to check it against, which the next step reports).
-        let read_at = crate::clock::now();
         let sealed = match crate::audit::head::newest(&owned_dir, &key) {
             Err(_) if key.is_empty() => Err(format!(
                 "{}: it holds sealed heads, yet the gateway names no signing key",
@@ -283,7 +283,7 @@ async fn prove(
             anchors.push((head.seq, head.hash.as_str()));
         }
         let archived = crate::audit::archive::verify_archive_from(&owned_dir, &key, &cps, &anchors);
-        (archived, sealed, read_at)
+        (archived, sealed)
     })
     .await
     .map_err(|e| CliError::new(exit::VERIFY_FAILED, format!("the check failed: {e}")))?;
@@ -351,22 +351,84 @@ async fn prove(
             report["error"] = format!("{}{whose}", there["error"].as_str().unwrap_or("unknown problem")).into();
         }
     }
-    // A seal older than a few passes while records were added since: no pass has sealed them
-    // (archiving fails, or someone holds its lease), so they are only chained. A warning, not a
-    // failure: a long pass (a large day archived, a first seal over a large trail) seals late
-    // too, and nothing in the trail is wrong.
     let every = listed["archive_interval_seconds"].as_i64();
-    if let (Some((seq, at)), Some(every)) = (newest_seal, every)
-        && report["ok"] == true
-        && report["head_seq"].as_i64().is_some_and(|head| head > seq)
+    if report["ok"] == true
+        && let Some(warning) = stale_seal(newest_seal, report["head_seq"].as_i64(), every, gateway_now)
     {
-        let age = (read_at - at).num_seconds();
-        if age > every.saturating_mul(3).saturating_add(5) {
-            report["warning"] = format!(
-                "record {seq}: the newest seal is {age} s old, more than three archiving intervals ({every} s), and records were added since: no pass has sealed them yet (a long pass, archiving failing, or its lease held)"
-            )
-            .into();
-        }
+        report["warning"] = warning.into();
     }
     Ok(report)
+}
+
+/// The time the gateway says it is in its checkpoint listing. A seal's age is measured by the
+/// gateway's clock, which stamped it; by this one's only when the gateway does not say (one
+/// older than the field).
+fn gateway_time(listed: &Value) -> chrono::DateTime<chrono::Utc> {
+    listed["now"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(crate::clock::now, |t| t.with_timezone(&chrono::Utc))
+}
+
+/// The warning for a seal older than a few passes while records were added since: no pass has
+/// sealed them (archiving fails, or someone holds its lease), so they are only chained. A
+/// warning, not a failure: a long pass (a large day archived, a first seal over a large trail)
+/// seals late too, and nothing in the trail is wrong. `now` is the gateway's time.
+fn stale_seal(
+    newest_seal: Option<(i64, chrono::DateTime<chrono::Utc>)>,
+    head_seq: Option<i64>,
+    every: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let ((seq, at), every) = (newest_seal?, every?);
+    if head_seq.is_none_or(|head| head <= seq) {
+        return None;
+    }
+    let age = (now - at).num_seconds();
+    (age > every.saturating_mul(3).saturating_add(5)).then(|| {
+        format!(
+            "record {seq}: the newest seal is {age} s old, more than three archiving intervals ({every} s), and records were added since: no pass has sealed them yet (a long pass, archiving failing, or its lease held)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::{gateway_time, stale_seal};
+
+    #[test]
+    fn a_seal_is_stale_by_the_gateways_clock_only_with_records_added_since() {
+        let sealed = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let seal = Some((100, sealed));
+        // Three 10 s intervals and 5 s of slack: 35 s is not late, 36 s is.
+        assert_eq!(
+            stale_seal(seal, Some(101), Some(10), sealed + Duration::seconds(35)),
+            None
+        );
+        let late = stale_seal(seal, Some(101), Some(10), sealed + Duration::seconds(36)).expect("late");
+        assert!(late.starts_with("record 100: the newest seal is 36 s old"), "{late}");
+        // Nothing added since the seal, no retention, or no seal: nothing to warn of.
+        let hour = sealed + Duration::hours(1);
+        assert_eq!(stale_seal(seal, Some(100), Some(10), hour), None);
+        assert_eq!(stale_seal(seal, None, Some(10), hour), None);
+        assert_eq!(stale_seal(seal, Some(101), None, hour), None);
+        assert_eq!(stale_seal(None, Some(101), Some(10), hour), None);
+    }
+
+    #[test]
+    fn the_age_is_measured_by_the_gateways_clock_not_this_ones() {
+        // A gateway a day ahead of this machine: its seal of an hour ago, by its clock, is
+        // stale, though by this clock it is not made yet.
+        let ahead = crate::clock::now() + Duration::days(1);
+        let listing = serde_json::json!({"now": ahead.to_rfc3339()});
+        assert_eq!(gateway_time(&listing).timestamp(), ahead.timestamp());
+        let seal = Some((7, ahead - Duration::hours(1)));
+        assert!(stale_seal(seal, Some(8), Some(60), gateway_time(&listing)).is_some());
+        assert!(stale_seal(seal, Some(8), Some(60), crate::clock::now()).is_none());
+        // A gateway that does not say: this clock.
+        let said = gateway_time(&serde_json::json!({}));
+        assert!((said - crate::clock::now()).num_seconds().abs() < 60, "{said}");
+    }
 }
