@@ -80,6 +80,7 @@ store_suite!(
     a_cut_being_deleted_keeps_every_prev_hash,
     the_walk_reads_pages_ahead_and_checks_every_record_once,
     a_page_of_the_chain_reads_as_the_listing_reads_it,
+    batches_of_any_size_chain_in_order_with_their_exact_bodies,
 );
 
 fn ev(action: &str) -> AuditEvent {
@@ -198,6 +199,68 @@ async fn the_walk_reads_pages_ahead_and_checks_every_record_once(store: Arc<dyn 
         );
         assert_eq!(report.head_hash, serial.head_hash);
     }
+}
+
+/// The indexer chains a batch in statements of a power of two rows each (kept prepared): a
+/// batch of any size, one after another, makes one chain in order, every body as it was given,
+/// every record found by its columns.
+async fn batches_of_any_size_chain_in_order_with_their_exact_bodies(store: Arc<dyn Store>) {
+    let grant = Uuid::new_v4();
+    let mut given = Vec::new();
+    // 1,000 is 256 three times, 128, 64, 32 and 8; then a batch of one, and one of 257.
+    for size in [1000, 1, 257] {
+        let events: Vec<JournaledEvent> = (0..size)
+            .map(|i| {
+                let mut e = AuditEvent::new(AuditKind::Proxy, "proxy.response", "ok");
+                e.request_id = Some(format!("req-{}", given.len()));
+                if i % 7 == 0 {
+                    e.grant_id = Some(grant);
+                }
+                let e = JournaledEvent::new(e);
+                given.push(e.body.clone());
+                e
+            })
+            .collect();
+        let batch = JournalBatch {
+            journal: "sizes".into(),
+            events,
+            ..Default::default()
+        };
+        store.index_journal(&batch, None).await.unwrap();
+    }
+    let report = verify(&*store).await;
+    assert!(report.ok && report.records == 1258, "{report:?}");
+    let chained: Vec<StoredAudit> = store.audit_chain(0, 2000).await.unwrap();
+    assert_eq!(
+        chained.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=1258).collect::<Vec<i64>>()
+    );
+    assert!(
+        chained.iter().map(|r| &r.body).eq(given.iter()),
+        "bodies in the order given"
+    );
+    // The columns were bound to their own records: each request id finds its one record.
+    for n in [0, 255, 256, 999, 1000, 1001, 1257] {
+        let found = store
+            .audit_events(&AuditQuery {
+                request_id: Some(format!("req-{n}")),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "request {n}");
+        assert_eq!(found[0].seq, n as i64 + 1, "request {n}");
+    }
+    let by_grant = store
+        .audit_events(&AuditQuery {
+            grant_id: Some(grant),
+            limit: 2000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_grant.len(), 143 + 1 + 37, "every seventh record of each batch");
 }
 
 /// The walk reads its pages past the driver's rows (SQLite's file through the engine's C API,

@@ -145,6 +145,9 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// foreign-key failure to [`StoreError::Missing`].
 /// A minute, in the trail's microseconds.
 const MINUTE_MICROS: i64 = 60_000_000;
+/// The most records one chaining statement inserts: 13 binds each, within SQLite's 32,766 and
+/// PostgreSQL's 65,535, and a statement the connection keeps prepared stays small.
+const CHAIN_ROWS: usize = 256;
 
 fn classify(e: sqlx::Error, what: &str) -> StoreError {
     match e.as_database_error() {
@@ -301,40 +304,47 @@ where
                 None => (0, GENESIS.to_owned()),
             },
         };
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash) ",
-        );
         // Each minute's first and last sequence numbers in this batch (for time-range reads).
         let mut minutes: std::collections::BTreeMap<i64, (i64, i64)> = std::collections::BTreeMap::new();
-        qb.push_values(events, |mut b, &(e, body)| {
-            seq += 1;
-            let span = minutes
-                .entry(to_micros(e.at).div_euclid(MINUTE_MICROS))
-                .or_insert((seq, seq));
-            span.1 = seq;
-            // Kept as 32 bytes; the next record's hash covers it in hex, as it always has.
-            let hash = link_digest(&prev, seq, body);
-            prev = hex::encode(hash);
-            // Without the values the columns hold (`stored_body`); every read puts them back.
-            let stored = stored_body::shorten(body, &Repeated::of_event(e)).unwrap_or_else(|| body.to_owned());
-            b.push_bind(seq)
-                .push_bind(e.id)
-                .push_bind(to_micros(e.at))
-                .push_bind(e.kind.as_str().to_owned())
-                .push_bind(e.action.clone())
-                .push_bind(e.outcome.clone())
-                .push_bind(e.principal_id)
-                .push_bind(e.grant_id)
-                .push_bind(e.secret_id)
-                .push_bind(e.request_id.clone())
-                .push_bind(e.user_principal_id)
-                .push_bind(stored)
-                .push_bind(hash.to_vec());
-        });
-        // Not kept as a prepared statement: its text differs with every batch size, and a
-        // cached statement of two thousand rows' binds holds megabytes (the connection cache
-        // keeps a hundred of them).
-        qb.build().persistent(false).execute(&mut *conn).await?;
+        let mut rest = events;
+        while !rest.is_empty() {
+            // A statement of a power of two rows, at most `CHAIN_ROWS`, kept prepared on the
+            // connection: a batch is a handful of them, and the nine sizes are prepared once
+            // per connection instead of a statement of the batch's size compiled every batch.
+            let rows = CHAIN_ROWS.min(1 << rest.len().ilog2());
+            let (chunk, after) = rest.split_at(rows);
+            rest = after;
+            let mut qb = QueryBuilder::<DB>::new(
+                "INSERT INTO audit_events (seq, id, at, kind, action, outcome, principal_id, grant_id, secret_id, request_id, user_principal_id, body, hash) ",
+            );
+            qb.push_values(chunk, |mut b, &(e, body)| {
+                seq += 1;
+                let span = minutes
+                    .entry(to_micros(e.at).div_euclid(MINUTE_MICROS))
+                    .or_insert((seq, seq));
+                span.1 = seq;
+                // Kept as 32 bytes; the next record's hash covers it in hex, as it always has.
+                let hash = link_digest(&prev, seq, body);
+                prev.clear();
+                crate::audit::push_hex(&hash, &mut prev);
+                // Without the values the columns hold (`stored_body`); every read puts them back.
+                let stored = stored_body::shorten(body, &Repeated::of_event(e)).unwrap_or_else(|| body.to_owned());
+                b.push_bind(seq)
+                    .push_bind(e.id)
+                    .push_bind(to_micros(e.at))
+                    .push_bind(e.kind.as_str().to_owned())
+                    .push_bind(e.action.clone())
+                    .push_bind(e.outcome.clone())
+                    .push_bind(e.principal_id)
+                    .push_bind(e.grant_id)
+                    .push_bind(e.secret_id)
+                    .push_bind(e.request_id.clone())
+                    .push_bind(e.user_principal_id)
+                    .push_bind(stored)
+                    .push_bind(hash.to_vec());
+            });
+            qb.build().execute(&mut *conn).await?;
+        }
         let mut qb = QueryBuilder::<DB>::new("INSERT INTO audit_minutes (minute, first_seq, last_seq) ");
         qb.push_values(&minutes, |mut b, (minute, (first, last))| {
             b.push_bind(*minute).push_bind(*first).push_bind(*last);
@@ -373,37 +383,40 @@ where
     async fn count_calls(conn: &mut DB::Connection, events: impl Iterator<Item = &AuditEvent>) -> Result<()> {
         use std::collections::BTreeMap;
         // (grain, bucket, outcome, provider) and (grain, bucket, grant, outcome, provider,
-        // principal, secret): the tables' keys, in their column order.
-        type TotalKey = (i64, i64, String, String);
-        type GrantKey = (i64, i64, String, String, String, String, String);
-        let mut totals: BTreeMap<TotalKey, i64> = BTreeMap::new();
-        let mut grants: BTreeMap<GrantKey, i64> = BTreeMap::new();
+        // principal, secret): the tables' keys, in their column order. Borrowed from the
+        // events and spelled only for the rows written: a batch of thousands of calls is a few
+        // rows, and spelling each call's keys was most of this step's cost.
+        type TotalKey<'e> = (i64, i64, &'e str, &'e str);
+        type GrantKey<'e> = (i64, i64, Option<Uuid>, &'e str, &'e str, Option<Uuid>, Option<Uuid>);
+        let mut totals: BTreeMap<TotalKey<'_>, i64> = BTreeMap::new();
+        let mut grants: BTreeMap<GrantKey<'_>, i64> = BTreeMap::new();
         for e in events {
             if e.kind != crate::audit::AuditKind::Proxy
                 || !matches!(e.action.as_str(), "proxy.request" | "proxy.response")
             {
                 continue;
             }
-            let id = |v: Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
             let at = to_micros(e.at);
-            let provider = e.provider.clone().unwrap_or_default();
+            let provider = e.provider.as_deref().unwrap_or_default();
             for grain in counts::TOTAL_GRAINS {
-                let key = (grain, counts::bucket_of(at, grain), e.outcome.clone(), provider.clone());
+                let key = (grain, counts::bucket_of(at, grain), e.outcome.as_str(), provider);
                 *totals.entry(key).or_default() += 1;
             }
             for grain in counts::GRANT_GRAINS {
                 let key = (
                     grain,
                     counts::bucket_of(at, grain),
-                    id(e.grant_id),
-                    e.outcome.clone(),
-                    provider.clone(),
-                    id(e.principal_id),
-                    id(e.secret_id),
+                    e.grant_id,
+                    e.outcome.as_str(),
+                    provider,
+                    e.principal_id,
+                    e.secret_id,
                 );
                 *grants.entry(key).or_default() += 1;
             }
         }
+        // The tables keep an absent id as ''.
+        let id = |v: &Option<Uuid>| v.map(|v| v.to_string()).unwrap_or_default();
         // Under SQLite's 32,766 bound parameters a statement, with room to spare.
         const ROWS: usize = 2_000;
         let totals: Vec<_> = totals.into_iter().collect();
@@ -412,8 +425,8 @@ where
             qb.push_values(chunk, |mut b, ((grain, bucket, outcome, provider), calls)| {
                 b.push_bind(*grain)
                     .push_bind(*bucket)
-                    .push_bind(outcome.clone())
-                    .push_bind(provider.clone())
+                    .push_bind((*outcome).to_owned())
+                    .push_bind((*provider).to_owned())
                     .push_bind(*calls);
             });
             qb.push(
@@ -432,11 +445,11 @@ where
                 |mut b, ((grain, bucket, grant, outcome, provider, principal, secret), calls)| {
                     b.push_bind(*grain)
                         .push_bind(*bucket)
-                        .push_bind(grant.clone())
-                        .push_bind(outcome.clone())
-                        .push_bind(provider.clone())
-                        .push_bind(principal.clone())
-                        .push_bind(secret.clone())
+                        .push_bind(id(grant))
+                        .push_bind((*outcome).to_owned())
+                        .push_bind((*provider).to_owned())
+                        .push_bind(id(principal))
+                        .push_bind(id(secret))
                         .push_bind(*calls);
                 },
             );
