@@ -67,6 +67,23 @@ pub fn rfc3339_into(micros: i64, out: &mut String) {
     out.push('Z');
 }
 
+/// Serialises a time exactly as chrono's own `Serialize` does (RFC 3339, `Z`, the shortest of
+/// no fraction, milliseconds, microseconds or nanoseconds that shows every digit), through
+/// [`rfc3339_into`] when it holds whole microseconds, as every time credgate stamps does. An
+/// event's time is serialised twice a call (opening and outcome), and chrono's formatter through
+/// serde's `collect_str` cost several times this.
+pub fn serialize_rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    let nanos = at.timestamp_subsec_nanos();
+    // A finer time, or a leap second (chrono writes `:60`; in microseconds it is the next
+    // second's first): chrono's own.
+    if !nanos.is_multiple_of(1_000) || nanos >= 1_000_000_000 {
+        return serde::Serialize::serialize(at, serializer);
+    }
+    let mut text = String::with_capacity(32);
+    rfc3339_into(to_micros(*at), &mut text);
+    serializer.serialize_str(&text)
+}
+
 /// The proleptic Gregorian (year, month, day) of a day counted from 1970-01-01 (Howard
 /// Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -111,7 +128,23 @@ mod tests {
         }
     }
 
+    /// A time serialised by [`serialize_rfc3339`].
+    #[derive(serde::Serialize)]
+    struct Stamped(#[serde(serialize_with = "serialize_rfc3339")] DateTime<Utc>);
+
     proptest! {
+        #[test]
+        fn a_time_serialises_as_chrono_serialises_it(secs in -70_000_000_000_i64..260_000_000_000, nanos in 0_u32..1_000_000_000, grain in 0_u32..4) {
+            // Whole seconds, milliseconds and microseconds (what credgate stamps) often; any
+            // nanosecond (a time read from elsewhere) too.
+            let nanos = nanos - nanos % [1_000_000_000, 1_000_000, 1_000, 1][grain as usize];
+            let at = Utc.timestamp_opt(secs, nanos).single().unwrap();
+            prop_assert_eq!(serde_json::to_string(&Stamped(at)).unwrap(), serde_json::to_string(&at).unwrap());
+            // The same second's leap second, as chrono holds it (the second's nanos past 10⁹).
+            let leap = chrono::NaiveDateTime::new(at.date_naive(), chrono::NaiveTime::from_hms_nano_opt(23, 59, 59, 1_000_000_000 + nanos).unwrap()).and_utc();
+            prop_assert_eq!(serde_json::to_string(&Stamped(leap)).unwrap(), serde_json::to_string(&leap).unwrap());
+        }
+
         #[test]
         fn rfc3339_is_chronos_form(micros in -70_000_000_000_000_000_i64..260_000_000_000_000_000, millis in any::<bool>(), whole in any::<bool>()) {
             // Whole seconds and whole milliseconds take the shorter forms: try them often.

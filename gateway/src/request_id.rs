@@ -35,10 +35,24 @@ impl Default for RequestId {
 pub async fn middleware(mut req: Request, next: Next) -> Response {
     let id = RequestId::new();
     req.extensions_mut().insert(id.clone());
-    let span = tracing::info_span!("request", request_id = %id.0, method = %req.method(), path = %req.uri().path());
+    // The subscriber formats a span's fields when the span opens, on every request, logged
+    // or not: the id alone then. The method and path are recorded for a request that failed,
+    // before its error is logged; a call's audit record (found by the id) has them anyway.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.0,
+        method = tracing::field::Empty,
+        path = tracing::field::Empty
+    );
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     async move {
         let started = std::time::Instant::now();
         let mut response = next.run(req).await;
+        if response.extensions().get::<ErrorRender>().is_some() {
+            let span = tracing::Span::current();
+            span.record("method", tracing::field::display(&method));
+            span.record("path", tracing::field::display(uri.path()));
+        }
         stamp(&mut response, &id.0);
         tracing::debug!(
             status = response.status().as_u16(),

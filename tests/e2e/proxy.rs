@@ -69,6 +69,35 @@ fn request_id(r: &Reply) -> String {
     r.headers["x-credgate-request-id"].to_str().unwrap().to_owned()
 }
 
+/// A refusal's log line names the request it ends: its id, and its method and path, recorded
+/// on the request's span only when it fails (a call that goes through formats the id alone).
+#[tokio::test]
+async fn a_refusals_log_line_names_the_request_its_method_and_path() {
+    let f = Fixture::new().await;
+    let (_, grant) = f.bearer_grant().await;
+    // No key: refused before anything else.
+    let r = send(f.gw.via_grant(Method::POST, &grant, "v1/refused/here?q=1")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+    let id = request_id(&r);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let logs = f.gw.logs();
+        if let Some(line) = logs.lines().find(|l| l.contains(&id) && l.contains("request refused")) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged for {id}: {logs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("method=POST"), "{line}");
+    assert!(
+        line.contains(&format!("path=/v1/grants/{grant}/v1/refused/here")),
+        "{line}"
+    );
+}
+
 #[tokio::test]
 async fn bearer_arrives_alone_with_the_request_intact() {
     let f = Fixture::new().await;

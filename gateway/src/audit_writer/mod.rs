@@ -322,8 +322,8 @@ impl AuditWriter {
 
     /// Writes `body` as one line and hands `line(body)` to the indexer; returns the journal
     /// position after it (for an opening, where it will end once written; for an outcome,
-    /// deferred, 0). Serialised before the lock: only the write itself is serialised between
-    /// callers.
+    /// deferred, 0). Serialised before the lock: under it, callers take turns only to copy a
+    /// line into the queue or to write.
     fn append(&self, body: String, kind: Kind, line: impl FnOnce(String) -> Line) -> Result<u64, AuditError> {
         let stats = self.stats();
         let refuse = || {
@@ -340,13 +340,14 @@ impl AuditWriter {
             return Err(refuse());
         }
         stats.accepted.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = Vec::with_capacity(body.len() + 2);
-        if kind == Kind::Open {
-            bytes.push(OPEN);
-        }
-        bytes.extend_from_slice(body.as_bytes());
-        bytes.push(b'\n');
-        let line = line(body);
+        // A line written at once is made before the lock; a queued one is copied straight
+        // into the next `write`'s buffer under it, with no copy of its own.
+        let now = (kind == Kind::Event).then(|| {
+            let mut bytes = Vec::with_capacity(body.len() + 1);
+            bytes.extend_from_slice(body.as_bytes());
+            bytes.push(b'\n');
+            bytes
+        });
         let mut tail = self.lock();
         if tail.to_index.is_none() {
             // Closed since the check above.
@@ -361,8 +362,8 @@ impl AuditWriter {
             stats.finish(1);
             return Err(refuse());
         }
-        if kind == Kind::Event {
-            return match tail.write_out(Some((&bytes, line))) {
+        if let Some(bytes) = now {
+            return match tail.write_out(Some((&bytes, line(body)))) {
                 Ok(_) => Ok(tail.written),
                 Err(()) => {
                     drop(tail);
@@ -371,8 +372,14 @@ impl AuditWriter {
                 }
             };
         }
-        tail.deferred.extend_from_slice(&bytes);
-        tail.deferred_lines.push((bytes.len() as u64, line));
+        let queued = tail.deferred.len();
+        if kind == Kind::Open {
+            tail.deferred.push(OPEN);
+        }
+        tail.deferred.extend_from_slice(body.as_bytes());
+        tail.deferred.push(b'\n');
+        let len = (tail.deferred.len() - queued) as u64;
+        tail.deferred_lines.push((len, line(body)));
         if kind == Kind::Open {
             // Where the line will end: queued lines are the next bytes written.
             return Ok(tail.written + tail.deferred.len() as u64);
