@@ -16,8 +16,9 @@ use crate::audit::AuditEvent;
 use crate::audit::journal::{Entry, Journal, JournalBatch, JournaledEvent, Line};
 use crate::store::Store;
 
-/// Events indexed per database transaction at most: 13 binds each, within SQLite's 32,766 and
-/// PostgreSQL's 65,535 per statement.
+/// Events indexed per database transaction at most. The chain takes them in statements of at
+/// most 256 rows (`store::sql`); the calls kept in flight, 3 binds each, go in one statement,
+/// within SQLite's 32,766 binds and PostgreSQL's 65,535.
 pub(super) const INDEX_BATCH: usize = 2048;
 /// How long the indexer lets events gather before a transaction. Every commit writes each page
 /// it dirtied once, so fewer, larger commits cost less per event: 50 ms gave 15% more calls per
